@@ -1,0 +1,29 @@
+//! wasp — WhatsApp Session Pool.
+//!
+//! A native-protocol WhatsApp multi-device session engine. The crate is
+//! layered; data flows from the top of this list to the bottom and back,
+//! and a module never imports one above it:
+//!
+//! | module   | owns                                                        |
+//! |----------|-------------------------------------------------------------|
+//! | `client` | one WhatsApp session: pairing, login, keepalive, reconnect  |
+//! | `signal` | Signal protocol state and crypto (identity, prekeys, ...)   |
+//! | `wire`   | WebSocket transport, frames, Noise, binary nodes            |
+//! | `store`  | per-session directories with crash-safe atomic files        |
+//!
+//! Two foundation modules sit beneath every layer: `proto` (generated
+//! protobufs) and `crypto` (Curve25519 keys, XEdDSA, small KDF helpers).
+//!
+//! `sim` sits beside the stack: the server side of the same protocol, a
+//! simulated WhatsApp network for tests and benchmarks. It uses `wire`,
+//! `crypto` and `proto`, never `client`.
+//!
+//! See ARCHITECTURE.md at the repository root for the whole picture.
+
+pub mod client;
+pub mod crypto;
+pub mod proto;
+pub mod signal;
+pub mod sim;
+pub mod store;
+pub mod wire;
