@@ -1,0 +1,23 @@
+//! Helpers shared by the integration tests: a tiny client for the
+//! simulator's JSON admin API, the glue that starts the simulator, and the
+//! test-only pieces the independent `whatsapp-rust` peer needs.
+//!
+//! Each test binary compiles this module on its own and uses only part of
+//! it, so unused helpers are expected here.
+#![allow(dead_code)]
+
+pub mod admin;
+pub mod peer;
+pub mod sim;
+
+/// Routes `tracing` (ours) and `log` (whatsapp-rust's) records to the test
+/// output. `RUST_LOG` overrides the default filter. Safe to call from every
+/// test: only the first call installs anything.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,wasp=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}

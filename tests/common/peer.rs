@@ -1,0 +1,90 @@
+//! The independent peer: a `whatsapp-rust` 0.7 client wired to talk only to
+//! the simulator.
+//!
+//! whatsapp-rust is built with default features off plus
+//! `danger-skip-cert-chain-verify` (see Cargo.toml): the simulator signs its
+//! Noise certificate chain with its own root, which whatsapp-rust could not
+//! otherwise accept because it pins WhatsApp's real root key. That switch
+//! lives only in this dev-dependency; our own client always verifies.
+//!
+//! Nothing here may reach the internet. whatsapp-rust's only network paths
+//! are its transport factory (pointed at the simulator's `/ws/chat`) and its
+//! HTTP client, which it uses for the app-version fetch from web.whatsapp.com
+//! (skipped by pinning the version) and for media/app-state blob downloads.
+//! The HTTP client given to it here refuses every request and records it, so
+//! a test can assert that none was attempted.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use whatsapp_rust::bot::Bot;
+use whatsapp_rust::http::{HttpClient, HttpRequest, HttpResponse};
+use whatsapp_rust::transport::TokioWebSocketTransportFactory;
+use whatsapp_rust::types::events::Event;
+use whatsapp_rust::wacore::store::InMemoryBackend;
+use whatsapp_rust::TokioRuntime;
+
+/// The WhatsApp Web version the peer announces. Pinning it is what keeps
+/// whatsapp-rust from fetching `https://web.whatsapp.com/sw.js` before every
+/// connect. (Value: wacore 0.7's built-in default, store/device.rs.)
+pub const PEER_APP_VERSION: (u32, u32, u32) = (2, 3000, 1_042_742_319);
+
+/// An HTTP client that never talks to anything: every request fails and its
+/// `METHOD URL` is recorded for the test to inspect.
+#[derive(Debug, Clone, Default)]
+pub struct RefusingHttpClient {
+    attempts: Arc<Mutex<Vec<String>>>,
+}
+
+impl RefusingHttpClient {
+    /// Every request whatsapp-rust tried to make, in order.
+    pub fn attempts(&self) -> Vec<String> {
+        match self.attempts.lock() {
+            Ok(list) => list.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+#[whatsapp_rust::async_trait]
+impl HttpClient for RefusingHttpClient {
+    async fn execute(&self, request: HttpRequest) -> anyhow::Result<HttpResponse> {
+        let line = format!("{} {}", request.method, request.url);
+        match self.attempts.lock() {
+            Ok(mut list) => list.push(line.clone()),
+            Err(poisoned) => poisoned.into_inner().push(line.clone()),
+        }
+        anyhow::bail!("interop test: outbound HTTP is not allowed ({line})")
+    }
+}
+
+/// A built (not yet started) whatsapp-rust bot, its event stream and the
+/// HTTP recorder it was given.
+pub struct Peer {
+    pub bot: Bot,
+    pub events: mpsc::UnboundedReceiver<Arc<Event>>,
+    pub http: RefusingHttpClient,
+}
+
+/// Builds a fresh, unpaired whatsapp-rust client (in-memory store) that
+/// connects to `ws_url` and forwards every event it raises.
+pub async fn build_peer(ws_url: &str) -> anyhow::Result<Peer> {
+    let (tx, events) = mpsc::unbounded_channel();
+    let http = RefusingHttpClient::default();
+    let bot = Bot::builder()
+        .with_backend(InMemoryBackend::new())
+        .with_transport_factory(TokioWebSocketTransportFactory::new().with_url(ws_url))
+        .with_http_client(http.clone())
+        .with_runtime(TokioRuntime)
+        .with_version(PEER_APP_VERSION)
+        .on_event(move |event, _client| {
+            let tx = tx.clone();
+            async move {
+                // The receiver is gone only once the test has finished.
+                let _ = tx.send(event);
+            }
+        })
+        .build()
+        .await?;
+    Ok(Peer { bot, events, http })
+}

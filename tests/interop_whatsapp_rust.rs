@@ -1,0 +1,197 @@
+//! Independent check of the simulator: a `whatsapp-rust` 0.7 client, an
+//! implementation written by other people, links to our simulated WhatsApp
+//! server through the simulated phone's admin API and reaches "connected".
+//!
+//! If the simulator accepted our own client but rejected this one (or the
+//! reverse), one side is wrong about the protocol.
+//!
+//! The path exercised, from whatsapp-rust's side:
+//!   1. XX handshake with a registration ClientPayload; the simulator's
+//!      certificate chain is structurally checked (signatures skipped by the
+//!      `danger-skip-cert-chain-verify` dev feature: the root is not WhatsApp's);
+//!   2. `<iq><pair-device><ref/>…` → QR strings (`ref,noise,identity,adv,type`);
+//!      the test hands the first one to `POST /sim/phones/{phone}/scan`;
+//!   3. `<pair-success>` verified (ADV HMAC + account signature), answered
+//!      with `<pair-device-sign>`; then `<stream:error code="515"/>`;
+//!   4. reconnect with a login ClientPayload, `<success>`, the post-login
+//!      IQs (prekey upload, passive→active, offline marker, critical app-state
+//!      sync), and only then the Connected event.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use tokio::sync::mpsc;
+use whatsapp_rust::types::events::Event;
+use whatsapp_rust::wacore::iq::keepalive::KeepaliveSpec;
+
+use common::admin::AdminClient;
+
+/// Hang guard only (never a timing assertion). whatsapp-rust waits up to 10 s
+/// for an app-state key share from the phone before its first critical
+/// app-state sync, so "connected" legitimately takes that long after a fresh
+/// pairing even when everything is right.
+const LINK_HANG_GUARD: Duration = Duration::from_secs(90);
+
+/// Hang guard for small follow-up checks.
+const SHORT_HANG_GUARD: Duration = Duration::from_secs(20);
+
+/// What the peer reported on its way to Connected.
+struct Linked {
+    /// Device JID the simulator's scan endpoint returned.
+    scanned_device: String,
+    /// Device JID whatsapp-rust stored from `<pair-success>`.
+    paired_id: Option<String>,
+    /// Short names of every event seen, in arrival order (for diagnosis).
+    seen: Vec<String>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_rust_links_by_qr_and_reaches_connected() -> Result<()> {
+    common::init_tracing();
+    let sim = common::sim::start().await?;
+    let admin = AdminClient::new(&sim.http_url)?;
+    let phone = admin.create_phone().await?;
+
+    let mut peer = common::peer::build_peer(&sim.ws_url).await?;
+    let client = peer.bot.client();
+    let handle = peer.bot.spawn();
+
+    let started = Instant::now();
+    let linked = tokio::time::timeout(
+        LINK_HANG_GUARD,
+        link_until_connected(&mut peer.events, &admin, &phone),
+    )
+    .await
+    .context("whatsapp-rust never reached Connected (hang guard)")?;
+    let linked = match linked {
+        Ok(linked) => linked,
+        Err(e) => {
+            handle.shutdown().await;
+            return Err(e);
+        }
+    };
+    tracing::info!(
+        elapsed = ?started.elapsed(),
+        events = ?linked.seen,
+        "whatsapp-rust reached Connected against the simulator"
+    );
+
+    // Both sides agree on which device was linked.
+    let paired_id = linked
+        .paired_id
+        .clone()
+        .context("Connected arrived without a PairSuccess event")?;
+    assert_eq!(
+        paired_id, linked.scanned_device,
+        "whatsapp-rust stored a different device JID than the simulator linked"
+    );
+
+    // The simulator lists the device and sees it online.
+    let device = wait_for_device_connected(&admin, &phone, &linked.scanned_device).await?;
+    assert!(
+        device.connected,
+        "simulator does not list {device:?} as connected"
+    );
+
+    // The session is usable: a keepalive ping round-trips through the
+    // simulator (the same IQ whatsapp-rust sends every 15-30 s to stay up).
+    tokio::time::timeout(SHORT_HANG_GUARD, client.execute(KeepaliveSpec::new()))
+        .await
+        .context("keepalive ping got no answer (hang guard)")?
+        .context("simulator rejected the keepalive ping")?;
+    assert!(
+        client.is_connected(),
+        "peer dropped its connection after login"
+    );
+
+    // Nothing tried to leave the machine.
+    assert_eq!(
+        peer.http.attempts(),
+        Vec::<String>::new(),
+        "whatsapp-rust attempted outbound HTTP during link + login"
+    );
+
+    handle.shutdown().await;
+    Ok(())
+}
+
+/// Drives the pairing from the phone's side and waits for Connected.
+async fn link_until_connected(
+    events: &mut mpsc::UnboundedReceiver<Arc<Event>>,
+    admin: &AdminClient,
+    phone: &str,
+) -> Result<Linked> {
+    let mut scanned_device: Option<String> = None;
+    let mut paired_id: Option<String> = None;
+    let mut seen = Vec::new();
+
+    while let Some(event) = events.recv().await {
+        seen.push(event_name(&event));
+        match &*event {
+            Event::PairingQrCode(qr) => {
+                // The phone scans the first code only; later ones are the
+                // client's rotation and must not link a second device.
+                if scanned_device.is_none() {
+                    let device = admin
+                        .scan(phone, &qr.code)
+                        .await
+                        .with_context(|| format!("phone {phone} could not scan {:?}", qr.code))?;
+                    scanned_device = Some(device);
+                }
+            }
+            Event::PairSuccess(success) => paired_id = Some(success.id.to_string()),
+            Event::Connected(_) => {
+                let scanned_device =
+                    scanned_device.context("Connected arrived before any QR was scanned")?;
+                return Ok(Linked {
+                    scanned_device,
+                    paired_id,
+                    seen,
+                });
+            }
+            Event::PairError(e) => bail!("whatsapp-rust rejected the pairing: {}", e.error),
+            Event::PairingQrCodesExhausted(_) => bail!("all QR codes expired unscanned: {seen:?}"),
+            Event::LoggedOut(out) => bail!("whatsapp-rust was logged out: {:?}", out.reason),
+            Event::ConnectFailure(failure) => bail!("connect failure: {:?}", failure.reason),
+            Event::ClientOutdated(_) => bail!("simulator rejected the client as outdated"),
+            Event::TemporaryBan(ban) => bail!("simulator sent a temporary ban: {:?}", ban.code),
+            Event::StreamReplaced(_) => bail!("simulator replaced the stream (conflict)"),
+            _ => {}
+        }
+    }
+    bail!("whatsapp-rust's event stream ended before Connected: {seen:?}")
+}
+
+/// Polls the device list until `jid` shows up connected (or the guard ends),
+/// returning the last state seen for it.
+async fn wait_for_device_connected(
+    admin: &AdminClient,
+    phone: &str,
+    jid: &str,
+) -> Result<common::admin::LinkedDevice> {
+    let deadline = Instant::now() + SHORT_HANG_GUARD;
+    loop {
+        let devices = admin.devices(phone).await?;
+        let found = devices.iter().find(|d| d.jid == jid).cloned();
+        match found {
+            Some(device) if device.connected || Instant::now() >= deadline => return Ok(device),
+            None if Instant::now() >= deadline => {
+                bail!("simulator does not list device {jid} for {phone}: {devices:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// The variant name of an event, for the diagnostic trail.
+fn event_name(event: &Event) -> String {
+    let debug = format!("{event:?}");
+    debug
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
