@@ -157,7 +157,10 @@ mod tests {
             sign_with_randomness(&kp.private, b"x", &z),
             sign_with_randomness(&kp.private, b"x", &z)
         );
-        assert_ne!(xeddsa_sign(&kp.private, b"x"), xeddsa_sign(&kp.private, b"x"));
+        assert_ne!(
+            xeddsa_sign(&kp.private, b"x"),
+            xeddsa_sign(&kp.private, b"x")
+        );
     }
 
     #[test]
@@ -267,6 +270,10 @@ mod tests {
             assert!(!xeddsa_verify(&public, &message, &bad), "byte {i}");
         }
         // Our own signature with the same key verifies as well.
-        assert!(xeddsa_verify(&public, &message, &xeddsa_sign(&private, &message)));
+        assert!(xeddsa_verify(
+            &public,
+            &message,
+            &xeddsa_sign(&private, &message)
+        ));
     }
 }

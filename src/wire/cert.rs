@@ -44,7 +44,9 @@ pub enum CertError {
     IntermediateIssuer(u32),
     #[error("leaf certificate is not signed by the intermediate's key")]
     LeafSignature,
-    #[error("leaf certificate has issuer serial {got}, expected the intermediate's serial {expected}")]
+    #[error(
+        "leaf certificate has issuer serial {got}, expected the intermediate's serial {expected}"
+    )]
     LeafIssuer { got: u32, expected: u32 },
     #[error("{cert} certificate has no notAfter")]
     MissingValidity { cert: &'static str },
@@ -123,7 +125,11 @@ pub fn verify_chain(
 
     // Root -> intermediate. Verify the signature over the raw bytes first;
     // only then is it worth decoding them.
-    let (intermediate_raw, intermediate_sig) = parts(&intermediate, "intermediate")?;
+    let (intermediate_raw, intermediate_sig) = parts(
+        &intermediate,
+        "intermediate certificate has no details",
+        "intermediate signature is missing or not 64 bytes",
+    )?;
     if !xeddsa_verify(root_key, intermediate_raw, intermediate_sig) {
         return Err(CertError::IntermediateSignature);
     }
@@ -141,12 +147,16 @@ pub fn verify_chain(
     check_validity(&intermediate, "intermediate", now_unix)?;
 
     // Intermediate -> leaf.
-    let (leaf_raw, leaf_sig) = parts(&leaf, "leaf")?;
+    let (leaf_raw, leaf_sig) = parts(
+        &leaf,
+        "leaf certificate has no details",
+        "leaf signature is missing or not 64 bytes",
+    )?;
     if !xeddsa_verify(&intermediate_key, leaf_raw, leaf_sig) {
         return Err(CertError::LeafSignature);
     }
-    let leaf =
-        Details::decode(leaf_raw).map_err(|_| CertError::Malformed("leaf details do not decode"))?;
+    let leaf = Details::decode(leaf_raw)
+        .map_err(|_| CertError::Malformed("leaf details do not decode"))?;
     let expected = intermediate.serial.unwrap_or(0);
     let got = leaf.issuer_serial.unwrap_or(0);
     if got != expected {
@@ -162,22 +172,18 @@ pub fn verify_chain(
 /// The raw details bytes and the 64-byte signature of one certificate.
 fn parts<'a>(
     cert: &'a NoiseCertificate,
-    which: &'static str,
+    missing_details: &'static str,
+    bad_signature: &'static str,
 ) -> Result<(&'a [u8], &'a [u8; 64]), CertError> {
-    let details = cert.details.as_deref().ok_or(if which == "leaf" {
-        CertError::Malformed("leaf certificate has no details")
-    } else {
-        CertError::Malformed("intermediate certificate has no details")
-    })?;
+    let details = cert
+        .details
+        .as_deref()
+        .ok_or(CertError::Malformed(missing_details))?;
     let signature = cert
         .signature
         .as_deref()
         .and_then(|s| <&[u8; 64]>::try_from(s).ok())
-        .ok_or(if which == "leaf" {
-            CertError::Malformed("leaf signature is missing or not 64 bytes")
-        } else {
-            CertError::Malformed("intermediate signature is missing or not 64 bytes")
-        })?;
+        .ok_or(CertError::Malformed(bad_signature))?;
     Ok((details, signature))
 }
 
@@ -241,7 +247,11 @@ mod tests {
         }
 
         /// A chain built from details the test edits, signed properly.
-        fn custom(&self, edit_intermediate: impl Fn(&mut Details), edit_leaf: impl Fn(&mut Details)) -> Vec<u8> {
+        fn custom(
+            &self,
+            edit_intermediate: impl Fn(&mut Details),
+            edit_leaf: impl Fn(&mut Details),
+        ) -> Vec<u8> {
             let mut inter = Details {
                 serial: Some(7),
                 issuer_serial: Some(0),
@@ -272,8 +282,14 @@ mod tests {
         assert_eq!(f.verify(&f.chain()), Ok(()));
         // Edges of the validity window are inclusive.
         let chain = f.chain();
-        assert_eq!(verify_chain(&chain, &f.root.public, &f.leaf.public, NOW - 10), Ok(()));
-        assert_eq!(verify_chain(&chain, &f.root.public, &f.leaf.public, NOW + 10), Ok(()));
+        assert_eq!(
+            verify_chain(&chain, &f.root.public, &f.leaf.public, NOW - 10),
+            Ok(())
+        );
+        assert_eq!(
+            verify_chain(&chain, &f.root.public, &f.leaf.public, NOW + 10),
+            Ok(())
+        );
     }
 
     #[test]
@@ -298,19 +314,43 @@ mod tests {
         let leaf_details = chain.leaf.as_ref().unwrap().details.clone().unwrap();
         chain.leaf.as_mut().unwrap().signature =
             Some(xeddsa_sign(&rogue.private, &leaf_details).to_vec());
-        assert_eq!(f.verify(&chain.encode_to_vec()), Err(CertError::LeafSignature));
+        assert_eq!(
+            f.verify(&chain.encode_to_vec()),
+            Err(CertError::LeafSignature)
+        );
     }
 
     #[test]
     fn tampered_details_are_rejected() {
         let f = Fixture::new();
         let mut chain = CertChain::decode(&f.chain()[..]).unwrap();
-        chain.intermediate.as_mut().unwrap().details.as_mut().unwrap().push(0);
-        assert_eq!(f.verify(&chain.encode_to_vec()), Err(CertError::IntermediateSignature));
+        chain
+            .intermediate
+            .as_mut()
+            .unwrap()
+            .details
+            .as_mut()
+            .unwrap()
+            .push(0);
+        assert_eq!(
+            f.verify(&chain.encode_to_vec()),
+            Err(CertError::IntermediateSignature)
+        );
         let mut chain = CertChain::decode(&f.chain()[..]).unwrap();
-        let last = chain.leaf.as_mut().unwrap().details.as_mut().unwrap().last_mut().unwrap();
+        let last = chain
+            .leaf
+            .as_mut()
+            .unwrap()
+            .details
+            .as_mut()
+            .unwrap()
+            .last_mut()
+            .unwrap();
         *last ^= 1;
-        assert_eq!(f.verify(&chain.encode_to_vec()), Err(CertError::LeafSignature));
+        assert_eq!(
+            f.verify(&chain.encode_to_vec()),
+            Err(CertError::LeafSignature)
+        );
     }
 
     #[test]
@@ -324,7 +364,13 @@ mod tests {
     fn leaf_issuer_must_be_intermediate_serial() {
         let f = Fixture::new();
         let chain = f.custom(|_| {}, |l| l.issuer_serial = Some(9));
-        assert_eq!(f.verify(&chain), Err(CertError::LeafIssuer { got: 9, expected: 7 }));
+        assert_eq!(
+            f.verify(&chain),
+            Err(CertError::LeafIssuer {
+                got: 9,
+                expected: 7
+            })
+        );
     }
 
     #[test]
@@ -333,17 +379,33 @@ mod tests {
         let chain = f.custom(|i| i.not_after = Some(NOW - 1), |_| {});
         assert_eq!(
             f.verify(&chain),
-            Err(CertError::Expired { cert: "intermediate", not_after: NOW - 1, now: NOW })
+            Err(CertError::Expired {
+                cert: "intermediate",
+                not_after: NOW - 1,
+                now: NOW
+            })
         );
         let chain = f.custom(|_| {}, |l| l.not_before = Some(NOW + 1));
         assert_eq!(
             f.verify(&chain),
-            Err(CertError::NotYetValid { cert: "leaf", not_before: NOW + 1, now: NOW })
+            Err(CertError::NotYetValid {
+                cert: "leaf",
+                not_before: NOW + 1,
+                now: NOW
+            })
         );
         let chain = f.custom(|_| {}, |l| l.not_after = None);
-        assert_eq!(f.verify(&chain), Err(CertError::MissingValidity { cert: "leaf" }));
+        assert_eq!(
+            f.verify(&chain),
+            Err(CertError::MissingValidity { cert: "leaf" })
+        );
         let chain = f.custom(|i| i.not_after = None, |_| {});
-        assert_eq!(f.verify(&chain), Err(CertError::MissingValidity { cert: "intermediate" }));
+        assert_eq!(
+            f.verify(&chain),
+            Err(CertError::MissingValidity {
+                cert: "intermediate"
+            })
+        );
         // A missing notBefore means "since the epoch", as in whatsmeow.
         let chain = f.custom(|i| i.not_before = None, |l| l.not_before = None);
         assert_eq!(f.verify(&chain), Ok(()));
@@ -364,8 +426,14 @@ mod tests {
     #[test]
     fn malformed_chains_are_rejected_without_panic() {
         let f = Fixture::new();
-        assert!(matches!(f.verify(&[0xFF, 0xFF, 0xFF]), Err(CertError::Malformed(_))));
-        assert_eq!(f.verify(&[]), Err(CertError::Malformed("no intermediate certificate")));
+        assert!(matches!(
+            f.verify(&[0xFF, 0xFF, 0xFF]),
+            Err(CertError::Malformed(_))
+        ));
+        assert_eq!(
+            f.verify(&[]),
+            Err(CertError::Malformed("no intermediate certificate"))
+        );
         let mut chain = CertChain::decode(&f.chain()[..]).unwrap();
         chain.leaf = None;
         assert_eq!(
@@ -374,12 +442,21 @@ mod tests {
         );
         let mut chain = CertChain::decode(&f.chain()[..]).unwrap();
         chain.intermediate.as_mut().unwrap().signature = Some(vec![0; 63]);
-        assert!(matches!(f.verify(&chain.encode_to_vec()), Err(CertError::Malformed(_))));
+        assert!(matches!(
+            f.verify(&chain.encode_to_vec()),
+            Err(CertError::Malformed(_))
+        ));
         let mut chain = CertChain::decode(&f.chain()[..]).unwrap();
         chain.leaf.as_mut().unwrap().details = None;
-        assert!(matches!(f.verify(&chain.encode_to_vec()), Err(CertError::Malformed(_))));
+        assert!(matches!(
+            f.verify(&chain.encode_to_vec()),
+            Err(CertError::Malformed(_))
+        ));
         let chain = f.custom(|i| i.key = Some(vec![1; 31]), |_| {});
-        assert_eq!(f.verify(&chain), Err(CertError::Malformed("intermediate key is not 32 bytes")));
+        assert_eq!(
+            f.verify(&chain),
+            Err(CertError::Malformed("intermediate key is not 32 bytes"))
+        );
     }
 
     #[test]

@@ -437,7 +437,10 @@ mod tests {
             (b"EX", FrameError::BadPreamble),
             (&[b'E', b'D', 0, 2], FrameError::BadPreamble),
             // Valid preamble, then not the header.
-            (&[b'E', b'D', 0, 1, 0, 0, 1, 9, b'W', b'B'], FrameError::BadHeader),
+            (
+                &[b'E', b'D', 0, 1, 0, 0, 1, 9, b'W', b'B'],
+                FrameError::BadHeader,
+            ),
             // Frames without any intro.
             (&[0, 0, 1, 5], FrameError::BadHeader),
             (
@@ -509,11 +512,9 @@ mod tests {
             let mut total = 0;
             for chunk in chunked(&bytes, &cuts) {
                 dec.push(&chunk);
-                loop {
-                    match dec.next_frame() {
-                        Ok(Some(f)) => { prop_assert!(f.len() <= max); total += f.len() + 3; }
-                        Ok(None) | Err(_) => break,
-                    }
+                while let Ok(Some(f)) = dec.next_frame() {
+                    prop_assert!(f.len() <= max);
+                    total += f.len() + 3;
                 }
                 // Never more buffered than one incomplete frame + one push.
                 prop_assert!(dec.pending().len() <= max + 3 + chunk.len() + SERVER_MAX_ROUTING_INFO_LEN + 11);

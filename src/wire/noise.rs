@@ -188,9 +188,7 @@ impl CipherState {
     /// Takes the nonce for the next message; a counter is never reused.
     fn next_nonce(&mut self) -> Result<[u8; 12], NoiseError> {
         let counter = self.counter;
-        self.counter = counter
-            .checked_add(1)
-            .ok_or(NoiseError::CounterExhausted)?;
+        self.counter = counter.checked_add(1).ok_or(NoiseError::CounterExhausted)?;
         let mut nonce = [0u8; 12];
         nonce[8..].copy_from_slice(&counter.to_be_bytes());
         Ok(nonce)
@@ -325,7 +323,10 @@ mod tests {
 
         c.mix_hash(&se.public);
         c.mix_key(&ce.dh(&se.public));
-        assert_eq!(c.decrypt_and_hash(&static_ct).unwrap(), server_static.public);
+        assert_eq!(
+            c.decrypt_and_hash(&static_ct).unwrap(),
+            server_static.public
+        );
         c.mix_key(&ce.dh(&server_static.public));
         assert_eq!(c.decrypt_and_hash(&cert_ct).unwrap(), b"cert");
         let cs_ct = c.encrypt_and_hash(&client_static.public).unwrap();

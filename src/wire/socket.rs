@@ -79,9 +79,8 @@ pub trait Transport: Send {
 }
 
 /// The client's WebSocket (ws:// or wss:// via rustls).
-pub type ClientWebSocket = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+pub type ClientWebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Any WebSocket is a transport: the client's [`ClientWebSocket`] as well
 /// as a server's accepted stream (the simulator).
