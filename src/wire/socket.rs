@@ -152,12 +152,38 @@ pub async fn connect_websocket(url: &str) -> Result<ClientWebSocket, WireError> 
         "Origin",
         tungstenite::http::HeaderValue::from_static(WHATSAPP_ORIGIN),
     );
-    // Nagle off: stanzas are small and latency-sensitive.
-    let (socket, _response) =
-        tokio_tungstenite::connect_async_with_config(request, Some(websocket_config()), true)
-            .await
-            .map_err(ws_error)?;
+    // Nagle off: stanzas are small and latency-sensitive. One TLS config is
+    // shared by every session instead of a root store copied per socket.
+    let connector = tokio_tungstenite::Connector::Rustls(shared_tls_config());
+    let (socket, _response) = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(websocket_config()),
+        true,
+        Some(connector),
+    )
+    .await
+    .map_err(ws_error)?;
     Ok(socket)
+}
+
+/// The process-wide rustls client configuration: ring as the crypto
+/// provider (named explicitly so no process-level default is needed) and
+/// the Mozilla root store from `webpki-roots`.
+fn shared_tls_config() -> std::sync::Arc<rustls::ClientConfig> {
+    static CONFIG: std::sync::LazyLock<std::sync::Arc<rustls::ClientConfig>> =
+        std::sync::LazyLock::new(|| {
+            let roots = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            let builder = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                // A static fact of the ring provider, not input: it supports
+                // rustls' default protocol versions.
+                .expect("ring supports the default TLS versions");
+            std::sync::Arc::new(builder.with_root_certificates(roots).with_no_client_auth())
+        });
+    CONFIG.clone()
 }
 
 /// An in-memory [`Transport`]: one end of a pair made by [`memory_pair`].
