@@ -121,11 +121,9 @@ impl PhoneNumber {
                 '0'..='9' => digits.push(c),
                 '+' if digits.is_empty() => {}
                 ' ' | '-' | '.' | '(' | ')' => {}
-                _ => {
-                    return Err(PairCodeError::InvalidPhone(
-                        "only digits, a leading '+', spaces, dashes, dots and parentheses are allowed",
-                    ))
-                }
+                _ => return Err(PairCodeError::InvalidPhone(
+                    "only digits, a leading '+', spaces, dashes, dots and parentheses are allowed",
+                )),
             }
         }
         if digits.is_empty() {
@@ -217,10 +215,7 @@ pub fn wrap_ephemeral(code: &str, public: &[u8; 32]) -> [u8; WRAPPED_EPHEMERAL_L
 pub fn unwrap_ephemeral(code: &str, wrapped: &[u8]) -> Result<[u8; 32], PairCodeError> {
     let bad_len = || PairCodeError::Malformed {
         stanza: "wrapped ephemeral key",
-        problem: format!(
-            "{} bytes, expected {WRAPPED_EPHEMERAL_LEN}",
-            wrapped.len()
-        ),
+        problem: format!("{} bytes, expected {WRAPPED_EPHEMERAL_LEN}", wrapped.len()),
     };
     let fixed: &[u8; WRAPPED_EPHEMERAL_LEN] = wrapped.try_into().map_err(|_| bad_len())?;
     let (salt, rest) = fixed.split_at(WRAP_SALT_LEN);
@@ -244,7 +239,9 @@ pub struct CompanionHello {
 impl CompanionHello {
     /// The code as people read it: `ABCD-EFGH`.
     pub fn display_code(&self) -> String {
-        let (head, tail) = self.code.split_at(self.code.len() / 2);
+        let half = self.code.chars().count() / 2;
+        let head: String = self.code.chars().take(half).collect();
+        let tail: String = self.code.chars().skip(half).collect();
         format!("{head}-{tail}")
     }
 
@@ -460,7 +457,10 @@ impl std::fmt::Debug for CompanionFinish {
         // Never print the ADV secret.
         f.debug_struct("CompanionFinish")
             .field("iq", &self.iq)
-            .field("primary_identity_pub", &hex::encode(self.primary_identity_pub))
+            .field(
+                "primary_identity_pub",
+                &hex::encode(self.primary_identity_pub),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -602,7 +602,15 @@ mod tests {
         assert_eq!(normalize_code("abcd-efgh").unwrap(), "ABCDEFGH");
         assert_eq!(normalize_code(" 1234 5678 ").unwrap(), "12345678");
         assert_eq!(normalize_code("VWXYZ123").unwrap(), "VWXYZ123");
-        for bad in ["", "ABCDEFG", "ABCDEFGHJ", "ABCD0123", "ABCDEFGI", "ABCDEFGO", "ABCDEFGU"] {
+        for bad in [
+            "",
+            "ABCDEFG",
+            "ABCDEFGHJ",
+            "ABCD0123",
+            "ABCDEFGI",
+            "ABCDEFGO",
+            "ABCDEFGU",
+        ] {
             assert!(
                 matches!(normalize_code(bad), Err(PairCodeError::InvalidCode(_))),
                 "{bad:?} must be refused"
@@ -618,7 +626,10 @@ mod tests {
             PhoneNumber::parse("+1 (555) 123-4567").unwrap().jid(),
             "15551234567@s.whatsapp.net"
         );
-        assert_eq!(PhoneNumber::parse("491701234567").unwrap().digits(), "491701234567");
+        assert_eq!(
+            PhoneNumber::parse("491701234567").unwrap().digits(),
+            "491701234567"
+        );
         for (bad, why) in [
             ("", "no digits"),
             ("+", "no digits"),
@@ -648,7 +659,12 @@ mod tests {
         assert_eq!(hello.display_code(), "ABCD-EFGH");
         let iq = companion_hello_iq(&hello, "7", &phone(), &[9; 32], "1", "Chrome (Linux)");
         assert_eq!(iq.tag, "iq");
-        for (k, v) in [("xmlns", "md"), ("type", "set"), ("to", "s.whatsapp.net"), ("id", "7")] {
+        for (k, v) in [
+            ("xmlns", "md"),
+            ("type", "set"),
+            ("to", "s.whatsapp.net"),
+            ("id", "7"),
+        ] {
             assert_eq!(iq.get_attr(k), Some(v), "iq {k}");
         }
         let reg = iq.child("link_code_companion_reg").unwrap();
@@ -686,12 +702,16 @@ mod tests {
 
     #[test]
     fn hello_result_yields_the_ref_or_a_clear_error() {
-        let ok = result_iq(vec![Node::new("link_code_pairing_ref").bytes(b"2@ref".to_vec())]);
+        let ok = result_iq(vec![
+            Node::new("link_code_pairing_ref").bytes(b"2@ref".to_vec())
+        ]);
         assert_eq!(parse_companion_hello_result(&ok).unwrap(), b"2@ref");
 
-        let refused = Node::new("iq").attr("type", "error").children(vec![Node::new("error")
-            .attr("code", "429")
-            .attr("text", "rate-overlimit")]);
+        let refused = Node::new("iq")
+            .attr("type", "error")
+            .children(vec![Node::new("error")
+                .attr("code", "429")
+                .attr("text", "rate-overlimit")]);
         assert_eq!(
             parse_companion_hello_result(&refused),
             Err(PairCodeError::Refused {
@@ -722,7 +742,9 @@ mod tests {
             .attr("type", NOTIFICATION_TYPE)
             .attr("from", "s.whatsapp.net")
             .attr("id", "n1")
-            .children(vec![Node::new(REG_TAG).attr("stage", stage).children(children)])
+            .children(vec![Node::new(REG_TAG)
+                .attr("stage", stage)
+                .children(children)])
     }
 
     fn primary_children(wrapped: &[u8], identity: &[u8], pairing_ref: &[u8]) -> Vec<Node> {
@@ -769,15 +791,24 @@ mod tests {
             primary_hello_node(primary_children(&[1; 79], &[2; 32], b"r"), "primary_hello"),
             primary_hello_node(primary_children(&[1; 81], &[2; 32], b"r"), "primary_hello"),
             primary_hello_node(primary_children(&[1; 80], &[2; 33], b"r"), "primary_hello"),
-            primary_hello_node(primary_children(&[1; 80], &[2; 32], b"r")[1..].to_vec(), "primary_hello"),
-            primary_hello_node(primary_children(&[1; 80], &[2; 32], b"r")[..2].to_vec(), "primary_hello"),
+            primary_hello_node(
+                primary_children(&[1; 80], &[2; 32], b"r")[1..].to_vec(),
+                "primary_hello",
+            ),
+            primary_hello_node(
+                primary_children(&[1; 80], &[2; 32], b"r")[..2].to_vec(),
+                "primary_hello",
+            ),
             primary_hello_node(vec![], "primary_hello"),
             Node::new("notification").attr("type", NOTIFICATION_TYPE),
             Node::new("notification").attr("type", "devices"),
         ];
         for node in cases {
             assert!(
-                matches!(parse_notification(&node), Err(PairCodeError::Malformed { .. })),
+                matches!(
+                    parse_notification(&node),
+                    Err(PairCodeError::Malformed { .. })
+                ),
                 "{node:?}"
             );
         }
@@ -819,7 +850,12 @@ mod tests {
         let done = companion_finish(&hello, b"ref", &primary, &identity, "8", &phone()).unwrap();
         assert!(!format!("{done:?}").contains(&hex::encode(done.adv_secret)));
         let iq = &done.iq;
-        for (k, v) in [("xmlns", "md"), ("type", "set"), ("to", "s.whatsapp.net"), ("id", "8")] {
+        for (k, v) in [
+            ("xmlns", "md"),
+            ("type", "set"),
+            ("to", "s.whatsapp.net"),
+            ("id", "8"),
+        ] {
             assert_eq!(iq.get_attr(k), Some(v), "iq {k}");
         }
         let reg = iq.child(REG_TAG).unwrap();

@@ -122,7 +122,9 @@ pub fn parse_companion_hello(iq: &Node) -> Result<CompanionHelloRequest, SimPair
     let companion_noise_pub = fixed_bytes(reg, "companion_server_auth_key_pub")?;
     let platform_id = text_of(reg, "companion_platform_id")?;
     if !(platform_id.len() == 1 && PLATFORM_IDS.contains(&platform_id.as_bytes()[0])) {
-        return Err(bad(format!("unknown companion_platform_id {platform_id:?}")));
+        return Err(bad(format!(
+            "unknown companion_platform_id {platform_id:?}"
+        )));
     }
     let platform_display = text_of(reg, "companion_platform_display")?;
     if !looks_like_browser_and_os(&platform_display) {
@@ -174,7 +176,9 @@ pub fn new_link_ref() -> Vec<u8> {
 pub fn companion_hello_result(iq_id: &str, link_ref: &[u8]) -> Node {
     result_iq(iq_id).children(vec![Node::new(REG)
         .attr("stage", "companion_hello")
-        .children(vec![Node::new("link_code_pairing_ref").bytes(link_ref.to_vec())])])
+        .children(vec![
+            Node::new("link_code_pairing_ref").bytes(link_ref.to_vec())
+        ])])
 }
 
 /// The server's answer to `companion_finish`: an empty result.
@@ -258,7 +262,8 @@ pub fn primary_hello(
         .children(vec![Node::new(REG)
             .attr("stage", "primary_hello")
             .children(vec![
-                Node::new("link_code_pairing_wrapped_primary_ephemeral_pub").bytes(wrapped.to_vec()),
+                Node::new("link_code_pairing_wrapped_primary_ephemeral_pub")
+                    .bytes(wrapped.to_vec()),
                 Node::new("primary_identity_pub").bytes(phone_identity.public.to_vec()),
                 Node::new("link_code_pairing_ref").bytes(link_ref.to_vec()),
             ])]);
@@ -332,7 +337,10 @@ impl std::fmt::Debug for PairCodeLinked {
         // The ADV secret stays out of logs.
         f.debug_struct("PairCodeLinked")
             .field("phone", &self.phone)
-            .field("companion_identity_pub", &hex::encode(self.companion_identity_pub))
+            .field(
+                "companion_identity_pub",
+                &hex::encode(self.companion_identity_pub),
+            )
             .field("platform_display", &self.platform_display)
             .finish_non_exhaustive()
     }
@@ -394,8 +402,7 @@ fn open_bundle(ephemeral_dh: &[u8; 32], wrapped: &[u8]) -> Result<Vec<u8>, SimPa
     let (salt, rest) = wrapped.split_at(32);
     let (nonce, sealed) = rest.split_at(12);
     let key = hkdf_sha256::<32>(ephemeral_dh, salt, BUNDLE_KEY_LABEL);
-    let cipher =
-        Aes256Gcm::new_from_slice(&key).map_err(|_| SimPairCodeError::BundleRejected)?;
+    let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| SimPairCodeError::BundleRejected)?;
     cipher
         .decrypt(Nonce::from_slice(nonce), sealed)
         .map_err(|_| SimPairCodeError::BundleRejected)
@@ -541,8 +548,19 @@ mod tests {
     #[test]
     fn codes_typed_on_the_phone_are_canonicalized() {
         assert_eq!(canonical_code("abcd-efgh").unwrap(), "ABCDEFGH");
-        for bad in ["ABCDEFG", "ABCDEFGHJ", "ABCD0EFG", "ABCDIEFG", "ÄBCDEFGH", ""] {
-            assert_eq!(canonical_code(bad), Err(SimPairCodeError::BadCode), "{bad:?}");
+        for bad in [
+            "ABCDEFG",
+            "ABCDEFGHJ",
+            "ABCD0EFG",
+            "ABCDIEFG",
+            "ÄBCDEFGH",
+            "",
+        ] {
+            assert_eq!(
+                canonical_code(bad),
+                Err(SimPairCodeError::BadCode),
+                "{bad:?}"
+            );
         }
     }
 
@@ -594,23 +612,49 @@ mod tests {
             children[i] = node;
             hello_iq_with(children)
         };
-        cases.push(replaced(0, Node::new("link_code_pairing_wrapped_companion_ephemeral_pub").bytes(vec![7; 79])));
-        cases.push(replaced(1, Node::new("companion_server_auth_key_pub").bytes(vec![5; 33])));
+        cases.push(replaced(
+            0,
+            Node::new("link_code_pairing_wrapped_companion_ephemeral_pub").bytes(vec![7; 79]),
+        ));
+        cases.push(replaced(
+            1,
+            Node::new("companion_server_auth_key_pub").bytes(vec![5; 33]),
+        ));
         cases.push(replaced(1, Node::new("companion_server_auth_key_pub")));
-        cases.push(replaced(2, Node::new("companion_platform_id").bytes(b"z".to_vec())));
-        cases.push(replaced(3, Node::new("companion_platform_display").bytes(b"Chrome".to_vec())));
-        cases.push(replaced(3, Node::new("companion_platform_display").bytes(b" (Linux)".to_vec())));
-        cases.push(replaced(3, Node::new("companion_platform_display").bytes(vec![0xff, 0xfe])));
+        cases.push(replaced(
+            2,
+            Node::new("companion_platform_id").bytes(b"z".to_vec()),
+        ));
+        cases.push(replaced(
+            3,
+            Node::new("companion_platform_display").bytes(b"Chrome".to_vec()),
+        ));
+        cases.push(replaced(
+            3,
+            Node::new("companion_platform_display").bytes(b" (Linux)".to_vec()),
+        ));
+        cases.push(replaced(
+            3,
+            Node::new("companion_platform_display").bytes(vec![0xff, 0xfe]),
+        ));
         let mut wrong_jid = hello_iq_with(good());
         if let crate::wire::Content::Nodes(regs) = &mut wrong_jid.content {
             regs[0].attrs[0].1 = "0123456789@s.whatsapp.net".into();
         }
         cases.push(wrong_jid);
-        cases.push(Node::new("iq").attr("xmlns", "md").attr("type", "set").attr("id", "x"));
+        cases.push(
+            Node::new("iq")
+                .attr("xmlns", "md")
+                .attr("type", "set")
+                .attr("id", "x"),
+        );
         cases.push(Node::new("iq").attr("type", "get").children(good()));
         for iq in cases {
             assert!(
-                matches!(parse_companion_hello(&iq), Err(SimPairCodeError::BadRequest(_))),
+                matches!(
+                    parse_companion_hello(&iq),
+                    Err(SimPairCodeError::BadRequest(_))
+                ),
                 "{iq:?}"
             );
         }
@@ -620,7 +664,14 @@ mod tests {
     fn browser_and_os_shape() {
         assert!(looks_like_browser_and_os("Chrome (Linux)"));
         assert!(looks_like_browser_and_os("Chrome (Mac OS)"));
-        for bad in ["Chrome", "Chrome ()", " (Linux)", "Chrome (Linux", "Chrome (Linux) x", "("] {
+        for bad in [
+            "Chrome",
+            "Chrome ()",
+            " (Linux)",
+            "Chrome (Linux",
+            "Chrome (Linux) x",
+            "(",
+        ] {
             assert!(!looks_like_browser_and_os(bad), "{bad:?}");
         }
     }
@@ -631,7 +682,10 @@ mod tests {
         assert_eq!(hello.get_attr("type"), Some("result"));
         assert_eq!(hello.get_attr("id"), Some("h1"));
         let reg = hello.child(REG).unwrap();
-        assert_eq!(reg.child("link_code_pairing_ref").unwrap().content_bytes(), Some(&b"REF"[..]));
+        assert_eq!(
+            reg.child("link_code_pairing_ref").unwrap().content_bytes(),
+            Some(&b"REF"[..])
+        );
         let err = iq_error("h1", 429, "rate-overlimit");
         assert_eq!(err.child("error").unwrap().get_attr("code"), Some("429"));
         let a = new_link_ref();
@@ -669,7 +723,8 @@ mod tests {
                 .attr("stage", "companion_finish")
                 .children(vec![
                     Node::new("link_code_pairing_wrapped_key_bundle").bytes(wrapped),
-                    Node::new("companion_identity_public").bytes(companion_identity.public.to_vec()),
+                    Node::new("companion_identity_public")
+                        .bytes(companion_identity.public.to_vec()),
                     Node::new("link_code_pairing_ref").bytes(link_ref.to_vec()),
                 ])])
     }
@@ -684,7 +739,8 @@ mod tests {
 
     fn flow(typed_code: &str) -> Flow {
         let companion_ephemeral = KeyPair::generate();
-        let req = parse_companion_hello(&hello_iq("ABCDEFGH", &companion_ephemeral.public)).unwrap();
+        let req =
+            parse_companion_hello(&hello_iq("ABCDEFGH", &companion_ephemeral.public)).unwrap();
         let phone_identity = KeyPair::generate();
         let (pending, notification) =
             primary_hello(typed_code, &req, &phone_identity, b"REF", "n1").unwrap();
@@ -725,7 +781,13 @@ mod tests {
         .concat();
         let expected = hkdf_sha256::<32>(&ikm, &[0u8; 32], b"adv_secret");
 
-        let finish = finish_iq(&ephemeral_dh, &companion_identity, &f.phone_identity.public, b"REF", &random);
+        let finish = finish_iq(
+            &ephemeral_dh,
+            &companion_identity,
+            &f.phone_identity.public,
+            b"REF",
+            &random,
+        );
         let linked = primary_finish(&f.pending, &finish).unwrap();
         assert_eq!(linked.adv_secret, expected);
         assert_eq!(linked.companion_identity_pub, companion_identity.public);
@@ -734,12 +796,39 @@ mod tests {
         assert!(!format!("{linked:?}").contains(&hex::encode(expected)));
 
         // Another ref, another bundle key, another phone identity.
-        let other_ref = finish_iq(&ephemeral_dh, &companion_identity, &f.phone_identity.public, b"X", &random);
-        assert_eq!(primary_finish(&f.pending, &other_ref), Err(SimPairCodeError::WrongFlow("pairing ref")));
-        let other_key = finish_iq(&[1; 32], &companion_identity, &f.phone_identity.public, b"REF", &random);
-        assert_eq!(primary_finish(&f.pending, &other_key), Err(SimPairCodeError::BundleRejected));
-        let other_phone = finish_iq(&ephemeral_dh, &companion_identity, &[8; 32], b"REF", &random);
-        assert_eq!(primary_finish(&f.pending, &other_phone), Err(SimPairCodeError::IdentityMismatch("phone")));
+        let other_ref = finish_iq(
+            &ephemeral_dh,
+            &companion_identity,
+            &f.phone_identity.public,
+            b"X",
+            &random,
+        );
+        assert_eq!(
+            primary_finish(&f.pending, &other_ref),
+            Err(SimPairCodeError::WrongFlow("pairing ref"))
+        );
+        let other_key = finish_iq(
+            &[1; 32],
+            &companion_identity,
+            &f.phone_identity.public,
+            b"REF",
+            &random,
+        );
+        assert_eq!(
+            primary_finish(&f.pending, &other_key),
+            Err(SimPairCodeError::BundleRejected)
+        );
+        let other_phone = finish_iq(
+            &ephemeral_dh,
+            &companion_identity,
+            &[8; 32],
+            b"REF",
+            &random,
+        );
+        assert_eq!(
+            primary_finish(&f.pending, &other_phone),
+            Err(SimPairCodeError::IdentityMismatch("phone"))
+        );
 
         // A bundle naming another companion than the stanza.
         let mut swapped = finish.clone();
@@ -748,7 +837,10 @@ mod tests {
                 children[1] = Node::new("companion_identity_public").bytes(vec![9; 32]);
             }
         }
-        assert_eq!(primary_finish(&f.pending, &swapped), Err(SimPairCodeError::IdentityMismatch("companion")));
+        assert_eq!(
+            primary_finish(&f.pending, &swapped),
+            Err(SimPairCodeError::IdentityMismatch("companion"))
+        );
     }
 
     #[test]
@@ -765,8 +857,17 @@ mod tests {
         let phone_ephemeral = open_with_code("ABCDEFGH", &wrapped);
         let ephemeral_dh = f.companion_ephemeral.dh(&phone_ephemeral);
         let companion_identity = KeyPair::generate();
-        let finish = finish_iq(&ephemeral_dh, &companion_identity, &f.phone_identity.public, b"REF", &[0; 32]);
-        assert_eq!(primary_finish(&f.pending, &finish), Err(SimPairCodeError::BundleRejected));
+        let finish = finish_iq(
+            &ephemeral_dh,
+            &companion_identity,
+            &f.phone_identity.public,
+            b"REF",
+            &[0; 32],
+        );
+        assert_eq!(
+            primary_finish(&f.pending, &finish),
+            Err(SimPairCodeError::BundleRejected)
+        );
     }
 
     #[test]
