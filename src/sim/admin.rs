@@ -65,7 +65,8 @@ async fn not_found() -> Response {
 
 /// Parses a JSON body into `T`, as a 400 JSON error when it does not fit.
 fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, SimError> {
-    serde_json::from_slice(body).map_err(|e| SimError::BadRequest(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| SimError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
 async fn chat(ws: WebSocketUpgrade, State(app): State<App>) -> Response {
@@ -73,7 +74,9 @@ async fn chat(ws: WebSocketUpgrade, State(app): State<App>) -> Response {
         .max_frame_size(MAX_WS_MESSAGE)
         .read_buffer_size(WS_BUFFER)
         .write_buffer_size(WS_BUFFER)
-        .on_upgrade(move |socket| conn::serve(ServerWebSocket::new(socket), app.state, app.identity))
+        .on_upgrade(move |socket| {
+            conn::serve(ServerWebSocket::new(socket), app.state, app.identity)
+        })
 }
 
 async fn root_key(State(app): State<App>) -> Json<serde_json::Value> {

@@ -106,7 +106,9 @@ pub fn verify_device_signature(
     key_index_attr: Option<&str>,
 ) -> Result<(), AdvError> {
     if key_index_attr.and_then(|v| v.parse::<u32>().ok()) != Some(issued.key_index) {
-        return Err(AdvError::KeyIndexMismatch(key_index_attr.map(str::to_owned)));
+        return Err(AdvError::KeyIndexMismatch(
+            key_index_attr.map(str::to_owned),
+        ));
     }
     let signed =
         AdvSignedDeviceIdentity::decode(signed_identity).map_err(|_| AdvError::Malformed)?;
@@ -239,7 +241,12 @@ mod tests {
             device_signature: None,
         };
         assert_eq!(
-            verify_device_signature(&issued, &device.public, &unsigned.encode_to_vec(), Some("2")),
+            verify_device_signature(
+                &issued,
+                &device.public,
+                &unsigned.encode_to_vec(),
+                Some("2")
+            ),
             Err(AdvError::MissingDeviceSignature)
         );
         let changed = AdvSignedDeviceIdentity {
@@ -251,7 +258,12 @@ mod tests {
             Err(AdvError::DetailsChanged)
         );
         assert_eq!(
-            verify_device_signature(&issued, &device.public, &unsigned.encode_to_vec(), Some("7")),
+            verify_device_signature(
+                &issued,
+                &device.public,
+                &unsigned.encode_to_vec(),
+                Some("7")
+            ),
             Err(AdvError::KeyIndexMismatch(Some("7".into())))
         );
     }

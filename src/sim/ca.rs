@@ -126,7 +126,10 @@ mod tests {
         let first = Authority::load_or_create(&path).unwrap();
         let second = Authority::load_or_create(&path).unwrap();
         assert_eq!(first.root_public_key(), second.root_public_key());
-        assert_ne!(first.root_public_key(), Authority::generate().root_public_key());
+        assert_ne!(
+            first.root_public_key(),
+            Authority::generate().root_public_key()
+        );
     }
 
     #[test]

@@ -12,10 +12,10 @@ use tokio::time::{sleep_until, timeout, Instant};
 use tracing::{debug, info, warn};
 
 use super::adv::verify_device_signature;
+use super::stanza::{self, Session};
 use super::state::{
     device_jid, Control, LoginRefusal, PendingLink, Registration, SignedPreKey, SimState,
 };
-use super::stanza::{self, Session};
 use super::transport::ServerWebSocket;
 use super::{FaultKind, SimError};
 use crate::crypto::xeddsa_verify;
@@ -111,7 +111,11 @@ impl Drop for Registered {
 }
 
 /// Serves one accepted WebSocket until it closes.
-pub(crate) async fn serve(ws: ServerWebSocket, state: Arc<SimState>, identity: Arc<ServerIdentity>) {
+pub(crate) async fn serve(
+    ws: ServerWebSocket,
+    state: Arc<SimState>,
+    identity: Arc<ServerIdentity>,
+) {
     let accepted = match timeout(
         state.timing.handshake_timeout,
         server_handshake(ws, &identity),
@@ -276,7 +280,12 @@ impl Conn {
         // login() checked it fits.
         let device_id = u16::try_from(device).unwrap_or_default();
         debug!(device = %device_jid(&phone, device_id), "logged in");
-        if self.socket.send_node(&stanza::success(&grant.lid)).await.is_err() {
+        if self
+            .socket
+            .send_node(&stanza::success(&grant.lid))
+            .await
+            .is_err()
+        {
             return;
         }
         let mut silenced = false;
@@ -346,7 +355,9 @@ fn judge_pair_answer(
                 .child("pair-device-sign")
                 .and_then(|s| s.child("device-identity"))
                 .ok_or_else(|| {
-                    SimError::PairingRejected("result lacks <pair-device-sign><device-identity>".into())
+                    SimError::PairingRejected(
+                        "result lacks <pair-device-sign><device-identity>".into(),
+                    )
                 })?;
             let signed = identity.content_bytes().unwrap_or_default();
             verify_device_signature(

@@ -57,9 +57,7 @@ impl SimError {
     pub fn http_status(&self) -> u16 {
         match self {
             SimError::BadRequest(_) | SimError::InvalidQr(_) | SimError::QrMismatch(_) => 400,
-            SimError::UnknownPhone(_) | SimError::UnknownDevice(_) | SimError::UnknownRef(_) => {
-                404
-            }
+            SimError::UnknownPhone(_) | SimError::UnknownDevice(_) | SimError::UnknownRef(_) => 404,
             SimError::PhoneExists(_)
             | SimError::PairingInProgress
             | SimError::NotConnected(_)

@@ -9,8 +9,8 @@
 //! Start one with [`start`]; drive it through [`SimHandle`] (in tests) or
 //! the HTTP admin API (which does exactly the same).
 
-mod adv;
 mod admin;
+mod adv;
 mod ca;
 mod conn;
 mod error;
@@ -27,8 +27,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use adv::{issue_device_identity, verify_device_signature, AdvError, IssuedIdentity};
 pub use admin::router;
+pub use adv::{issue_device_identity, verify_device_signature, AdvError, IssuedIdentity};
 pub use ca::Authority;
 pub use error::SimError;
 pub use qr::{parse_qr, ScannedQr};

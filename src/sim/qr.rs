@@ -66,9 +66,8 @@ fn decode_key(field: &str, name: &str) -> Result<[u8; 32], SimError> {
     let bytes = BASE64_STANDARD
         .decode(field)
         .map_err(|e| SimError::InvalidQr(format!("{name} is not base64: {e}")))?;
-    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
-        SimError::InvalidQr(format!("{name} has {} bytes, expected 32", bytes.len()))
-    })
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| SimError::InvalidQr(format!("{name} has {} bytes, expected 32", bytes.len())))
 }
 
 #[cfg(test)]
@@ -118,7 +117,10 @@ mod tests {
         assert_eq!(parse_qr("").unwrap_err().code(), "invalid_qr");
         assert_eq!(parse_qr(",,,").unwrap_err().code(), "invalid_qr");
         let bad_b64 = "2@r,!!!,!!!,!!!";
-        assert!(parse_qr(bad_b64).unwrap_err().to_string().contains("base64"));
+        assert!(parse_qr(bad_b64)
+            .unwrap_err()
+            .to_string()
+            .contains("base64"));
     }
 
     #[test]

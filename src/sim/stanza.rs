@@ -258,7 +258,12 @@ fn store(
     {
         Ok(()) => iq_result(iq, vec![]),
         Err(why) => {
-            tracing::debug!(phone = session.phone, device = session.device, why, "prekey upload refused");
+            tracing::debug!(
+                phone = session.phone,
+                device = session.device,
+                why,
+                "prekey upload refused"
+            );
             iq_error(iq, 406, "not-acceptable")
         }
     }
@@ -301,8 +306,8 @@ fn parse_prekey_upload(iq: &Node) -> Result<Upload, &'static str> {
         .filter(|k| k.tag == "key")
         .map(|k| {
             let id = key_id(k.child("id").and_then(Node::content_bytes)).ok_or("key id")?;
-            let value = fixed::<32>(k.child("value").and_then(Node::content_bytes))
-                .ok_or("key value")?;
+            let value =
+                fixed::<32>(k.child("value").and_then(Node::content_bytes)).ok_or("key value")?;
             Ok((id, value))
         })
         .collect::<Result<Vec<_>, &'static str>>()?;
@@ -368,8 +373,7 @@ fn usync(session: &Session<'_>, iq: &Node) -> Node {
                     })
                     .unwrap_or_default();
                 protocols.push(
-                    Node::new("devices")
-                        .children(vec![Node::new("device-list").children(devices)]),
+                    Node::new("devices").children(vec![Node::new("device-list").children(devices)]),
                 );
             }
             if wants("contact") {
@@ -409,7 +413,11 @@ fn privacy_defaults() -> Node {
         ("calladd", "all"),
     ]
     .iter()
-    .map(|(name, value)| Node::new("category").attr("name", *name).attr("value", *value))
+    .map(|(name, value)| {
+        Node::new("category")
+            .attr("name", *name)
+            .attr("value", *value)
+    })
     .collect();
     Node::new("privacy").children(categories)
 }
@@ -514,13 +522,21 @@ mod tests {
         assert_eq!(reply.nodes[0].get_attr("type"), Some("error"));
         assert_eq!(err.get_attr("code"), Some("501"));
         assert_eq!(err.get_attr("text"), Some("feature-not-implemented"));
-        assert_eq!(ask(&s, &phone, id, &iq("w:p", "result", vec![])), Reply::default());
+        assert_eq!(
+            ask(&s, &phone, id, &iq("w:p", "result", vec![])),
+            Reply::default()
+        );
     }
 
     #[test]
     fn active_gets_result_then_empty_offline_queue() {
         let (s, phone, id) = linked();
-        let reply = ask(&s, &phone, id, &iq("passive", "set", vec![Node::new("active")]));
+        let reply = ask(
+            &s,
+            &phone,
+            id,
+            &iq("passive", "set", vec![Node::new("active")]),
+        );
         assert_eq!(reply.nodes.len(), 2);
         let offline = reply.nodes[1].child("offline").unwrap();
         assert_eq!(reply.nodes[1].tag, "ib");
@@ -554,7 +570,12 @@ mod tests {
     }
 
     fn count(s: &SimState, phone: &str, id: u16) -> String {
-        let reply = ask(s, phone, id, &iq("encrypt", "get", vec![Node::new("count")]));
+        let reply = ask(
+            s,
+            phone,
+            id,
+            &iq("encrypt", "get", vec![Node::new("count")]),
+        );
         reply.nodes[0]
             .child("count")
             .and_then(|c| c.get_attr("value"))
@@ -576,17 +597,25 @@ mod tests {
     fn malformed_or_foreign_uploads_are_refused() {
         let (s, phone, id) = linked();
         let reply = ask(&s, &phone, id, &upload([7; 32], 1..3));
-        assert_eq!(reply.nodes[0].child("error").unwrap().get_attr("code"), Some("406"));
+        assert_eq!(
+            reply.nodes[0].child("error").unwrap().get_attr("code"),
+            Some("406")
+        );
         let bad = iq(
             "encrypt",
             "set",
-            vec![Node::new("list").children(vec![Node::new("key").children(vec![
-                Node::new("id").bytes(vec![1]),
-                Node::new("value").bytes(vec![0; 32]),
-            ])])],
+            vec![
+                Node::new("list").children(vec![Node::new("key").children(vec![
+                    Node::new("id").bytes(vec![1]),
+                    Node::new("value").bytes(vec![0; 32]),
+                ])]),
+            ],
         );
         let reply = ask(&s, &phone, id, &bad);
-        assert_eq!(reply.nodes[0].child("error").unwrap().get_attr("code"), Some("400"));
+        assert_eq!(
+            reply.nodes[0].child("error").unwrap().get_attr("code"),
+            Some("400")
+        );
         assert_eq!(count(&s, &phone, id), "0");
     }
 
@@ -623,7 +652,7 @@ mod tests {
             vec![Node::new("usync").attr("sid", "s1").children(vec![
                 Node::new("query").children(vec![Node::new("devices").attr("version", "2")]),
                 Node::new("list").children(vec![
-                    Node::new("user").attr("jid", format!("{phone}@s.whatsapp.net")),
+                    Node::new("user").attr("jid", format!("{phone}@s.whatsapp.net"))
                 ]),
             ])],
         );
@@ -686,9 +715,15 @@ mod tests {
     #[test]
     fn pairing_phase_answers_pings_only() {
         let ping = iq("w:p", "get", vec![Node::new("ping")]);
-        assert_eq!(handle_pairing_stanza(&ping).unwrap().get_attr("type"), Some("result"));
+        assert_eq!(
+            handle_pairing_stanza(&ping).unwrap().get_attr("type"),
+            Some("result")
+        );
         let other = iq("usync", "get", vec![]);
-        assert_eq!(handle_pairing_stanza(&other).unwrap().get_attr("type"), Some("error"));
+        assert_eq!(
+            handle_pairing_stanza(&other).unwrap().get_attr("type"),
+            Some("error")
+        );
         assert!(handle_pairing_stanza(&iq("md", "result", vec![])).is_none());
     }
 
@@ -696,7 +731,10 @@ mod tests {
     fn refs_look_like_whatsapp_refs() {
         let r = new_pairing_ref();
         assert!(r.starts_with("2@"));
-        assert!(!r.contains(','), "a ref must not break the QR's comma format");
+        assert!(
+            !r.contains(','),
+            "a ref must not break the QR's comma format"
+        );
         assert_ne!(r, new_pairing_ref());
     }
 }

@@ -226,7 +226,10 @@ impl SimState {
         };
         let mut rng = rand::thread_rng();
         let phone = Phone {
-            lid_user: format!("{}", rng.gen_range(100_000_000_000_000u64..1_000_000_000_000_000)),
+            lid_user: format!(
+                "{}",
+                rng.gen_range(100_000_000_000_000u64..1_000_000_000_000_000)
+            ),
             account: KeyPair::generate(),
             identity: KeyPair::generate(),
             raw_id: rng.gen_range(1..u32::MAX),
@@ -268,7 +271,10 @@ impl SimState {
                 .get_mut(phone)
                 .ok_or_else(|| SimError::UnknownPhone(phone.to_owned()))?;
             let unknown_ref = || SimError::UnknownRef(scanned.pairing_ref.clone());
-            let conn_id = *inner.refs.get(&scanned.pairing_ref).ok_or_else(unknown_ref)?;
+            let conn_id = *inner
+                .refs
+                .get(&scanned.pairing_ref)
+                .ok_or_else(unknown_ref)?;
             let pending = inner.pending.get_mut(&conn_id).ok_or_else(unknown_ref)?;
             let live_until = pending
                 .refs
@@ -446,7 +452,11 @@ impl SimState {
     }
 
     /// The companion signed: registers the device and retires the pairing.
-    pub(crate) fn complete_link(&self, conn_id: u64, link: &PendingLink) -> Result<String, SimError> {
+    pub(crate) fn complete_link(
+        &self,
+        conn_id: u64,
+        link: &PendingLink,
+    ) -> Result<String, SimError> {
         let mut inner = self.lock();
         let pending = inner
             .pending
@@ -565,7 +575,9 @@ impl SimState {
         if let Some(signed) = signed {
             device.signed_prekey = signed;
         }
-        device.prekeys.retain(|(kid, _)| !keys.iter().any(|(n, _)| n == kid));
+        device
+            .prekeys
+            .retain(|(kid, _)| !keys.iter().any(|(n, _)| n == kid));
         device.prekeys.extend(keys);
         let excess = device.prekeys.len().saturating_sub(MAX_STORED_PREKEYS);
         device.prekeys.drain(..excess);
@@ -585,11 +597,6 @@ impl SimState {
     #[cfg(test)]
     pub(crate) fn device(&self, phone: &str, id: u16) -> Option<Device> {
         self.lock().phones.get(phone)?.devices.get(&id).cloned()
-    }
-
-    #[cfg(test)]
-    pub(crate) fn account_public_key(&self, phone: &str) -> Option<[u8; 32]> {
-        Some(self.lock().phones.get(phone)?.account.public)
     }
 
     /// Links a device directly, skipping the QR dance (tests of the
@@ -667,12 +674,24 @@ mod tests {
     #[test]
     fn phones_are_digits_and_unique() {
         let s = state();
-        assert_eq!(s.create_phone(Some("15551234567".into())).unwrap(), "15551234567");
         assert_eq!(
-            s.create_phone(Some("15551234567".into())).unwrap_err().code(),
+            s.create_phone(Some("15551234567".into())).unwrap(),
+            "15551234567"
+        );
+        assert_eq!(
+            s.create_phone(Some("15551234567".into()))
+                .unwrap_err()
+                .code(),
             "phone_exists"
         );
-        for bad in ["", "12ab5678", "+15551234567", "123", "0123456789", "1234567890123456"] {
+        for bad in [
+            "",
+            "12ab5678",
+            "+15551234567",
+            "123",
+            "0123456789",
+            "1234567890123456",
+        ] {
             assert_eq!(
                 s.create_phone(Some(bad.into())).unwrap_err().code(),
                 "bad_request",
@@ -688,9 +707,18 @@ mod tests {
     #[test]
     fn device_jids_round_trip_and_reject_garbage() {
         assert_eq!(device_jid("123456", 3), "123456:3@s.whatsapp.net");
-        assert_eq!(parse_device_jid("123456:3@s.whatsapp.net"), Some(("123456".into(), 3)));
-        for bad in ["123456@s.whatsapp.net", "123456:0@s.whatsapp.net", "abc:1@s.whatsapp.net",
-            "123456:1@lid", "123456:x@s.whatsapp.net", ""] {
+        assert_eq!(
+            parse_device_jid("123456:3@s.whatsapp.net"),
+            Some(("123456".into(), 3))
+        );
+        for bad in [
+            "123456@s.whatsapp.net",
+            "123456:0@s.whatsapp.net",
+            "abc:1@s.whatsapp.net",
+            "123456:1@lid",
+            "123456:x@s.whatsapp.net",
+            "",
+        ] {
             assert_eq!(parse_device_jid(bad), None, "{bad:?}");
         }
     }
@@ -700,7 +728,9 @@ mod tests {
         let s = state();
         assert_eq!(s.devices("999999").unwrap_err().code(), "unknown_phone");
         assert_eq!(
-            s.fault("999999:1@s.whatsapp.net", FaultKind::Drop).unwrap_err().code(),
+            s.fault("999999:1@s.whatsapp.net", FaultKind::Drop)
+                .unwrap_err()
+                .code(),
             "unknown_device"
         );
     }
@@ -764,11 +794,17 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(4);
         s.login(1, tx, user, u32::from(id), &[1; 32]).unwrap();
         s.fault(&jid, FaultKind::Logout).unwrap();
-        assert!(matches!(rx.try_recv(), Ok(Control::Fault(FaultKind::Logout))));
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(Control::Fault(FaultKind::Logout))
+        ));
         assert!(s.devices(&phone).unwrap().is_empty());
         let (tx, _rx) = mpsc::channel(4);
         assert!(s.login(3, tx, user, u32::from(id), &[1; 32]).is_err());
-        assert_eq!(s.fault(&jid, FaultKind::Drop).unwrap_err().code(), "unknown_device");
+        assert_eq!(
+            s.fault(&jid, FaultKind::Drop).unwrap_err().code(),
+            "unknown_device"
+        );
     }
 
     #[test]
@@ -776,7 +812,9 @@ mod tests {
         let s = state();
         let phone = s.create_phone(None).unwrap();
         let id = s.link_directly(&phone, registration([1; 32])).unwrap();
-        let err = s.fault(&device_jid(&phone, id), FaultKind::Silence).unwrap_err();
+        let err = s
+            .fault(&device_jid(&phone, id), FaultKind::Silence)
+            .unwrap_err();
         assert_eq!(err.code(), "not_connected");
     }
 
@@ -806,26 +844,41 @@ mod tests {
             )
         };
         assert_eq!(
-            s.scan(&phone, &qr("2@nope", [1; 32])).await.unwrap_err().code(),
+            s.scan(&phone, &qr("2@nope", [1; 32]))
+                .await
+                .unwrap_err()
+                .code(),
             "unknown_ref"
         );
         assert_eq!(
-            s.scan(&phone, &qr(&refs[0], [8; 32])).await.unwrap_err().code(),
+            s.scan(&phone, &qr(&refs[0], [8; 32]))
+                .await
+                .unwrap_err()
+                .code(),
             "qr_mismatch"
         );
         assert_eq!(
-            s.scan("123123123", &qr(&refs[0], [1; 32])).await.unwrap_err().code(),
+            s.scan("123123123", &qr(&refs[0], [1; 32]))
+                .await
+                .unwrap_err()
+                .code(),
             "unknown_phone"
         );
         // Once the first ref's time is up only later refs scan.
         tokio::time::sleep_until(before + config.first_ref_ttl * 2).await;
         assert_eq!(
-            s.scan(&phone, &qr(&refs[0], [1; 32])).await.unwrap_err().code(),
+            s.scan(&phone, &qr(&refs[0], [1; 32]))
+                .await
+                .unwrap_err()
+                .code(),
             "unknown_ref"
         );
         s.forget_connection(5);
         assert_eq!(
-            s.scan(&phone, &qr(&refs[1], [1; 32])).await.unwrap_err().code(),
+            s.scan(&phone, &qr(&refs[1], [1; 32]))
+                .await
+                .unwrap_err()
+                .code(),
             "unknown_ref"
         );
     }
@@ -837,12 +890,15 @@ mod tests {
         let id = s.link_directly(&phone, registration([1; 32])).unwrap();
         assert_eq!(s.prekey_count(&phone, id), 0);
         let keys: Vec<_> = (1..=30).map(|i| (i, [i as u8; 32])).collect();
-        s.store_prekeys(&phone, id, Some([2; 32]), None, keys.clone()).unwrap();
+        s.store_prekeys(&phone, id, Some([2; 32]), None, keys.clone())
+            .unwrap();
         assert_eq!(s.prekey_count(&phone, id), 30);
         // Re-uploading the same ids does not double count.
         s.store_prekeys(&phone, id, None, None, keys).unwrap();
         assert_eq!(s.prekey_count(&phone, id), 30);
-        assert!(s.store_prekeys(&phone, id, Some([7; 32]), None, vec![]).is_err());
+        assert!(s
+            .store_prekeys(&phone, id, Some([7; 32]), None, vec![])
+            .is_err());
         assert_eq!(s.device(&phone, id).unwrap().registration_id, 7);
     }
 }
