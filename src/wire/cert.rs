@@ -27,7 +27,15 @@ pub fn issue_chain(
     not_before: u64,
     not_after: u64,
 ) -> Vec<u8> {
-    let _ = (root, intermediate, intermediate_serial, leaf_key, leaf_serial, not_before, not_after);
+    let _ = (
+        root,
+        intermediate,
+        intermediate_serial,
+        leaf_key,
+        leaf_serial,
+        not_before,
+        not_after,
+    );
     todo!()
 }
 

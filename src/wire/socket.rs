@@ -18,9 +18,8 @@ pub trait Transport: Send {
 }
 
 /// The client's WebSocket (ws:// or wss:// via rustls).
-pub type ClientWebSocket = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+pub type ClientWebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Opens a WebSocket to `url` with buffers sized for many idle sessions.
 pub async fn connect_websocket(url: &str) -> Result<ClientWebSocket, WireError> {
