@@ -30,8 +30,9 @@ impl Connector for WebSocketConnector {
 /// Binary WebSocket messages as a [`Transport`].
 //
 // INTEGRATION: a thin adapter so the client builds before the wire layer
-// lands; if `wire` implements `Transport` for `ClientWebSocket` itself,
-// use that and delete this type.
+// lands. The wire branch implements `Transport` for `WebSocketStream<S>`;
+// once merged, set `type Transport = ClientWebSocket` above and delete
+// this type (the two do not conflict, so nothing breaks meanwhile).
 pub struct WsTransport(pub ClientWebSocket);
 
 impl Transport for WsTransport {

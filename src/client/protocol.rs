@@ -170,22 +170,24 @@ impl Protocol {
 
     pub fn on_timer(&mut self, now: Instant) -> Vec<Action> {
         let mut out = Vec::new();
+        // Every expired waiter is answered before the connection may end.
+        let mut ending = None;
         for kind in self.iqs.expired(now) {
             match kind {
-                IqKind::Ping => {
-                    out.push(Action::End(Ending::Reconnect {
-                        reason: "keepalive timeout".into(),
-                        penalty: 0,
-                    }));
-                    return out;
-                }
                 IqKind::Logout { done } => {
                     tracing::warn!("logout not confirmed by the server in time; wiping anyway");
-                    out.push(Action::End(Ending::LoggedOut {
+                    ending = Some(Ending::LoggedOut {
                         reason: "logout".into(),
                         done,
-                    }));
-                    return out;
+                    });
+                }
+                IqKind::Ping => {
+                    if ending.is_none() {
+                        ending = Some(Ending::Reconnect {
+                            reason: "keepalive timeout".into(),
+                            penalty: 0,
+                        });
+                    }
                 }
                 IqKind::External(reply) => {
                     let _ = reply.send(Err(ClientError::Timeout));
@@ -194,6 +196,10 @@ impl Protocol {
                     tracing::warn!("post-login iq timed out");
                 }
             }
+        }
+        if let Some(ending) = ending {
+            out.push(Action::End(ending));
+            return out;
         }
         if self.qr.as_ref().is_some_and(|q| q.deadline <= now) {
             self.rotate_qr(now, &mut out);
