@@ -115,8 +115,14 @@ pub fn verify_device_signature(
     if signed.details.as_deref() != Some(issued.details.as_slice()) {
         return Err(AdvError::DetailsChanged);
     }
-    if signed.account_signature_key.as_deref() != Some(&issued.account_signature_key[..])
-        || signed.account_signature.as_deref() != Some(&issued.account_signature[..])
+    // WhatsApp Web and whatsmeow strip the account signature key from
+    // their answer (the server knows it); whatsapp-rust keeps it. Both are
+    // accepted, but a key that is present must be the one issued.
+    let key_ok = match signed.account_signature_key.as_deref() {
+        None | Some([]) => true,
+        Some(key) => key == &issued.account_signature_key[..],
+    };
+    if !key_ok || signed.account_signature.as_deref() != Some(&issued.account_signature[..])
     {
         return Err(AdvError::AccountSignatureChanged);
     }
