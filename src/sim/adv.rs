@@ -122,8 +122,7 @@ pub fn verify_device_signature(
         None | Some([]) => true,
         Some(key) => key == &issued.account_signature_key[..],
     };
-    if !key_ok || signed.account_signature.as_deref() != Some(&issued.account_signature[..])
-    {
+    if !key_ok || signed.account_signature.as_deref() != Some(&issued.account_signature[..]) {
         return Err(AdvError::AccountSignatureChanged);
     }
     let device_signature: [u8; 64] = signed
