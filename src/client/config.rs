@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// WhatsApp's real chat endpoint (WhatsApp Web's socket URL).
+pub const DEFAULT_URL: &str = "wss://web.whatsapp.com/ws/chat";
+
 /// Where sessions connect, whom they trust, how they present themselves
 /// and their timers. One `Arc<ClientConfig>` is shared by all sessions.
 #[derive(Clone, Debug)]
@@ -49,7 +52,7 @@ pub struct ClientConfig {
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
-            url: "wss://web.whatsapp.com/ws/chat".to_string(),
+            url: DEFAULT_URL.to_string(),
             root_key: crate::wire::cert::WHATSAPP_ROOT_KEY,
             push_name: String::new(),
             device_os: "wasp".to_string(),

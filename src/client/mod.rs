@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use config::ClientConfig;
+pub use config::{ClientConfig, DEFAULT_URL};
 pub use connector::{Connector, WebSocketConnector};
 pub use error::ClientError;
 pub use events::{ChannelSink, Event, EventSink, Status};
