@@ -6,45 +6,20 @@
 use std::time::Duration;
 
 use base64::prelude::{Engine as _, BASE64_STANDARD};
-use futures_util::{SinkExt as _, StreamExt as _};
 use prost::Message as _;
-use tokio_tungstenite::tungstenite::Message;
 use wasp::crypto::{hmac_sha256, xeddsa_verify, KeyPair};
 use wasp::proto::client_payload::DevicePairingRegistrationData;
 use wasp::proto::{AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac, ClientPayload};
 use wasp::sim::{self, FaultKind, SimConfig, SimHandle};
-use wasp::wire::socket::{client_handshake, ClientHandshake, NoiseSocket, Transport};
-use wasp::wire::{Node, WireError};
+use wasp::wire::socket::{client_handshake, ClientHandshake, ClientWebSocket, NoiseSocket};
+use wasp::wire::Node;
 
 /// Hang guard for every wait (never a timing assertion).
 const GUARD: Duration = Duration::from_secs(20);
 
-/// A test-local WebSocket transport (tokio-tungstenite, plain ws).
-struct Ws(
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
-);
-
-impl Transport for Ws {
-    async fn send(&mut self, data: Vec<u8>) -> Result<(), WireError> {
-        self.0
-            .send(Message::Binary(data.into()))
-            .await
-            .map_err(|e| WireError::WebSocket(e.to_string()))
-    }
-    async fn recv(&mut self) -> Result<Option<Vec<u8>>, WireError> {
-        loop {
-            match self.0.next().await {
-                None | Some(Ok(Message::Close(_))) => return Ok(None),
-                Some(Ok(Message::Binary(b))) => return Ok(Some(b.to_vec())),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(WireError::WebSocket(e.to_string())),
-            }
-        }
-    }
-    async fn close(&mut self) {
-        let _ = self.0.close(None).await;
-    }
-}
+/// The companion's plain ws:// socket (the wire layer implements
+/// `Transport` for it).
+type Ws = ClientWebSocket;
 
 /// The long-term keys of a companion device.
 struct Companion {
@@ -114,7 +89,7 @@ impl Companion {
             payload,
             routing_info: None,
         };
-        tokio::time::timeout(GUARD, client_handshake(Ws(ws), hs))
+        tokio::time::timeout(GUARD, client_handshake(ws, hs))
             .await
             .expect("handshake in time")
             .expect("handshake succeeds")
