@@ -203,6 +203,31 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_without_the_account_key_is_accepted_but_a_different_key_is_not() {
+        let account = KeyPair::generate();
+        let device = KeyPair::generate();
+        let adv = [4u8; 32];
+        let issued = issue_device_identity(&account, &device.public, &adv, 5, 2, 1);
+        let answer = companion_signs(&issued.hmac_container, &adv, &device);
+        let mut signed = AdvSignedDeviceIdentity::decode(answer.as_slice()).unwrap();
+
+        // WhatsApp Web strips the key the server already knows.
+        signed.account_signature_key = None;
+        let stripped = signed.encode_to_vec();
+        assert_eq!(
+            verify_device_signature(&issued, &device.public, &stripped, Some("2")),
+            Ok(())
+        );
+
+        signed.account_signature_key = Some(KeyPair::generate().public.to_vec());
+        let swapped = signed.encode_to_vec();
+        assert_eq!(
+            verify_device_signature(&issued, &device.public, &swapped, Some("2")),
+            Err(AdvError::AccountSignatureChanged)
+        );
+    }
+
+    #[test]
     fn a_signature_by_another_key_is_refused() {
         let account = KeyPair::generate();
         let device = KeyPair::generate();
