@@ -3,3 +3,214 @@
 //! Owns: pairing (QR and linking code), login, keepalive, reconnect with
 //! backoff, stream errors, and the events a host subscribes to.
 //! Must not touch: other sessions, HTTP, process-wide state.
+//!
+//! Each session is ONE tokio task ([`Client::spawn`]); the [`Client`]
+//! value is a cheap handle to it (a command sender and a status watch).
+//! The protocol logic is I/O-free ([`protocol`]): stanzas in, actions
+//! out, so it is tested with plain nodes.
+//!
+//! Lifecycle: the last event of every session task is `LoggedOut` or
+//! `Stopped`. A session whose `creds.json` says logged out reports
+//! `LoggedOut` again at start and does not connect; to link it anew,
+//! remove the session directory and spawn it again.
+
+mod backoff;
+mod config;
+mod connector;
+pub mod creds;
+mod error;
+mod events;
+mod iq;
+mod jid;
+pub mod pair_code;
+mod pairing;
+mod payload;
+pub mod protocol;
+mod qr;
+mod run;
+mod stanzas;
+// INTEGRATION: `mod pair_code;` (the linking-code crypto) is written
+// separately; see `Command::PairCode` in protocol.rs for where it plugs in.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use config::{ClientConfig, DEFAULT_URL};
+pub use connector::{Connector, WebSocketConnector};
+pub use error::ClientError;
+pub use events::{ChannelSink, Event, EventSink, Status};
+pub use qr::qr_string;
+pub use stanzas::SERVER_JID;
+
+use protocol::Command;
+use run::Runner;
+
+use crate::store::SessionDir;
+use crate::wire::Node;
+
+/// Commands waiting for a busy session; senders wait when it is full.
+const COMMAND_QUEUE: usize = 8;
+
+/// What a host can read about a session at any time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub status: Status,
+    /// Why the session last disconnected, stopped or failed.
+    pub last_error: Option<String>,
+    /// Own JID once linked.
+    pub jid: Option<String>,
+}
+
+/// A handle to one running session. Cloning is cheap; dropping every
+/// handle shuts the session down.
+#[derive(Clone)]
+pub struct Client {
+    id: Arc<str>,
+    commands: mpsc::Sender<Command>,
+    state: watch::Receiver<Snapshot>,
+}
+
+impl Client {
+    /// Spawns the session task connecting over WebSockets to `config.url`.
+    pub fn spawn(
+        id: String,
+        config: Arc<ClientConfig>,
+        dir: SessionDir,
+        sink: Arc<dyn EventSink>,
+    ) -> Client {
+        Client::spawn_with(id, config, dir, sink, Arc::new(WebSocketConnector))
+    }
+
+    /// Like [`Client::spawn`] with a custom transport (tests).
+    pub fn spawn_with<C: Connector>(
+        id: String,
+        config: Arc<ClientConfig>,
+        dir: SessionDir,
+        sink: Arc<dyn EventSink>,
+        connector: Arc<C>,
+    ) -> Client {
+        let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE);
+        let (state, state_rx) = watch::channel(Snapshot {
+            status: Status::Starting,
+            last_error: None,
+            jid: None,
+        });
+        let runner = Runner {
+            id: id.clone(),
+            config,
+            dir,
+            sink,
+            state,
+            commands,
+            connector,
+        };
+        tokio::spawn(runner.run());
+        Client {
+            id: id.into(),
+            commands: commands_tx,
+            state: state_rx,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn status(&self) -> Status {
+        self.state.borrow().status
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.state.borrow().last_error.clone()
+    }
+
+    /// Own JID (`user:device@s.whatsapp.net`) once linked.
+    pub fn jid(&self) -> Option<String> {
+        self.state.borrow().jid.clone()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.state.borrow().clone()
+    }
+
+    /// Waits until the status satisfies `pred` (or the task has ended),
+    /// returning the status then.
+    pub async fn wait_for(&self, pred: impl Fn(Status) -> bool) -> Status {
+        let mut state = self.state.clone();
+        let result = state
+            .wait_for(|s| pred(s.status) || s.status.is_terminal())
+            .await
+            .map(|s| s.status);
+        result.unwrap_or_else(|_| self.status())
+    }
+
+    /// Asks for an 8-character linking code for `phone` (digits with
+    /// country code) to type on the phone instead of scanning a QR.
+    pub async fn request_pair_code(&self, phone: &str) -> Result<String, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::PairCode {
+            phone: phone.to_string(),
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// Unlinks this device: asks the server to remove it (waiting for the
+    /// answer up to the logout timeout), wipes the credentials, emits
+    /// `LoggedOut` and ends the session.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        let (done, rx) = oneshot::channel();
+        if self.command(Command::Logout { done }).await.is_err() {
+            return self.ended_as(Status::LoggedOut);
+        }
+        match rx.await {
+            Ok(result) => result,
+            Err(_) => self.ended_as(Status::LoggedOut),
+        }
+    }
+
+    /// Closes the connection cleanly and ends the session task; the
+    /// credentials stay for the next start.
+    pub async fn shutdown(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.command(Command::Shutdown { done }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Sends one stanza as is.
+    pub async fn send_node(&self, node: Node) -> Result<(), ClientError> {
+        let (done, rx) = oneshot::channel();
+        self.command(Command::SendNode { node, done }).await?;
+        rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// Sends an iq (its `id` is assigned here) and waits for the answer:
+    /// the result node, or the server's error.
+    pub async fn send_iq(&self, iq: Node) -> Result<Node, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::SendIq { node: iq, reply }).await?;
+        rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    async fn command(&self, command: Command) -> Result<(), ClientError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| ClientError::Stopped)
+    }
+
+    /// After the task ended: fine if it ended the way the caller wanted.
+    fn ended_as(&self, wanted: Status) -> Result<(), ClientError> {
+        if self.status() == wanted {
+            Ok(())
+        } else {
+            Err(ClientError::Stopped)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

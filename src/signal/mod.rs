@@ -7,3 +7,11 @@
 //!
 //! Issue 2 needs only the registration material (identity key, signed
 //! prekey, one-time prekeys); the ratchet arrives with messaging.
+
+mod prekeys;
+pub mod serde_b64;
+
+pub use prekeys::{
+    generate_prekeys, next_prekey_id, registration_id, serialize_public_key, IdentityKeyPair,
+    PreKey, SignedPreKey, DJB_KEY_TYPE, MAX_PREKEY_ID,
+};

@@ -19,15 +19,6 @@ pub enum Content {
     Nodes(Vec<Node>),
 }
 
-/// A parsed WhatsApp JID.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Jid {
-    pub user: String,
-    pub agent: u8,
-    pub device: u16,
-    pub server: String,
-}
-
 impl Node {
     /// A node with this tag and nothing else.
     pub fn new(tag: impl Into<String>) -> Self {

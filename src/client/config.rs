@@ -1,0 +1,96 @@
+//! Client configuration shared by every session of a host.
+
+use std::time::Duration;
+
+/// WhatsApp's real chat endpoint (WhatsApp Web's socket URL).
+pub const DEFAULT_URL: &str = "wss://web.whatsapp.com/ws/chat";
+
+/// Where sessions connect, whom they trust, how they present themselves
+/// and their timers. One `Arc<ClientConfig>` is shared by all sessions.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The chat endpoint (ws:// allowed for a loopback simulator).
+    pub url: String,
+    /// The certificate root the server's Noise chain must lead to.
+    pub root_key: [u8; 32],
+    /// Name other users see until the phone syncs the real one.
+    pub push_name: String,
+    /// `DeviceProps.os`: the name the phone lists this device under.
+    pub device_os: String,
+    /// Browser shown on the phone: chrome, firefox, safari, edge, opera,
+    /// ie, desktop; anything else is "unknown".
+    pub browser: String,
+    /// Pings go out at a random moment in this window after the last one.
+    /// WA Web: `healthCheckInterval` 15 s * (1 + random) = 15-30 s
+    /// (wacore `protocol::keepalive`); whatsmeow uses 20-30 s.
+    pub keepalive_min: Duration,
+    pub keepalive_max: Duration,
+    /// A ping not answered within this time means the socket is dead
+    /// (wacore `KEEP_ALIVE_RESPONSE_DEADLINE` 20 s).
+    pub keepalive_timeout: Duration,
+    /// How long an ordinary iq may wait for its answer.
+    pub iq_timeout: Duration,
+    /// How long logout waits for the server to confirm the removal.
+    pub logout_timeout: Duration,
+    /// WebSocket connect plus Noise handshake must finish within this.
+    pub connect_timeout: Duration,
+    /// Reconnect backoff: full jitter over `base * 2^(attempt-1)`, capped.
+    pub reconnect_base: Duration,
+    pub reconnect_max: Duration,
+    /// Lifetime of the first QR code and of each following one
+    /// (WA Web: 60 s, then 20 s; wacore/whatsmeow pair handling).
+    pub qr_first_ttl: Duration,
+    pub qr_next_ttl: Duration,
+    /// Upload one-time prekeys when the server holds fewer than this
+    /// (whatsmeow `MinPreKeyCount` 5).
+    pub prekey_min_count: u32,
+    /// How many to upload then (whatsmeow `WantedPreKeyCount` 50; WA Web
+    /// uploads 812, too many to keep for thousands of sessions).
+    pub prekey_batch: u32,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            url: DEFAULT_URL.to_string(),
+            root_key: crate::wire::cert::WHATSAPP_ROOT_KEY,
+            push_name: String::new(),
+            device_os: "wasp".to_string(),
+            browser: "chrome".to_string(),
+            keepalive_min: Duration::from_secs(15),
+            keepalive_max: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(20),
+            iq_timeout: Duration::from_secs(60),
+            logout_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(20),
+            reconnect_base: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(60),
+            qr_first_ttl: Duration::from_secs(60),
+            qr_next_ttl: Duration::from_secs(20),
+            prekey_min_count: 5,
+            prekey_batch: 50,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// Defaults aimed at a simulator on loopback, with short timers so
+    /// tests run quickly.
+    pub fn for_tests(url: impl Into<String>, root_key: [u8; 32]) -> Self {
+        ClientConfig {
+            url: url.into(),
+            root_key,
+            keepalive_min: Duration::from_secs(2),
+            keepalive_max: Duration::from_secs(3),
+            keepalive_timeout: Duration::from_secs(2),
+            iq_timeout: Duration::from_secs(5),
+            logout_timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(5),
+            reconnect_base: Duration::from_millis(50),
+            reconnect_max: Duration::from_millis(500),
+            qr_first_ttl: Duration::from_secs(3),
+            qr_next_ttl: Duration::from_secs(1),
+            ..ClientConfig::default()
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! Everything a device must persist to log in again: `creds.json`.
+//!
+//! The file is JSON with keys as standard base64 (private keys only; the
+//! public halves are derived on load). It is always replaced atomically.
+//! After a logout it is overwritten with a record that holds no key at
+//! all, only why the device was logged out.
+
+use serde::{Deserialize, Serialize};
+
+use super::ClientError;
+use crate::crypto::KeyPair;
+use crate::signal::{self, serde_b64, PreKey, SignedPreKey};
+use crate::store::SessionDir;
+
+pub const CREDS_FILE: &str = "creds.json";
+/// One-time prekeys generated so far (their private keys are needed to
+/// answer the first message of a new Signal session).
+pub const PREKEYS_FILE: &str = "prekeys.json";
+
+/// The id of the single signed prekey a fresh device registers with
+/// (whatsmeow and wacore both use 1).
+const SIGNED_PREKEY_ID: u32 = 1;
+
+/// What `creds.json` holds: live credentials, or the tombstone of a
+/// device that was logged out.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StoredCreds {
+    Active(Box<Creds>),
+    LoggedOut {
+        /// Why the device is no longer linked.
+        logged_out: String,
+        /// The JID it had, for the host's records.
+        jid: Option<String>,
+    },
+}
+
+/// A device's registration material plus, once linked, its identity.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Creds {
+    #[serde(with = "serde_b64::key_pair")]
+    pub noise_key: KeyPair,
+    #[serde(with = "serde_b64::key_pair")]
+    pub identity_key: KeyPair,
+    pub registration_id: u32,
+    pub signed_prekey: SignedPreKey,
+    /// Shared with the phone through the QR code; keys the pair-success HMAC.
+    #[serde(with = "serde_b64::bytes32")]
+    pub adv_secret_key: [u8; 32],
+    /// The id the next generated one-time prekey gets.
+    pub next_prekey_id: u32,
+    /// Prekeys with ids from here up to `next_prekey_id` were generated
+    /// but their upload was not confirmed.
+    pub first_unuploaded_prekey_id: u32,
+    /// Set once a phone linked this device.
+    pub paired: Option<PairedIdentity>,
+    pub push_name: String,
+    /// Edge routing info from the server, sent before the next handshake.
+    #[serde(default, with = "serde_b64::opt_bytes")]
+    pub routing_info: Option<Vec<u8>>,
+}
+
+/// Who this device is, as the phone and server told it at pairing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairedIdentity {
+    /// AD form: `user:device@s.whatsapp.net`.
+    pub jid: String,
+    /// `user:device@lid`, when the server gave one.
+    pub lid: Option<String>,
+    /// Encoded `ADVSignedDeviceIdentity` (with the account signature key
+    /// and our device signature).
+    #[serde(with = "serde_b64::bytes")]
+    pub account: Vec<u8>,
+    pub platform: String,
+    pub business_name: String,
+}
+
+impl Creds {
+    /// Fresh registration material for a device that was never linked.
+    pub fn generate(push_name: &str) -> Creds {
+        let identity_key = KeyPair::generate();
+        let signed_prekey = SignedPreKey::generate(&identity_key, SIGNED_PREKEY_ID);
+        Creds {
+            noise_key: KeyPair::generate(),
+            identity_key,
+            registration_id: signal::registration_id(),
+            signed_prekey,
+            adv_secret_key: rand::random(),
+            next_prekey_id: 1,
+            first_unuploaded_prekey_id: 1,
+            paired: None,
+            push_name: push_name.to_string(),
+            routing_info: None,
+        }
+    }
+
+    /// The own JID once paired.
+    pub fn jid(&self) -> Option<&str> {
+        self.paired.as_ref().map(|p| p.jid.as_str())
+    }
+}
+
+impl std::fmt::Debug for Creds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print secrets.
+        f.debug_struct("Creds")
+            .field("jid", &self.jid())
+            .field("registration_id", &self.registration_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoredCreds {
+    /// The record left behind by a logout: no key survives it.
+    pub fn logged_out(reason: &str, jid: Option<&str>) -> StoredCreds {
+        StoredCreds::LoggedOut {
+            logged_out: reason.to_string(),
+            jid: jid.map(str::to_string),
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing plain data to JSON cannot fail.
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<StoredCreds, ClientError> {
+        serde_json::from_slice(bytes).map_err(|e| ClientError::Creds(e.to_string()))
+    }
+}
+
+/// Loads `creds.json`; `None` when the session has none yet.
+pub fn load(dir: &SessionDir) -> Result<Option<StoredCreds>, ClientError> {
+    dir.read(CREDS_FILE)?
+        .map(|bytes| StoredCreds::from_json(&bytes))
+        .transpose()
+}
+
+/// Atomically replaces `creds.json`.
+pub fn save(dir: &SessionDir, creds: &StoredCreds) -> Result<(), ClientError> {
+    dir.write_atomic(CREDS_FILE, &creds.to_json())?;
+    Ok(())
+}
+
+/// Appends freshly generated one-time prekeys to `prekeys.json`.
+pub fn append_prekeys(dir: &SessionDir, new: &[PreKey]) -> Result<(), ClientError> {
+    let mut all: Vec<PreKey> = match dir.read(PREKEYS_FILE)? {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Creds(format!("{PREKEYS_FILE}: {e}")))?,
+        None => Vec::new(),
+    };
+    all.extend_from_slice(new);
+    let json = serde_json::to_vec(&all).unwrap_or_default();
+    dir.write_atomic(PREKEYS_FILE, &json)?;
+    Ok(())
+}
+
+/// Logs a device out on disk: the tombstone replaces the credentials and
+/// the prekeys are deleted, so nothing usable remains.
+pub fn wipe(dir: &SessionDir, reason: &str, jid: Option<&str>) -> Result<(), ClientError> {
+    save(dir, &StoredCreds::logged_out(reason, jid))?;
+    dir.remove(PREKEYS_FILE)?;
+    Ok(())
+}
+
+/// Credentials built without XEdDSA, for tests of other modules.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    pub fn creds_without_signature() -> Creds {
+        Creds {
+            noise_key: KeyPair::generate(),
+            identity_key: KeyPair::generate(),
+            registration_id: 77,
+            signed_prekey: SignedPreKey {
+                id: 1,
+                key_pair: KeyPair::generate(),
+                signature: [3; 64],
+            },
+            adv_secret_key: rand::random(),
+            next_prekey_id: 1,
+            first_unuploaded_prekey_id: 1,
+            paired: None,
+            push_name: String::new(),
+            routing_info: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session_dir() -> (tempfile::TempDir, SessionDir) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = SessionDir::at(tmp.path().join("s"));
+        dir.create().unwrap();
+        (tmp, dir)
+    }
+
+    fn sample_creds() -> Creds {
+        // Built by hand: `Creds::generate` signs with XEdDSA (crypto helper).
+        let identity_key = KeyPair::generate();
+        Creds {
+            noise_key: KeyPair::generate(),
+            identity_key,
+            registration_id: 1234,
+            signed_prekey: SignedPreKey {
+                id: 1,
+                key_pair: KeyPair::generate(),
+                signature: [7; 64],
+            },
+            adv_secret_key: [9; 32],
+            next_prekey_id: 51,
+            first_unuploaded_prekey_id: 51,
+            paired: Some(PairedIdentity {
+                jid: "15551234567:3@s.whatsapp.net".into(),
+                lid: Some("99887766:3@lid".into()),
+                account: vec![1, 2, 3],
+                platform: "android".into(),
+                business_name: String::new(),
+            }),
+            push_name: "wasp".into(),
+            routing_info: Some(vec![8, 9]),
+        }
+    }
+
+    #[test]
+    fn creds_round_trip_through_the_store() {
+        let (_tmp, dir) = session_dir();
+        assert!(load(&dir).unwrap().is_none());
+        let creds = sample_creds();
+        save(&dir, &StoredCreds::Active(Box::new(creds.clone()))).unwrap();
+        let Some(StoredCreds::Active(back)) = load(&dir).unwrap() else {
+            panic!("expected active creds");
+        };
+        assert_eq!(back.noise_key.private, creds.noise_key.private);
+        assert_eq!(back.noise_key.public, creds.noise_key.public);
+        assert_eq!(back.identity_key.public, creds.identity_key.public);
+        assert_eq!(back.registration_id, 1234);
+        assert_eq!(
+            back.signed_prekey.key_pair.public,
+            creds.signed_prekey.key_pair.public
+        );
+        assert_eq!(back.signed_prekey.signature, [7; 64]);
+        assert_eq!(back.adv_secret_key, [9; 32]);
+        assert_eq!(back.next_prekey_id, 51);
+        assert_eq!(back.paired, creds.paired);
+        assert_eq!(back.routing_info, Some(vec![8, 9]));
+    }
+
+    #[test]
+    fn logged_out_record_contains_no_key_material() {
+        let (_tmp, dir) = session_dir();
+        let creds = sample_creds();
+        save(&dir, &StoredCreds::Active(Box::new(creds.clone()))).unwrap();
+        append_prekeys(&dir, &crate::signal::generate_prekeys(1, 3)).unwrap();
+        wipe(&dir, "device_removed", creds.jid()).unwrap();
+
+        let bytes = dir.read(CREDS_FILE).unwrap().unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        for secret in [
+            creds.noise_key.private,
+            creds.identity_key.private,
+            creds.signed_prekey.key_pair.private,
+            creds.adv_secret_key,
+        ] {
+            assert!(!text.contains(&b64.encode(secret)));
+        }
+        assert!(!text.contains("private"));
+        assert!(dir.read(PREKEYS_FILE).unwrap().is_none());
+        match StoredCreds::from_json(&bytes).unwrap() {
+            StoredCreds::LoggedOut { logged_out, jid } => {
+                assert_eq!(logged_out, "device_removed");
+                assert_eq!(jid.as_deref(), Some("15551234567:3@s.whatsapp.net"));
+            }
+            StoredCreds::Active(_) => panic!("still active"),
+        }
+    }
+
+    #[test]
+    fn corrupt_creds_are_a_clear_error() {
+        let (_tmp, dir) = session_dir();
+        dir.write_atomic(CREDS_FILE, b"{not json").unwrap();
+        assert!(matches!(load(&dir), Err(ClientError::Creds(_))));
+        dir.write_atomic(CREDS_FILE, br#"{"state":"active","noise_key":"AA=="}"#)
+            .unwrap();
+        assert!(matches!(load(&dir), Err(ClientError::Creds(_))));
+    }
+
+    #[test]
+    fn prekeys_accumulate() {
+        let (_tmp, dir) = session_dir();
+        append_prekeys(&dir, &crate::signal::generate_prekeys(1, 2)).unwrap();
+        append_prekeys(&dir, &crate::signal::generate_prekeys(3, 2)).unwrap();
+        let all: Vec<PreKey> =
+            serde_json::from_slice(&dir.read(PREKEYS_FILE).unwrap().unwrap()).unwrap();
+        assert_eq!(
+            all.iter().map(|k| k.id).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
+    }
+}

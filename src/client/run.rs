@@ -1,0 +1,418 @@
+//! The one task that runs a session: connect, handshake, then a
+//! `select!` over the socket, host commands and the protocol's timers;
+//! on a lost connection, back off and start over.
+
+use std::future::pending;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::{sleep, sleep_until, timeout, Instant};
+
+use super::connector::Connector;
+use super::creds::{self, Creds, StoredCreds};
+use super::events::{Event, EventSink, Status};
+use super::payload::encode_payload;
+use super::protocol::{Action, Command, Ending, Protocol};
+use super::{backoff, ClientConfig, ClientError, Snapshot};
+use crate::signal::PreKey;
+use crate::store::SessionDir;
+use crate::wire::socket::{client_handshake, ClientHandshake, NoiseSocket};
+
+pub(crate) struct Runner<C: Connector> {
+    pub id: String,
+    pub config: Arc<ClientConfig>,
+    pub dir: SessionDir,
+    pub sink: Arc<dyn EventSink>,
+    pub state: watch::Sender<Snapshot>,
+    pub commands: mpsc::Receiver<Command>,
+    pub connector: Arc<C>,
+}
+
+type Socket<C> = NoiseSocket<<C as Connector>::Transport>;
+
+impl<C: Connector> Runner<C> {
+    pub async fn run(mut self) {
+        let creds = match self.load_creds().await {
+            Ok(Some(creds)) => creds,
+            Ok(None) => return, // logged out earlier: reported, nothing to run
+            Err(e) => {
+                self.finish(Status::Failed, Some(e.to_string()));
+                self.emit(Event::Stopped {
+                    reason: format!("cannot load credentials: {e}"),
+                });
+                return;
+            }
+        };
+        self.set_jid(creds.jid());
+        let mut protocol = Protocol::new(creds, self.config.clone());
+        let mut attempt: u32 = 0;
+        loop {
+            self.set_status(Status::Connecting);
+            let ending = match self.connect(&mut protocol).await {
+                Ok(Some(socket)) => {
+                    protocol.on_connected();
+                    self.serve(&mut protocol, socket).await
+                }
+                Ok(None) => Ending::Stop {
+                    failed: false,
+                    reason: "shutdown".into(),
+                    done: None,
+                },
+                Err(Connect::Ended(ending)) => ending,
+                Err(Connect::Failed(reason)) => Ending::Reconnect { reason, penalty: 0 },
+            };
+            let was_online = protocol.was_online();
+            protocol.on_disconnected();
+            match ending {
+                Ending::Restart => attempt = 0,
+                Ending::Reconnect { reason, penalty } => {
+                    tracing::info!(session = %self.id, %reason, "connection lost");
+                    self.set_error(Some(reason.clone()));
+                    if was_online {
+                        self.emit(Event::Disconnected { reason });
+                    }
+                    if self.status() == Status::Connected {
+                        attempt = 0;
+                    }
+                    attempt = attempt.saturating_add(1 + penalty);
+                    if let Some(ending) = self.back_off(&mut protocol, attempt).await {
+                        self.end(&protocol, ending).await;
+                        return;
+                    }
+                }
+                ending => {
+                    self.end(&protocol, ending).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Loads credentials, creating and storing fresh registration
+    /// material on first start. `Ok(None)`: the session was logged out.
+    async fn load_creds(&self) -> Result<Option<Creds>, ClientError> {
+        let dir = self.dir.clone();
+        let push_name = self.config.push_name.clone();
+        let loaded = blocking(move || {
+            dir.create()?;
+            match creds::load(&dir)? {
+                Some(stored) => Ok(stored),
+                None => {
+                    let fresh = StoredCreds::Active(Box::new(Creds::generate(&push_name)));
+                    creds::save(&dir, &fresh)?;
+                    Ok(fresh)
+                }
+            }
+        })
+        .await?;
+        match loaded {
+            StoredCreds::Active(creds) => Ok(Some(*creds)),
+            StoredCreds::LoggedOut { logged_out, .. } => {
+                self.finish(Status::LoggedOut, Some(logged_out.clone()));
+                self.emit(Event::LoggedOut { reason: logged_out });
+                Ok(None)
+            }
+        }
+    }
+
+    /// WebSocket + Noise handshake, bounded by the connect timeout, while
+    /// still answering commands. `Ok(None)`: the client handle is gone.
+    async fn connect(&mut self, protocol: &mut Protocol) -> Result<Option<Socket<C>>, Connect> {
+        let payload = encode_payload(protocol.creds(), &self.config).ok_or_else(|| {
+            Connect::Ended(Ending::Stop {
+                failed: true,
+                reason: "stored JID is invalid".into(),
+                done: None,
+            })
+        })?;
+        let config = self.config.clone();
+        let connector = self.connector.clone();
+        let noise_key = protocol.creds().noise_key.clone();
+        let routing_info = protocol.creds().routing_info.clone();
+        let attempt = async move {
+            let transport = connector.connect(&config.url).await?;
+            let hs = ClientHandshake {
+                noise_key: &noise_key,
+                root_key: &config.root_key,
+                payload,
+                routing_info: routing_info.as_deref(),
+            };
+            client_handshake(transport, hs).await
+        };
+        let attempt = timeout(self.config.connect_timeout, attempt);
+        tokio::pin!(attempt);
+        loop {
+            tokio::select! {
+                result = &mut attempt => {
+                    return match result {
+                        Ok(Ok(socket)) => Ok(Some(socket)),
+                        Ok(Err(e)) => Err(Connect::Failed(format!("connect failed: {e}"))),
+                        Err(_) => Err(Connect::Failed("connect timed out".into())),
+                    };
+                }
+                command = self.commands.recv() => {
+                    let Some(command) = command else { return Ok(None) };
+                    let actions = protocol.on_command(command, Instant::now());
+                    if let Some(ending) = self.execute_offline(actions).await {
+                        return Err(Connect::Ended(ending));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs one established connection until it ends.
+    async fn serve(&mut self, protocol: &mut Protocol, mut socket: Socket<C>) -> Ending {
+        let ending = loop {
+            let deadline = protocol.next_deadline();
+            let timer = async move {
+                match deadline {
+                    Some(at) => sleep_until(at).await,
+                    None => pending().await,
+                }
+            };
+            let actions = tokio::select! {
+                received = socket.recv_node() => match received {
+                    // The node is dropped right here: nothing decoded is kept.
+                    Ok(node) => protocol.on_node(&node, Instant::now()),
+                    Err(e) => protocol.on_connection_lost(format!("connection lost: {e}")),
+                },
+                command = self.commands.recv() => match command {
+                    Some(command) => protocol.on_command(command, Instant::now()),
+                    None => vec![Action::End(Ending::Stop {
+                        failed: false,
+                        reason: "shutdown".into(),
+                        done: None,
+                    })],
+                },
+                () = timer => protocol.on_timer(Instant::now()),
+            };
+            if let Some(ending) = self.execute(protocol, &mut socket, actions).await {
+                break ending;
+            }
+        };
+        socket.close().await;
+        ending
+    }
+
+    /// Executes actions in order; returns the ending if one came up.
+    async fn execute(
+        &self,
+        protocol: &mut Protocol,
+        socket: &mut Socket<C>,
+        actions: Vec<Action>,
+    ) -> Option<Ending> {
+        for action in actions {
+            match action {
+                Action::Send(node) => {
+                    if let Err(e) = socket.send_node(&node).await {
+                        return protocol
+                            .on_connection_lost(format!("send failed: {e}"))
+                            .into_iter()
+                            .find_map(ending_of);
+                    }
+                }
+                Action::SendFor(node, done) => {
+                    let result = socket.send_node(&node).await;
+                    let failed = result.as_ref().err().map(|e| e.to_string());
+                    let _ = done.send(result.map_err(ClientError::from));
+                    if let Some(e) = failed {
+                        return protocol
+                            .on_connection_lost(format!("send failed: {e}"))
+                            .into_iter()
+                            .find_map(ending_of);
+                    }
+                }
+                other => {
+                    if let Some(ending) = self.execute_local(protocol.creds(), other).await {
+                        return Some(ending);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Executes actions while there is no socket (commands during connect
+    /// or backoff never produce sends).
+    async fn execute_offline(&self, actions: Vec<Action>) -> Option<Ending> {
+        for action in actions {
+            if let Action::End(ending) = action {
+                return Some(ending);
+            }
+            tracing::debug!("action skipped while offline");
+        }
+        None
+    }
+
+    async fn execute_local(&self, creds: &Creds, action: Action) -> Option<Ending> {
+        match action {
+            Action::Emit(event) => {
+                if let Event::Paired { jid } = &event {
+                    self.set_jid(Some(jid));
+                }
+                self.emit(event);
+            }
+            Action::Status(status) => {
+                if status == Status::Connected {
+                    self.set_error(None);
+                }
+                self.set_status(status);
+            }
+            Action::SaveCreds => {
+                if let Err(e) = self.save_creds(creds).await {
+                    return Some(storage_failure(e));
+                }
+            }
+            Action::StorePreKeys(keys) => {
+                if let Err(e) = self.store_prekeys(keys).await {
+                    return Some(storage_failure(e));
+                }
+            }
+            Action::End(ending) => return Some(ending),
+            Action::Send(_) | Action::SendFor(..) => {}
+        }
+        None
+    }
+
+    /// Waits out the backoff before `attempt`, still answering commands.
+    async fn back_off(&mut self, protocol: &mut Protocol, attempt: u32) -> Option<Ending> {
+        let delay = backoff::delay(
+            attempt,
+            self.config.reconnect_base,
+            self.config.reconnect_max,
+        );
+        self.set_status(Status::Reconnecting);
+        self.emit(Event::Reconnecting {
+            attempt,
+            delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        });
+        let wake = sleep(delay);
+        tokio::pin!(wake);
+        loop {
+            tokio::select! {
+                () = &mut wake => return None,
+                command = self.commands.recv() => {
+                    let Some(command) = command else {
+                        return Some(Ending::Stop { failed: false, reason: "shutdown".into(), done: None });
+                    };
+                    let actions = protocol.on_command(command, Instant::now());
+                    if let Some(ending) = self.execute_offline(actions).await {
+                        return Some(ending);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Final bookkeeping for a session that stops for good.
+    async fn end(&self, protocol: &Protocol, ending: Ending) {
+        match ending {
+            Ending::Stop {
+                failed,
+                reason,
+                done,
+            } => {
+                let status = if failed {
+                    Status::Failed
+                } else {
+                    Status::Stopped
+                };
+                tracing::info!(session = %self.id, %reason, "session stopped");
+                self.finish(status, Some(reason.clone()));
+                self.emit(Event::Stopped { reason });
+                if let Some(done) = done {
+                    let _ = done.send(Ok(()));
+                }
+            }
+            Ending::LoggedOut { reason, done } => {
+                tracing::info!(session = %self.id, %reason, "logged out");
+                let dir = self.dir.clone();
+                let jid = protocol.creds().jid().map(str::to_string);
+                let why = reason.clone();
+                let wiped = blocking(move || creds::wipe(&dir, &why, jid.as_deref())).await;
+                if let Err(e) = &wiped {
+                    tracing::error!(session = %self.id, error = %e, "could not wipe credentials");
+                }
+                self.finish(Status::LoggedOut, Some(reason.clone()));
+                self.emit(Event::LoggedOut { reason });
+                if let Some(done) = done {
+                    let _ = done.send(wiped);
+                }
+            }
+            // Reconnects never end the task.
+            Ending::Restart | Ending::Reconnect { .. } => {}
+        }
+    }
+
+    async fn save_creds(&self, creds: &Creds) -> Result<(), ClientError> {
+        let dir = self.dir.clone();
+        let stored = StoredCreds::Active(Box::new(creds.clone()));
+        blocking(move || creds::save(&dir, &stored)).await
+    }
+
+    async fn store_prekeys(&self, keys: Vec<PreKey>) -> Result<(), ClientError> {
+        let dir = self.dir.clone();
+        blocking(move || creds::append_prekeys(&dir, &keys)).await
+    }
+
+    fn emit(&self, event: Event) {
+        self.sink.emit(&self.id, event);
+    }
+
+    fn status(&self) -> Status {
+        self.state.borrow().status
+    }
+
+    fn set_status(&self, status: Status) {
+        self.state.send_modify(|s| s.status = status);
+    }
+
+    fn set_error(&self, error: Option<String>) {
+        self.state.send_modify(|s| s.last_error = error);
+    }
+
+    fn set_jid(&self, jid: Option<&str>) {
+        let jid = jid.map(str::to_string);
+        self.state.send_modify(|s| s.jid = jid);
+    }
+
+    fn finish(&self, status: Status, error: Option<String>) {
+        self.state.send_modify(|s| {
+            s.status = status;
+            s.last_error = error;
+            if status == Status::LoggedOut {
+                s.jid = None;
+            }
+        });
+    }
+}
+
+enum Connect {
+    Ended(Ending),
+    Failed(String),
+}
+
+fn ending_of(action: Action) -> Option<Ending> {
+    match action {
+        Action::End(ending) => Some(ending),
+        _ => None,
+    }
+}
+
+fn storage_failure(e: ClientError) -> Ending {
+    Ending::Stop {
+        failed: true,
+        reason: format!("cannot store credentials: {e}"),
+        done: None,
+    }
+}
+
+/// Runs blocking file work off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ClientError> + Send + 'static,
+) -> Result<T, ClientError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(ClientError::Creds(format!("storage task failed: {e}"))))
+}

@@ -1,0 +1,164 @@
+//! The HTTP side of the simulator's one listener: the chat WebSocket at
+//! `/ws/chat` and the JSON admin API under `/sim`.
+//!
+//! Errors are `{"error": code, "message": text}` with the status of
+//! [`SimError::http_status`].
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::state::{FaultKind, SimState};
+use super::transport::ServerWebSocket;
+use super::{conn, SimError};
+use crate::wire::socket::ServerIdentity;
+
+/// Largest WebSocket message accepted: well above any stanza a companion
+/// sends while pairing or idling, far below the 16 MiB frame limit.
+const MAX_WS_MESSAGE: usize = 1 << 20;
+/// Small WebSocket buffers: thousands of idle connections share the
+/// process (tungstenite's defaults are 128 KiB each way).
+const WS_BUFFER: usize = 4 * 1024;
+
+#[derive(Clone)]
+struct App {
+    state: Arc<SimState>,
+    identity: Arc<ServerIdentity>,
+}
+
+/// The simulator's routes over `state`, presenting `identity` to clients.
+pub fn router(state: Arc<SimState>, identity: Arc<ServerIdentity>) -> Router {
+    Router::new()
+        .route("/ws/chat", get(chat))
+        .route("/sim/root-key", get(root_key))
+        .route("/sim/phones", post(create_phone))
+        .route("/sim/phones/{phone}/scan", post(scan))
+        .route("/sim/phones/{phone}/pair-code", post(pair_code))
+        .route("/sim/phones/{phone}/devices", get(devices))
+        .route("/sim/devices/{jid}/fault", post(fault))
+        .fallback(not_found)
+        .with_state(App { state, identity })
+}
+
+impl IntoResponse for SimError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = json!({ "error": self.code(), "message": self.to_string() });
+        (status, Json(body)).into_response()
+    }
+}
+
+async fn not_found() -> Response {
+    let body = json!({ "error": "not_found", "message": "no such endpoint" });
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+/// Parses a JSON body into `T`, as a 400 JSON error when it does not fit.
+fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, SimError> {
+    serde_json::from_slice(body)
+        .map_err(|e| SimError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+async fn chat(ws: WebSocketUpgrade, State(app): State<App>) -> Response {
+    ws.max_message_size(MAX_WS_MESSAGE)
+        .max_frame_size(MAX_WS_MESSAGE)
+        .read_buffer_size(WS_BUFFER)
+        .write_buffer_size(WS_BUFFER)
+        .on_upgrade(move |socket| {
+            conn::serve(ServerWebSocket::new(socket), app.state, app.identity)
+        })
+}
+
+async fn root_key(State(app): State<App>) -> Json<serde_json::Value> {
+    Json(json!({ "root_public_key": hex::encode(app.state.root_public_key()) }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreatePhone {
+    phone: Option<String>,
+}
+
+async fn create_phone(State(app): State<App>, body: Bytes) -> Result<Response, SimError> {
+    let request = if body.iter().all(u8::is_ascii_whitespace) {
+        CreatePhone { phone: None }
+    } else {
+        parse_body::<CreatePhone>(&body)?
+    };
+    let phone = app.state.create_phone(request.phone)?;
+    Ok((StatusCode::CREATED, Json(json!({ "phone": phone }))).into_response())
+}
+
+#[derive(Deserialize)]
+struct Scan {
+    qr: String,
+}
+
+async fn scan(
+    State(app): State<App>,
+    Path(phone): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, SimError> {
+    let request = parse_body::<Scan>(&body)?;
+    let device = app.state.scan(&phone, &request.qr).await?;
+    Ok(Json(json!({ "device": device })))
+}
+
+#[derive(Deserialize)]
+struct PairCode {
+    code: String,
+}
+
+async fn pair_code(
+    State(app): State<App>,
+    Path(phone): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, SimError> {
+    let request = parse_body::<PairCode>(&body)?;
+    app.state.enter_pair_code(&phone, &request.code).await?;
+    Ok(Json(json!({})))
+}
+
+async fn devices(
+    State(app): State<App>,
+    Path(phone): Path<String>,
+) -> Result<Json<serde_json::Value>, SimError> {
+    let devices = app.state.devices(&phone)?;
+    Ok(Json(json!({ "devices": devices })))
+}
+
+#[derive(Deserialize)]
+struct Fault {
+    kind: String,
+}
+
+async fn fault(
+    State(app): State<App>,
+    Path(jid): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, SimError> {
+    let request = parse_body::<Fault>(&body)?;
+    let kind = match request.kind.as_str() {
+        "drop" => FaultKind::Drop,
+        "conflict" => FaultKind::Conflict,
+        "logout" => FaultKind::Logout,
+        "silence" => FaultKind::Silence,
+        other => {
+            return Err(SimError::BadRequest(format!(
+                "unknown fault kind {other:?} (drop, conflict, logout, silence)"
+            )))
+        }
+    };
+    app.state.fault(&jid, kind)?;
+    Ok(Json(json!({})))
+}

@@ -1,0 +1,70 @@
+//! What can go wrong in the simulator's admin operations, with the stable
+//! code and HTTP status each error has on the admin API.
+
+/// An admin operation failed. `code()` is the machine-readable `error`
+/// field of the JSON error body, `http_status()` its HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("invalid QR string: {0}")]
+    InvalidQr(String),
+    #[error("no simulated phone {0}")]
+    UnknownPhone(String),
+    #[error("no linked device {0}")]
+    UnknownDevice(String),
+    #[error("no pending pairing has ref {0:?} (never issued, expired, or its connection closed)")]
+    UnknownRef(String),
+    #[error("phone {0} already exists")]
+    PhoneExists(String),
+    #[error("the QR's {0} key does not match what that connection registered")]
+    QrMismatch(&'static str),
+    #[error("a scan for this pairing is already in progress")]
+    PairingInProgress,
+    #[error("device {0} is not connected")]
+    NotConnected(String),
+    #[error("the companion rejected the pairing: {0}")]
+    PairingRejected(String),
+    #[error("the companion's connection closed before pairing completed")]
+    ConnectionClosed,
+    #[error("timed out waiting for the companion")]
+    Timeout,
+    #[error("not implemented: {0}")]
+    NotImplemented(&'static str),
+}
+
+impl SimError {
+    /// Stable machine-readable code (the `error` field on the admin API).
+    pub fn code(&self) -> &'static str {
+        match self {
+            SimError::BadRequest(_) => "bad_request",
+            SimError::InvalidQr(_) => "invalid_qr",
+            SimError::UnknownPhone(_) => "unknown_phone",
+            SimError::UnknownDevice(_) => "unknown_device",
+            SimError::UnknownRef(_) => "unknown_ref",
+            SimError::PhoneExists(_) => "phone_exists",
+            SimError::QrMismatch(_) => "qr_mismatch",
+            SimError::PairingInProgress => "pairing_in_progress",
+            SimError::NotConnected(_) => "not_connected",
+            SimError::PairingRejected(_) => "pairing_rejected",
+            SimError::ConnectionClosed => "connection_closed",
+            SimError::Timeout => "timeout",
+            SimError::NotImplemented(_) => "not_implemented",
+        }
+    }
+
+    /// The HTTP status the admin API answers this error with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            SimError::BadRequest(_) | SimError::InvalidQr(_) | SimError::QrMismatch(_) => 400,
+            SimError::UnknownPhone(_) | SimError::UnknownDevice(_) | SimError::UnknownRef(_) => 404,
+            SimError::PhoneExists(_)
+            | SimError::PairingInProgress
+            | SimError::NotConnected(_)
+            | SimError::PairingRejected(_)
+            | SimError::ConnectionClosed => 409,
+            SimError::NotImplemented(_) => 501,
+            SimError::Timeout => 504,
+        }
+    }
+}

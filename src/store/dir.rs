@@ -1,0 +1,274 @@
+//! The data root and its per-session directories.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{valid_file_name, valid_session_id, StoreError, TMP_MARKER};
+
+/// The root under which every session has its own directory.
+#[derive(Clone, Debug)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+/// One session's directory. Cheap to clone (a path); the directory itself
+/// may not exist until [`SessionDir::create`].
+#[derive(Clone, Debug)]
+pub struct SessionDir {
+    path: PathBuf,
+}
+
+impl DataDir {
+    /// Opens (creating if needed) the data root.
+    pub fn open(root: impl Into<PathBuf>) -> Result<DataDir, StoreError> {
+        let root = root.into();
+        fs::create_dir_all(&root).map_err(|e| StoreError::io(&root, e))?;
+        Ok(DataDir { root })
+    }
+
+    /// The root path.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of session `id` (not created yet; see
+    /// [`SessionDir::create`]).
+    pub fn session(&self, id: &str) -> Result<SessionDir, StoreError> {
+        if !valid_session_id(id) {
+            return Err(StoreError::InvalidSessionId(id.to_string()));
+        }
+        Ok(SessionDir {
+            path: self.root.join(id),
+        })
+    }
+
+    /// Ids of every session directory under the root, sorted. Entries that
+    /// are not directories or not valid ids are ignored.
+    pub fn list_sessions(&self) -> Result<Vec<String>, StoreError> {
+        let entries = fs::read_dir(&self.root).map_err(|e| StoreError::io(&self.root, e))?;
+        let mut ids = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io(&self.root, e))?;
+            let is_dir = entry
+                .file_type()
+                .map_err(|e| StoreError::io(entry.path(), e))?
+                .is_dir();
+            if let (true, Some(name)) = (is_dir, entry.file_name().to_str()) {
+                if valid_session_id(name) {
+                    ids.push(name.to_string());
+                }
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Deletes session `id` and everything in it. Removing a session that
+    /// does not exist is not an error.
+    pub fn remove_session(&self, id: &str) -> Result<(), StoreError> {
+        let dir = self.session(id)?;
+        match fs::remove_dir_all(&dir.path) {
+            Ok(()) => sync_dir(&self.root),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(&dir.path, e)),
+        }
+    }
+}
+
+impl SessionDir {
+    /// A session directory at an explicit path (tests, tools).
+    pub fn at(path: impl Into<PathBuf>) -> SessionDir {
+        SessionDir { path: path.into() }
+    }
+
+    /// The directory path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the directory exists.
+    pub fn exists(&self) -> bool {
+        self.path.is_dir()
+    }
+
+    /// Creates the directory if needed and deletes temporary files left by
+    /// writes that a crash interrupted (they never replaced a real file).
+    pub fn create(&self) -> Result<(), StoreError> {
+        fs::create_dir_all(&self.path).map_err(|e| StoreError::io(&self.path, e))?;
+        let entries = fs::read_dir(&self.path).map_err(|e| StoreError::io(&self.path, e))?;
+        for entry in entries.flatten() {
+            let stale = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.contains(TMP_MARKER));
+            if stale {
+                tracing::debug!(path = %entry.path().display(), "removing stale temporary file");
+                // Best effort: a leftover that cannot be removed is ignored by reads anyway.
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+
+    /// The contents of file `name`, or `None` if it does not exist.
+    pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.file_path(name)?;
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io(path, e)),
+        }
+    }
+
+    /// Replaces file `name` with `bytes` so that after a crash the file
+    /// holds either the old or the new contents, never a mix: write a
+    /// temporary file in the same directory, fsync it, rename it over
+    /// `name`, fsync the directory.
+    pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.file_path(name)?;
+        let tmp = self
+            .path
+            .join(format!("{name}{TMP_MARKER}{:016x}", rand::random::<u64>()));
+        let result = write_synced(&tmp, bytes)
+            .and_then(|()| fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e)));
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result?;
+        sync_dir(&self.path)
+    }
+
+    /// Deletes file `name`; a missing file is not an error.
+    pub fn remove(&self, name: &str) -> Result<(), StoreError> {
+        let path = self.file_path(name)?;
+        match fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(path, e)),
+        }
+    }
+
+    fn file_path(&self, name: &str) -> Result<PathBuf, StoreError> {
+        if !valid_file_name(name) {
+            return Err(StoreError::InvalidFileName(name.to_string()));
+        }
+        Ok(self.path.join(name))
+    }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let mut file = File::create_new(path).map_err(|e| StoreError::io(path, e))?;
+    file.write_all(bytes).map_err(|e| StoreError::io(path, e))?;
+    file.sync_all().map_err(|e| StoreError::io(path, e))
+}
+
+/// Makes a rename or delete in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data_dir() -> (tempfile::TempDir, DataDir) {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = DataDir::open(tmp.path().join("data")).unwrap();
+        (tmp, data)
+    }
+
+    #[test]
+    fn open_creates_the_root() {
+        let (_tmp, data) = data_dir();
+        assert!(data.path().is_dir());
+    }
+
+    #[test]
+    fn session_ids_are_validated() {
+        let (_tmp, data) = data_dir();
+        assert!(data.session("user_42-a").is_ok());
+        assert!(data.session(&"a".repeat(64)).is_ok());
+        for bad in ["", "../x", "a/b", "a.b", "é", &"a".repeat(65)] {
+            assert!(
+                matches!(data.session(bad), Err(StoreError::InvalidSessionId(_))),
+                "{bad:?} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn write_then_read_back_and_overwrite() {
+        let (_tmp, data) = data_dir();
+        let s = data.session("s1").unwrap();
+        s.create().unwrap();
+        assert_eq!(s.read("creds.json").unwrap(), None);
+        s.write_atomic("creds.json", b"one").unwrap();
+        assert_eq!(s.read("creds.json").unwrap().as_deref(), Some(&b"one"[..]));
+        s.write_atomic("creds.json", b"two").unwrap();
+        assert_eq!(s.read("creds.json").unwrap().as_deref(), Some(&b"two"[..]));
+        // No temporary file is left behind.
+        let names: Vec<_> = fs::read_dir(s.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn file_names_cannot_escape_the_session_dir() {
+        let (_tmp, data) = data_dir();
+        let s = data.session("s1").unwrap();
+        s.create().unwrap();
+        for bad in ["../x", "a/b", ".hidden", "", "x.tmp-1"] {
+            assert!(matches!(
+                s.write_atomic(bad, b"x"),
+                Err(StoreError::InvalidFileName(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn stale_temporary_files_are_cleaned_on_create() {
+        let (_tmp, data) = data_dir();
+        let s = data.session("s1").unwrap();
+        s.create().unwrap();
+        s.write_atomic("creds.json", b"good").unwrap();
+        fs::write(s.path().join("creds.json.tmp-00ff"), b"half").unwrap();
+        s.create().unwrap();
+        assert!(!s.path().join("creds.json.tmp-00ff").exists());
+        assert_eq!(s.read("creds.json").unwrap().as_deref(), Some(&b"good"[..]));
+    }
+
+    #[test]
+    fn list_and_remove_sessions() {
+        let (_tmp, data) = data_dir();
+        for id in ["b", "a"] {
+            data.session(id).unwrap().create().unwrap();
+        }
+        fs::write(data.path().join("stray-file"), b"").unwrap();
+        assert_eq!(data.list_sessions().unwrap(), vec!["a", "b"]);
+        data.remove_session("a").unwrap();
+        data.remove_session("a").unwrap();
+        assert_eq!(data.list_sessions().unwrap(), vec!["b"]);
+    }
+
+    #[test]
+    fn remove_file_is_idempotent() {
+        let (_tmp, data) = data_dir();
+        let s = data.session("s1").unwrap();
+        s.create().unwrap();
+        s.write_atomic("f", b"x").unwrap();
+        s.remove("f").unwrap();
+        s.remove("f").unwrap();
+        assert_eq!(s.read("f").unwrap(), None);
+        assert!(s.exists());
+    }
+
+    #[test]
+    fn writing_into_a_missing_dir_is_an_error_with_the_path() {
+        let (_tmp, data) = data_dir();
+        let s = data.session("never-created").unwrap();
+        let err = s.write_atomic("f", b"x").unwrap_err();
+        assert!(err.to_string().contains("never-created"), "{err}");
+    }
+}
