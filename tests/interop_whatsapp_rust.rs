@@ -15,7 +15,10 @@
 //!      with `<pair-device-sign>`; then `<stream:error code="515"/>`;
 //!   4. reconnect with a login ClientPayload, `<success>`, the post-login
 //!      IQs (prekey upload, passive→active, offline marker, critical app-state
-//!      sync), and only then the Connected event.
+//!      sync), and only then the Connected event;
+//!   5. (restart test) a new process on the same store resumes with Noise IK
+//!      from the cached server certificate; the simulator declines with
+//!      XXfallback and the login proceeds without a new QR.
 
 mod common;
 
@@ -24,29 +27,23 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use tokio::sync::mpsc;
+use whatsapp_rust::bot::BotHandle;
+use whatsapp_rust::client::Client;
 use whatsapp_rust::types::events::Event;
 use whatsapp_rust::wacore::iq::keepalive::KeepaliveSpec;
 
-use common::admin::AdminClient;
+use common::admin::{AdminClient, LinkedDevice};
+use common::peer::RefusingHttpClient;
+use common::sim::RunningSim;
 
 /// Hang guard only (never a timing assertion). whatsapp-rust waits up to 10 s
 /// for an app-state key share from the phone before its first critical
 /// app-state sync, so "connected" legitimately takes that long after a fresh
-/// pairing even when everything is right.
+/// pairing (and after every login while its push name is still unknown).
 const LINK_HANG_GUARD: Duration = Duration::from_secs(90);
 
 /// Hang guard for small follow-up checks.
 const SHORT_HANG_GUARD: Duration = Duration::from_secs(20);
-
-/// What the peer reported on its way to Connected.
-struct Linked {
-    /// Device JID the simulator's scan endpoint returned.
-    scanned_device: String,
-    /// Device JID whatsapp-rust stored from `<pair-success>`.
-    paired_id: Option<String>,
-    /// Short names of every event seen, in arrival order (for diagnosis).
-    seen: Vec<String>,
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whatsapp_rust_links_by_qr_and_reaches_connected() -> Result<()> {
@@ -55,42 +52,16 @@ async fn whatsapp_rust_links_by_qr_and_reaches_connected() -> Result<()> {
     let admin = AdminClient::new(&sim.http_url)?;
     let phone = admin.create_phone().await?;
 
-    let mut peer = common::peer::build_peer(&sim.ws_url).await?;
-    let client = peer.bot.client();
-    let handle = peer.bot.spawn();
-
-    let started = Instant::now();
-    let linked = tokio::time::timeout(
-        LINK_HANG_GUARD,
-        link_until_connected(&mut peer.events, &admin, &phone),
-    )
-    .await
-    .context("whatsapp-rust never reached Connected (hang guard)")?;
-    let linked = match linked {
-        Ok(linked) => linked,
-        Err(e) => {
-            handle.shutdown().await;
-            return Err(e);
-        }
-    };
-    tracing::info!(
-        elapsed = ?started.elapsed(),
-        events = ?linked.seen,
-        "whatsapp-rust reached Connected against the simulator"
-    );
+    let peer = link_fresh_peer(&sim, &admin, &phone, common::peer::new_store()).await?;
 
     // Both sides agree on which device was linked.
-    let paired_id = linked
-        .paired_id
-        .clone()
-        .context("Connected arrived without a PairSuccess event")?;
     assert_eq!(
-        paired_id, linked.scanned_device,
+        peer.paired_id, peer.scanned_device,
         "whatsapp-rust stored a different device JID than the simulator linked"
     );
 
     // The simulator lists the device and sees it online.
-    let device = wait_for_device_connected(&admin, &phone, &linked.scanned_device).await?;
+    let device = wait_for_device_connected(&admin, &phone, &peer.scanned_device).await?;
     assert!(
         device.connected,
         "simulator does not list {device:?} as connected"
@@ -98,12 +69,12 @@ async fn whatsapp_rust_links_by_qr_and_reaches_connected() -> Result<()> {
 
     // The session is usable: a keepalive ping round-trips through the
     // simulator (the same IQ whatsapp-rust sends every 15-30 s to stay up).
-    tokio::time::timeout(SHORT_HANG_GUARD, client.execute(KeepaliveSpec::new()))
+    tokio::time::timeout(SHORT_HANG_GUARD, peer.client.execute(KeepaliveSpec::new()))
         .await
         .context("keepalive ping got no answer (hang guard)")?
         .context("simulator rejected the keepalive ping")?;
     assert!(
-        client.is_connected(),
+        peer.client.is_connected(),
         "peer dropped its connection after login"
     );
 
@@ -114,16 +85,125 @@ async fn whatsapp_rust_links_by_qr_and_reaches_connected() -> Result<()> {
         "whatsapp-rust attempted outbound HTTP during link + login"
     );
 
+    peer.handle.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_rust_logs_in_again_from_its_stored_state() -> Result<()> {
+    common::init_tracing();
+    let sim = common::sim::start().await?;
+    let admin = AdminClient::new(&sim.http_url)?;
+    let phone = admin.create_phone().await?;
+    let store = common::peer::new_store();
+
+    let first = link_fresh_peer(&sim, &admin, &phone, store.clone()).await?;
+    let device_jid = first.scanned_device.clone();
+    first.handle.shutdown().await;
+
+    // A new process on the same store: it must log in, not ask for a QR.
+    // Its first handshake is a Noise IK resume from the cached server
+    // certificate, which the simulator answers with XXfallback.
+    let mut restarted = common::peer::build_peer(&sim.ws_url, store).await?;
+    let client = restarted.bot.client();
+    let handle = restarted.bot.spawn();
+    let seen = tokio::time::timeout(
+        LINK_HANG_GUARD,
+        wait_connected_without_pairing(&mut restarted.events),
+    )
+    .await
+    .context("restarted whatsapp-rust never reached Connected (hang guard)")?;
+    let seen = match seen {
+        Ok(seen) => seen,
+        Err(e) => {
+            handle.shutdown().await;
+            return Err(e);
+        }
+    };
+    tracing::info!(events = ?seen, "restarted whatsapp-rust reached Connected");
+
+    let devices = admin.devices(&phone).await?;
+    assert_eq!(
+        devices.iter().map(|d| d.jid.as_str()).collect::<Vec<_>>(),
+        vec![device_jid.as_str()],
+        "the restart must reuse the linked device, not link another one"
+    );
+    let device = wait_for_device_connected(&admin, &phone, &device_jid).await?;
+    assert!(
+        device.connected,
+        "simulator does not list {device:?} as connected"
+    );
+    assert!(client.is_connected(), "restarted peer is not connected");
+    assert_eq!(
+        restarted.http.attempts(),
+        Vec::<String>::new(),
+        "whatsapp-rust attempted outbound HTTP during its restart"
+    );
+
     handle.shutdown().await;
     Ok(())
 }
 
+/// A whatsapp-rust peer that linked by QR and reached Connected.
+struct LinkedPeer {
+    handle: BotHandle,
+    client: Arc<Client>,
+    http: RefusingHttpClient,
+    /// Device JID the simulator's scan endpoint returned.
+    scanned_device: String,
+    /// Device JID whatsapp-rust stored from `<pair-success>`.
+    paired_id: String,
+}
+
+/// Starts an unpaired peer on `store`, has `phone` scan its first QR, and
+/// waits for Connected. On failure the peer is shut down before returning.
+async fn link_fresh_peer(
+    sim: &RunningSim,
+    admin: &AdminClient,
+    phone: &str,
+    store: Arc<dyn whatsapp_rust::store::traits::Backend>,
+) -> Result<LinkedPeer> {
+    let mut peer = common::peer::build_peer(&sim.ws_url, store).await?;
+    let client = peer.bot.client();
+    let handle = peer.bot.spawn();
+
+    let started = Instant::now();
+    let linked = tokio::time::timeout(
+        LINK_HANG_GUARD,
+        link_until_connected(&mut peer.events, admin, phone),
+    )
+    .await
+    .context("whatsapp-rust never reached Connected (hang guard)")
+    .and_then(|linked| linked);
+    let (scanned_device, paired_id, seen) = match linked {
+        Ok(linked) => linked,
+        Err(e) => {
+            handle.shutdown().await;
+            return Err(e);
+        }
+    };
+    tracing::info!(
+        elapsed = ?started.elapsed(),
+        events = ?seen,
+        "whatsapp-rust linked and reached Connected against the simulator"
+    );
+    Ok(LinkedPeer {
+        handle,
+        client,
+        http: peer.http,
+        scanned_device,
+        paired_id,
+    })
+}
+
 /// Drives the pairing from the phone's side and waits for Connected.
+/// Returns the scanned device JID, the JID whatsapp-rust paired as, and the
+/// names of the events seen (for diagnosis).
 async fn link_until_connected(
     events: &mut mpsc::UnboundedReceiver<Arc<Event>>,
     admin: &AdminClient,
     phone: &str,
-) -> Result<Linked> {
+) -> Result<(String, String, Vec<String>)> {
     let mut scanned_device: Option<String> = None;
     let mut paired_id: Option<String> = None;
     let mut seen = Vec::new();
@@ -146,23 +226,48 @@ async fn link_until_connected(
             Event::Connected(_) => {
                 let scanned_device =
                     scanned_device.context("Connected arrived before any QR was scanned")?;
-                return Ok(Linked {
-                    scanned_device,
-                    paired_id,
-                    seen,
-                });
+                let paired_id =
+                    paired_id.context("Connected arrived without a PairSuccess event")?;
+                return Ok((scanned_device, paired_id, seen));
             }
-            Event::PairError(e) => bail!("whatsapp-rust rejected the pairing: {}", e.error),
-            Event::PairingQrCodesExhausted(_) => bail!("all QR codes expired unscanned: {seen:?}"),
-            Event::LoggedOut(out) => bail!("whatsapp-rust was logged out: {:?}", out.reason),
-            Event::ConnectFailure(failure) => bail!("connect failure: {:?}", failure.reason),
-            Event::ClientOutdated(_) => bail!("simulator rejected the client as outdated"),
-            Event::TemporaryBan(ban) => bail!("simulator sent a temporary ban: {:?}", ban.code),
-            Event::StreamReplaced(_) => bail!("simulator replaced the stream (conflict)"),
-            _ => {}
+            other => fail_on_terminal_event(other, &seen)?,
         }
     }
     bail!("whatsapp-rust's event stream ended before Connected: {seen:?}")
+}
+
+/// Waits for Connected from a peer that is already paired: any QR means it
+/// did not use its stored credentials.
+async fn wait_connected_without_pairing(
+    events: &mut mpsc::UnboundedReceiver<Arc<Event>>,
+) -> Result<Vec<String>> {
+    let mut seen = Vec::new();
+    while let Some(event) = events.recv().await {
+        seen.push(event_name(&event));
+        match &*event {
+            Event::PairingQrCode(_) => {
+                bail!("restarted peer asked for a new QR: {seen:?}")
+            }
+            Event::Connected(_) => return Ok(seen),
+            other => fail_on_terminal_event(other, &seen)?,
+        }
+    }
+    bail!("whatsapp-rust's event stream ended before Connected: {seen:?}")
+}
+
+/// Turns the events after which the peer will not reach Connected into
+/// errors.
+fn fail_on_terminal_event(event: &Event, seen: &[String]) -> Result<()> {
+    match event {
+        Event::PairError(e) => bail!("whatsapp-rust rejected the pairing: {}", e.error),
+        Event::PairingQrCodesExhausted(_) => bail!("all QR codes expired unscanned: {seen:?}"),
+        Event::LoggedOut(out) => bail!("whatsapp-rust was logged out: {:?}", out.reason),
+        Event::ConnectFailure(failure) => bail!("connect failure: {:?}", failure.reason),
+        Event::ClientOutdated(_) => bail!("simulator rejected the client as outdated"),
+        Event::TemporaryBan(ban) => bail!("simulator sent a temporary ban: {:?}", ban.code),
+        Event::StreamReplaced(_) => bail!("simulator replaced the stream (conflict)"),
+        _ => Ok(()),
+    }
 }
 
 /// Polls the device list until `jid` shows up connected (or the guard ends),
@@ -171,7 +276,7 @@ async fn wait_for_device_connected(
     admin: &AdminClient,
     phone: &str,
     jid: &str,
-) -> Result<common::admin::LinkedDevice> {
+) -> Result<LinkedDevice> {
     let deadline = Instant::now() + SHORT_HANG_GUARD;
     loop {
         let devices = admin.devices(phone).await?;

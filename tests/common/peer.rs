@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use whatsapp_rust::bot::Bot;
 use whatsapp_rust::http::{HttpClient, HttpRequest, HttpResponse};
+use whatsapp_rust::store::traits::Backend;
 use whatsapp_rust::transport::TokioWebSocketTransportFactory;
 use whatsapp_rust::types::events::Event;
 use whatsapp_rust::wacore::store::InMemoryBackend;
@@ -66,13 +67,19 @@ pub struct Peer {
     pub http: RefusingHttpClient,
 }
 
-/// Builds a fresh, unpaired whatsapp-rust client (in-memory store) that
-/// connects to `ws_url` and forwards every event it raises.
-pub async fn build_peer(ws_url: &str) -> anyhow::Result<Peer> {
+/// A fresh, empty in-memory store for one peer. Hand the same store to
+/// [`build_peer`] again to restart that peer with its saved state.
+pub fn new_store() -> Arc<dyn Backend> {
+    Arc::new(InMemoryBackend::new())
+}
+
+/// Builds a whatsapp-rust client on `store` that connects to `ws_url` and
+/// forwards every event it raises.
+pub async fn build_peer(ws_url: &str, store: Arc<dyn Backend>) -> anyhow::Result<Peer> {
     let (tx, events) = mpsc::unbounded_channel();
     let http = RefusingHttpClient::default();
     let bot = Bot::builder()
-        .with_backend(InMemoryBackend::new())
+        .with_backend_arc(store)
         .with_transport_factory(TokioWebSocketTransportFactory::new().with_url(ws_url))
         .with_http_client(http.clone())
         .with_runtime(TokioRuntime)
