@@ -8,7 +8,10 @@
 use prost::Message as _;
 
 use crate::crypto::{hmac_sha256, xeddsa_verify, KeyPair};
-use crate::proto::{AdvDeviceIdentity, AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac};
+use crate::proto::{
+    AdvDeviceIdentity, AdvKeyIndexList, AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac,
+    AdvSignedKeyIndexList,
+};
 
 /// Prefix of the message the account key signs: `[6, 0] ++ details ++
 /// device identity key`.
@@ -16,6 +19,39 @@ pub const ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 0];
 /// Prefix of the message the device key signs: `[6, 1] ++ details ++
 /// device identity key ++ account signature key`.
 pub const DEVICE_SIGNATURE_PREFIX: [u8; 2] = [6, 1];
+
+/// Prefix of the message the account key signs for a key index list:
+/// `[6, 2] ++ details` (WhatsApp Web `WAWebAdvSignatureConstants`
+/// `ADV_PREFIX_KEY_INDEX_LIST_ACCOUNT_SIGNATURE`).
+pub const KEY_INDEX_LIST_SIGNATURE_PREFIX: [u8; 2] = [6, 2];
+
+/// The account's signed list of companion key indexes still valid: the
+/// content of `<key-index-list ts=..>` in device-list answers, which clients
+/// need before they trust any companion in the list.
+pub fn sign_key_index_list(
+    account: &KeyPair,
+    raw_id: u32,
+    timestamp: u64,
+    current_index: u32,
+    valid_indexes: Vec<u32>,
+) -> Vec<u8> {
+    let details = AdvKeyIndexList {
+        raw_id: Some(raw_id),
+        timestamp: Some(timestamp),
+        current_index: Some(current_index),
+        valid_indexes,
+        account_type: None,
+    }
+    .encode_to_vec();
+    let message = [&KEY_INDEX_LIST_SIGNATURE_PREFIX[..], &details].concat();
+    let account_signature = account.sign(&message);
+    AdvSignedKeyIndexList {
+        details: Some(details),
+        account_signature: Some(account_signature.to_vec()),
+        account_signature_key: None,
+    }
+    .encode_to_vec()
+}
 
 /// A device identity the phone issued, kept until the companion signs it.
 #[derive(Clone, Debug)]
@@ -147,6 +183,23 @@ pub fn verify_device_signature(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_index_list_is_signed_by_the_account_over_prefixed_details() {
+        let account = KeyPair::generate();
+        let bytes = sign_key_index_list(&account, 77, 1_700_000_000, 3, vec![1, 3]);
+        let signed = AdvSignedKeyIndexList::decode(bytes.as_slice()).unwrap();
+        let details = signed.details.unwrap();
+        let sig: [u8; 64] = signed.account_signature.unwrap().try_into().unwrap();
+        let message = [&KEY_INDEX_LIST_SIGNATURE_PREFIX[..], &details].concat();
+        assert!(xeddsa_verify(&account.public, &message, &sig));
+        assert!(!xeddsa_verify(&account.public, &details, &sig));
+        let list = AdvKeyIndexList::decode(details.as_slice()).unwrap();
+        assert_eq!(list.raw_id, Some(77));
+        assert_eq!(list.timestamp, Some(1_700_000_000));
+        assert_eq!(list.current_index, Some(3));
+        assert_eq!(list.valid_indexes, vec![1, 3]);
+    }
 
     /// What an honest companion does with the `<device-identity>` bytes:
     /// check the HMAC and account signature, add its device signature.

@@ -357,31 +357,40 @@ fn usync(session: &Session<'_>, iq: &Node) -> Node {
             let known = session.state.device_list(phone);
             let mut protocols = Vec::new();
             if wants("devices") {
-                let devices = known
-                    .as_ref()
-                    .map(|(_, list)| {
-                        list.iter()
-                            .map(|&(id, key_index)| {
-                                let d = Node::new("device").attr("id", id.to_string());
-                                if id == 0 {
-                                    d
-                                } else {
-                                    d.attr("key-index", key_index.to_string())
-                                }
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                protocols.push(
-                    Node::new("devices").children(vec![Node::new("device-list").children(devices)]),
-                );
+                let mut devices = Vec::new();
+                if let Some(known) = &known {
+                    let list = known
+                        .devices
+                        .iter()
+                        .map(|&(id, key_index)| {
+                            let d = Node::new("device").attr("id", id.to_string());
+                            if id == 0 {
+                                d
+                            } else {
+                                d.attr("key-index", key_index.to_string())
+                            }
+                        })
+                        .collect();
+                    devices.push(Node::new("device-list").children(list));
+                    if let Some((ts, signed)) = &known.key_index_list {
+                        devices.push(
+                            Node::new("key-index-list")
+                                .attr("ts", ts.to_string())
+                                .bytes(signed.clone()),
+                        );
+                    }
+                } else {
+                    devices.push(Node::new("device-list"));
+                }
+                protocols.push(Node::new("devices").children(devices));
             }
             if wants("contact") {
                 let kind = if known.is_some() { "in" } else { "out" };
                 protocols.push(Node::new("contact").attr("type", kind));
             }
             if wants("lid") {
-                if let Some((lid_user, _)) = &known {
+                if let Some(known) = &known {
+                    let lid_user = &known.lid_user;
                     protocols.push(Node::new("lid").attr("val", format!("{lid_user}@lid")));
                 }
             }
@@ -461,6 +470,7 @@ mod tests {
     use super::*;
     use crate::sim::state::{device_jid, Registration};
     use crate::sim::SimConfig;
+    use prost::Message as _;
 
     fn linked() -> (SimState, String, u16) {
         let state = SimState::new(&SimConfig::default(), [0; 32]);
@@ -669,6 +679,45 @@ mod tests {
             .map(|d| d.get_attr("id").unwrap().to_owned())
             .collect();
         assert_eq!(ids, vec!["0".to_owned(), id.to_string()]);
+        // With companions present the account's signed key index list comes
+        // along (clients drop a companion list without it).
+        let key_index_list = user
+            .child("devices")
+            .and_then(|d| d.child("key-index-list"))
+            .unwrap();
+        assert!(key_index_list.get_attr("ts").is_some());
+        let signed =
+            crate::proto::AdvSignedKeyIndexList::decode(key_index_list.content_bytes().unwrap())
+                .unwrap();
+        let details =
+            crate::proto::AdvKeyIndexList::decode(signed.details.unwrap().as_slice()).unwrap();
+        assert_eq!(details.valid_indexes, vec![u32::from(id)]);
+    }
+
+    #[test]
+    fn usync_resolves_an_accounts_lid_user() {
+        let (s, phone, id) = linked();
+        let lid_user = s.device_list(&phone).unwrap().lid_user;
+        let node = iq(
+            "usync",
+            "get",
+            vec![Node::new("usync").attr("sid", "s2").children(vec![
+                Node::new("query").children(vec![Node::new("devices").attr("version", "2")]),
+                Node::new("list").children(vec![
+                    Node::new("user").attr("jid", format!("{lid_user}@lid"))
+                ]),
+            ])],
+        );
+        let reply = ask(&s, &phone, id, &node);
+        let usync = reply.nodes[0].child("usync").unwrap();
+        let user = &usync.child("list").unwrap().child_nodes()[0];
+        let count = user
+            .child("devices")
+            .and_then(|d| d.child("device-list"))
+            .unwrap()
+            .child_nodes()
+            .len();
+        assert_eq!(count, 2);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::adv::{issue_device_identity, IssuedIdentity};
+use super::adv::{issue_device_identity, sign_key_index_list, IssuedIdentity};
 use super::qr::parse_qr;
 use super::stanza;
 use super::{SimConfig, SimError};
@@ -93,6 +93,30 @@ struct Phone {
     raw_id: u32,
     next_device: u16,
     devices: BTreeMap<u16, Device>,
+    /// When the set of companions last changed: the `ts` of the phone's
+    /// signed key index list.
+    devices_changed_at: u64,
+}
+
+impl Phone {
+    /// Removes a companion; true when it existed.
+    fn remove_device(&mut self, id: u16) -> bool {
+        let removed = self.devices.remove(&id).is_some();
+        if removed {
+            self.devices_changed_at = unix_now();
+        }
+        removed
+    }
+}
+
+/// A phone's device list as device-list (usync) queries report it.
+pub(crate) struct DeviceList {
+    /// The account's LID user.
+    pub lid_user: String,
+    /// (device id, key index), device 0 first.
+    pub devices: Vec<(u16, u32)>,
+    /// `ts` and content of `<key-index-list>`; `None` without companions.
+    pub key_index_list: Option<(u64, Vec<u8>)>,
 }
 
 /// Orders a connection task obeys; sent by admin operations and by other
@@ -141,6 +165,8 @@ struct Inner {
     refs: HashMap<String, u64>,
     /// (phone, device id) -> the connection logged in as that device.
     live: HashMap<(String, u16), Live>,
+    /// LID user -> phone number.
+    lids: HashMap<String, String>,
 }
 
 /// Why a login is refused (`<failure reason=..>`).
@@ -235,7 +261,9 @@ impl SimState {
             raw_id: rng.gen_range(1..u32::MAX),
             next_device: 1,
             devices: BTreeMap::new(),
+            devices_changed_at: unix_now(),
         };
+        inner.lids.insert(phone.lid_user.clone(), number.clone());
         inner.phones.insert(number.clone(), phone);
         Ok(number)
     }
@@ -376,7 +404,7 @@ impl SimState {
         let key = (phone.clone(), id);
         if kind == FaultKind::Logout {
             if let Some(p) = inner.phones.get_mut(&phone) {
-                p.devices.remove(&id);
+                p.remove_device(id);
             }
             if let Some(live) = inner.live.remove(&key) {
                 let _ = live.control.try_send(Control::Fault(kind));
@@ -481,6 +509,7 @@ impl SimState {
                 prekeys: Vec::new(),
             },
         );
+        phone.devices_changed_at = unix_now();
         Ok(device_jid(&link.phone, link.device_id))
     }
 
@@ -535,8 +564,7 @@ impl SimState {
         let removed = inner
             .phones
             .get_mut(phone)
-            .and_then(|p| p.devices.remove(&target))
-            .is_some();
+            .is_some_and(|p| p.remove_device(target));
         if let Some(live) = inner.live.remove(&(phone.to_owned(), target)) {
             if live.conn_id != by_conn {
                 let _ = live.control.try_send(Control::Unlinked);
@@ -584,14 +612,32 @@ impl SimState {
         Ok(())
     }
 
-    /// Device ids and key indexes of a phone (device 0 first), plus its
-    /// LID user, for device-list queries. `None` for unknown phones.
-    pub(crate) fn device_list(&self, phone: &str) -> Option<(String, Vec<(u16, u32)>)> {
+    /// The device list of the account whose phone number or LID user is
+    /// `user`, for device-list queries. `None` for unknown users.
+    pub(crate) fn device_list(&self, user: &str) -> Option<DeviceList> {
         let inner = self.lock();
-        let p = inner.phones.get(phone)?;
-        let mut list = vec![(0u16, 0u32)];
-        list.extend(p.devices.iter().map(|(&id, d)| (id, d.key_index)));
-        Some((p.lid_user.clone(), list))
+        let p = match inner.phones.get(user) {
+            Some(p) => p,
+            None => inner.phones.get(inner.lids.get(user)?)?,
+        };
+        let mut devices = vec![(0u16, 0u32)];
+        devices.extend(p.devices.iter().map(|(&id, d)| (id, d.key_index)));
+        // Real servers send the list whenever the account has companions;
+        // clients ignore a companion list that comes without it.
+        let key_index_list = (!p.devices.is_empty()).then(|| {
+            let valid: Vec<u32> = p.devices.values().map(|d| d.key_index).collect();
+            let current = u32::from(p.next_device.saturating_sub(1));
+            let ts = p.devices_changed_at;
+            (
+                ts,
+                sign_key_index_list(&p.account, p.raw_id, ts, current, valid),
+            )
+        });
+        Some(DeviceList {
+            lid_user: p.lid_user.clone(),
+            devices,
+            key_index_list,
+        })
     }
 
     #[cfg(test)]
