@@ -20,7 +20,7 @@
 //!      from the cached server certificate; the simulator declines with
 //!      XXfallback and the login proceeds without a new QR.
 
-mod common;
+mod interop;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,9 +32,9 @@ use whatsapp_rust::client::Client;
 use whatsapp_rust::types::events::Event;
 use whatsapp_rust::wacore::iq::keepalive::KeepaliveSpec;
 
-use common::admin::{AdminClient, LinkedDevice};
-use common::peer::RefusingHttpClient;
-use common::sim::RunningSim;
+use interop::admin::{AdminClient, LinkedDevice};
+use interop::peer::RefusingHttpClient;
+use wasp::sim::SimHandle;
 
 /// Hang guard only (never a timing assertion). whatsapp-rust waits up to 10 s
 /// for an app-state key share from the phone before its first critical
@@ -47,12 +47,12 @@ const SHORT_HANG_GUARD: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whatsapp_rust_links_by_qr_and_reaches_connected() -> Result<()> {
-    common::init_tracing();
-    let sim = common::sim::start().await?;
-    let admin = AdminClient::new(&sim.http_url)?;
+    interop::init_tracing();
+    let sim = wasp::sim::start(wasp::sim::SimConfig::default()).await?;
+    let admin = AdminClient::new(&sim.http_url())?;
     let phone = admin.create_phone().await?;
 
-    let peer = link_fresh_peer(&sim, &admin, &phone, common::peer::new_store()).await?;
+    let peer = link_fresh_peer(&sim, &admin, &phone, interop::peer::new_store()).await?;
 
     // Both sides agree on which device was linked.
     assert_eq!(
@@ -65,6 +65,14 @@ async fn whatsapp_rust_links_by_qr_and_reaches_connected() -> Result<()> {
     assert!(
         device.connected,
         "simulator does not list {device:?} as connected"
+    );
+    // The in-process view agrees with what the admin API reported.
+    let typed = sim.devices(&phone)?;
+    assert!(
+        typed
+            .iter()
+            .any(|d| d.jid == peer.scanned_device && d.connected),
+        "SimHandle::devices disagrees with the admin API: {typed:?}"
     );
 
     // The session is usable: a keepalive ping round-trips through the
@@ -91,11 +99,11 @@ async fn whatsapp_rust_links_by_qr_and_reaches_connected() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whatsapp_rust_logs_in_again_from_its_stored_state() -> Result<()> {
-    common::init_tracing();
-    let sim = common::sim::start().await?;
-    let admin = AdminClient::new(&sim.http_url)?;
+    interop::init_tracing();
+    let sim = wasp::sim::start(wasp::sim::SimConfig::default()).await?;
+    let admin = AdminClient::new(&sim.http_url())?;
     let phone = admin.create_phone().await?;
-    let store = common::peer::new_store();
+    let store = interop::peer::new_store();
 
     let first = link_fresh_peer(&sim, &admin, &phone, store.clone()).await?;
     let device_jid = first.scanned_device.clone();
@@ -104,7 +112,7 @@ async fn whatsapp_rust_logs_in_again_from_its_stored_state() -> Result<()> {
     // A new process on the same store: it must log in, not ask for a QR.
     // Its first handshake is a Noise IK resume from the cached server
     // certificate, which the simulator answers with XXfallback.
-    let mut restarted = common::peer::build_peer(&sim.ws_url, store).await?;
+    let mut restarted = interop::peer::build_peer(&sim.ws_url(), store).await?;
     let client = restarted.bot.client();
     let handle = restarted.bot.spawn();
     let seen = tokio::time::timeout(
@@ -158,12 +166,12 @@ struct LinkedPeer {
 /// Starts an unpaired peer on `store`, has `phone` scan its first QR, and
 /// waits for Connected. On failure the peer is shut down before returning.
 async fn link_fresh_peer(
-    sim: &RunningSim,
+    sim: &SimHandle,
     admin: &AdminClient,
     phone: &str,
     store: Arc<dyn whatsapp_rust::store::traits::Backend>,
 ) -> Result<LinkedPeer> {
-    let mut peer = common::peer::build_peer(&sim.ws_url, store).await?;
+    let mut peer = interop::peer::build_peer(&sim.ws_url(), store).await?;
     let client = peer.bot.client();
     let handle = peer.bot.spawn();
 

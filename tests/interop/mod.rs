@@ -1,14 +1,9 @@
-//! Helpers shared by the integration tests: a tiny client for the
-//! simulator's JSON admin API, the glue that starts the simulator, and the
-//! test-only pieces the independent `whatsapp-rust` peer needs.
-//!
-//! Each test binary compiles this module on its own and uses only part of
-//! it, so unused helpers are expected here.
-#![allow(dead_code)]
+//! Harness for the interop tests: a tiny client for the simulator's JSON
+//! admin API (the simulated phone's API) and the independent
+//! `whatsapp-rust` peer wired to talk only to the simulator.
 
 pub mod admin;
 pub mod peer;
-pub mod sim;
 
 /// Routes `tracing` (ours) and `log` (whatsapp-rust's) records to the test
 /// output. `RUST_LOG` overrides the default filter. Safe to call from every
