@@ -14,8 +14,9 @@
 //!   3. `<pair-success>` verified (ADV HMAC + account signature), answered
 //!      with `<pair-device-sign>`; then `<stream:error code="515"/>`;
 //!   4. reconnect with a login ClientPayload, `<success>`, the post-login
-//!      IQs (prekey upload, passive→active, offline marker, critical app-state
-//!      sync), and only then the Connected event;
+//!      IQs (prekey upload, passive→active), the phone's queued app-state key
+//!      share (Signal `pkmsg`) before the offline marker, the critical
+//!      app-state sync, and only then the Connected event;
 //!   5. (restart test) a new process on the same store resumes with Noise IK
 //!      from the cached server certificate; the simulator declines with
 //!      XXfallback and the login proceeds without a new QR.
@@ -37,9 +38,10 @@ use interop::peer::RefusingHttpClient;
 use wasp::sim::SimHandle;
 
 /// Hang guard only (never a timing assertion). whatsapp-rust waits up to 10 s
-/// for an app-state key share from the phone before its first critical
-/// app-state sync, so "connected" legitimately takes that long after a fresh
-/// pairing (and after every login while its push name is still unknown).
+/// for the phone's app-state key share before its critical app-state sync:
+/// the simulator sends the share right after a fresh link, but a restarted
+/// process (which forgets it already has the key, and still has no push name
+/// because the simulator's app-state collections are empty) waits it out.
 const LINK_HANG_GUARD: Duration = Duration::from_secs(90);
 
 /// Hang guard for small follow-up checks.
@@ -52,7 +54,8 @@ async fn whatsapp_rust_links_by_qr_and_reaches_connected() -> Result<()> {
     let admin = AdminClient::new(&sim.http_url())?;
     let phone = admin.create_phone().await?;
 
-    let peer = link_fresh_peer(&sim, &admin, &phone, interop::peer::new_store()).await?;
+    let store = interop::peer::new_store();
+    let peer = link_fresh_peer(&sim, &admin, &phone, store.clone()).await?;
 
     // Both sides agree on which device was linked.
     assert_eq!(
@@ -84,6 +87,18 @@ async fn whatsapp_rust_links_by_qr_and_reaches_connected() -> Result<()> {
     assert!(
         peer.client.is_connected(),
         "peer dropped its connection after login"
+    );
+
+    // The simulated phone's app-state key share (a Signal PreKeySignalMessage
+    // the simulator encrypts to the companion's registered keys) was
+    // decrypted and stored by whatsapp-rust's own Signal implementation.
+    let shared_key = store
+        .get_latest_sync_key_id()
+        .await
+        .context("reading whatsapp-rust's app-state key store")?;
+    assert!(
+        shared_key.is_some(),
+        "whatsapp-rust stored no app-state sync key: the phone's key share was not accepted"
     );
 
     // Nothing tried to leave the machine.

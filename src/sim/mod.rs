@@ -14,6 +14,7 @@ mod adv;
 mod ca;
 mod conn;
 mod error;
+mod key_share;
 pub mod pair_code;
 mod qr;
 mod stanza;

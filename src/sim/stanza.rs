@@ -194,13 +194,24 @@ fn handle_session_iq(session: &Session<'_>, iq: &Node) -> Reply {
         ("w:p", "get", _) => iq_result(iq, vec![]),
         // Passive/active; after `active` the server reports the (empty)
         // offline queue (whatsapp-rust `handlers/ib.rs`).
+        // Queued messages come before that report: the only one the sim
+        // queues is the phone's app-state key share to a new companion.
         ("passive", "set", "active") => {
-            return Reply::send(vec![
-                iq_result(iq, vec![]),
+            let queued: Vec<Node> = session
+                .state
+                .take_key_share(session.phone, session.device)
+                .map(|order| order.to_stanza().attr("offline", "1"))
+                .into_iter()
+                .collect();
+            let mut nodes = vec![iq_result(iq, vec![])];
+            let count = queued.len();
+            nodes.extend(queued);
+            nodes.push(
                 Node::new("ib")
                     .attr("from", SERVER_JID)
-                    .children(vec![Node::new("offline").attr("count", "0")]),
-            ]);
+                    .children(vec![Node::new("offline").attr("count", count.to_string())]),
+            );
+            return Reply::send(nodes);
         }
         ("passive", "set", _) => iq_result(iq, vec![]),
         ("encrypt", "get", "count") => {
@@ -539,17 +550,31 @@ mod tests {
     }
 
     #[test]
-    fn active_gets_result_then_empty_offline_queue() {
+    fn active_gets_result_then_the_key_share_once_then_the_offline_marker() {
         let (s, phone, id) = linked();
-        let reply = ask(
-            &s,
-            &phone,
-            id,
-            &iq("passive", "set", vec![Node::new("active")]),
-        );
+        let active = iq("passive", "set", vec![Node::new("active")]);
+
+        // First time online: the phone's queued app-state key share, then
+        // the end of the offline queue counting it.
+        let reply = ask(&s, &phone, id, &active);
+        let tags: Vec<&str> = reply.nodes.iter().map(|n| n.tag.as_str()).collect();
+        assert_eq!(tags, ["iq", "message", "ib"]);
+        let share = &reply.nodes[1];
+        assert_eq!(share.get_attr("from"), Some("15550002222@s.whatsapp.net"));
+        let enc = share.child("enc").unwrap();
+        assert_eq!(enc.get_attr("type"), Some("pkmsg"));
+        assert_eq!(enc.get_attr("v"), Some("2"));
+        assert!(enc
+            .content_bytes()
+            .is_some_and(|b| b.first() == Some(&0x33)));
+        let offline = reply.nodes[2].child("offline").unwrap();
+        assert_eq!(offline.get_attr("count"), Some("1"));
+
+        // Later sessions: nothing queued.
+        let reply = ask(&s, &phone, id, &active);
         assert_eq!(reply.nodes.len(), 2);
-        let offline = reply.nodes[1].child("offline").unwrap();
         assert_eq!(reply.nodes[1].tag, "ib");
+        let offline = reply.nodes[1].child("offline").unwrap();
         assert_eq!(offline.get_attr("count"), Some("0"));
     }
 

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::adv::{issue_device_identity, sign_key_index_list, IssuedIdentity};
+use super::key_share::{AppStateKey, KeyShareOrder};
 use super::qr::parse_qr;
 use super::stanza;
 use super::{SimConfig, SimError};
@@ -80,6 +81,9 @@ pub(crate) struct Device {
     pub key_index: u32,
     /// One-time prekeys uploaded and not yet handed out: (id, public).
     pub prekeys: Vec<(u32, [u8; 32])>,
+    /// The phone has not yet sent this companion the app-state key share
+    /// it sends every newly linked device.
+    pub key_share_pending: bool,
 }
 
 /// A simulated phone: the primary device of an account.
@@ -90,6 +94,10 @@ struct Phone {
     /// The phone's own Signal identity (device 0); kept for messaging.
     #[allow(dead_code)]
     identity: KeyPair,
+    /// Signal registration id of the phone's own device.
+    registration_id: u32,
+    /// The account's app-state sync key, shared with every companion.
+    app_state_key: AppStateKey,
     raw_id: u32,
     next_device: u16,
     devices: BTreeMap<u16, Device>,
@@ -251,6 +259,7 @@ impl SimState {
             },
         };
         let mut rng = rand::thread_rng();
+        let raw_id = rng.gen_range(1..u32::MAX);
         let phone = Phone {
             lid_user: format!(
                 "{}",
@@ -258,7 +267,9 @@ impl SimState {
             ),
             account: KeyPair::generate(),
             identity: KeyPair::generate(),
-            raw_id: rng.gen_range(1..u32::MAX),
+            registration_id: crate::signal::registration_id(),
+            app_state_key: AppStateKey::generate(raw_id),
+            raw_id,
             next_device: 1,
             devices: BTreeMap::new(),
             devices_changed_at: unix_now(),
@@ -507,6 +518,7 @@ impl SimState {
                 signed_prekey: reg.signed_prekey,
                 key_index: link.issued.key_index,
                 prekeys: Vec::new(),
+                key_share_pending: true,
             },
         );
         phone.devices_changed_at = unix_now();
@@ -547,6 +559,27 @@ impl SimState {
             }
         }
         inner.live.retain(|_, live| live.conn_id != conn_id);
+    }
+
+    /// The app-state key share the phone still owes a companion, once:
+    /// the phone sends it right after linking and the server queues it
+    /// until the companion comes online.
+    pub(crate) fn take_key_share(&self, phone: &str, id: u16) -> Option<KeyShareOrder> {
+        let mut inner = self.lock();
+        let account = inner.phones.get_mut(phone)?;
+        let device = account.devices.get_mut(&id)?;
+        if !std::mem::take(&mut device.key_share_pending) {
+            return None;
+        }
+        Some(KeyShareOrder {
+            phone: phone.to_string(),
+            phone_identity: account.identity.clone(),
+            phone_registration_id: account.registration_id,
+            companion_identity: device.identity_key,
+            companion_signed_prekey_id: device.signed_prekey.id,
+            companion_signed_prekey: device.signed_prekey.public,
+            key: account.app_state_key.clone(),
+        })
     }
 
     /// Whether the device still exists (it may be unlinked mid-session).
@@ -662,6 +695,7 @@ impl SimState {
                 signed_prekey: reg.signed_prekey,
                 key_index: u32::from(id),
                 prekeys: Vec::new(),
+                key_share_pending: true,
             },
         );
         Some(id)
