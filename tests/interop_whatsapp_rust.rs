@@ -16,7 +16,8 @@
 //!   4. reconnect with a login ClientPayload, `<success>`, the post-login
 //!      IQs (prekey upload, passive→active), the phone's queued app-state key
 //!      share (Signal `pkmsg`) before the offline marker, the critical
-//!      app-state sync, and only then the Connected event;
+//!      app-state sync (the phone's push-name patch), and only then the
+//!      Connected event;
 //!   5. (restart test) a new process on the same store resumes with Noise IK
 //!      from the cached server certificate; the simulator declines with
 //!      XXfallback and the login proceeds without a new QR.
@@ -37,12 +38,11 @@ use interop::admin::{AdminClient, LinkedDevice};
 use interop::peer::RefusingHttpClient;
 use wasp::sim::SimHandle;
 
-/// Hang guard only (never a timing assertion). whatsapp-rust waits up to 10 s
-/// for the phone's app-state key share before its critical app-state sync:
-/// the simulator sends the share right after a fresh link, but a restarted
-/// process (which forgets it already has the key, and still has no push name
-/// because the simulator's app-state collections are empty) waits it out.
-const LINK_HANG_GUARD: Duration = Duration::from_secs(90);
+/// Hang guard only (never a timing assertion). Without the phone's app-state
+/// key share (fresh link) or a push name from `critical_block` (every later
+/// login), whatsapp-rust would wait 10 s before Connected; the simulator
+/// provides both, so this only has to outlast a hang.
+const LINK_HANG_GUARD: Duration = Duration::from_secs(60);
 
 /// Hang guard for small follow-up checks.
 const SHORT_HANG_GUARD: Duration = Duration::from_secs(20);
@@ -99,6 +99,14 @@ async fn whatsapp_rust_links_by_qr_and_reaches_connected() -> Result<()> {
     assert!(
         shared_key.is_some(),
         "whatsapp-rust stored no app-state sync key: the phone's key share was not accepted"
+    );
+
+    // The phone's push-name patch in `critical_block` (encrypted and MACed
+    // with that key: value MAC, LT-hash snapshot MAC, patch MAC) passed
+    // whatsapp-rust's verification and was applied.
+    assert!(
+        !peer.client.push_name().is_empty(),
+        "whatsapp-rust did not apply the simulator's critical_block push-name patch"
     );
 
     // Nothing tried to leave the machine.

@@ -11,6 +11,7 @@
 
 mod admin;
 mod adv;
+mod app_state;
 mod ca;
 mod conn;
 mod error;

@@ -9,6 +9,7 @@
 use base64::prelude::{Engine as _, BASE64_STANDARD};
 use rand::Rng as _;
 
+use super::app_state;
 use super::state::{unix_now, SignedPreKey, SimState, SERVER_JID};
 use crate::wire::Node;
 
@@ -248,7 +249,7 @@ fn handle_session_iq(session: &Session<'_>, iq: &Node) -> Reply {
             iq,
             vec![Node::new("props").attr("version", "1").attr("hash", "sim")],
         ),
-        ("w:sync:app:state", "set", "sync") => app_state_sync(iq),
+        ("w:sync:app:state", "set", "sync") => app_state_sync(session, iq),
         ("urn:xmpp:whatsapp:dirty", "set", _) => iq_result(iq, vec![]),
         ("urn:xmpp:whatsapp:push", "set", _) => iq_result(iq, vec![]),
         _ => not_implemented(iq),
@@ -442,9 +443,11 @@ fn privacy_defaults() -> Node {
     Node::new("privacy").children(categories)
 }
 
-/// App state sync: every requested collection exists and is empty at the
-/// version the client already has (WhatsApp's shape, without patches).
-fn app_state_sync(iq: &Node) -> Node {
+/// App state sync: every requested collection exists at the version the
+/// client already has, except that a client behind version 1 of
+/// `critical_block` gets the phone's push-name patch (clients keep redoing
+/// their initial sync while they have no push name).
+fn app_state_sync(session: &Session<'_>, iq: &Node) -> Node {
     let collections = iq
         .child("sync")
         .map(|s| s.child_nodes())
@@ -453,11 +456,22 @@ fn app_state_sync(iq: &Node) -> Node {
         .filter(|c| c.tag == "collection")
         .filter_map(|c| {
             let name = c.get_attr("name")?;
-            Some(
-                Node::new("collection")
+            let version = c.get_attr("version").unwrap_or("0");
+            let behind = version.parse::<u64>().unwrap_or(0) < app_state::PUSH_NAME_VERSION;
+            let patch = (name == app_state::PUSH_NAME_COLLECTION && behind)
+                .then(|| session.state.push_name_patch(session.phone))
+                .flatten();
+            Some(match patch {
+                Some(patch) => Node::new("collection")
                     .attr("name", name)
-                    .attr("version", c.get_attr("version").unwrap_or("0")),
-            )
+                    .attr("version", app_state::PUSH_NAME_VERSION.to_string())
+                    .children(vec![
+                        Node::new("patches").children(vec![Node::new("patch").bytes(patch)])
+                    ]),
+                None => Node::new("collection")
+                    .attr("name", name)
+                    .attr("version", version),
+            })
         })
         .collect();
     iq_result(iq, vec![Node::new("sync").children(collections)])
@@ -746,7 +760,7 @@ mod tests {
     }
 
     #[test]
-    fn app_state_sync_echoes_empty_collections() {
+    fn app_state_sync_gives_the_push_name_patch_then_echoes_versions() {
         let (s, phone, id) = linked();
         let node = iq(
             "w:sync:app:state",
@@ -767,7 +781,11 @@ mod tests {
             .iter()
             .map(|c| (c.get_attr("name").unwrap(), c.get_attr("version").unwrap()))
             .collect();
-        assert_eq!(got, vec![("critical_block", "0"), ("regular", "4")]);
+        assert_eq!(got, vec![("critical_block", "1"), ("regular", "4")]);
+        let patches = sync.child_nodes()[0].child("patches").unwrap();
+        assert_eq!(patches.child_nodes().len(), 1);
+        assert!(patches.child_nodes()[0].content_bytes().is_some());
+        assert!(sync.child_nodes()[1].child("patches").is_none());
     }
 
     #[test]

@@ -582,6 +582,16 @@ impl SimState {
         })
     }
 
+    /// The phone's `critical_block` patch setting its push name.
+    pub(crate) fn push_name_patch(&self, phone: &str) -> Option<Vec<u8>> {
+        let key = self.lock().phones.get(phone)?.app_state_key.clone();
+        // Encrypting outside the lock.
+        Some(super::app_state::push_name_patch(
+            &key,
+            &format!("Sim {phone}"),
+        ))
+    }
+
     /// Whether the device still exists (it may be unlinked mid-session).
     pub(crate) fn is_linked(&self, phone: &str, id: u16) -> bool {
         self.lock()
