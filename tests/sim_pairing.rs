@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use base64::prelude::{Engine as _, BASE64_STANDARD};
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::{SinkExt, StreamExt as _};
 use prost::Message as _;
 use tokio_tungstenite::tungstenite::Message;
 use wasp::crypto::{hmac_sha256, xeddsa_verify, KeyPair};
@@ -26,8 +26,9 @@ struct Ws(
 
 impl Transport for Ws {
     async fn send(&mut self, data: Vec<u8>) -> Result<(), WireError> {
-        self.0
-            .send(Message::Binary(data.into()))
+        // Qualified: the wire layer also implements `Transport::send` for
+        // this stream type.
+        SinkExt::send(&mut self.0, Message::Binary(data.into()))
             .await
             .map_err(|e| WireError::WebSocket(e.to_string()))
     }

@@ -501,8 +501,10 @@ fn pair_code_flow_pauses_qr_derives_the_adv_secret_and_expires() {
     assert_eq!(bytes("companion_platform_display"), b"Chrome (Linux)");
     assert_eq!(bytes("companion_platform_id"), b"1");
 
-    let answer = result_for(&hello).children(vec![Node::new("link_code_companion_reg")
-        .children(vec![Node::new("link_code_pairing_ref").bytes(b"REF".to_vec())])]);
+    let answer =
+        result_for(&hello).children(vec![Node::new("link_code_companion_reg").children(vec![
+            Node::new("link_code_pairing_ref").bytes(b"REF".to_vec()),
+        ])]);
     let out = p.on_node(&answer, t0);
     let code = rx.try_recv().unwrap().unwrap();
     assert_eq!(code.len(), 8);

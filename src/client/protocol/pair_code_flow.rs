@@ -111,7 +111,11 @@ impl Protocol {
                 return Vec::new();
             }
         };
-        if self.pair_code.as_ref().is_some_and(|f| f.deadline().is_none()) {
+        if self
+            .pair_code
+            .as_ref()
+            .is_some_and(|f| f.deadline().is_none())
+        {
             let _ = reply.send(Err(ClientError::PairCodeBusy));
             return Vec::new();
         }
@@ -400,7 +404,10 @@ mod tests {
     #[test]
     fn display_uses_names_the_server_knows() {
         assert_eq!(platform_display("chrome", "wasp"), "Chrome (Linux)");
-        assert_eq!(platform_display("firefox", "Windows 11"), "Firefox (Windows)");
+        assert_eq!(
+            platform_display("firefox", "Windows 11"),
+            "Firefox (Windows)"
+        );
         assert_eq!(platform_display("netscape", "macOS"), "Chrome (Mac OS)");
         assert_eq!(platform_display("desktop", ""), "Chrome (Linux)");
     }
