@@ -2,6 +2,7 @@
 //! `select!` over the socket, host commands and the protocol's timers;
 //! on a lost connection, back off and start over.
 
+use std::collections::VecDeque;
 use std::future::pending;
 use std::sync::Arc;
 
@@ -196,14 +197,34 @@ impl<C: Connector> Runner<C> {
     }
 
     /// Executes actions in order; returns the ending if one came up.
+    /// Blocking work runs here, between actions, on the blocking pool: the
+    /// session reads nothing meanwhile, so its result reaches the protocol
+    /// before any other input, and its follow-up actions run next.
     async fn execute(
         &self,
         protocol: &mut Protocol,
         socket: &mut Socket<C>,
         actions: Vec<Action>,
     ) -> Option<Ending> {
-        for action in actions {
+        let mut queue = VecDeque::from(actions);
+        while let Some(action) = queue.pop_front() {
             match action {
+                Action::Blocking(work) => {
+                    let done = match tokio::task::spawn_blocking(move || work.run()).await {
+                        Ok(done) => done,
+                        Err(e) => {
+                            return Some(Ending::Stop {
+                                failed: true,
+                                reason: format!("background work failed: {e}"),
+                                done: None,
+                            })
+                        }
+                    };
+                    let next = protocol.on_work_done(done, Instant::now());
+                    for action in next.into_iter().rev() {
+                        queue.push_front(action);
+                    }
+                }
                 Action::Send(node) => {
                     if let Err(e) = socket.send_node(&node).await {
                         return protocol
@@ -270,7 +291,7 @@ impl<C: Connector> Runner<C> {
                 }
             }
             Action::End(ending) => return Some(ending),
-            Action::Send(_) | Action::SendFor(..) => {}
+            Action::Send(_) | Action::SendFor(..) | Action::Blocking(_) => {}
         }
         None
     }
