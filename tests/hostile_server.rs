@@ -624,6 +624,93 @@ async fn compressed_frame_that_inflates_to_a_bomb() {
     assert_rejected_and_retried(&hostile, &pki, "inflated payload exceeds").await;
 }
 
+/// A node nested `depth` levels deep, encoded by hand (our encoder would
+/// not build one): `[LIST_8 2, "a", [LIST_8 1, <node>]]`.
+fn nested_node(depth: usize) -> Vec<u8> {
+    let mut out = vec![0]; // flags: not compressed
+    for _ in 0..depth {
+        out.extend_from_slice(&[248, 2, 252, 1, b'a', 248, 1]);
+    }
+    out.extend_from_slice(&[248, 1, 252, 1, b'a']);
+    out
+}
+
+#[tokio::test]
+async fn node_nested_deep_enough_to_blow_the_stack() {
+    // A stack overflow would abort the whole process, every session with
+    // it: the decoder must refuse long before.
+    let pki = Pki::new();
+    let bomb: &'static [u8] = nested_node(200_000).leak();
+    let hostile = sending_plaintext(&pki, bomb).await;
+    assert_rejected_and_retried(&hostile, &pki, "nested deeper than").await;
+}
+
+#[tokio::test]
+async fn server_that_keeps_asking_for_a_restart_gets_backoff() {
+    // 515 means "reconnect now" once, after pairing. A server that answers
+    // every connection with it must not spin the client in a loop with
+    // no delay (one busy session would eat the CPU of all the others).
+    let pki = Pki::new();
+    let hostile = after_handshake(Arc::new(pki.identity()), |mut socket| async move {
+        let restart = Node::new("stream:error").attr("code", "515");
+        let _ = socket.send_node(&restart).await;
+        drain_socket(socket).await;
+    })
+    .await;
+    let mut session = Session::against(&hostile, &pki);
+    let seen = session
+        .until(|e| matches!(e, Event::Reconnecting { attempt: 2, .. }))
+        .await;
+    assert!(
+        seen.iter().all(|e| matches!(e, Event::Reconnecting { .. })),
+        "{seen:?}"
+    );
+    let error = session.client.last_error().unwrap_or_default();
+    assert!(error.contains("restart"), "clear error: {error:?}");
+    assert!(!session.client.status().is_terminal());
+    session.client.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_that_never_answers_the_handshake() {
+    let pki = Pki::new();
+    let hostile = Hostile::start(|ws, _| drain(ws)).await;
+    let mut config = ClientConfig::for_tests(hostile.url(), pki.root.public);
+    config.connect_timeout = Duration::from_millis(200);
+    let mut session = Session::spawn("victim", config);
+    session
+        .until(|e| matches!(e, Event::Reconnecting { attempt: 2, .. }))
+        .await;
+    let error = session.client.last_error().unwrap_or_default();
+    assert!(error.contains("timed out"), "clear error: {error:?}");
+    assert!(hostile.connections() >= 2);
+    session.client.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_that_refuses_the_websocket_upgrade() {
+    let pki = Pki::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let refusing = tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            use tokio::io::AsyncWriteExt as _;
+            let _ = tcp
+                .write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let config = ClientConfig::for_tests(format!("ws://{addr}/ws/chat"), pki.root.public);
+    let mut session = Session::spawn("victim", config);
+    session
+        .until(|e| matches!(e, Event::Reconnecting { attempt: 2, .. }))
+        .await;
+    let error = session.client.last_error().unwrap_or_default();
+    assert!(error.contains("403"), "clear error: {error:?}");
+    session.client.shutdown().await;
+    refusing.abort();
+}
+
 // ---------------------------------------------------------------------------
 // 5. A forged pair-success.
 
