@@ -746,6 +746,9 @@ enum Forgery {
     BadAccountSignature,
     /// Not a protobuf at all.
     Garbage,
+    /// Correctly MACed and signed, but naming a device JID that is not
+    /// one.
+    BadDeviceJid,
 }
 
 fn forged_container(forgery: Forgery, scanned: &Scanned) -> Vec<u8> {
@@ -821,10 +824,14 @@ async fn forged_pairing(forgery: Forgery) -> (Session, Node, usize) {
                 return;
             };
             let container = forged_container(forgery, &scan(&qr));
+            let device_jid = match forgery {
+                Forgery::BadDeviceJid => "../../creds.json",
+                _ => "15550001111:9@s.whatsapp.net",
+            };
             let success = Node::new("pair-success").children(vec![
                 Node::new("device-identity").bytes(container),
                 Node::new("platform").attr("name", "android"),
-                Node::new("device").attr("jid", "15550001111:9@s.whatsapp.net"),
+                Node::new("device").attr("jid", device_jid),
             ]);
             if socket.send_node(&pair_iq("ps-1", success)).await.is_err() {
                 return;
@@ -893,6 +900,11 @@ async fn forged_pair_success_with_a_wrong_hmac() {
 #[tokio::test]
 async fn forged_pair_success_with_a_bad_account_signature() {
     assert_refused(Forgery::BadAccountSignature, "401", "account signature").await;
+}
+
+#[tokio::test]
+async fn signed_pair_success_naming_an_invalid_device_jid() {
+    assert_refused(Forgery::BadDeviceJid, "500", "device jid").await;
 }
 
 #[tokio::test]
