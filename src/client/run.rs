@@ -47,6 +47,11 @@ impl<C: Connector> Runner<C> {
         self.set_jid(creds.jid());
         let mut protocol = Protocol::new(creds, self.config.clone());
         let mut attempt: u32 = 0;
+        // Whether the last connection ended in a 515 restart: only the
+        // first of a row is honoured at once, later ones back off, so a
+        // server that answers every connection with 515 cannot spin this
+        // task in a reconnect loop with no delay.
+        let mut restarted = false;
         loop {
             self.set_status(Status::Connecting);
             let ending = match self.connect(&mut protocol).await {
@@ -64,6 +69,16 @@ impl<C: Connector> Runner<C> {
             };
             let was_online = protocol.was_online();
             protocol.on_disconnected();
+            let ending = match ending {
+                Ending::Restart if restarted => Ending::Reconnect {
+                    reason: "server asked to restart again without a normal disconnect".into(),
+                    penalty: 0,
+                },
+                other => {
+                    restarted = matches!(other, Ending::Restart);
+                    other
+                }
+            };
             match ending {
                 Ending::Restart => attempt = 0,
                 Ending::Reconnect { reason, penalty } => {
