@@ -169,18 +169,34 @@ async fn unknown_phones_devices_and_refs_are_404() {
 }
 
 #[tokio::test]
-async fn pair_code_is_reported_not_implemented_for_now() {
+async fn pair_code_errors_name_what_is_missing() {
     let sim = started().await;
     let phone = sim.create_phone(None).await.unwrap();
-    let (status, json) = request(
-        &sim,
-        "POST",
-        &format!("/sim/phones/{phone}/pair-code"),
-        Some(r#"{"code":"ABCD1234"}"#),
-    )
-    .await;
-    assert_eq!(status, 501);
-    assert_eq!(json["error"], "not_implemented");
+    let enter = |who: String, body: &'static str| {
+        let sim = &sim;
+        async move {
+            request(
+                sim,
+                "POST",
+                &format!("/sim/phones/{who}/pair-code"),
+                Some(body),
+            )
+            .await
+        }
+    };
+    // No companion asked for a code for this phone.
+    let (status, json) = enter(phone.clone(), r#"{"code":"ABCD1234"}"#).await;
+    assert_eq!(status, 409);
+    assert_eq!(json["error"], "no_code_request");
+    // Not a code at all (0 is not in the alphabet; 7 characters).
+    for bad in [r#"{"code":"ABCD0123"}"#, r#"{"code":"ABC1234"}"#, r#"{}"#] {
+        let (status, json) = enter(phone.clone(), bad).await;
+        assert_eq!(status, 400, "{bad}");
+        assert_eq!(json["error"], "bad_request", "{bad}");
+    }
+    let (status, json) = enter("15550009999".into(), r#"{"code":"ABCD1234"}"#).await;
+    assert_eq!(status, 404);
+    assert_eq!(json["error"], "unknown_phone");
     sim.shutdown().await;
 }
 

@@ -41,6 +41,13 @@ pub struct ClientConfig {
     /// (WA Web: 60 s, then 20 s; wacore/whatsmeow pair handling).
     pub qr_first_ttl: Duration,
     pub qr_next_ttl: Duration,
+    /// How long a linking code stays usable once shown, if the phone never
+    /// answers (wacore `PAIR_CODE_VALIDITY_SECS`: 180 s).
+    pub pair_code_ttl: Duration,
+    /// How long to wait for `pair-success` after answering the phone's
+    /// `primary_hello` (wacore: 60 s); silence means the phone could not
+    /// open our key bundle (mistyped or superseded code).
+    pub pair_code_success_timeout: Duration,
     /// Upload one-time prekeys when the server holds fewer than this
     /// (whatsmeow `MinPreKeyCount` 5).
     pub prekey_min_count: u32,
@@ -67,6 +74,8 @@ impl Default for ClientConfig {
             reconnect_max: Duration::from_secs(60),
             qr_first_ttl: Duration::from_secs(60),
             qr_next_ttl: Duration::from_secs(20),
+            pair_code_ttl: super::pair_code::CODE_VALIDITY,
+            pair_code_success_timeout: super::pair_code::PAIR_SUCCESS_TIMEOUT,
             prekey_min_count: 5,
             prekey_batch: 50,
         }

@@ -1,5 +1,6 @@
 //! Errors a client reports to its caller.
 
+use super::pair_code::PairCodeError;
 use crate::store::StoreError;
 use crate::wire::WireError;
 
@@ -15,6 +16,14 @@ pub enum ClientError {
     Timeout,
     #[error("server answered with error {code}: {text}")]
     Server { code: String, text: String },
+    #[error("this session is already linked; log out to link it again")]
+    AlreadyLinked,
+    #[error("the session is not waiting to be linked yet (wait for the first QR code)")]
+    NotPairing,
+    #[error("a linking code request is already in flight")]
+    PairCodeBusy,
+    #[error(transparent)]
+    PairCode(#[from] PairCodeError),
     #[error("pairing rejected: {0}")]
     Pairing(String),
     #[error("stored credentials are unusable: {0}")]

@@ -21,6 +21,10 @@ pub enum IqKind {
     Logout {
         done: Option<oneshot::Sender<Result<(), ClientError>>>,
     },
+    /// `companion_hello` (linking code, stage 1).
+    PairCodeHello,
+    /// `companion_finish` (linking code, stage 2).
+    PairCodeFinish,
     /// An iq sent through the client API.
     External(oneshot::Sender<Result<Node, ClientError>>),
 }

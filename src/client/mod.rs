@@ -29,8 +29,6 @@ pub mod protocol;
 mod qr;
 mod run;
 mod stanzas;
-// INTEGRATION: `mod pair_code;` (the linking-code crypto) is written
-// separately; see `Command::PairCode` in protocol.rs for where it plugs in.
 
 use std::sync::Arc;
 
@@ -146,7 +144,21 @@ impl Client {
     }
 
     /// Asks for an 8-character linking code for `phone` (digits with
-    /// country code) to type on the phone instead of scanning a QR.
+    /// country code; `+`, spaces and dashes allowed) to type on the phone
+    /// instead of scanning a QR. Valid once the session shows QR codes
+    /// (status `Qr`); QR codes stop while the code is live. Returns the
+    /// code (canonical, e.g. `ABCD1234`; people read it as `ABCD-1234`)
+    /// and emits [`Event::PairCode`] with it.
+    ///
+    /// Asking again replaces a code still on screen. A code that cannot
+    /// link any more (unused for `pair_code_ttl`, not confirmed within
+    /// `pair_code_success_timeout` after the phone typed it, refreshed or
+    /// refused by the server) ends the pairing attempt like exhausted QR
+    /// codes do: `Disconnected` then `Stopped`; spawn the session again.
+    ///
+    /// Errors: `AlreadyLinked`, `NotPairing` (no QR shown yet),
+    /// `NotConnected`, `PairCode` (invalid phone number, server refusal),
+    /// `PairCodeBusy` (another request is in flight), `Timeout`.
     pub async fn request_pair_code(&self, phone: &str) -> Result<String, ClientError> {
         let (reply, rx) = oneshot::channel();
         self.command(Command::PairCode {

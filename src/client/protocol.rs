@@ -1,7 +1,11 @@
 //! The session's protocol logic without I/O: stanzas, commands and timer
 //! ticks go in, [`Action`]s come out in the order they must happen. The
 //! run loop ([`super::run`]) executes them; tests drive this directly
-//! with plain nodes.
+//! with plain nodes. CPU-heavy steps (PBKDF2 for linking codes) leave as
+//! [`Action::Blocking`]: the run loop runs them on the blocking pool and
+//! hands the result back through [`Protocol::on_work_done`].
+
+mod pair_code_flow;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -15,6 +19,7 @@ use super::config::ClientConfig;
 use super::creds::Creds;
 use super::events::{Event, Status};
 use super::iq::{IqKind, IqTracker};
+use super::pair_code::{self, CompanionFinish, CompanionHello, PairCodeError};
 use super::pairing::{pair_error_reply, pair_sign_reply, verify_pair_success};
 use super::{qr, stanzas, ClientError};
 use crate::signal::{generate_prekeys, next_prekey_id, PreKey};
@@ -45,9 +50,37 @@ pub enum Command {
     },
 }
 
+/// CPU-heavy work that must not run on the async workers.
+pub struct Work(Box<dyn FnOnce() -> WorkDone + Send>);
+
+impl Work {
+    fn new(work: impl FnOnce() -> WorkDone + Send + 'static) -> Self {
+        Work(Box::new(work))
+    }
+
+    /// Does the work (slow: call it from `spawn_blocking`).
+    pub fn run(self) -> WorkDone {
+        (self.0)()
+    }
+}
+
+/// The outcome of a [`Work`], for [`Protocol::on_work_done`].
+pub enum WorkDone {
+    PairCodeHello(Result<CompanionHello, PairCodeError>),
+    PairCodeFinish {
+        pairing_ref: Vec<u8>,
+        iq_id: String,
+        result: Result<CompanionFinish, PairCodeError>,
+    },
+}
+
 /// One step for the run loop.
 pub enum Action {
     Send(Node),
+    /// Run this off the async workers, then feed its result to
+    /// [`Protocol::on_work_done`] before anything else reaches the
+    /// protocol; the actions that returns come before the ones after this.
+    Blocking(Work),
     /// Send, then report the outcome to the caller.
     SendFor(Node, Done),
     Emit(Event),
@@ -101,6 +134,8 @@ pub struct Protocol {
     phase: Phase,
     iqs: IqTracker,
     qr: Option<QrRotation>,
+    /// A linking-code attempt; the QR rotation pauses while it lives.
+    pair_code: Option<pair_code_flow::CodeFlow>,
     next_ping: Option<Instant>,
 }
 
@@ -112,6 +147,7 @@ impl Protocol {
             phase: Phase::Offline,
             iqs: IqTracker::new(),
             qr: None,
+            pair_code: None,
             next_ping: None,
         }
     }
@@ -136,6 +172,9 @@ impl Protocol {
     pub fn on_disconnected(&mut self) {
         self.phase = Phase::Offline;
         self.qr = None;
+        if let Some(flow) = self.pair_code.take() {
+            flow.fail(ClientError::NotConnected);
+        }
         self.next_ping = None;
         for kind in self.iqs.drain() {
             if let IqKind::External(reply) = kind {
@@ -160,7 +199,11 @@ impl Protocol {
     pub fn next_deadline(&self) -> Option<Instant> {
         [
             self.next_ping,
-            self.qr.as_ref().map(|q| q.deadline),
+            self.qr
+                .as_ref()
+                .filter(|_| self.pair_code.is_none())
+                .map(|q| q.deadline),
+            self.pair_code.as_ref().and_then(|f| f.deadline()),
             self.iqs.earliest_deadline(),
         ]
         .into_iter()
@@ -195,13 +238,22 @@ impl Protocol {
                 IqKind::SetActive | IqKind::PreKeyCount | IqKind::PreKeyUpload { .. } => {
                     tracing::warn!("post-login iq timed out");
                 }
+                IqKind::PairCodeHello => out.extend(self.on_pair_code_hello_answer(None, now)),
+                // Silence after companion_finish is the pair-success
+                // timer's to judge.
+                IqKind::PairCodeFinish => tracing::warn!("companion_finish unanswered"),
             }
         }
         if let Some(ending) = ending {
             out.push(Action::End(ending));
             return out;
         }
-        if self.qr.as_ref().is_some_and(|q| q.deadline <= now) {
+        let written_off = self.on_pair_code_timer(now);
+        if !written_off.is_empty() {
+            out.extend(written_off);
+            return out;
+        }
+        if self.pair_code.is_none() && self.qr.as_ref().is_some_and(|q| q.deadline <= now) {
             self.rotate_qr(now, &mut out);
         }
         if self.next_ping.is_some_and(|t| t <= now) {
@@ -217,15 +269,7 @@ impl Protocol {
     pub fn on_command(&mut self, command: Command, now: Instant) -> Vec<Action> {
         let online = self.phase != Phase::Offline;
         match command {
-            Command::PairCode { phone, reply } => {
-                // PAIR CODE: the linking-code flow (client/pair_code.rs,
-                // written separately) plugs in here: build the
-                // `link_code_companion_reg` iq from `phone`, send it, emit
-                // Event::PairCode and answer `reply` with the code.
-                let _ = phone;
-                let _ = reply.send(Err(ClientError::Unsupported("pair code")));
-                Vec::new()
-            }
+            Command::PairCode { phone, reply } => self.start_pair_code(&phone, reply),
             Command::Shutdown { done } => vec![Action::End(Ending::Stop {
                 failed: false,
                 reason: "shutdown".into(),
@@ -276,6 +320,18 @@ impl Protocol {
         }
     }
 
+    /// The result of an [`Action::Blocking`].
+    pub fn on_work_done(&mut self, done: WorkDone, now: Instant) -> Vec<Action> {
+        match done {
+            WorkDone::PairCodeHello(result) => self.on_pair_code_hello_ready(result, now),
+            WorkDone::PairCodeFinish {
+                pairing_ref,
+                iq_id,
+                result,
+            } => self.on_pair_code_finish_ready(pairing_ref, iq_id, result, now),
+        }
+    }
+
     pub fn on_node(&mut self, node: &Node, now: Instant) -> Vec<Action> {
         match node.tag.as_str() {
             "iq" => self.on_iq(node, now),
@@ -287,6 +343,9 @@ impl Protocol {
                 penalty: 0,
             })],
             "ib" => self.on_ib(node),
+            "notification" if pair_code::is_pair_code_notification(node) => {
+                self.on_pair_code_notification(node)
+            }
             "notification" | "receipt" | "call" => {
                 // Acked so the server stops redelivering; their content
                 // matters only once messaging exists.
@@ -375,6 +434,8 @@ impl Protocol {
                 reason: "logout".into(),
                 done,
             })],
+            IqKind::PairCodeHello => self.on_pair_code_hello_answer(Some(iq), now),
+            IqKind::PairCodeFinish => self.on_pair_code_finish_answer(iq),
             IqKind::External(reply) => {
                 let _ = reply.send(if ok {
                     Ok(iq.clone())
@@ -464,6 +525,9 @@ impl Protocol {
                 self.creds.first_unuploaded_prekey_id = self.creds.next_prekey_id;
                 self.phase = Phase::Paired;
                 self.qr = None;
+                if let Some(flow) = self.pair_code.take() {
+                    flow.fail(ClientError::AlreadyLinked);
+                }
                 vec![
                     Action::SaveCreds,
                     Action::Send(reply),
@@ -474,6 +538,9 @@ impl Protocol {
             Err(rejection) => {
                 tracing::warn!(detail = %rejection.detail, "pair-success rejected");
                 self.qr = None;
+                if let Some(flow) = self.pair_code.take() {
+                    flow.fail(ClientError::Pairing(rejection.detail.clone()));
+                }
                 vec![
                     Action::Send(pair_error_reply(id, &rejection)),
                     Action::End(Ending::Stop {

@@ -2,6 +2,7 @@
 //! `select!` over the socket, host commands and the protocol's timers;
 //! on a lost connection, back off and start over.
 
+use std::collections::VecDeque;
 use std::future::pending;
 use std::sync::Arc;
 
@@ -46,6 +47,11 @@ impl<C: Connector> Runner<C> {
         self.set_jid(creds.jid());
         let mut protocol = Protocol::new(creds, self.config.clone());
         let mut attempt: u32 = 0;
+        // Whether the last connection ended in a 515 restart: only the
+        // first of a row is honoured at once, later ones back off, so a
+        // server that answers every connection with 515 cannot spin this
+        // task in a reconnect loop with no delay.
+        let mut restarted = false;
         loop {
             self.set_status(Status::Connecting);
             let ending = match self.connect(&mut protocol).await {
@@ -63,6 +69,16 @@ impl<C: Connector> Runner<C> {
             };
             let was_online = protocol.was_online();
             protocol.on_disconnected();
+            let ending = match ending {
+                Ending::Restart if restarted => Ending::Reconnect {
+                    reason: "server asked to restart again without a normal disconnect".into(),
+                    penalty: 0,
+                },
+                other => {
+                    restarted = matches!(other, Ending::Restart);
+                    other
+                }
+            };
             match ending {
                 Ending::Restart => attempt = 0,
                 Ending::Reconnect { reason, penalty } => {
@@ -196,14 +212,34 @@ impl<C: Connector> Runner<C> {
     }
 
     /// Executes actions in order; returns the ending if one came up.
+    /// Blocking work runs here, between actions, on the blocking pool: the
+    /// session reads nothing meanwhile, so its result reaches the protocol
+    /// before any other input, and its follow-up actions run next.
     async fn execute(
         &self,
         protocol: &mut Protocol,
         socket: &mut Socket<C>,
         actions: Vec<Action>,
     ) -> Option<Ending> {
-        for action in actions {
+        let mut queue = VecDeque::from(actions);
+        while let Some(action) = queue.pop_front() {
             match action {
+                Action::Blocking(work) => {
+                    let done = match tokio::task::spawn_blocking(move || work.run()).await {
+                        Ok(done) => done,
+                        Err(e) => {
+                            return Some(Ending::Stop {
+                                failed: true,
+                                reason: format!("background work failed: {e}"),
+                                done: None,
+                            })
+                        }
+                    };
+                    let next = protocol.on_work_done(done, Instant::now());
+                    for action in next.into_iter().rev() {
+                        queue.push_front(action);
+                    }
+                }
                 Action::Send(node) => {
                     if let Err(e) = socket.send_node(&node).await {
                         return protocol
@@ -270,7 +306,7 @@ impl<C: Connector> Runner<C> {
                 }
             }
             Action::End(ending) => return Some(ending),
-            Action::Send(_) | Action::SendFor(..) => {}
+            Action::Send(_) | Action::SendFor(..) | Action::Blocking(_) => {}
         }
         None
     }

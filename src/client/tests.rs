@@ -412,22 +412,172 @@ fn unanswered_logout_still_logs_out_after_the_timeout() {
     assert!(matches!(ending(out), Some(Ending::LoggedOut { .. })));
 }
 
-#[test]
-fn pair_code_is_not_supported_yet() {
-    let mut p = online(creds_without_signature());
-    let (reply, mut rx) = oneshot::channel();
+fn ask_pair_code(
+    p: &mut Protocol,
+    phone: &str,
+) -> (Vec<Action>, oneshot::Receiver<Result<String, ClientError>>) {
+    let (reply, rx) = oneshot::channel();
     let out = p.on_command(
         Command::PairCode {
-            phone: "15551234567".into(),
+            phone: phone.into(),
             reply,
         },
         Instant::now(),
     );
-    assert!(out.is_empty());
+    (out, rx)
+}
+
+/// Runs the protocol's blocking work inline, as the run loop does.
+fn run_blocking(p: &mut Protocol, actions: Vec<Action>, now: Instant) -> Vec<Action> {
+    let mut out = Vec::new();
+    for action in actions {
+        match action {
+            Action::Blocking(work) => {
+                let next = p.on_work_done(work.run(), now);
+                out.extend(run_blocking(p, next, now));
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[test]
+fn pair_code_is_refused_outside_an_unlinked_qr_phase() {
+    let refused = |p: &mut Protocol, phone: &str| {
+        let (out, mut rx) = ask_pair_code(p, phone);
+        assert!(out.is_empty());
+        rx.try_recv().expect("answered at once").unwrap_err()
+    };
+    let mut offline = Protocol::new(creds_without_signature(), config());
     assert!(matches!(
-        rx.try_recv(),
-        Ok(Err(ClientError::Unsupported("pair code")))
+        refused(&mut offline, "15551234567"),
+        ClientError::NotConnected
     ));
+    let mut handshaken = online(creds_without_signature());
+    assert!(matches!(
+        refused(&mut handshaken, "15551234567"),
+        ClientError::NotPairing
+    ));
+    let (mut linked, _, _) = connected();
+    assert!(matches!(
+        refused(&mut linked, "15551234567"),
+        ClientError::AlreadyLinked
+    ));
+    let mut pairing = online(creds_without_signature());
+    pairing.on_node(&pair_device(&["r1"]), Instant::now());
+    let err = refused(&mut pairing, "12ab");
+    assert!(matches!(err, ClientError::PairCode(_)), "{err}");
+    assert!(err.to_string().contains("phone"), "{err}");
+}
+
+#[test]
+fn pair_code_flow_pauses_qr_derives_the_adv_secret_and_expires() {
+    use super::pair_code::{unwrap_ephemeral, wrap_ephemeral, NOTIFICATION_TYPE};
+
+    let creds = creds_without_signature();
+    let mut p = online(creds.clone());
+    let t0 = Instant::now();
+    p.on_node(&pair_device(&["r1", "r2"]), t0);
+
+    let (out, mut rx) = ask_pair_code(&mut p, "+1 555 123 4567");
+    assert!(matches!(out.as_slice(), [Action::Blocking(_)]));
+    // A second request while the first is in flight is refused.
+    let (_, mut busy) = ask_pair_code(&mut p, "15551234567");
+    assert!(matches!(
+        busy.try_recv(),
+        Ok(Err(ClientError::PairCodeBusy))
+    ));
+    let out = run_blocking(&mut p, out, t0);
+    let hello = sent(&out)[0].clone();
+    let reg = hello.child("link_code_companion_reg").unwrap();
+    assert_eq!(reg.get_attr("stage"), Some("companion_hello"));
+    assert_eq!(reg.get_attr("jid"), Some("15551234567@s.whatsapp.net"));
+    let bytes = |tag| reg.child(tag).unwrap().content_bytes().unwrap().to_vec();
+    assert_eq!(
+        bytes("companion_server_auth_key_pub"),
+        creds.noise_key.public.to_vec()
+    );
+    assert_eq!(bytes("companion_platform_display"), b"Chrome (Linux)");
+    assert_eq!(bytes("companion_platform_id"), b"1");
+
+    let answer =
+        result_for(&hello).children(vec![Node::new("link_code_companion_reg").children(vec![
+            Node::new("link_code_pairing_ref").bytes(b"REF".to_vec()),
+        ])]);
+    let out = p.on_node(&answer, t0);
+    let code = rx.try_recv().unwrap().unwrap();
+    assert_eq!(code.len(), 8);
+    assert_eq!(events(&out), vec![&Event::PairCode { code: code.clone() }]);
+    // The QR rotation is paused: only the code's validity is pending.
+    assert_eq!(p.next_deadline(), Some(t0 + Duration::from_secs(180)));
+    assert!(events(&p.on_timer(t0 + Duration::from_secs(61))).is_empty());
+
+    // The phone answers with its ephemeral key wrapped under the code.
+    let phone_ephemeral = crate::crypto::KeyPair::generate();
+    let notification = Node::new("notification")
+        .attr("type", NOTIFICATION_TYPE)
+        .attr("from", SERVER_JID)
+        .attr("id", "n1")
+        .children(vec![Node::new("link_code_companion_reg")
+            .attr("stage", "primary_hello")
+            .children(vec![
+                Node::new("link_code_pairing_wrapped_primary_ephemeral_pub")
+                    .bytes(wrap_ephemeral(&code, &phone_ephemeral.public).to_vec()),
+                Node::new("primary_identity_pub")
+                    .bytes(crate::crypto::KeyPair::generate().public.to_vec()),
+                Node::new("link_code_pairing_ref").bytes(b"REF".to_vec()),
+            ])]);
+    let t1 = t0 + Duration::from_secs(70);
+    let out = p.on_node(&notification, t1);
+    assert_eq!(sent(&out)[0].tag, "ack");
+    let out = run_blocking(&mut p, out, t1);
+    // The new ADV secret is stored before companion_finish leaves.
+    let save = out
+        .iter()
+        .position(|a| matches!(a, Action::SaveCreds))
+        .unwrap();
+    let finish = out
+        .iter()
+        .position(|a| matches!(a, Action::Send(n) if n.tag == "iq"))
+        .unwrap();
+    assert!(save < finish);
+    assert_ne!(p.creds().adv_secret_key, creds.adv_secret_key);
+    let derived = p.creds().adv_secret_key;
+    // Sanity: the phone could unwrap our ephemeral key with the code.
+    let wrapped = bytes("link_code_pairing_wrapped_companion_ephemeral_pub");
+    assert!(unwrap_ephemeral(&code, &wrapped).is_ok());
+
+    // No pair-success within the timeout: the code is written off, the
+    // derived secret discarded, and the pairing attempt ends.
+    assert_eq!(p.next_deadline(), Some(t1 + Duration::from_secs(60)));
+    let out = p.on_timer(t1 + Duration::from_secs(60));
+    assert!(out.iter().any(|a| matches!(a, Action::SaveCreds)));
+    assert_ne!(p.creds().adv_secret_key, derived);
+    assert!(matches!(
+        ending(out),
+        Some(Ending::Stop { failed: false, ref reason, .. }) if reason.contains("not confirmed")
+    ));
+}
+
+#[test]
+fn a_refused_pair_code_request_resumes_the_qr_codes() {
+    let mut p = online(creds_without_signature());
+    let t0 = Instant::now();
+    p.on_node(&pair_device(&["r1", "r2"]), t0);
+    let (out, mut rx) = ask_pair_code(&mut p, "15551234567");
+    let out = run_blocking(&mut p, out, t0);
+    let refused = Node::new("iq")
+        .attr("from", SERVER_JID)
+        .attr("type", "error")
+        .attr("id", sent(&out)[0].get_attr("id").unwrap())
+        .children(vec![Node::new("error")
+            .attr("code", "429")
+            .attr("text", "rate-overlimit")]);
+    p.on_node(&refused, t0);
+    let err = rx.try_recv().unwrap().unwrap_err();
+    assert!(err.to_string().contains("429"), "{err}");
+    assert_eq!(p.next_deadline(), Some(t0 + Duration::from_secs(60)));
 }
 
 #[test]

@@ -125,8 +125,8 @@ async fn pair_code(
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, SimError> {
     let request = parse_body::<PairCode>(&body)?;
-    app.state.enter_pair_code(&phone, &request.code).await?;
-    Ok(Json(json!({})))
+    let device = app.state.enter_pair_code(&phone, &request.code).await?;
+    Ok(Json(json!({ "device": device })))
 }
 
 async fn devices(

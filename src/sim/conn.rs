@@ -12,6 +12,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use tracing::{debug, info, warn};
 
 use super::adv::verify_device_signature;
+use super::code_link::CodeLink;
 use super::stanza::{self, Session};
 use super::state::{
     device_jid, Control, LoginRefusal, PendingLink, Registration, SignedPreKey, SimState,
@@ -178,9 +179,9 @@ impl Conn {
             conn_id: self.id,
         };
         let identity_key = registration.identity_key;
-        let (refs, expires) = self
-            .state
-            .register_pending(self.id, control_tx, registration);
+        let (refs, expires) =
+            self.state
+                .register_pending(self.id, control_tx.clone(), registration);
         if self
             .socket
             .send_node(&stanza::pair_device(&stanza::new_iq_id(), &refs))
@@ -190,15 +191,24 @@ impl Conn {
             return;
         }
         let mut link: Option<(Box<PendingLink>, Instant)> = None;
+        let mut code = CodeLink::default();
         loop {
             let link_deadline = link.as_ref().map_or(expires, |(_, d)| *d);
+            // A linking code keeps the pairing open past the QR refs.
+            let ends = code
+                .alive_until()
+                .map_or(expires, |until| until.max(expires));
+            let code_deadline = code.entered_deadline().unwrap_or(ends);
             tokio::select! {
                 _ = self.shutdown.changed() => break,
                 // The rotation is over: retire the pairing (a scan in
                 // flight finishes first, by its own deadline).
-                _ = sleep_until(expires), if link.is_none() => {
+                _ = sleep_until(ends), if link.is_none() => {
                     debug!(conn = self.id, "pairing refs expired");
                     break;
+                }
+                _ = sleep_until(code_deadline), if code.entered_deadline().is_some() => {
+                    code.on_timeout();
                 }
                 _ = sleep_until(link_deadline), if link.is_some() => {
                     if let Some((l, _)) = link.take() {
@@ -216,6 +226,14 @@ impl Conn {
                             return;
                         }
                         link = Some((l, Instant::now() + self.state.timing.pair_timeout));
+                    }
+                    Some(Control::PairCodeHello(hello)) => {
+                        let deadline = Instant::now() + self.state.timing.pair_timeout;
+                        if let Some(notification) = code.on_entered(hello, deadline) {
+                            if self.socket.send_node(&notification).await.is_err() {
+                                return;
+                            }
+                        }
                     }
                     Some(Control::Fault(FaultKind::Drop)) | None => return,
                     Some(_) => {}
@@ -246,6 +264,23 @@ impl Conn {
                                 let _ = l.reply.send(Err(why));
                                 self.state.end_scan(self.id);
                             }
+                        }
+                    } else if super::pair_code::companion_reg_stage(&node).is_some() {
+                        let step = code.on_iq(&self.state, self.id, &control_tx, &node);
+                        for answer in &step.send {
+                            if self.socket.send_node(answer).await.is_err() {
+                                return;
+                            }
+                        }
+                        if let Some(l) = step.link {
+                            if link.is_some() {
+                                let _ = l.reply.send(Err(SimError::PairingInProgress));
+                                continue;
+                            }
+                            if self.socket.send_node(&l.node).await.is_err() {
+                                return;
+                            }
+                            link = Some((l, Instant::now() + self.state.timing.pair_timeout));
                         }
                     } else if let Some(answer) = stanza::handle_pairing_stanza(&node) {
                         if self.socket.send_node(&answer).await.is_err() {
@@ -306,6 +341,9 @@ impl Conn {
                     }
                     Some(Control::PairSuccess(l)) => {
                         let _ = l.reply.send(Err(SimError::ConnectionClosed));
+                    }
+                    Some(Control::PairCodeHello(h)) => {
+                        let _ = h.reply.send(Err(SimError::ConnectionClosed));
                     }
                     // The state forgot this connection: nothing left to serve.
                     None => break,

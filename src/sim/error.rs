@@ -29,6 +29,10 @@ pub enum SimError {
     ConnectionClosed,
     #[error("timed out waiting for the companion")]
     Timeout,
+    #[error("no companion is waiting for a linking code for phone {0} (none requested, expired, or its connection closed)")]
+    NoCodeRequest(String),
+    #[error("the linking code does not match the companion's (its key bundle does not open)")]
+    WrongCode,
     #[error("not implemented: {0}")]
     NotImplemented(&'static str),
 }
@@ -49,6 +53,8 @@ impl SimError {
             SimError::PairingRejected(_) => "pairing_rejected",
             SimError::ConnectionClosed => "connection_closed",
             SimError::Timeout => "timeout",
+            SimError::NoCodeRequest(_) => "no_code_request",
+            SimError::WrongCode => "wrong_code",
             SimError::NotImplemented(_) => "not_implemented",
         }
     }
@@ -56,12 +62,16 @@ impl SimError {
     /// The HTTP status the admin API answers this error with.
     pub fn http_status(&self) -> u16 {
         match self {
-            SimError::BadRequest(_) | SimError::InvalidQr(_) | SimError::QrMismatch(_) => 400,
+            SimError::BadRequest(_)
+            | SimError::InvalidQr(_)
+            | SimError::QrMismatch(_)
+            | SimError::WrongCode => 400,
             SimError::UnknownPhone(_) | SimError::UnknownDevice(_) | SimError::UnknownRef(_) => 404,
             SimError::PhoneExists(_)
             | SimError::PairingInProgress
             | SimError::NotConnected(_)
             | SimError::PairingRejected(_)
+            | SimError::NoCodeRequest(_)
             | SimError::ConnectionClosed => 409,
             SimError::NotImplemented(_) => 501,
             SimError::Timeout => 504,

@@ -13,6 +13,7 @@ mod admin;
 mod adv;
 mod app_state;
 mod ca;
+mod code_link;
 mod conn;
 mod error;
 mod key_share;
@@ -57,6 +58,10 @@ pub struct SimConfig {
     pub pair_timeout: Duration,
     /// How long a client may take to complete the Noise handshake.
     pub handshake_timeout: Duration,
+    /// How long a linking code can be typed after the companion asked
+    /// for it (wacore `PAIR_CODE_VALIDITY_SECS`: 180 s). The companion's
+    /// pairing connection stays open at least that long.
+    pub pair_code_ttl: Duration,
 }
 
 impl Default for SimConfig {
@@ -69,6 +74,7 @@ impl Default for SimConfig {
             next_ref_ttl: Duration::from_secs(20),
             pair_timeout: Duration::from_secs(30),
             handshake_timeout: Duration::from_secs(20),
+            pair_code_ttl: Duration::from_secs(180),
         }
     }
 }
@@ -144,8 +150,9 @@ impl SimHandle {
         self.state.scan(phone, qr).await
     }
 
-    /// `POST /sim/phones/{phone}/pair-code`.
-    pub async fn enter_pair_code(&self, phone: &str, code: &str) -> Result<(), SimError> {
+    /// `POST /sim/phones/{phone}/pair-code`: returns the new device JID
+    /// (see [`SimState::enter_pair_code`]).
+    pub async fn enter_pair_code(&self, phone: &str, code: &str) -> Result<String, SimError> {
         self.state.enter_pair_code(phone, code).await
     }
 

@@ -408,6 +408,23 @@ fn open_bundle(ephemeral_dh: &[u8; 32], wrapped: &[u8]) -> Result<Vec<u8>, SimPa
         .map_err(|_| SimPairCodeError::BundleRejected)
 }
 
+/// Whether what the phone's user typed can be a linking code at all
+/// (checked before any key derivation).
+pub fn check_code(typed: &str) -> Result<(), SimPairCodeError> {
+    canonical_code(typed).map(drop)
+}
+
+/// The `stage` of a companion's `<iq><link_code_companion_reg>`, if
+/// `node` is one (route it to [`parse_companion_hello`] or
+/// [`primary_finish`]).
+pub fn companion_reg_stage(node: &Node) -> Option<&str> {
+    if node.tag != "iq" {
+        return None;
+    }
+    node.child(REG)
+        .map(|reg| reg.get_attr("stage").unwrap_or_default())
+}
+
 /// Upper-cases what the phone's user typed and drops `-` and spaces.
 fn canonical_code(typed: &str) -> Result<String, SimPairCodeError> {
     let mut code = String::with_capacity(8);

@@ -17,7 +17,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::adv::{issue_device_identity, sign_key_index_list, IssuedIdentity};
+use super::code_link::CodeHello;
 use super::key_share::{AppStateKey, KeyShareOrder};
+use super::pair_code::{self, CompanionHelloRequest, PairCodeLinked};
 use super::qr::parse_qr;
 use super::stanza;
 use super::{SimConfig, SimError};
@@ -91,8 +93,8 @@ struct Phone {
     lid_user: String,
     /// Account signing key (ADV): signs companion device identities.
     account: KeyPair,
-    /// The phone's own Signal identity (device 0); kept for messaging.
-    #[allow(dead_code)]
+    /// The phone's own Signal identity (device 0): its public half is the
+    /// `primary_identity_pub` of linking codes.
     identity: KeyPair,
     /// Signal registration id of the phone's own device.
     registration_id: u32,
@@ -138,7 +140,13 @@ pub(crate) enum Control {
     /// A phone scanned this connection's QR: send `<pair-success>`, await
     /// the companion's signature, report on `reply`.
     PairSuccess(Box<PendingLink>),
+    /// A phone typed a code for this connection's linking-code request:
+    /// send the `primary_hello`, await `companion_finish`.
+    PairCodeHello(Box<CodeHello>),
 }
+
+/// Where the admin call that started a link learns its outcome.
+pub(crate) type LinkReply = oneshot::Sender<Result<String, SimError>>;
 
 /// A scan in flight: the `<pair-success>` to deliver and what to register
 /// when the companion signs it.
@@ -148,7 +156,7 @@ pub(crate) struct PendingLink {
     pub iq_id: String,
     pub node: Node,
     pub issued: IssuedIdentity,
-    pub reply: oneshot::Sender<Result<String, SimError>>,
+    pub reply: LinkReply,
 }
 
 struct Pending {
@@ -157,6 +165,18 @@ struct Pending {
     /// Each ref with the instant it stops being scannable.
     refs: Vec<(String, Instant)>,
     scanning: bool,
+}
+
+/// A companion's `companion_hello`, waiting for its phone to type the code.
+struct CodeRequest {
+    conn_id: u64,
+    control: mpsc::Sender<Control>,
+    request: CompanionHelloRequest,
+    link_ref: Vec<u8>,
+    /// The server honours the code until then.
+    until: Instant,
+    /// A phone is typing it right now (one attempt at a time).
+    entering: bool,
 }
 
 struct Live {
@@ -171,6 +191,8 @@ struct Inner {
     pending: HashMap<u64, Pending>,
     /// Ref -> connection id of the pairing that owns it.
     refs: HashMap<String, u64>,
+    /// Linking-code requests by phone number (the newest one wins).
+    code_requests: HashMap<String, CodeRequest>,
     /// (phone, device id) -> the connection logged in as that device.
     live: HashMap<(String, u16), Live>,
     /// LID user -> phone number.
@@ -198,6 +220,7 @@ pub(crate) struct Timing {
     pub next_ref_ttl: Duration,
     pub pair_timeout: Duration,
     pub handshake_timeout: Duration,
+    pub code_ttl: Duration,
 }
 
 /// Everything the simulator knows, shared by the admin API and every
@@ -222,6 +245,7 @@ impl SimState {
                 next_ref_ttl: config.next_ref_ttl,
                 pair_timeout: config.pair_timeout,
                 handshake_timeout: config.handshake_timeout,
+                code_ttl: config.pair_code_ttl,
             },
             next_conn_id: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
@@ -333,34 +357,16 @@ impl SimState {
             if pending.scanning {
                 return Err(SimError::PairingInProgress);
             }
-            let device_id = account.next_device;
-            account.next_device = device_id
-                .checked_add(1)
-                .ok_or_else(|| SimError::BadRequest("phone has no device ids left".into()))?;
-            let issued = issue_device_identity(
-                &account.account,
+            let device_id = allocate_device(account)?;
+            let link = new_link(
+                account,
+                phone,
+                device_id,
                 &scanned.identity_key,
                 &scanned.adv_secret,
-                account.raw_id,
-                u32::from(device_id),
-                unix_now(),
-            );
-            let iq_id = stanza::new_iq_id();
-            let node = stanza::pair_success(
-                &iq_id,
-                &issued.hmac_container,
-                &device_jid(phone, device_id),
-                &lid_device_jid(&account.lid_user, device_id),
+                reply,
             );
             pending.scanning = true;
-            let link = PendingLink {
-                phone: phone.to_owned(),
-                device_id,
-                iq_id,
-                node,
-                issued,
-                reply,
-            };
             (conn_id, pending.control.clone(), link)
         };
         let result = async {
@@ -383,20 +389,85 @@ impl SimState {
         result
     }
 
-    /// The phone enters a linking code shown by a companion.
-    pub async fn enter_pair_code(&self, phone: &str, code: &str) -> Result<(), SimError> {
-        if !self.lock().phones.contains_key(phone) {
-            return Err(SimError::UnknownPhone(phone.to_owned()));
+    /// The phone's user types a linking code: the companion that asked for
+    /// a code for this phone gets the phone's `primary_hello`; once its
+    /// `companion_finish` opens with that code, the device is linked
+    /// exactly as by a QR scan, and this returns its JID.
+    ///
+    /// Errors: `unknown_phone`; `bad_request` for what cannot be a code;
+    /// `no_code_request` when no companion waits for a code for this phone
+    /// (or its code expired); `pairing_in_progress` while another entry
+    /// runs; `wrong_code` when the companion's bundle does not open (the
+    /// companion is told nothing, as by a real phone, and the code may be
+    /// typed again); `timeout` when the companion does not answer.
+    pub async fn enter_pair_code(&self, phone: &str, code: &str) -> Result<String, SimError> {
+        let (request, link_ref, identity, control, conn_id) = {
+            let mut inner = self.lock();
+            let identity = inner
+                .phones
+                .get(phone)
+                .ok_or_else(|| SimError::UnknownPhone(phone.to_owned()))?
+                .identity
+                .clone();
+            pair_code::check_code(code).map_err(|e| SimError::BadRequest(e.to_string()))?;
+            let waiting = inner
+                .code_requests
+                .get_mut(phone)
+                .filter(|r| r.until > Instant::now())
+                .ok_or_else(|| SimError::NoCodeRequest(phone.to_owned()))?;
+            if waiting.entering {
+                return Err(SimError::PairingInProgress);
+            }
+            waiting.entering = true;
+            (
+                waiting.request.clone(),
+                waiting.link_ref.clone(),
+                identity,
+                waiting.control.clone(),
+                waiting.conn_id,
+            )
+        };
+        let code = code.to_owned();
+        let result = async {
+            // Two PBKDF2 runs: off the async workers.
+            let (pending, notification) = tokio::task::spawn_blocking(move || {
+                pair_code::primary_hello(
+                    &code,
+                    &request,
+                    &identity,
+                    &link_ref,
+                    &stanza::new_iq_id(),
+                )
+            })
+            .await
+            .map_err(|e| SimError::BadRequest(format!("key derivation failed: {e}")))?
+            .map_err(|e| SimError::BadRequest(e.to_string()))?;
+            let (reply, answer) = oneshot::channel();
+            let hello = CodeHello {
+                pending,
+                notification,
+                reply,
+            };
+            control
+                .send(Control::PairCodeHello(Box::new(hello)))
+                .await
+                .map_err(|_| SimError::ConnectionClosed)?;
+            // The connection answers by its own deadlines (finish, then
+            // the pair-device-sign); this is a guard.
+            let guard = self.timing.pair_timeout.saturating_mul(3) + Duration::from_secs(1);
+            match tokio::time::timeout(guard, answer).await {
+                Err(_) => Err(SimError::Timeout),
+                Ok(Err(_)) => Err(SimError::ConnectionClosed),
+                Ok(Ok(outcome)) => outcome,
+            }
         }
-        if code.chars().count() != 8 {
-            return Err(SimError::BadRequest(
-                "a linking code has 8 characters".into(),
-            ));
+        .await;
+        if let Some(waiting) = self.lock().code_requests.get_mut(phone) {
+            if waiting.conn_id == conn_id {
+                waiting.entering = false;
+            }
         }
-        // PAIR-CODE HOOK: the linking-code flow lives in `sim::pair_code`
-        // (written separately); until it is wired in, this is the one
-        // place that reports it missing.
-        Err(SimError::NotImplemented("pairing by linking code"))
+        result
     }
 
     /// Injects a fault into a linked device's connection. `Logout` also
@@ -483,6 +554,85 @@ impl SimState {
         (names, expires)
     }
 
+    /// A companion asked for a linking code for `request.phone`; a newer
+    /// request for the same phone replaces an older one, and a connection
+    /// keeps one request at a time. Returns the pairing ref and the end of
+    /// the code's validity.
+    pub(crate) fn register_code_request(
+        &self,
+        conn_id: u64,
+        control: mpsc::Sender<Control>,
+        request: CompanionHelloRequest,
+    ) -> Result<(Vec<u8>, Instant), SimError> {
+        let mut inner = self.lock();
+        if !inner.phones.contains_key(&request.phone) {
+            return Err(SimError::UnknownPhone(request.phone));
+        }
+        inner.code_requests.retain(|_, r| r.conn_id != conn_id);
+        let link_ref = pair_code::new_link_ref();
+        let until = Instant::now() + self.timing.code_ttl;
+        inner.code_requests.insert(
+            request.phone.clone(),
+            CodeRequest {
+                conn_id,
+                control,
+                request,
+                link_ref: link_ref.clone(),
+                until,
+                entering: false,
+            },
+        );
+        Ok((link_ref, until))
+    }
+
+    /// The phone opened the companion's key bundle: the same link as a QR
+    /// scan, with the ADV secret the code flow derived. On error the
+    /// reply is handed back so the caller can report it.
+    pub(crate) fn start_code_link(
+        &self,
+        conn_id: u64,
+        linked: &PairCodeLinked,
+        reply: LinkReply,
+    ) -> Result<Box<PendingLink>, (SimError, LinkReply)> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let Some(pending) = inner.pending.get_mut(&conn_id) else {
+            return Err((SimError::ConnectionClosed, reply));
+        };
+        if pending.registration.noise_key != linked.companion_noise_pub {
+            return Err((
+                SimError::PairingRejected("noise key differs from the registration".into()),
+                reply,
+            ));
+        }
+        if pending.registration.identity_key != linked.companion_identity_pub {
+            return Err((
+                SimError::PairingRejected("identity key differs from the registration".into()),
+                reply,
+            ));
+        }
+        if pending.scanning {
+            return Err((SimError::PairingInProgress, reply));
+        }
+        let Some(account) = inner.phones.get_mut(&linked.phone) else {
+            return Err((SimError::UnknownPhone(linked.phone.clone()), reply));
+        };
+        let device_id = match allocate_device(account) {
+            Ok(id) => id,
+            Err(e) => return Err((e, reply)),
+        };
+        pending.scanning = true;
+        let link = new_link(
+            account,
+            &linked.phone,
+            device_id,
+            &linked.companion_identity_pub,
+            &linked.adv_secret,
+            reply,
+        );
+        Ok(Box::new(link))
+    }
+
     /// A scan of this connection's pairing is over without a link.
     pub(crate) fn end_scan(&self, conn_id: u64) {
         if let Some(p) = self.lock().pending.get_mut(&conn_id) {
@@ -504,6 +654,7 @@ impl SimState {
         for (r, _) in &pending.refs {
             inner.refs.remove(r);
         }
+        inner.code_requests.retain(|_, r| r.conn_id != conn_id);
         let phone = inner
             .phones
             .get_mut(&link.phone)
@@ -559,6 +710,7 @@ impl SimState {
             }
         }
         inner.live.retain(|_, live| live.conn_id != conn_id);
+        inner.code_requests.retain(|_, r| r.conn_id != conn_id);
     }
 
     /// The app-state key share the phone still owes a companion, once:
@@ -709,6 +861,52 @@ impl SimState {
             },
         );
         Some(id)
+    }
+}
+
+/// The next device id of an account.
+fn allocate_device(account: &mut Phone) -> Result<u16, SimError> {
+    let device_id = account.next_device;
+    account.next_device = device_id
+        .checked_add(1)
+        .ok_or_else(|| SimError::BadRequest("phone has no device ids left".into()))?;
+    Ok(device_id)
+}
+
+/// What a phone's link delivers, whether it came from a QR scan or a
+/// linking code: the ADV identity signed by the account and MACed with
+/// `adv_secret`, in a `<pair-success>`, and what to register once the
+/// companion signs it.
+fn new_link(
+    account: &Phone,
+    phone: &str,
+    device_id: u16,
+    identity_key: &[u8; 32],
+    adv_secret: &[u8; 32],
+    reply: LinkReply,
+) -> PendingLink {
+    let issued = issue_device_identity(
+        &account.account,
+        identity_key,
+        adv_secret,
+        account.raw_id,
+        u32::from(device_id),
+        unix_now(),
+    );
+    let iq_id = stanza::new_iq_id();
+    let node = stanza::pair_success(
+        &iq_id,
+        &issued.hmac_container,
+        &device_jid(phone, device_id),
+        &lid_device_jid(&account.lid_user, device_id),
+    );
+    PendingLink {
+        phone: phone.to_owned(),
+        device_id,
+        iq_id,
+        node,
+        issued,
+        reply,
     }
 }
 

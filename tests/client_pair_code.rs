@@ -1,0 +1,295 @@
+//! End to end: our client links to our simulator with the 8-character
+//! linking code instead of a QR, over real loopback WebSockets, then logs
+//! in again from its stored state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::UnboundedReceiver;
+use wasp::client::pair_code::PairCodeError;
+use wasp::client::{ChannelSink, Client, ClientConfig, ClientError, Event, Status};
+use wasp::sim::{self, SimConfig, SimHandle};
+use wasp::store::DataDir;
+
+/// A hang guard, not a timing assertion.
+const GUARD: Duration = Duration::from_secs(60);
+
+struct Harness {
+    sim: SimHandle,
+    data: DataDir,
+    _tmp: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let sim = sim::start(SimConfig::default())
+            .await
+            .expect("simulator starts");
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data = DataDir::open(tmp.path()).expect("data dir");
+        Harness {
+            sim,
+            data,
+            _tmp: tmp,
+        }
+    }
+
+    fn config(&self) -> Arc<ClientConfig> {
+        let mut config = ClientConfig::for_tests(self.sim.ws_url(), self.sim.root_public_key());
+        // QR codes must not run out while a slow machine derives keys.
+        config.qr_first_ttl = Duration::from_secs(30);
+        Arc::new(config)
+    }
+
+    fn spawn(&self, id: &str) -> Session {
+        let (sink, events) = ChannelSink::new();
+        let dir = self.data.session(id).expect("valid session id");
+        let client = Client::spawn(id.to_string(), self.config(), dir, Arc::new(sink));
+        Session { client, events }
+    }
+
+    /// A fresh session showing its first QR code, and a new phone.
+    async fn pairing(&self, id: &str) -> (Session, String) {
+        let phone = self.sim.create_phone(None).await.expect("phone");
+        let mut session = self.spawn(id);
+        session
+            .next_matching(|e| matches!(e, Event::Qr { .. }).then_some(()))
+            .await;
+        (session, phone)
+    }
+}
+
+struct Session {
+    client: Client,
+    events: UnboundedReceiver<(String, Event)>,
+}
+
+impl Session {
+    async fn next_matching<T>(&mut self, pick: impl Fn(&Event) -> Option<T>) -> T {
+        let wait = async {
+            loop {
+                let (_, event) = self.events.recv().await.expect("session emits events");
+                if let Some(found) = pick(&event) {
+                    return found;
+                }
+            }
+        };
+        tokio::time::timeout(GUARD, wait)
+            .await
+            .expect("event arrives")
+    }
+
+    /// Every event up to and including the first one matching `pred`.
+    async fn until(&mut self, pred: impl Fn(&Event) -> bool) -> Vec<Event> {
+        let mut seen = Vec::new();
+        let wait = async {
+            loop {
+                let (_, event) = self.events.recv().await.expect("session emits events");
+                let done = pred(&event);
+                seen.push(event);
+                if done {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(GUARD, wait)
+            .await
+            .unwrap_or_else(|_| panic!("event never arrived; saw {seen:?}"));
+        seen
+    }
+
+    /// Asks for a code and checks the event carries the same one.
+    async fn pair_code(&mut self, phone: &str) -> String {
+        let code = tokio::time::timeout(GUARD, self.client.request_pair_code(phone))
+            .await
+            .expect("answered")
+            .expect("a linking code");
+        let shown = self
+            .next_matching(|e| match e {
+                Event::PairCode { code } => Some(code.clone()),
+                _ => None,
+            })
+            .await;
+        assert_eq!(shown, code);
+        code
+    }
+}
+
+/// A different code of the same alphabet.
+fn mistyped(code: &str) -> String {
+    let mut chars: Vec<char> = code.chars().collect();
+    chars[0] = if chars[0] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
+}
+
+#[tokio::test]
+async fn links_by_code_then_logs_in_again_without_qr_or_code() {
+    let h = Harness::new().await;
+    let (mut session, phone) = h.pairing("ana").await;
+    let code = session.pair_code(&format!("+{phone}")).await;
+    assert_eq!(code.len(), 8);
+
+    // People type it with a dash and in lower case.
+    let typed = format!("{}-{}", &code[..4], &code[4..]).to_lowercase();
+    let device = h
+        .sim
+        .enter_pair_code(&phone, &typed)
+        .await
+        .expect("the code links");
+    let seen = session.until(|e| *e == Event::Connected).await;
+    assert!(
+        seen.contains(&Event::Paired {
+            jid: device.clone()
+        }),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.iter().any(|e| matches!(e, Event::Qr { .. })),
+        "no QR codes once the code was chosen: {seen:?}"
+    );
+    assert_eq!(session.client.jid().as_deref(), Some(device.as_str()));
+    assert!(h.sim.devices(&phone).expect("phone")[0].connected);
+
+    // Linked: asking for another code is an error, not a new pairing.
+    let err = session.client.request_pair_code(&phone).await.unwrap_err();
+    assert!(matches!(err, ClientError::AlreadyLinked), "{err}");
+
+    session.client.shutdown().await;
+    drop(session);
+    let mut again = h.spawn("ana");
+    let seen = again.until(|e| *e == Event::Connected).await;
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, Event::Qr { .. } | Event::PairCode { .. })),
+        "stored credentials log in without a QR or code: {seen:?}"
+    );
+    assert_eq!(again.client.jid().as_deref(), Some(device.as_str()));
+    again.client.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wrong_code_does_not_link_and_the_right_one_still_does() {
+    let h = Harness::new().await;
+    let (mut session, phone) = h.pairing("ben").await;
+    let code = session.pair_code(&phone).await;
+
+    let err = h
+        .sim
+        .enter_pair_code(&phone, &mistyped(&code))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "wrong_code", "{err}");
+    assert_eq!(err.http_status(), 400);
+    assert!(h.sim.devices(&phone).expect("phone").is_empty());
+    assert_eq!(session.client.status(), Status::Qr);
+
+    // The phone's user tries again with the right code.
+    let device = h
+        .sim
+        .enter_pair_code(&phone, &code)
+        .await
+        .expect("the right code links");
+    let seen = session.until(|e| *e == Event::Connected).await;
+    assert!(seen.contains(&Event::Paired { jid: device }), "{seen:?}");
+    session.client.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_new_code_replaces_the_old_one() {
+    let h = Harness::new().await;
+    let (mut session, phone) = h.pairing("cleo").await;
+    let old = session.pair_code(&phone).await;
+    let new = session.pair_code(&phone).await;
+    assert_ne!(old, new);
+    let err = h.sim.enter_pair_code(&phone, &old).await.unwrap_err();
+    assert_eq!(err.code(), "wrong_code", "{err}");
+    h.sim
+        .enter_pair_code(&phone, &new)
+        .await
+        .expect("the new code links");
+    session.until(|e| *e == Event::Connected).await;
+    session.client.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_numbers_are_refused_and_the_session_keeps_pairing() {
+    let h = Harness::new().await;
+    let (mut session, phone) = h.pairing("dina").await;
+
+    let err = session.client.request_pair_code("12ab").await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::PairCode(PairCodeError::InvalidPhone(_))),
+        "{err}"
+    );
+    // A well-formed number without a WhatsApp account: the server refuses.
+    let err = session
+        .client
+        .request_pair_code("15550009999")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::PairCode(PairCodeError::Refused { ref code, .. }) if code == "404"),
+        "{err}"
+    );
+    // Still pairing: a good number gets its code.
+    assert_eq!(session.client.status(), Status::Qr);
+    session.pair_code(&phone).await;
+    session.client.shutdown().await;
+}
+
+/// One HTTP/1.1 request; returns status and JSON body.
+async fn post(sim: &SimHandle, path: &str, body: &str) -> (u16, Value) {
+    let exchange = async {
+        let mut stream = TcpStream::connect(sim.addr()).await.expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            sim.addr(),
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).await.expect("write");
+        stream.write_all(body.as_bytes()).await.expect("write");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.expect("read");
+        raw
+    };
+    let raw = tokio::time::timeout(GUARD, exchange)
+        .await
+        .expect("the simulator answers");
+    let text = String::from_utf8(raw).expect("UTF-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    (status, serde_json::from_str(body).expect("a JSON body"))
+}
+
+#[tokio::test]
+async fn the_admin_route_links_by_code_and_reports_a_wrong_one() {
+    let h = Harness::new().await;
+    let (mut session, phone) = h.pairing("eli").await;
+    let code = session.pair_code(&phone).await;
+    let path = format!("/sim/phones/{phone}/pair-code");
+
+    let (status, json) = post(
+        &h.sim,
+        &path,
+        &format!(r#"{{"code":"{}"}}"#, mistyped(&code)),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(json["error"], "wrong_code");
+
+    let (status, json) = post(&h.sim, &path, &format!(r#"{{"code":"{code}"}}"#)).await;
+    assert_eq!(status, 200, "{json}");
+    let device = json["device"].as_str().expect("device JID").to_string();
+    let seen = session.until(|e| *e == Event::Connected).await;
+    assert!(seen.contains(&Event::Paired { jid: device }), "{seen:?}");
+    session.client.shutdown().await;
+}
