@@ -5,13 +5,26 @@
 //! it. Must not touch: sockets, stanzas, files (the client persists what
 //! this layer hands it).
 //!
-//! Issue 2 needs only the registration material (identity key, signed
-//! prekey, one-time prekeys); the ratchet arrives with messaging.
+//! Pairwise sessions ([`SessionRecord`], [`initiate_session`],
+//! [`encrypt`], [`decrypt_message`], [`decrypt_prekey_message`]) follow
+//! libsignal's protocol version 3 exactly, which is what WhatsApp speaks.
+//! Sender keys (group messages) are not implemented yet.
 
+mod error;
 mod prekeys;
+mod ratchet;
 pub mod serde_b64;
+mod session;
+pub mod wire;
 
+pub use error::SignalError;
 pub use prekeys::{
     generate_prekeys, next_prekey_id, registration_id, serialize_public_key, IdentityKeyPair,
     PreKey, SignedPreKey, DJB_KEY_TYPE, MAX_PREKEY_ID,
 };
+pub use session::{
+    check_identity, decrypt_message, decrypt_prekey_message, encrypt, initiate_session,
+    CiphertextMessage, IdentityCheck, LocalPreKeys, PreKeyBundle, PreKeyDecryption, PreKeySource,
+    SessionRecord, MAX_ARCHIVED_SESSIONS, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS,
+};
+pub use wire::{PreKeySignalMessage, SignalMessage};
