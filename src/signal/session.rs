@@ -621,3 +621,7 @@ fn evict_excess_skipped_keys(state: &mut SessionState) {
         excess -= drop;
     }
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;
