@@ -489,3 +489,60 @@ fn our_record_survives_serialization_mid_conversation() {
     assert_eq!(wasp.decrypt(&skipped), b"late");
     converse(&mut wasp, &mut theirs);
 }
+
+#[test]
+fn long_gaps_and_tampered_bytes_both_ways() {
+    let mut theirs = Libsignal::new(true);
+    let mut wasp = Wasp::new();
+    initiate_session(
+        &mut wasp.record,
+        &wasp.identity,
+        wasp.registration_id,
+        &theirs.bundle,
+    )
+    .expect("bundle verifies");
+    theirs
+        .decrypt(&wasp.encrypt(b"open"))
+        .expect("pkmsg decrypts");
+
+    // libsignal sends 300 messages; we get the last first, then the rest
+    // newest to oldest (299 stored skipped keys on our side).
+    let batch: Vec<_> = (0..300).map(|i| theirs.encrypt(&text("gap", i))).collect();
+    for i in (0..300).rev() {
+        assert_eq!(wasp.decrypt(&batch[i]), text("gap", i));
+    }
+
+    // The same the other way round.
+    let batch: Vec<_> = (0..300).map(|i| wasp.encrypt(&text("pag", i))).collect();
+    for i in (0..300).rev() {
+        let (plaintext, _) = theirs.decrypt(&batch[i]).expect("libsignal decrypts");
+        assert_eq!(plaintext, text("pag", i));
+    }
+
+    // A flipped ciphertext byte fails libsignal's MAC check on our message...
+    let CiphertextMessage::Whisper(mut bytes) = wasp.encrypt(b"tamper me") else {
+        panic!("a msg after the answer");
+    };
+    let good = CiphertextMessage::Whisper(bytes.clone());
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    assert!(theirs.decrypt(&CiphertextMessage::Whisper(bytes)).is_err());
+    assert_eq!(
+        theirs.decrypt(&good).expect("the intact one").0,
+        b"tamper me"
+    );
+
+    // ...and ours on theirs, leaving our record as it was.
+    let reply = theirs.encrypt(b"tamper me too");
+    let mut bytes = reply.serialize().to_vec();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x80;
+    let before = serde_json::to_string(&wasp.record).expect("serializes");
+    assert!(decrypt_message(&mut wasp.record, &wasp.identity, &bytes).is_err());
+    assert_eq!(
+        serde_json::to_string(&wasp.record).expect("serializes"),
+        before
+    );
+    assert_eq!(wasp.decrypt(&reply), b"tamper me too");
+    converse(&mut wasp, &mut theirs);
+}
