@@ -135,7 +135,7 @@ pub struct PreKeyDecryption {
 
 /// Every session with one peer device: the current one and a bounded
 /// list of archived ones (newest first) for late messages.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct SessionRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     current: Option<SessionState>,
@@ -143,7 +143,7 @@ pub struct SessionRecord {
     archived: VecDeque<SessionState>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct SessionState {
     #[serde(rename = "v")]
     version: u8,
@@ -172,7 +172,7 @@ struct SessionState {
     pending_prekey: Option<PendingPreKey>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct SenderChain {
     #[serde(rename = "k", with = "serde_b64::key_pair")]
     ratchet: KeyPair,
@@ -182,7 +182,7 @@ struct SenderChain {
     index: u32,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct ReceiverChain {
     #[serde(rename = "k", with = "serde_b64::bytes32")]
     ratchet_key: [u8; 32],
@@ -195,7 +195,7 @@ struct ReceiverChain {
     skipped: Vec<SkippedKey>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct SkippedKey {
     #[serde(rename = "i")]
     counter: u32,
@@ -203,12 +203,23 @@ struct SkippedKey {
     seed: [u8; 32],
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct PendingPreKey {
     #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
     prekey_id: Option<u32>,
     #[serde(rename = "s")]
     signed_prekey_id: u32,
+}
+
+/// Never prints key material: only which peer and how many sessions.
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("remote_identity", &self.remote_identity().map(hex::encode))
+            .field("awaiting_reply", &self.awaiting_reply())
+            .field("archived", &self.archived.len())
+            .finish()
+    }
 }
 
 impl SessionRecord {
