@@ -35,6 +35,12 @@ pub enum SignalError {
     LocalIdentityMismatch,
     #[error("sending chain counter exhausted")]
     CounterExhausted,
+    #[error("no sender key for chain id {chain_id}")]
+    NoSenderKey { chain_id: u32 },
+    #[error("we have no sender key of our own to encrypt with")]
+    NoOwnSenderKey,
+    #[error("sender key message signature does not verify")]
+    BadSignature,
 }
 
 impl From<prost::DecodeError> for SignalError {

@@ -71,18 +71,32 @@ impl MessageKeys {
     }
 
     pub(crate) fn encrypt(&self, plaintext: &[u8]) -> Vec<u8> {
-        cbc::Encryptor::<aes::Aes256>::new(&self.cipher_key.into(), &self.iv.into())
-            .encrypt_padded_vec_mut::<Pkcs7>(plaintext)
+        aes_cbc_encrypt(&self.cipher_key, &self.iv, plaintext)
     }
 
     pub(crate) fn decrypt(&self, ciphertext: &[u8]) -> Result<Vec<u8>, SignalError> {
-        if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
-            return Err(SignalError::InvalidCiphertext);
-        }
-        cbc::Decryptor::<aes::Aes256>::new(&self.cipher_key.into(), &self.iv.into())
-            .decrypt_padded_vec_mut::<Pkcs7>(ciphertext)
-            .map_err(|_| SignalError::InvalidCiphertext)
+        aes_cbc_decrypt(&self.cipher_key, &self.iv, ciphertext)
     }
+}
+
+/// AES-256-CBC with PKCS#7 padding.
+pub(crate) fn aes_cbc_encrypt(key: &[u8; 32], iv: &[u8; 16], plaintext: &[u8]) -> Vec<u8> {
+    cbc::Encryptor::<aes::Aes256>::new(key.into(), iv.into())
+        .encrypt_padded_vec_mut::<Pkcs7>(plaintext)
+}
+
+/// The inverse of [`aes_cbc_encrypt`]; a bad length or padding is an error.
+pub(crate) fn aes_cbc_decrypt(
+    key: &[u8; 32],
+    iv: &[u8; 16],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>, SignalError> {
+    if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
+        return Err(SignalError::InvalidCiphertext);
+    }
+    cbc::Decryptor::<aes::Aes256>::new(key.into(), iv.into())
+        .decrypt_padded_vec_mut::<Pkcs7>(ciphertext)
+        .map_err(|_| SignalError::InvalidCiphertext)
 }
 
 #[cfg(test)]

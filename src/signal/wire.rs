@@ -1,5 +1,6 @@
-//! Wire formats of pairwise Signal messages: `SignalMessage` ("msg") and
-//! `PreKeySignalMessage` ("pkmsg").
+//! Wire formats of Signal messages: pairwise `SignalMessage` ("msg") and
+//! `PreKeySignalMessage` ("pkmsg"); group `SenderKeyMessage` ("skmsg")
+//! and `SenderKeyDistributionMessage`.
 //!
 //! Layout (libsignal, and so WhatsApp): one version byte
 //! `(message_version << 4) | current_version`, a protobuf body, and for
@@ -222,6 +223,128 @@ impl PreKeySignalMessage {
     /// The full wire bytes.
     pub fn serialized(&self) -> &[u8] {
         &self.serialized
+    }
+}
+
+/// Length of the XEdDSA signature at the end of a `SenderKeyMessage`.
+pub const SIGNATURE_LEN: usize = 64;
+
+/// A group message ("skmsg"): version ‖ body ‖ XEdDSA signature by the
+/// sender's signing key over version ‖ body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SenderKeyMessage {
+    pub chain_id: u32,
+    pub iteration: u32,
+    pub ciphertext: Vec<u8>,
+    serialized: Vec<u8>,
+}
+
+impl SenderKeyMessage {
+    pub(crate) fn new(
+        chain_id: u32,
+        iteration: u32,
+        ciphertext: Vec<u8>,
+        signing_key: &[u8; 32],
+    ) -> SenderKeyMessage {
+        let body = pb::SenderKeyMessage {
+            id: Some(chain_id),
+            iteration: Some(iteration),
+            ciphertext: Some(ciphertext.clone()),
+        };
+        let mut serialized = Vec::with_capacity(1 + body.encoded_len() + SIGNATURE_LEN);
+        serialized.push(VERSION_BYTE);
+        serialized.extend_from_slice(&body.encode_to_vec());
+        let signature = crate::crypto::xeddsa_sign(signing_key, &serialized);
+        serialized.extend_from_slice(&signature);
+        SenderKeyMessage {
+            chain_id,
+            iteration,
+            ciphertext,
+            serialized,
+        }
+    }
+
+    /// Parses `bytes`; the signature is checked once the sender's signing
+    /// key is known.
+    pub fn parse(bytes: &[u8]) -> Result<SenderKeyMessage, SignalError> {
+        let rest = check_version(bytes)?;
+        let body_len = rest
+            .len()
+            .checked_sub(SIGNATURE_LEN)
+            .ok_or(SignalError::Truncated)?;
+        let body = pb::SenderKeyMessage::decode(rest.get(..body_len).unwrap_or_default())?;
+        Ok(SenderKeyMessage {
+            chain_id: body.id.ok_or(SignalError::MissingField("id"))?,
+            iteration: body
+                .iteration
+                .ok_or(SignalError::MissingField("iteration"))?,
+            ciphertext: body
+                .ciphertext
+                .ok_or(SignalError::MissingField("ciphertext"))?,
+            serialized: bytes.to_vec(),
+        })
+    }
+
+    /// The full wire bytes.
+    pub fn serialized(&self) -> &[u8] {
+        &self.serialized
+    }
+
+    pub(crate) fn verify_signature(&self, signing_key: &[u8; 32]) -> bool {
+        let split = self.serialized.len().saturating_sub(SIGNATURE_LEN);
+        let (signed, signature) = self.serialized.split_at(split);
+        let Ok(signature) = <[u8; SIGNATURE_LEN]>::try_from(signature) else {
+            return false;
+        };
+        crate::crypto::xeddsa_verify(signing_key, signed, &signature)
+    }
+}
+
+/// What a group sender hands each member (inside a pairwise message) so
+/// the member can decrypt its `skmsg`: chain id, chain position, chain key
+/// and the public signing key. Not signed itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SenderKeyDistributionMessage {
+    pub chain_id: u32,
+    pub iteration: u32,
+    pub chain_key: [u8; 32],
+    pub signing_key: [u8; 32],
+}
+
+impl SenderKeyDistributionMessage {
+    /// The wire bytes (version ‖ body).
+    pub fn serialize(&self) -> Vec<u8> {
+        let body = pb::SenderKeyDistributionMessage {
+            id: Some(self.chain_id),
+            iteration: Some(self.iteration),
+            chain_key: Some(self.chain_key.to_vec()),
+            signing_key: Some(serialize_public_key(&self.signing_key).to_vec()),
+        };
+        let mut out = Vec::with_capacity(1 + body.encoded_len());
+        out.push(VERSION_BYTE);
+        out.extend_from_slice(&body.encode_to_vec());
+        out
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<SenderKeyDistributionMessage, SignalError> {
+        let body = pb::SenderKeyDistributionMessage::decode(check_version(bytes)?)?;
+        Ok(SenderKeyDistributionMessage {
+            chain_id: body.id.ok_or(SignalError::MissingField("id"))?,
+            iteration: body
+                .iteration
+                .ok_or(SignalError::MissingField("iteration"))?,
+            chain_key: body
+                .chain_key
+                .as_deref()
+                .ok_or(SignalError::MissingField("chainKey"))?
+                .try_into()
+                .map_err(|_| SignalError::Protobuf("chainKey is not 32 bytes".into()))?,
+            signing_key: parse_public_key(
+                body.signing_key
+                    .as_deref()
+                    .ok_or(SignalError::MissingField("signingKey"))?,
+            )?,
+        })
     }
 }
 
