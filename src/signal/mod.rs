@@ -5,13 +5,35 @@
 //! it. Must not touch: sockets, stanzas, files (the client persists what
 //! this layer hands it).
 //!
-//! Issue 2 needs only the registration material (identity key, signed
-//! prekey, one-time prekeys); the ratchet arrives with messaging.
+//! Pairwise sessions ([`SessionRecord`], [`initiate_session`],
+//! [`encrypt`], [`decrypt_message`], [`decrypt_prekey_message`]) follow
+//! libsignal's protocol version 3 exactly, which is what WhatsApp speaks.
+//! Group messages use sender keys ([`SenderKeyRecord`],
+//! [`create_distribution`], [`process_distribution`], [`group_encrypt`],
+//! [`group_decrypt`]), also as libsignal does them.
 
+mod error;
 mod prekeys;
+mod ratchet;
+mod sender_key;
 pub mod serde_b64;
+mod session;
+pub mod wire;
 
+pub use error::SignalError;
 pub use prekeys::{
     generate_prekeys, next_prekey_id, registration_id, serialize_public_key, IdentityKeyPair,
     PreKey, SignedPreKey, DJB_KEY_TYPE, MAX_PREKEY_ID,
+};
+pub use sender_key::{
+    create_distribution, group_decrypt, group_encrypt, process_distribution, SenderKeyRecord,
+    MAX_SENDER_KEY_STATES,
+};
+pub use session::{
+    check_identity, decrypt_message, decrypt_prekey_message, encrypt, initiate_session,
+    CiphertextMessage, IdentityCheck, LocalPreKeys, PreKeyBundle, PreKeyDecryption, PreKeySource,
+    SessionRecord, MAX_ARCHIVED_SESSIONS, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS,
+};
+pub use wire::{
+    PreKeySignalMessage, SenderKeyDistributionMessage, SenderKeyMessage, SignalMessage,
 };
