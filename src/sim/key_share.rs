@@ -4,30 +4,22 @@
 //! wait for it before their first app-state sync (whatsapp-rust waits up to
 //! 10 s), so a simulator that never sends it makes every fresh link slow.
 //!
-//! This owns only the sending half of one Signal session (X3DH as the
-//! initiator, first chain step, `PreKeySignalMessage`), enough for one
-//! message from the phone to a companion. It does not keep sessions, route
-//! messages, or decrypt anything.
+//! The phone opens a throwaway Signal session to the companion's signed
+//! prekey with the `signal` layer and sends one `PreKeySignalMessage`; it
+//! keeps no session and decrypts nothing. Because an independent client
+//! (whatsapp-rust) decrypts this message in the interop test, it also
+//! checks our Signal code end to end.
 //!
-//! Protocol facts (libsignal, as in wacore-libsignal 0.7 `ratchet.rs`,
-//! `protocol.rs`, `session_cipher.rs`): KDF labels "WhisperText",
-//! "WhisperRatchet", "WhisperMessageKeys"; 32 0xFF discontinuity bytes;
-//! version byte 0x33; 8-byte truncated MAC over both identities; AES-256-CBC
-//! with PKCS#7. WhatsApp's plaintext padding (v2): 1..=16 bytes, each equal
-//! to the pad length (wacore `messages.rs`).
+//! WhatsApp's plaintext padding (v2): 1..=16 bytes, each equal to the pad
+//! length (wacore `messages.rs`).
 
-use aes::cipher::{block_padding::Pkcs7, BlockEncryptMut, KeyIvInit};
 use prost::Message as _;
 use rand::Rng as _;
 
-use crate::crypto::{hkdf_sha256, hmac_sha256, KeyPair};
-use crate::signal::serialize_public_key;
+use crate::crypto::KeyPair;
+use crate::signal::{self, PreKeyBundle, SessionRecord, SignalError};
 use crate::wire::Node;
 
-/// `(3 << 4) | 3`: current Signal message version, both nibbles.
-const SIGNAL_VERSION_BYTE: u8 = 0x33;
-/// libsignal's truncated MAC length.
-const MAC_LEN: usize = 8;
 /// ProtocolMessage.Type.APP_STATE_SYNC_KEY_SHARE (waproto whatsapp.proto).
 const APP_STATE_SYNC_KEY_SHARE: i32 = 6;
 
@@ -64,33 +56,35 @@ pub(crate) struct KeyShareOrder {
     pub phone: String,
     pub phone_identity: KeyPair,
     pub phone_registration_id: u32,
-    pub companion_identity: [u8; 32],
-    pub companion_signed_prekey_id: u32,
-    pub companion_signed_prekey: [u8; 32],
+    /// The companion's keys as registered at pairing (no one-time prekey:
+    /// at pairing time it has published only its signed prekey).
+    pub companion: PreKeyBundle,
     pub key: AppStateKey,
 }
 
 impl KeyShareOrder {
-    /// The `<message>` stanza the server delivers to the companion.
-    pub fn to_stanza(&self) -> Node {
-        let pkmsg = encrypt_prekey_message(
+    /// The `<message>` stanza the server delivers to the companion. Fails
+    /// only if the companion's registered signed prekey does not verify,
+    /// which registration already refuses.
+    pub fn to_stanza(&self) -> Result<Node, SignalError> {
+        let mut session = SessionRecord::new();
+        signal::initiate_session(
+            &mut session,
             &self.phone_identity,
             self.phone_registration_id,
-            &self.companion_identity,
-            self.companion_signed_prekey_id,
-            &self.companion_signed_prekey,
-            &pad_v2(&self.message()),
-        );
+            &self.companion,
+        )?;
+        let pkmsg = signal::encrypt(&mut session, &self.phone_identity, &pad_v2(&self.message()))?;
         let id: [u8; 8] = rand::thread_rng().gen();
-        Node::new("message")
+        Ok(Node::new("message")
             .attr("from", format!("{}@s.whatsapp.net", self.phone))
             .attr("id", hex::encode_upper(id))
             .attr("type", "text")
             .attr("t", super::state::unix_now().to_string())
             .children(vec![Node::new("enc")
                 .attr("v", "2")
-                .attr("type", "pkmsg")
-                .bytes(pkmsg)])
+                .attr("type", pkmsg.enc_type())
+                .bytes(pkmsg.bytes().to_vec())]))
     }
 
     /// `Message{protocolMessage{type: APP_STATE_SYNC_KEY_SHARE, keys: [..]}}`.
@@ -130,105 +124,8 @@ fn pad_v2(plaintext: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Opens a Signal session as the initiator (no one-time prekey, as at
-/// pairing time the companion has published only its signed prekey) and
-/// encrypts `plaintext` as the session's first `PreKeySignalMessage`.
-fn encrypt_prekey_message(
-    sender_identity: &KeyPair,
-    sender_registration_id: u32,
-    recipient_identity: &[u8; 32],
-    signed_prekey_id: u32,
-    signed_prekey: &[u8; 32],
-    plaintext: &[u8],
-) -> Vec<u8> {
-    let base = KeyPair::generate();
-    // X3DH: 0xFF * 32 || DH(IKa, SPKb) || DH(EKa, IKb) || DH(EKa, SPKb).
-    let mut secrets = Vec::with_capacity(32 * 4);
-    secrets.extend_from_slice(&[0xFF; 32]);
-    secrets.extend_from_slice(&sender_identity.dh(signed_prekey));
-    secrets.extend_from_slice(&base.dh(recipient_identity));
-    secrets.extend_from_slice(&base.dh(signed_prekey));
-    let derived: [u8; 64] = hkdf_sha256(&secrets, &[0u8; 32], b"WhisperText");
-    let (root_key, _) = derived.split_at(32);
-
-    // First sending ratchet step against the signed prekey.
-    let ratchet = KeyPair::generate();
-    let chained: [u8; 64] = hkdf_sha256(&ratchet.dh(signed_prekey), root_key, b"WhisperRatchet");
-    let (_, chain_key) = chained.split_at(32);
-
-    // Message keys of chain index 0.
-    let seed = hmac_sha256(chain_key, &[&[0x01]]);
-    let keys: [u8; 80] = hkdf_sha256(&seed, &[0u8; 32], b"WhisperMessageKeys");
-    let (cipher_key, rest) = keys.split_at(32);
-    let (mac_key, iv) = rest.split_at(32);
-    let ciphertext = cbc::Encryptor::<aes::Aes256>::new_from_slices(cipher_key, iv)
-        // Both lengths are fixed by the split above.
-        .map(|enc| enc.encrypt_padded_vec_mut::<Pkcs7>(plaintext))
-        .unwrap_or_default();
-
-    let mut signal_message = vec![SIGNAL_VERSION_BYTE];
-    SignalMessage {
-        ratchet_key: Some(serialize_public_key(&ratchet.public).to_vec()),
-        counter: Some(0),
-        previous_counter: Some(0),
-        ciphertext: Some(ciphertext),
-    }
-    .encode(&mut signal_message)
-    .unwrap_or_default();
-    let mac = hmac_sha256(
-        mac_key,
-        &[
-            &serialize_public_key(&sender_identity.public),
-            &serialize_public_key(recipient_identity),
-            &signal_message,
-        ],
-    );
-    signal_message.extend_from_slice(&mac[..MAC_LEN]);
-
-    let mut out = vec![SIGNAL_VERSION_BYTE];
-    PreKeySignalMessage {
-        pre_key_id: None,
-        base_key: Some(serialize_public_key(&base.public).to_vec()),
-        identity_key: Some(serialize_public_key(&sender_identity.public).to_vec()),
-        message: Some(signal_message),
-        registration_id: Some(sender_registration_id),
-        signed_pre_key_id: Some(signed_prekey_id),
-    }
-    .encode(&mut out)
-    .unwrap_or_default();
-    out
-}
-
-// Wire shapes (field numbers from libsignal's WhisperTextProtocol.proto and
-// waproto whatsapp.proto), only the fields this module writes.
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct SignalMessage {
-    #[prost(bytes = "vec", optional, tag = "1")]
-    ratchet_key: Option<Vec<u8>>,
-    #[prost(uint32, optional, tag = "2")]
-    counter: Option<u32>,
-    #[prost(uint32, optional, tag = "3")]
-    previous_counter: Option<u32>,
-    #[prost(bytes = "vec", optional, tag = "4")]
-    ciphertext: Option<Vec<u8>>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct PreKeySignalMessage {
-    #[prost(uint32, optional, tag = "1")]
-    pre_key_id: Option<u32>,
-    #[prost(bytes = "vec", optional, tag = "2")]
-    base_key: Option<Vec<u8>>,
-    #[prost(bytes = "vec", optional, tag = "3")]
-    identity_key: Option<Vec<u8>>,
-    #[prost(bytes = "vec", optional, tag = "4")]
-    message: Option<Vec<u8>>,
-    #[prost(uint32, optional, tag = "5")]
-    registration_id: Option<u32>,
-    #[prost(uint32, optional, tag = "6")]
-    signed_pre_key_id: Option<u32>,
-}
+// Wire shapes (field numbers from waproto whatsapp.proto), only the fields
+// this module writes.
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct WaMessage {
@@ -300,19 +197,54 @@ mod tests {
     }
 
     #[test]
-    fn prekey_message_carries_the_senders_keys() {
-        let sender = KeyPair::generate();
-        let recipient = KeyPair::generate();
-        let spk = KeyPair::generate();
-        let out = encrypt_prekey_message(&sender, 42, &recipient.public, 7, &spk.public, b"hi");
-        assert_eq!(out.first(), Some(&SIGNAL_VERSION_BYTE));
-        let decoded = PreKeySignalMessage::decode(&out[1..]).expect("valid protobuf");
-        assert_eq!(decoded.registration_id, Some(42));
-        assert_eq!(decoded.signed_pre_key_id, Some(7));
-        assert_eq!(
-            decoded.identity_key,
-            Some(serialize_public_key(&sender.public).to_vec())
-        );
-        assert_eq!(decoded.pre_key_id, None);
+    fn the_key_share_is_a_prekey_message_the_companion_can_decrypt() {
+        let phone = KeyPair::generate();
+        let companion = KeyPair::generate();
+        let spk = signal::SignedPreKey::generate(&companion, 7);
+        let order = KeyShareOrder {
+            phone: "15550001111".into(),
+            phone_identity: phone.clone(),
+            phone_registration_id: 42,
+            companion: PreKeyBundle {
+                registration_id: 9,
+                identity_key: companion.public,
+                signed_prekey_id: spk.id,
+                signed_prekey: spk.key_pair.public,
+                signed_prekey_signature: spk.signature,
+                one_time_prekey: None,
+            },
+            key: AppStateKey {
+                id: [0, 0, 0, 0, 0, 1],
+                data: [3; 32],
+                timestamp: 1,
+                raw_id: 5,
+            },
+        };
+        let stanza = order.to_stanza().expect("valid bundle");
+        let enc = stanza.child("enc").expect("enc child");
+        assert_eq!(enc.get_attr("type"), Some("pkmsg"));
+
+        let mut record = SessionRecord::new();
+        let prekeys = signal::LocalPreKeys {
+            signed: std::slice::from_ref(&spk),
+            one_time: &[],
+        };
+        let decrypted = signal::decrypt_prekey_message(
+            &mut record,
+            &companion,
+            9,
+            &prekeys,
+            enc.content_bytes().expect("ciphertext"),
+        )
+        .expect("companion decrypts");
+        assert_eq!(decrypted.sender_identity, phone.public);
+        let pad = usize::from(*decrypted.plaintext.last().expect("padded"));
+        let body = &decrypted.plaintext[..decrypted.plaintext.len() - pad];
+        let message = WaMessage::decode(body).expect("a Message protobuf");
+        let share = message
+            .protocol_message
+            .and_then(|p| p.app_state_sync_key_share)
+            .expect("a key share");
+        assert_eq!(share.keys.len(), 1);
     }
 }

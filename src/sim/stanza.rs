@@ -201,7 +201,13 @@ fn handle_session_iq(session: &Session<'_>, iq: &Node) -> Reply {
             let queued: Vec<Node> = session
                 .state
                 .take_key_share(session.phone, session.device)
-                .map(|order| order.to_stanza().attr("offline", "1"))
+                .and_then(|order| match order.to_stanza() {
+                    Ok(stanza) => Some(stanza.attr("offline", "1")),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "app-state key share not sent");
+                        None
+                    }
+                })
                 .into_iter()
                 .collect();
             let mut nodes = vec![iq_result(iq, vec![])];

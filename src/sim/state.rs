@@ -76,8 +76,6 @@ pub struct Registration {
 pub(crate) struct Device {
     pub noise_key: [u8; 32],
     pub identity_key: [u8; 32],
-    /// Kept for prekey bundles (messaging, a later issue).
-    #[allow(dead_code)]
     pub registration_id: u32,
     pub signed_prekey: SignedPreKey,
     pub key_index: u32,
@@ -727,9 +725,14 @@ impl SimState {
             phone: phone.to_string(),
             phone_identity: account.identity.clone(),
             phone_registration_id: account.registration_id,
-            companion_identity: device.identity_key,
-            companion_signed_prekey_id: device.signed_prekey.id,
-            companion_signed_prekey: device.signed_prekey.public,
+            companion: crate::signal::PreKeyBundle {
+                registration_id: device.registration_id,
+                identity_key: device.identity_key,
+                signed_prekey_id: device.signed_prekey.id,
+                signed_prekey: device.signed_prekey.public,
+                signed_prekey_signature: device.signed_prekey.signature,
+                one_time_prekey: None,
+            },
             key: account.app_state_key.clone(),
         })
     }
