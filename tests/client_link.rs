@@ -2,117 +2,14 @@
 //! WebSockets — linking by QR, logging in again from stored state, and
 //! every way a connection can end.
 
+mod harness;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc::UnboundedReceiver;
-use wasp::client::{ChannelSink, Client, ClientConfig, Event, Status};
-use wasp::sim::{self, FaultKind, SimConfig, SimHandle};
-use wasp::store::DataDir;
-
-/// A hang guard, not a timing assertion: every wait below normally ends in
-/// well under a second.
-const GUARD: Duration = Duration::from_secs(30);
-
-struct Harness {
-    sim: SimHandle,
-    data: DataDir,
-    _tmp: tempfile::TempDir,
-}
-
-impl Harness {
-    async fn new() -> Harness {
-        let sim = sim::start(SimConfig::default())
-            .await
-            .expect("simulator starts");
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let data = DataDir::open(tmp.path()).expect("data dir");
-        Harness {
-            sim,
-            data,
-            _tmp: tmp,
-        }
-    }
-
-    fn config(&self) -> Arc<ClientConfig> {
-        let mut config = ClientConfig::for_tests(self.sim.ws_url(), self.sim.root_public_key());
-        // Long enough that a loaded CI machine scans the first code in time.
-        config.qr_first_ttl = Duration::from_secs(30);
-        Arc::new(config)
-    }
-
-    fn spawn(&self, id: &str, config: Arc<ClientConfig>) -> Session {
-        let (sink, events) = ChannelSink::new();
-        let dir = self.data.session(id).expect("valid session id");
-        let client = Client::spawn(id.to_string(), config, dir, Arc::new(sink));
-        Session { client, events }
-    }
-
-    /// Spawns a fresh session, links it to a new phone by QR and waits
-    /// until it is logged in. Returns the session, the phone and the JID.
-    async fn linked(&self, id: &str) -> (Session, String, String) {
-        let phone = self.sim.create_phone(None).await.expect("phone");
-        let mut session = self.spawn(id, self.config());
-        let qr = session
-            .next_matching(|e| match e {
-                Event::Qr { code, .. } => Some(code.clone()),
-                _ => None,
-            })
-            .await;
-        let device = self.sim.scan(&phone, &qr).await.expect("scan links");
-        let paired = session
-            .next_matching(|e| match e {
-                Event::Paired { jid } => Some(jid.clone()),
-                _ => None,
-            })
-            .await;
-        assert_eq!(paired, device, "client and phone agree on the device JID");
-        session.until(|e| *e == Event::Connected).await;
-        (session, phone, device)
-    }
-}
-
-struct Session {
-    client: Client,
-    events: UnboundedReceiver<(String, Event)>,
-}
-
-impl Session {
-    /// Waits for the first event `pick` accepts, skipping others.
-    async fn next_matching<T>(&mut self, pick: impl Fn(&Event) -> Option<T>) -> T {
-        let wait = async {
-            loop {
-                let (_, event) = self.events.recv().await.expect("session emits events");
-                if let Some(found) = pick(&event) {
-                    return found;
-                }
-            }
-        };
-        tokio::time::timeout(GUARD, wait)
-            .await
-            .expect("event arrives")
-    }
-
-    /// Waits for an event matching `pred` and returns every event seen
-    /// up to and including it.
-    async fn until(&mut self, pred: impl Fn(&Event) -> bool) -> Vec<Event> {
-        let mut seen = Vec::new();
-        let wait = async {
-            loop {
-                let (_, event) = self.events.recv().await.expect("session emits events");
-                let done = pred(&event);
-                seen.push(event);
-                if done {
-                    return;
-                }
-            }
-        };
-        tokio::time::timeout(GUARD, wait)
-            .await
-            .unwrap_or_else(|_| panic!("event never arrived; saw {seen:?}"));
-        seen
-    }
-}
+use harness::Harness;
+use wasp::client::{Event, Status};
+use wasp::sim::{FaultKind, SimHandle};
 
 async fn device_connected(sim: &SimHandle, phone: &str, jid: &str) -> bool {
     sim.devices(phone)
@@ -150,7 +47,7 @@ async fn logs_in_again_from_stored_state_after_a_restart() {
     drop(session);
 
     // A new client task over the same directory: the process restarted.
-    let mut again = h.spawn("bob", h.config());
+    let mut again = h.spawn("bob");
     let seen = again.until(|e| *e == Event::Connected).await;
     assert!(
         !seen.iter().any(|e| matches!(e, Event::Qr { .. })),
@@ -217,7 +114,7 @@ async fn reports_logged_out_when_the_phone_removes_the_device() {
     assert!(!device_connected(&h.sim, &phone, &jid).await);
 
     // A restart keeps it logged out instead of showing a QR.
-    let mut again = h.spawn("dave", h.config());
+    let mut again = h.spawn("dave");
     let seen = again
         .until(|e| matches!(e, Event::LoggedOut { .. } | Event::Stopped { .. }))
         .await;
@@ -260,7 +157,7 @@ async fn refuses_a_server_whose_certificate_chain_leads_to_another_root() {
     let h = Harness::new().await;
     let mut config = (*h.config()).clone();
     config.root_key = [7u8; 32];
-    let mut session = h.spawn("grace", Arc::new(config));
+    let mut session = h.spawn_with("grace", Arc::new(config));
     let seen = session
         .until(|e| matches!(e, Event::Reconnecting { attempt: 2, .. }))
         .await;

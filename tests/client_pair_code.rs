@@ -2,120 +2,41 @@
 //! linking code instead of a QR, over real loopback WebSockets, then logs
 //! in again from its stored state.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod harness;
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc::UnboundedReceiver;
 use wasp::client::pair_code::PairCodeError;
-use wasp::client::{ChannelSink, Client, ClientConfig, ClientError, Event, Status};
-use wasp::sim::{self, SimConfig, SimHandle};
-use wasp::store::DataDir;
+use wasp::client::{ClientError, Event, Status};
+use wasp::sim::SimHandle;
 
-/// A hang guard, not a timing assertion.
-const GUARD: Duration = Duration::from_secs(60);
+use harness::{Harness, Session, GUARD};
 
-struct Harness {
-    sim: SimHandle,
-    data: DataDir,
-    _tmp: tempfile::TempDir,
+/// A fresh session showing its first QR code, and a new phone.
+async fn pairing(h: &Harness, id: &str) -> (Session, String) {
+    let phone = h.sim.create_phone(None).await.expect("phone");
+    let mut session = h.spawn(id);
+    session
+        .next_matching(|e| matches!(e, Event::Qr { .. }).then_some(()))
+        .await;
+    (session, phone)
 }
 
-impl Harness {
-    async fn new() -> Harness {
-        let sim = sim::start(SimConfig::default())
-            .await
-            .expect("simulator starts");
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let data = DataDir::open(tmp.path()).expect("data dir");
-        Harness {
-            sim,
-            data,
-            _tmp: tmp,
-        }
-    }
-
-    fn config(&self) -> Arc<ClientConfig> {
-        let mut config = ClientConfig::for_tests(self.sim.ws_url(), self.sim.root_public_key());
-        // QR codes must not run out while a slow machine derives keys.
-        config.qr_first_ttl = Duration::from_secs(30);
-        Arc::new(config)
-    }
-
-    fn spawn(&self, id: &str) -> Session {
-        let (sink, events) = ChannelSink::new();
-        let dir = self.data.session(id).expect("valid session id");
-        let client = Client::spawn(id.to_string(), self.config(), dir, Arc::new(sink));
-        Session { client, events }
-    }
-
-    /// A fresh session showing its first QR code, and a new phone.
-    async fn pairing(&self, id: &str) -> (Session, String) {
-        let phone = self.sim.create_phone(None).await.expect("phone");
-        let mut session = self.spawn(id);
-        session
-            .next_matching(|e| matches!(e, Event::Qr { .. }).then_some(()))
-            .await;
-        (session, phone)
-    }
-}
-
-struct Session {
-    client: Client,
-    events: UnboundedReceiver<(String, Event)>,
-}
-
-impl Session {
-    async fn next_matching<T>(&mut self, pick: impl Fn(&Event) -> Option<T>) -> T {
-        let wait = async {
-            loop {
-                let (_, event) = self.events.recv().await.expect("session emits events");
-                if let Some(found) = pick(&event) {
-                    return found;
-                }
-            }
-        };
-        tokio::time::timeout(GUARD, wait)
-            .await
-            .expect("event arrives")
-    }
-
-    /// Every event up to and including the first one matching `pred`.
-    async fn until(&mut self, pred: impl Fn(&Event) -> bool) -> Vec<Event> {
-        let mut seen = Vec::new();
-        let wait = async {
-            loop {
-                let (_, event) = self.events.recv().await.expect("session emits events");
-                let done = pred(&event);
-                seen.push(event);
-                if done {
-                    return;
-                }
-            }
-        };
-        tokio::time::timeout(GUARD, wait)
-            .await
-            .unwrap_or_else(|_| panic!("event never arrived; saw {seen:?}"));
-        seen
-    }
-
-    /// Asks for a code and checks the event carries the same one.
-    async fn pair_code(&mut self, phone: &str) -> String {
-        let code = tokio::time::timeout(GUARD, self.client.request_pair_code(phone))
-            .await
-            .expect("answered")
-            .expect("a linking code");
-        let shown = self
-            .next_matching(|e| match e {
-                Event::PairCode { code } => Some(code.clone()),
-                _ => None,
-            })
-            .await;
-        assert_eq!(shown, code);
-        code
-    }
+/// Asks for a code and checks the event carries the same one.
+async fn pair_code(session: &mut Session, phone: &str) -> String {
+    let code = tokio::time::timeout(GUARD, session.client.request_pair_code(phone))
+        .await
+        .expect("answered")
+        .expect("a linking code");
+    let shown = session
+        .next_matching(|e| match e {
+            Event::PairCode { code } => Some(code.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(shown, code);
+    code
 }
 
 /// A different code of the same alphabet.
@@ -128,8 +49,8 @@ fn mistyped(code: &str) -> String {
 #[tokio::test]
 async fn links_by_code_then_logs_in_again_without_qr_or_code() {
     let h = Harness::new().await;
-    let (mut session, phone) = h.pairing("ana").await;
-    let code = session.pair_code(&format!("+{phone}")).await;
+    let (mut session, phone) = pairing(&h, "ana").await;
+    let code = pair_code(&mut session, &format!("+{phone}")).await;
     assert_eq!(code.len(), 8);
 
     // People type it with a dash and in lower case.
@@ -174,8 +95,8 @@ async fn links_by_code_then_logs_in_again_without_qr_or_code() {
 #[tokio::test]
 async fn a_wrong_code_does_not_link_and_the_right_one_still_does() {
     let h = Harness::new().await;
-    let (mut session, phone) = h.pairing("ben").await;
-    let code = session.pair_code(&phone).await;
+    let (mut session, phone) = pairing(&h, "ben").await;
+    let code = pair_code(&mut session, &phone).await;
 
     let err = h
         .sim
@@ -201,9 +122,9 @@ async fn a_wrong_code_does_not_link_and_the_right_one_still_does() {
 #[tokio::test]
 async fn a_new_code_replaces_the_old_one() {
     let h = Harness::new().await;
-    let (mut session, phone) = h.pairing("cleo").await;
-    let old = session.pair_code(&phone).await;
-    let new = session.pair_code(&phone).await;
+    let (mut session, phone) = pairing(&h, "cleo").await;
+    let old = pair_code(&mut session, &phone).await;
+    let new = pair_code(&mut session, &phone).await;
     assert_ne!(old, new);
     let err = h.sim.enter_pair_code(&phone, &old).await.unwrap_err();
     assert_eq!(err.code(), "wrong_code", "{err}");
@@ -218,7 +139,7 @@ async fn a_new_code_replaces_the_old_one() {
 #[tokio::test]
 async fn bad_numbers_are_refused_and_the_session_keeps_pairing() {
     let h = Harness::new().await;
-    let (mut session, phone) = h.pairing("dina").await;
+    let (mut session, phone) = pairing(&h, "dina").await;
 
     let err = session.client.request_pair_code("12ab").await.unwrap_err();
     assert!(
@@ -237,7 +158,7 @@ async fn bad_numbers_are_refused_and_the_session_keeps_pairing() {
     );
     // Still pairing: a good number gets its code.
     assert_eq!(session.client.status(), Status::Qr);
-    session.pair_code(&phone).await;
+    pair_code(&mut session, &phone).await;
     session.client.shutdown().await;
 }
 
@@ -273,8 +194,8 @@ async fn post(sim: &SimHandle, path: &str, body: &str) -> (u16, Value) {
 #[tokio::test]
 async fn the_admin_route_links_by_code_and_reports_a_wrong_one() {
     let h = Harness::new().await;
-    let (mut session, phone) = h.pairing("eli").await;
-    let code = session.pair_code(&phone).await;
+    let (mut session, phone) = pairing(&h, "eli").await;
+    let code = pair_code(&mut session, &phone).await;
     let path = format!("/sim/phones/{phone}/pair-code");
 
     let (status, json) = post(

@@ -1,0 +1,122 @@
+//! Shared by the end-to-end tests of our client against our simulator: a
+//! simulator on loopback, a temporary data directory, and sessions whose
+//! events the test reads in order.
+
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+use wasp::client::{ChannelSink, Client, ClientConfig, Event};
+use wasp::sim::{self, SimConfig, SimHandle};
+use wasp::store::DataDir;
+
+/// A hang guard, not a timing assertion: every wait normally ends in well
+/// under a second.
+pub const GUARD: Duration = Duration::from_secs(60);
+
+pub struct Harness {
+    pub sim: SimHandle,
+    pub data: DataDir,
+    _tmp: tempfile::TempDir,
+}
+
+impl Harness {
+    pub async fn new() -> Harness {
+        let sim = sim::start(SimConfig::default())
+            .await
+            .expect("simulator starts");
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data = DataDir::open(tmp.path()).expect("data dir");
+        Harness {
+            sim,
+            data,
+            _tmp: tmp,
+        }
+    }
+
+    /// Short timers for tests, pointed at this simulator and its root.
+    pub fn config(&self) -> Arc<ClientConfig> {
+        let mut config = ClientConfig::for_tests(self.sim.ws_url(), self.sim.root_public_key());
+        // Long enough that a loaded CI machine uses the first code in time.
+        config.qr_first_ttl = Duration::from_secs(30);
+        Arc::new(config)
+    }
+
+    pub fn spawn(&self, id: &str) -> Session {
+        self.spawn_with(id, self.config())
+    }
+
+    pub fn spawn_with(&self, id: &str, config: Arc<ClientConfig>) -> Session {
+        let (sink, events) = ChannelSink::new();
+        let dir = self.data.session(id).expect("valid session id");
+        let client = Client::spawn(id.to_string(), config, dir, Arc::new(sink));
+        Session { client, events }
+    }
+
+    /// Spawns a fresh session, links it to a new phone by QR and waits
+    /// until it is logged in. Returns the session, the phone and the JID.
+    pub async fn linked(&self, id: &str) -> (Session, String, String) {
+        let phone = self.sim.create_phone(None).await.expect("phone");
+        let mut session = self.spawn(id);
+        let qr = session
+            .next_matching(|e| match e {
+                Event::Qr { code, .. } => Some(code.clone()),
+                _ => None,
+            })
+            .await;
+        let device = self.sim.scan(&phone, &qr).await.expect("scan links");
+        let paired = session
+            .next_matching(|e| match e {
+                Event::Paired { jid } => Some(jid.clone()),
+                _ => None,
+            })
+            .await;
+        assert_eq!(paired, device, "client and phone agree on the device JID");
+        session.until(|e| *e == Event::Connected).await;
+        (session, phone, device)
+    }
+}
+
+pub struct Session {
+    pub client: Client,
+    pub events: UnboundedReceiver<(String, Event)>,
+}
+
+impl Session {
+    /// Waits for the first event `pick` accepts, skipping others.
+    pub async fn next_matching<T>(&mut self, pick: impl Fn(&Event) -> Option<T>) -> T {
+        let wait = async {
+            loop {
+                let (_, event) = self.events.recv().await.expect("session emits events");
+                if let Some(found) = pick(&event) {
+                    return found;
+                }
+            }
+        };
+        tokio::time::timeout(GUARD, wait)
+            .await
+            .expect("event arrives")
+    }
+
+    /// Every event up to and including the first one matching `pred`.
+    pub async fn until(&mut self, pred: impl Fn(&Event) -> bool) -> Vec<Event> {
+        let mut seen = Vec::new();
+        let wait = async {
+            loop {
+                let (_, event) = self.events.recv().await.expect("session emits events");
+                let done = pred(&event);
+                seen.push(event);
+                if done {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(GUARD, wait)
+            .await
+            .unwrap_or_else(|_| panic!("event never arrived; saw {seen:?}"));
+        seen
+    }
+}
