@@ -1,0 +1,143 @@
+//! The `wasp` binary as a user runs it: `wasp sim` in one process,
+//! `wasp link` in another, linked through the simulator's HTTP phone API,
+//! then a restart that logs in from the stored state without a QR.
+#![cfg(unix)]
+
+#[path = "interop/admin.rs"]
+mod admin;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use admin::AdminClient;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// A hang guard, not a timing assertion.
+const GUARD: Duration = Duration::from_secs(60);
+
+/// A child process whose stdout lines arrive on a channel; killed on drop
+/// so a failing test leaves nothing running.
+struct Proc {
+    child: Child,
+    lines: mpsc::UnboundedReceiver<String>,
+}
+
+impl Proc {
+    fn spawn(args: &[&str]) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasp"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("wasp starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc { child, lines }
+    }
+
+    async fn next_line(&mut self) -> String {
+        tokio::time::timeout(GUARD, self.lines.recv())
+            .await
+            .expect("a line in time")
+            .expect("process still running")
+    }
+
+    /// Next JSON event line printed by `wasp link`.
+    async fn next_event(&mut self) -> Value {
+        let line = self.next_line().await;
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    /// SIGTERM, then the exit status (graceful shutdown must exit 0).
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        self.child.wait().expect("process exits")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `key=value` lines printed by `wasp sim` at start.
+async fn sim_value(sim: &mut Proc, key: &str) -> String {
+    let line = sim.next_line().await;
+    line.strip_prefix(&format!("{key}="))
+        .unwrap_or_else(|| panic!("expected {key}=..., got {line}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_and_link_commands_pair_restart_and_shut_down_cleanly() {
+    let mut sim = Proc::spawn(&["sim", "--listen", "127.0.0.1:0"]);
+    let ws_url = sim_value(&mut sim, "ws_url").await;
+    let admin_url = sim_value(&mut sim, "admin_url").await;
+    let root = sim_value(&mut sim, "root_public_key").await;
+    let admin = AdminClient::new(&admin_url).expect("admin url");
+    let phone = admin.create_phone().await.expect("phone");
+
+    let data = tempfile::tempdir().expect("temp dir");
+    let data_path = data.path().to_str().expect("utf-8 path");
+    let link_args = [
+        "link",
+        "--data",
+        data_path,
+        "--session",
+        "cli",
+        "--whatsapp-url",
+        &ws_url,
+        "--whatsapp-root-key",
+        &root,
+    ];
+
+    let mut link = Proc::spawn(&link_args);
+    let first = link.next_event().await;
+    assert_eq!(first["type"], "qr", "{first}");
+    let qr = first["code"].as_str().expect("qr code");
+    let device = admin.scan(&phone, qr).await.expect("scan");
+    assert_eq!(link.next_event().await["jid"], device.as_str());
+    assert_eq!(link.next_event().await["type"], "connected");
+    assert!(link.terminate().success(), "SIGTERM exits cleanly");
+
+    // A restart logs in from ./data/cli without a new QR.
+    let mut again = Proc::spawn(&link_args);
+    assert_eq!(again.next_event().await["type"], "connected");
+    let devices = admin.devices(&phone).await.expect("devices");
+    assert!(devices.iter().any(|d| d.jid == device && d.connected));
+    assert!(again.terminate().success());
+
+    assert!(
+        sim.terminate().success(),
+        "the simulator shuts down cleanly"
+    );
+}
+
+#[test]
+fn a_malformed_root_key_is_refused_with_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wasp"))
+        .args(["link", "--whatsapp-root-key", "abcd", "--data"])
+        .arg(std::env::temp_dir())
+        .output()
+        .expect("wasp runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("a root key is 32 bytes"), "{stderr}");
+}
