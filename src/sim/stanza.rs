@@ -499,6 +499,7 @@ pub fn handle_pairing_stanza(node: &Node) -> Option<Node> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::KeyPair;
     use crate::sim::state::{device_jid, Registration};
     use crate::sim::SimConfig;
     use prost::Message as _;
@@ -506,17 +507,21 @@ mod tests {
     fn linked() -> (SimState, String, u16) {
         let state = SimState::new(&SimConfig::default(), [0; 32]);
         let phone = state.create_phone(Some("15550002222".into())).unwrap();
+        // Real keys: the phone's key share is a Signal message to them, and
+        // it is only sent when the signed prekey verifies.
+        let identity = KeyPair::generate();
+        let signed = crate::signal::SignedPreKey::generate(&identity, 1);
         let id = state
             .link_directly(
                 &phone,
                 Registration {
                     noise_key: [1; 32],
-                    identity_key: [2; 32],
+                    identity_key: identity.public,
                     registration_id: 9,
                     signed_prekey: SignedPreKey {
-                        id: 1,
-                        public: [3; 32],
-                        signature: [4; 64],
+                        id: signed.id,
+                        public: signed.key_pair.public,
+                        signature: signed.signature,
                     },
                 },
             )
@@ -642,7 +647,12 @@ mod tests {
     fn prekey_upload_raises_the_count() {
         let (s, phone, id) = linked();
         assert_eq!(count(&s, &phone, id), "0");
-        let reply = ask(&s, &phone, id, &upload([2; 32], 1..51));
+        let reply = ask(
+            &s,
+            &phone,
+            id,
+            &upload(s.device(&phone, id).unwrap().identity_key, 1..51),
+        );
         assert_eq!(reply.nodes[0].get_attr("type"), Some("result"));
         assert_eq!(count(&s, &phone, id), "50");
         assert_eq!(s.device(&phone, id).unwrap().signed_prekey.id, 2);
