@@ -179,6 +179,12 @@ impl<C: Connector> Runner<C> {
 
     /// Runs one established connection until it ends.
     async fn serve(&mut self, protocol: &mut Protocol, mut socket: Socket<C>) -> Ending {
+        // Until the session is online (QR shown or logged in) no protocol
+        // timer runs, so a server that goes quiet after the handshake (or
+        // after pair-success, before its 515) would hold the session in
+        // Connecting forever: it must say something within the connect
+        // timeout of its last stanza.
+        let mut quiet_until = Instant::now() + self.config.connect_timeout;
         let ending = loop {
             let deadline = protocol.next_deadline();
             let timer = async move {
@@ -187,12 +193,25 @@ impl<C: Connector> Runner<C> {
                     None => pending().await,
                 }
             };
+            let silence = async {
+                if protocol.was_online() {
+                    pending().await
+                } else {
+                    sleep_until(quiet_until).await
+                }
+            };
             let actions = tokio::select! {
                 received = socket.recv_node() => match received {
                     // The node is dropped right here: nothing decoded is kept.
-                    Ok(node) => protocol.on_node(&node, Instant::now()),
+                    Ok(node) => {
+                        quiet_until = Instant::now() + self.config.connect_timeout;
+                        protocol.on_node(&node, Instant::now())
+                    }
                     Err(e) => protocol.on_connection_lost(format!("connection lost: {e}")),
                 },
+                () = silence => protocol.on_connection_lost(
+                    "server silent after the handshake: no pairing or login answer".into(),
+                ),
                 command = self.commands.recv() => match command {
                     Some(command) => protocol.on_command(command, Instant::now()),
                     None => vec![Action::End(Ending::Stop {
