@@ -49,6 +49,60 @@ pub(crate) fn next_chain_key(chain_key: &[u8; 32]) -> [u8; 32] {
     hmac_sha256(chain_key, &[&[0x02]])
 }
 
+/// A message key seed kept for a message that has not arrived yet.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct SkippedKey {
+    #[serde(rename = "i")]
+    pub index: u32,
+    #[serde(rename = "s", with = "super::serde_b64::bytes32")]
+    pub seed: [u8; 32],
+}
+
+/// A receiving chain's position: its current chain key, the index that key
+/// is at, and the seeds it skipped (oldest first). Pairwise sessions and
+/// sender keys walk their chains the same way.
+pub(crate) struct ChainCursor<'a> {
+    pub chain_key: &'a mut [u8; 32],
+    pub index: &'a mut u32,
+    pub skipped: &'a mut Vec<SkippedKey>,
+}
+
+impl ChainCursor<'_> {
+    /// The message key seed at `target`: a stored skipped one (taken out,
+    /// so a replay fails), or the chain advanced to it, storing the seeds
+    /// it passes. Jumps beyond `max_jump` are refused; trimming the stored
+    /// seeds is the caller's policy.
+    pub fn seed_at(&mut self, target: u32, max_jump: usize) -> Result<[u8; 32], SignalError> {
+        if target < *self.index {
+            let pos = self
+                .skipped
+                .iter()
+                .position(|k| k.index == target)
+                .ok_or(SignalError::DuplicateMessage { counter: target })?;
+            return Ok(self.skipped.remove(pos).seed);
+        }
+        let jump = target - *self.index;
+        if jump as usize > max_jump {
+            return Err(SignalError::TooFarInFuture {
+                jump,
+                limit: u32::try_from(max_jump).unwrap_or(u32::MAX),
+            });
+        }
+        while *self.index < target {
+            self.skipped.push(SkippedKey {
+                index: *self.index,
+                seed: message_seed(self.chain_key),
+            });
+            *self.chain_key = next_chain_key(self.chain_key);
+            *self.index += 1;
+        }
+        let seed = message_seed(self.chain_key);
+        *self.chain_key = next_chain_key(self.chain_key);
+        *self.index = target.checked_add(1).ok_or(SignalError::CounterExhausted)?;
+        Ok(seed)
+    }
+}
+
 /// The keys that encrypt and authenticate one message.
 pub(crate) struct MessageKeys {
     pub cipher_key: [u8; 32],

@@ -21,7 +21,9 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::error::SignalError;
-use super::ratchet::{aes_cbc_decrypt, aes_cbc_encrypt, message_seed, next_chain_key};
+use super::ratchet::{
+    aes_cbc_decrypt, aes_cbc_encrypt, message_seed, next_chain_key, ChainCursor, SkippedKey,
+};
 use super::serde_b64;
 use super::session::MAX_SKIPPED_KEYS;
 use super::wire::{SenderKeyDistributionMessage, SenderKeyMessage};
@@ -51,20 +53,12 @@ struct SenderKeyState {
     #[serde(rename = "sp", default, skip_serializing_if = "Option::is_none")]
     signing_private: Option<SigningPrivate>,
     #[serde(rename = "mk", default, skip_serializing_if = "Vec::is_empty")]
-    skipped: Vec<SkippedGroupKey>,
+    skipped: Vec<SkippedKey>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(transparent)]
 struct SigningPrivate(#[serde(with = "serde_b64::bytes32")] [u8; 32]);
-
-#[derive(Clone, Serialize, Deserialize)]
-struct SkippedGroupKey {
-    #[serde(rename = "i")]
-    iteration: u32,
-    #[serde(rename = "s", with = "serde_b64::bytes32")]
-    seed: [u8; 32],
-}
 
 /// Never prints key material.
 impl std::fmt::Debug for SenderKeyRecord {
@@ -219,36 +213,14 @@ pub fn group_decrypt(record: &mut SenderKeyRecord, bytes: &[u8]) -> Result<Vec<u
 /// The message key seed at `iteration`: a stored skipped one, or the chain
 /// advanced to it (keeping the keys it skips, at most [`MAX_SKIPPED_KEYS`]).
 fn group_message_seed(state: &mut SenderKeyState, iteration: u32) -> Result<[u8; 32], SignalError> {
-    if iteration < state.iteration {
-        let pos = state
-            .skipped
-            .iter()
-            .position(|k| k.iteration == iteration)
-            .ok_or(SignalError::DuplicateMessage { counter: iteration })?;
-        return Ok(state.skipped.remove(pos).seed);
+    let seed = ChainCursor {
+        chain_key: &mut state.chain_key,
+        index: &mut state.iteration,
+        skipped: &mut state.skipped,
     }
-    let jump = iteration - state.iteration;
-    if jump as usize > MAX_SKIPPED_KEYS {
-        return Err(SignalError::TooFarInFuture {
-            jump,
-            limit: MAX_SKIPPED_KEYS as u32,
-        });
-    }
-    while state.iteration < iteration {
-        state.skipped.push(SkippedGroupKey {
-            iteration: state.iteration,
-            seed: message_seed(&state.chain_key),
-        });
-        state.chain_key = next_chain_key(&state.chain_key);
-        state.iteration += 1;
-    }
+    .seed_at(iteration, MAX_SKIPPED_KEYS)?;
     let excess = state.skipped.len().saturating_sub(MAX_SKIPPED_KEYS);
     state.skipped.drain(..excess);
-    let seed = message_seed(&state.chain_key);
-    state.chain_key = next_chain_key(&state.chain_key);
-    state.iteration = iteration
-        .checked_add(1)
-        .ok_or(SignalError::CounterExhausted)?;
     Ok(seed)
 }
 

@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::error::SignalError;
 use super::prekeys::{serialize_public_key, IdentityKeyPair, PreKey, SignedPreKey};
 use super::ratchet::{
-    derive_initial_keys, message_seed, next_chain_key, ratchet_root, MessageKeys,
+    derive_initial_keys, message_seed, next_chain_key, ratchet_root, ChainCursor, MessageKeys,
+    SkippedKey,
 };
 use super::serde_b64;
 use super::wire::{PreKeySignalMessage, SignalMessage, MESSAGE_VERSION};
@@ -193,14 +194,6 @@ struct ReceiverChain {
     /// Seeds of message keys skipped over, oldest first.
     #[serde(rename = "sk", default, skip_serializing_if = "Vec::is_empty")]
     skipped: Vec<SkippedKey>,
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-struct SkippedKey {
-    #[serde(rename = "i")]
-    counter: u32,
-    #[serde(rename = "s", with = "serde_b64::bytes32")]
-    seed: [u8; 32],
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -586,34 +579,12 @@ fn message_key_seed(
         .receivers
         .get_mut(chain)
         .ok_or(SignalError::NoSession)?;
-    if counter < receiver.index {
-        let pos = receiver
-            .skipped
-            .iter()
-            .position(|k| k.counter == counter)
-            .ok_or(SignalError::DuplicateMessage { counter })?;
-        return Ok(receiver.skipped.remove(pos).seed);
+    let seed = ChainCursor {
+        chain_key: &mut receiver.chain_key,
+        index: &mut receiver.index,
+        skipped: &mut receiver.skipped,
     }
-    let jump = counter - receiver.index;
-    if jump as usize > MAX_SKIPPED_KEYS {
-        return Err(SignalError::TooFarInFuture {
-            jump,
-            limit: MAX_SKIPPED_KEYS as u32,
-        });
-    }
-    while receiver.index < counter {
-        receiver.skipped.push(SkippedKey {
-            counter: receiver.index,
-            seed: message_seed(&receiver.chain_key),
-        });
-        receiver.chain_key = next_chain_key(&receiver.chain_key);
-        receiver.index += 1;
-    }
-    let seed = message_seed(&receiver.chain_key);
-    receiver.chain_key = next_chain_key(&receiver.chain_key);
-    receiver.index = counter
-        .checked_add(1)
-        .ok_or(SignalError::CounterExhausted)?;
+    .seed_at(counter, MAX_SKIPPED_KEYS)?;
     evict_excess_skipped_keys(state);
     Ok(seed)
 }
