@@ -2,15 +2,18 @@
 //! linking code instead of a QR, over real loopback WebSockets, then logs
 //! in again from its stored state.
 
+// Shared with the interop tests; this file needs only `raw`.
+#[allow(dead_code)]
+#[path = "interop/admin.rs"]
+mod admin;
 mod harness;
 
-use serde_json::Value;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
+use serde_json::{json, Value};
 use wasp::client::pair_code::PairCodeError;
 use wasp::client::{ClientError, Event, Status};
 use wasp::sim::SimHandle;
 
+use admin::AdminClient;
 use harness::{Harness, Session, GUARD};
 
 /// A fresh session showing its first QR code, and a new phone.
@@ -163,32 +166,14 @@ async fn bad_numbers_are_refused_and_the_session_keeps_pairing() {
 }
 
 /// One HTTP/1.1 request; returns status and JSON body.
-async fn post(sim: &SimHandle, path: &str, body: &str) -> (u16, Value) {
-    let exchange = async {
-        let mut stream = TcpStream::connect(sim.addr()).await.expect("connect");
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            sim.addr(),
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).await.expect("write");
-        stream.write_all(body.as_bytes()).await.expect("write");
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await.expect("read");
-        raw
-    };
-    let raw = tokio::time::timeout(GUARD, exchange)
+/// POSTs JSON to the simulator's admin API; the status and JSON body.
+async fn post(sim: &SimHandle, path: &str, body: Value) -> (u16, Value) {
+    let admin = AdminClient::new(&sim.http_url()).expect("admin url");
+    let (status, raw) = tokio::time::timeout(GUARD, admin.raw("POST", path, Some(body)))
         .await
-        .expect("the simulator answers");
-    let text = String::from_utf8(raw).expect("UTF-8 response");
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    (status, serde_json::from_str(body).expect("a JSON body"))
+        .expect("the simulator answers")
+        .expect("an HTTP response");
+    (status, serde_json::from_slice(&raw).expect("a JSON body"))
 }
 
 #[tokio::test]
@@ -198,16 +183,11 @@ async fn the_admin_route_links_by_code_and_reports_a_wrong_one() {
     let code = pair_code(&mut session, &phone).await;
     let path = format!("/sim/phones/{phone}/pair-code");
 
-    let (status, json) = post(
-        &h.sim,
-        &path,
-        &format!(r#"{{"code":"{}"}}"#, mistyped(&code)),
-    )
-    .await;
+    let (status, json) = post(&h.sim, &path, json!({ "code": mistyped(&code) })).await;
     assert_eq!(status, 400);
     assert_eq!(json["error"], "wrong_code");
 
-    let (status, json) = post(&h.sim, &path, &format!(r#"{{"code":"{code}"}}"#)).await;
+    let (status, json) = post(&h.sim, &path, json!({ "code": code })).await;
     assert_eq!(status, 200, "{json}");
     let device = json["device"].as_str().expect("device JID").to_string();
     let seen = session.until(|e| *e == Event::Connected).await;
