@@ -12,6 +12,10 @@ pub enum ClientError {
     Stopped,
     #[error("not connected")]
     NotConnected,
+    #[error("invalid recipient: {0}")]
+    InvalidRecipient(String),
+    #[error("{0} is not on WhatsApp")]
+    NotOnWhatsApp(String),
     #[error("timed out waiting for the server")]
     Timeout,
     #[error("server answered with error {code}: {text}")]

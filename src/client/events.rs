@@ -27,6 +27,69 @@ pub enum Event {
     /// The session task ended without logging out (shutdown, replaced by
     /// another client, temporary ban, QR codes exhausted, failure).
     Stopped { reason: String },
+    /// A text message arrived (or one of our other devices sent one:
+    /// `from_me`). Reported once per message id, even across restarts.
+    Message(IncomingMessage),
+    /// A message could not be decrypted; a retry was requested from the
+    /// sender. Reported, never dropped silently.
+    Undecryptable {
+        id: String,
+        chat: String,
+        sender: String,
+        reason: String,
+    },
+    /// Receipts for messages we sent: `delivered`, `read` or `played`.
+    Receipt {
+        kind: ReceiptKind,
+        chat: String,
+        /// The device that sent the receipt.
+        sender: String,
+        ids: Vec<String>,
+        timestamp: u64,
+    },
+}
+
+/// A received text message, as the host sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IncomingMessage {
+    /// WhatsApp's message id (unique per sender).
+    pub id: String,
+    /// The conversation: the other party's user JID (`123@s.whatsapp.net`).
+    pub chat: String,
+    /// The device that sent it (`123:0@s.whatsapp.net`).
+    pub sender: String,
+    /// Seconds since the epoch, as the server stamped it.
+    pub timestamp: u64,
+    pub text: String,
+    /// Sent by another device of our own account (to `chat`).
+    pub from_me: bool,
+    /// The push name the sender's server stanza carried, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push_name: Option<String>,
+    /// The message this one replies to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quoted: Option<QuotedMessage>,
+}
+
+/// The message a reply quotes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct QuotedMessage {
+    pub id: String,
+    /// Who wrote the quoted message, when the reply says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    /// Its text, when it was a text message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+/// What a receipt says happened to a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptKind {
+    Delivered,
+    Read,
+    Played,
 }
 
 /// Where every session of a host delivers its events. One sink is shared

@@ -37,7 +37,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub use config::{ClientConfig, DEFAULT_URL};
 pub use connector::{Connector, WebSocketConnector};
 pub use error::ClientError;
-pub use events::{ChannelSink, Event, EventSink, Status};
+pub use events::{
+    ChannelSink, Event, EventSink, IncomingMessage, QuotedMessage, ReceiptKind, Status,
+};
 pub use qr::qr_string;
 pub use stanzas::SERVER_JID;
 
@@ -58,6 +60,16 @@ pub struct Snapshot {
     pub last_error: Option<String>,
     /// Own JID once linked.
     pub jid: Option<String>,
+}
+
+/// A message the server accepted from us.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SentMessage {
+    pub id: String,
+    /// The conversation (the recipient's user JID).
+    pub chat: String,
+    /// Seconds since the epoch, as the server's ack stamped it.
+    pub timestamp: u64,
 }
 
 /// A handle to one running session. Cloning is cheap; dropping every
@@ -190,6 +202,24 @@ impl Client {
         if self.command(Command::Shutdown { done }).await.is_ok() {
             let _ = rx.await;
         }
+    }
+
+    /// Sends a text message to `to` (a phone number with country code, or
+    /// a user JID) and returns once the server acknowledged it: encrypted
+    /// for every device of the recipient and every other device of ours.
+    ///
+    /// Errors: `NotConnected`, `InvalidRecipient`, `NotOnWhatsApp`,
+    /// `Timeout`, `Server` (the server refused the message).
+    pub async fn send_text(&self, to: &str, text: &str) -> Result<SentMessage, ClientError> {
+        let _ = (to, text);
+        Err(ClientError::Unsupported("sending messages"))
+    }
+
+    /// Marks messages of `chat` as read: sends read receipts for `ids` to
+    /// their sender. Errors: `NotConnected`, `InvalidRecipient`.
+    pub async fn mark_read(&self, chat: &str, ids: &[String]) -> Result<(), ClientError> {
+        let _ = (chat, ids);
+        Err(ClientError::Unsupported("read receipts"))
     }
 
     /// Sends one stanza as is.
