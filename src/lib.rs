@@ -6,6 +6,8 @@
 //!
 //! | module   | owns                                                        |
 //! |----------|-------------------------------------------------------------|
+//! | `api`    | the HTTP API: routes, JSON errors, auth, event streams      |
+//! | `host`   | the session pool: records, restore, capacity, alerts        |
 //! | `client` | one WhatsApp session: pairing, login, keepalive, reconnect  |
 //! | `signal` | Signal protocol state and crypto (identity, prekeys, ...)   |
 //! | `wire`   | WebSocket transport, frames, Noise, binary nodes            |
@@ -20,8 +22,10 @@
 //!
 //! See ARCHITECTURE.md at the repository root for the whole picture.
 
+pub mod api;
 pub mod client;
 pub mod crypto;
+pub mod host;
 pub mod proto;
 pub mod signal;
 pub mod sim;

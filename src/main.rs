@@ -1,8 +1,8 @@
 //! The `wasp` command: one binary, one subcommand per job.
 //!
-//! `wasp sim` runs the simulated WhatsApp server; `wasp link` runs one
-//! WhatsApp session in the foreground. Later subcommands (`serve`,
-//! `bench`) join them here. This file is the only user of `anyhow`.
+//! `wasp serve` runs the session host behind the HTTP API; `wasp sim`
+//! runs the simulated WhatsApp server; `wasp link` runs one WhatsApp
+//! session in the foreground. This file is the only user of `anyhow`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +24,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the session host and its HTTP API (all stored sessions come
+    /// back on start).
+    Serve(ServeArgs),
     /// Run the simulated WhatsApp server (chat at ws://ADDR/ws/chat,
     /// admin API at http://ADDR/sim/...).
     Sim(SimArgs),
@@ -70,6 +73,40 @@ fn parse_root_key(text: &str) -> Result<[u8; 32], String> {
 }
 
 #[derive(Args)]
+struct ServeArgs {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "WASP_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Directory holding the host's database and one directory per session.
+    #[arg(long, env = "WASP_DATA", default_value = "./data")]
+    data: PathBuf,
+    /// Run a simulated WhatsApp network in-process and connect sessions to
+    /// it (try the whole flow offline; see README).
+    #[arg(long, env = "WASP_SIMULATE")]
+    simulate: bool,
+    /// Address of the in-process simulator (with --simulate).
+    #[arg(long, env = "WASP_SIM_LISTEN", default_value = "127.0.0.1:9000")]
+    sim_listen: SocketAddr,
+    /// Bearer key every API request must carry. Required when --listen is
+    /// not a loopback address.
+    #[arg(long, env = "WASP_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Most sessions this process runs; derived from the memory limit
+    /// when unset.
+    #[arg(long, env = "WASP_MAX_SESSIONS")]
+    max_sessions: Option<usize>,
+    /// Memory limit in bytes to derive capacity from; cgroup memory.max
+    /// when unset.
+    #[arg(long, env = "WASP_MEMORY_LIMIT")]
+    memory_limit: Option<u64>,
+    /// Stored sessions started per second on restore.
+    #[arg(long, env = "WASP_RESTORE_RATE", default_value_t = 100)]
+    restore_rate: u32,
+    #[command(flatten)]
+    whatsapp: WhatsAppArgs,
+}
+
+#[derive(Args)]
 struct SimArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9000")]
@@ -85,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log.as_deref())?;
     match cli.command {
+        Command::Serve(args) => run_serve(args).await,
         Command::Sim(args) => run_sim(args).await,
         Command::Link(args) => run_link(args).await,
     }
@@ -118,6 +156,79 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
     shutdown_signal().await?;
     tracing::info!("shutting down");
     sim.shutdown().await;
+    Ok(())
+}
+
+async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    use wasp::api::{router, ApiKey};
+    use wasp::client::ClientConfig;
+    use wasp::host::{Host, HostConfig};
+
+    let api_key = args.api_key.as_deref().and_then(ApiKey::new);
+    if api_key.is_none() && !args.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "refusing to listen on {} without an API key: set --api-key or WASP_API_KEY",
+            args.listen
+        );
+    }
+    let mut client = ClientConfig {
+        url: args.whatsapp.whatsapp_url,
+        ..ClientConfig::default()
+    };
+    if let Some(root) = args.whatsapp.whatsapp_root_key {
+        client.root_key = root;
+    }
+    let sim = if args.simulate {
+        let config = wasp::sim::SimConfig {
+            listen: args.sim_listen,
+            ..Default::default()
+        };
+        let sim = wasp::sim::start(config)
+            .await
+            .with_context(|| format!("starting the simulator on {}", args.sim_listen))?;
+        client.url = sim.ws_url();
+        client.root_key = sim.root_public_key();
+        println!("sim_admin_url={}", sim.http_url());
+        Some(sim)
+    } else {
+        None
+    };
+    let mut config = HostConfig::new(&args.data, client);
+    config.max_sessions = args.max_sessions;
+    config.memory_limit = args.memory_limit;
+    config.restore_per_sec = args.restore_rate;
+    let host = Host::open(config)
+        .with_context(|| format!("opening data directory {}", args.data.display()))?;
+    host.spawn_monitor(std::time::Duration::from_secs(5));
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    println!("api_url=http://{}", listener.local_addr()?);
+    let restoring = {
+        let host = host.clone();
+        tokio::spawn(async move {
+            if let Err(e) = host.restore().await {
+                tracing::error!(error = %e, "restore failed");
+            }
+        })
+    };
+    let app = router(host.clone(), api_key);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            if let Err(e) = shutdown_signal().await {
+                tracing::error!(error = %e, "signal handling failed");
+            }
+            tracing::info!("shutting down: no new requests");
+        })
+        .await
+        .context("serving the API")?;
+    restoring.abort();
+    host.shutdown().await;
+    if let Some(sim) = sim {
+        sim.shutdown().await;
+    }
+    tracing::info!("all sessions closed");
     Ok(())
 }
 

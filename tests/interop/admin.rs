@@ -111,9 +111,22 @@ impl AdminClient {
         body: Option<serde_json::Value>,
     ) -> Result<(u16, Vec<u8>)> {
         let payload = match &body {
-            Some(json) => serde_json::to_vec(json)?,
-            None => Vec::new(),
+            Some(json) => Some(serde_json::to_vec(json)?),
+            None => None,
         };
+        self.request(method, path, &[], payload.as_deref()).await
+    }
+
+    /// Sends one request with extra headers and a body sent as is (even
+    /// when it is not JSON); returns the status code and the body.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<(u16, Vec<u8>)> {
+        let payload = body.unwrap_or_default();
         let mut request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\n",
             self.authority
@@ -121,13 +134,16 @@ impl AdminClient {
         if body.is_some() {
             request.push_str("Content-Type: application/json\r\n");
         }
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
         request.push_str(&format!("Content-Length: {}\r\n\r\n", payload.len()));
 
         let mut stream = TcpStream::connect(&self.authority)
             .await
             .with_context(|| format!("connecting to the simulator at {}", self.authority))?;
         stream.write_all(request.as_bytes()).await?;
-        stream.write_all(&payload).await?;
+        stream.write_all(payload).await?;
         stream.flush().await?;
 
         let mut response = Vec::new();

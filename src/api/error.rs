@@ -1,0 +1,78 @@
+//! API errors: every failure is `{"error": code, "message": text}` with
+//! the status that says what went wrong.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::client::ClientError;
+use crate::host::HostError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": self.code, "message": self.message});
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Capacity frees up when sessions end; ask clients to come back.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+        }
+        response
+    }
+}
+
+impl From<HostError> for ApiError {
+    fn from(e: HostError) -> Self {
+        use StatusCode as S;
+        let (status, code) = match &e {
+            HostError::NotFound(_) => (S::NOT_FOUND, "session_not_found"),
+            HostError::AlreadyExists(_) => (S::CONFLICT, "session_exists"),
+            HostError::InvalidId(_) => (S::BAD_REQUEST, "invalid_session_id"),
+            HostError::InvalidWebhook(_) => (S::BAD_REQUEST, "invalid_webhook"),
+            HostError::CapacityExhausted { .. } => (S::SERVICE_UNAVAILABLE, "capacity_exhausted"),
+            HostError::ShuttingDown => (S::SERVICE_UNAVAILABLE, "shutting_down"),
+            HostError::Client(c) => client_status(c),
+            HostError::Store(_) | HostError::Database(_) => {
+                tracing::error!(error = %e, "storage failure");
+                (S::INTERNAL_SERVER_ERROR, "storage_error")
+            }
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+fn client_status(e: &ClientError) -> (StatusCode, &'static str) {
+    use StatusCode as S;
+    match e {
+        ClientError::NotConnected => (S::CONFLICT, "not_connected"),
+        ClientError::Stopped => (S::CONFLICT, "session_stopped"),
+        ClientError::InvalidRecipient(_) => (S::BAD_REQUEST, "invalid_recipient"),
+        ClientError::NotOnWhatsApp(_) => (S::UNPROCESSABLE_ENTITY, "not_on_whatsapp"),
+        ClientError::Timeout => (S::GATEWAY_TIMEOUT, "timeout"),
+        ClientError::Server { .. } => (S::BAD_GATEWAY, "server_error"),
+        ClientError::Unsupported(_) => (S::NOT_IMPLEMENTED, "not_implemented"),
+        ClientError::AlreadyLinked => (S::CONFLICT, "already_linked"),
+        ClientError::NotPairing => (S::CONFLICT, "not_pairing"),
+        ClientError::PairCodeBusy => (S::CONFLICT, "pair_code_busy"),
+        ClientError::PairCode(_) => (S::BAD_REQUEST, "pair_code_refused"),
+        _ => (S::INTERNAL_SERVER_ERROR, "internal_error"),
+    }
+}

@@ -1,0 +1,67 @@
+//! Server-Sent Events: one stream per session and one for all sessions.
+//! Each event's SSE name is its type (`qr`, `connected`, `message`,
+//! `capacity.alert` ...), its data the JSON event.
+
+use std::convert::Infallible;
+
+use axum::extract::{Path, State};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::stream::{self, Stream};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{ApiError, AppState};
+use crate::host::HostEvent;
+
+pub async fn all_events(
+    State(state): State<AppState>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    stream_of(state, None)
+}
+
+pub async fn session_events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    state.host.get(&id)?;
+    Ok(stream_of(state, Some(id)))
+}
+
+/// Host-wide events (capacity) go to every stream; session events only
+/// to their session's stream and the global one.
+fn stream_of(
+    state: AppState,
+    session: Option<String>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let rx = state.host.subscribe();
+    let events = stream::unfold((rx, session), |(mut rx, session)| async move {
+        loop {
+            match rx.recv().await {
+                Ok(event) if wanted(&event, session.as_deref()) => {
+                    let sse = to_sse(&event);
+                    return Some((Ok(sse), (rx, session)));
+                }
+                Ok(_) => continue,
+                Err(RecvError::Lagged(missed)) => {
+                    let sse = SseEvent::default()
+                        .event("lagged")
+                        .data(format!("{{\"missed\":{missed}}}"));
+                    return Some((Ok(sse), (rx, session)));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+fn wanted(event: &HostEvent, session: Option<&str>) -> bool {
+    match (session, event.session.as_deref()) {
+        (None, _) | (_, None) => true,
+        (Some(want), Some(from)) => want == from,
+    }
+}
+
+fn to_sse(event: &HostEvent) -> SseEvent {
+    let data = serde_json::to_string(event).unwrap_or_else(|_| "{}".into());
+    SseEvent::default().event(event.type_name()).data(data)
+}

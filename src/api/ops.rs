@@ -1,0 +1,72 @@
+//! Operations routes: health, readiness, capacity, Prometheus metrics.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+
+use super::{ApiError, AppState};
+use crate::host::CapacityReport;
+
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+/// Ready once every stored session has been restored.
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    if state.host.is_ready() {
+        Ok(Json(serde_json::json!({"status": "ready"})))
+    } else {
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "restoring",
+            "stored sessions are still being restored",
+        ))
+    }
+}
+
+pub async fn capacity(State(state): State<AppState>) -> Json<CapacityReport> {
+    Json(state.host.capacity())
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// Prometheus text exposition format, version 0.0.4.
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let capacity = state.host.capacity();
+    let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
+    for session in state.host.list()? {
+        let name = serde_json::to_value(session.status)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        *by_status.entry(name).or_default() += 1;
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "# TYPE wasp_sessions gauge");
+    for (status, count) in by_status {
+        let _ = writeln!(out, "wasp_sessions{{status=\"{status}\"}} {count}");
+    }
+    let gauges = [
+        ("wasp_max_sessions", capacity.max_sessions as f64),
+        ("wasp_capacity_utilization", capacity.utilization),
+        ("wasp_capacity_alert", u8::from(capacity.alert) as f64),
+        (
+            "wasp_memory_rss_bytes",
+            capacity.memory.rss_bytes.unwrap_or(0) as f64,
+        ),
+        (
+            "wasp_memory_per_session_bytes",
+            capacity.memory.per_session_bytes as f64,
+        ),
+    ];
+    for (name, value) in gauges {
+        let _ = writeln!(out, "# TYPE {name} gauge\n{name} {value}");
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+}

@@ -1,0 +1,149 @@
+//! One event sink for every session: remembers each session's current QR
+//! code and re-broadcasts every event to subscribers (SSE streams).
+//! `emit` is called from session tasks, so it only takes a short lock and
+//! sends on a broadcast channel; it never waits.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::client::{Event, EventSink};
+
+/// How many events a slow subscriber may fall behind before it misses
+/// some (it is told how many it missed).
+const BROADCAST_BUFFER: usize = 1024;
+
+/// An event of one session, or of the host itself (`session` is null).
+#[derive(Clone, Debug, Serialize)]
+pub struct HostEvent {
+    pub session: Option<String>,
+    /// Seconds since the epoch.
+    pub at: u64,
+    #[serde(flatten)]
+    pub kind: HostEventKind,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum HostEventKind {
+    Session(Event),
+    Capacity(CapacityEvent),
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type")]
+pub enum CapacityEvent {
+    #[serde(rename = "capacity.alert")]
+    Alert {
+        sessions: usize,
+        max_sessions: usize,
+        utilization: f64,
+    },
+    #[serde(rename = "capacity.recovered")]
+    Recovered {
+        sessions: usize,
+        max_sessions: usize,
+        utilization: f64,
+    },
+}
+
+impl HostEvent {
+    pub fn type_name(&self) -> String {
+        match &self.kind {
+            HostEventKind::Session(e) => serde_json::to_value(e)
+                .ok()
+                .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from))
+                .unwrap_or_else(|| "event".into()),
+            HostEventKind::Capacity(CapacityEvent::Alert { .. }) => "capacity.alert".into(),
+            HostEventKind::Capacity(CapacityEvent::Recovered { .. }) => "capacity.recovered".into(),
+        }
+    }
+}
+
+/// The QR code a session shows now.
+#[derive(Clone, Debug, Serialize)]
+pub struct QrState {
+    pub qr: String,
+    /// Seconds since the epoch after which scanning it fails.
+    pub expires_at: u64,
+}
+
+pub struct Fanout {
+    qrs: Mutex<HashMap<String, QrState>>,
+    tx: broadcast::Sender<HostEvent>,
+}
+
+impl Fanout {
+    pub fn new() -> Fanout {
+        let (tx, _) = broadcast::channel(BROADCAST_BUFFER);
+        Fanout {
+            qrs: Mutex::new(HashMap::new()),
+            tx,
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<HostEvent> {
+        self.tx.subscribe()
+    }
+
+    pub fn qr(&self, session: &str) -> Option<QrState> {
+        let qr = self.lock().get(session).cloned()?;
+        (qr.expires_at > now()).then_some(qr)
+    }
+
+    pub fn forget(&self, session: &str) {
+        self.lock().remove(session);
+    }
+
+    pub fn publish(&self, session: Option<&str>, kind: HostEventKind) {
+        // No subscriber is fine: events are also reflected in status.
+        let _ = self.tx.send(HostEvent {
+            session: session.map(str::to_string),
+            at: now(),
+            kind,
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, QrState>> {
+        self.qrs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl EventSink for Fanout {
+    fn emit(&self, session: &str, event: Event) {
+        match &event {
+            Event::Qr {
+                code,
+                expires_in_secs,
+            } => {
+                let expires_at = now() + expires_in_secs;
+                self.lock().insert(
+                    session.to_string(),
+                    QrState {
+                        qr: code.clone(),
+                        expires_at,
+                    },
+                );
+            }
+            // Once linked (or gone) the session has no QR to show.
+            Event::Paired { .. }
+            | Event::Connected
+            | Event::LoggedOut { .. }
+            | Event::Stopped { .. } => {
+                self.forget(session);
+            }
+            _ => {}
+        }
+        self.publish(Some(session), HostEventKind::Session(event));
+    }
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
+}

@@ -1,0 +1,20 @@
+//! The session host: many sessions in one process.
+//!
+//! Owns: the pool of running sessions ([`Host`]), the host's own records
+//! (rusqlite, `DATA/wasp.db`), restore on start, capacity admission and
+//! the memory alert, and the fan-out of every session's events to
+//! subscribers (the API's event streams).
+//! Must not touch: HTTP (that is `api`), the WhatsApp protocol (that is
+//! `client`). Sessions' auth state stays in their own directories
+//! (`store`); the host only decides which sessions run.
+
+mod capacity;
+mod error;
+mod fanout;
+mod pool;
+mod records;
+
+pub use capacity::{derive_max_sessions, CapacityReport, MemoryReport, DEFAULT_SESSION_COST};
+pub use error::HostError;
+pub use fanout::{HostEvent, QrState};
+pub use pool::{CreateSession, Host, HostConfig, RestoreReport, SessionInfo};

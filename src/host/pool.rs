@@ -1,0 +1,423 @@
+//! The pool of running sessions and everything a host does to them.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use super::capacity::{self, CapacityReport, MemoryReport, DEFAULT_SESSION_COST};
+use super::fanout::{now, CapacityEvent, Fanout, HostEvent, HostEventKind, QrState};
+use super::records::{Records, SessionRecord};
+use super::HostError;
+use crate::client::creds::{self, StoredCreds};
+use crate::client::{Client, ClientConfig, SentMessage, Status};
+use crate::store::{valid_session_id, DataDir};
+
+/// How a host runs.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// Root of all state: `DATA/wasp.db` and one directory per session.
+    pub data: PathBuf,
+    /// Shared by every session.
+    pub client: Arc<ClientConfig>,
+    /// Explicit session limit; derived from the memory limit when unset.
+    pub max_sessions: Option<usize>,
+    /// Memory limit to derive capacity from; cgroup `memory.max` when unset.
+    pub memory_limit: Option<u64>,
+    /// Stored sessions started per second during restore.
+    pub restore_per_sec: u32,
+}
+
+impl HostConfig {
+    pub fn new(data: impl Into<PathBuf>, client: ClientConfig) -> HostConfig {
+        HostConfig {
+            data: data.into(),
+            client: Arc::new(client),
+            max_sessions: None,
+            memory_limit: None,
+            restore_per_sec: 100,
+        }
+    }
+}
+
+/// Without any limit in force: the brief's target density.
+const UNLIMITED_DEFAULT_SESSIONS: usize = 5_000;
+
+/// What `POST /v1/sessions` asks for.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct CreateSession {
+    /// `[A-Za-z0-9_-]{1,64}`; generated when absent.
+    pub id: Option<String>,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+}
+
+/// A session as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionInfo {
+    pub id: String,
+    pub status: Status,
+    pub jid: Option<String>,
+    pub created_at: u64,
+    pub last_error: Option<String>,
+    pub webhook_url: Option<String>,
+}
+
+/// The session host. Share it as `Arc<Host>`.
+pub struct Host {
+    config: HostConfig,
+    data: DataDir,
+    records: Records,
+    fanout: Arc<Fanout>,
+    running: Mutex<HashMap<String, Client>>,
+    max_sessions: usize,
+    memory_limit: Option<u64>,
+    alert: AtomicBool,
+    ready: AtomicBool,
+    closing: AtomicBool,
+}
+
+impl Host {
+    /// Opens the data directory and the records; starts no session yet
+    /// (see [`Host::restore`]).
+    pub fn open(config: HostConfig) -> Result<Arc<Host>, HostError> {
+        let data = DataDir::open(&config.data)?;
+        let records = Records::open(&data.path().join("wasp.db"))?;
+        let memory_limit = config.memory_limit.or_else(capacity::cgroup_memory_limit);
+        let max_sessions = config.max_sessions.unwrap_or_else(|| match memory_limit {
+            Some(limit) => capacity::derive_max_sessions(limit, DEFAULT_SESSION_COST),
+            None => UNLIMITED_DEFAULT_SESSIONS,
+        });
+        Ok(Arc::new(Host {
+            config,
+            data,
+            records,
+            fanout: Arc::new(Fanout::new()),
+            running: Mutex::new(HashMap::new()),
+            max_sessions,
+            memory_limit,
+            alert: AtomicBool::new(false),
+            ready: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+        }))
+    }
+
+    /// Starts every stored session, paced (`restore_per_sec`, jittered) so
+    /// thousands do not hit the server at once. Sessions stored as logged
+    /// out stay stopped; unreadable ones are reported and skipped. Marks
+    /// the host ready when done.
+    pub async fn restore(self: &Arc<Self>) -> Result<RestoreReport, HostError> {
+        let mut report = RestoreReport::default();
+        let pace = Duration::from_secs(1) / self.config.restore_per_sec.max(1);
+        for record in self.records.all()? {
+            if self.closing.load(Ordering::Relaxed) {
+                break;
+            }
+            let dir = self.data.session(&record.id)?;
+            match creds::load(&dir) {
+                Ok(Some(StoredCreds::LoggedOut { .. })) => {
+                    tracing::info!(session = %record.id, "stored as logged out: not started");
+                    report.logged_out += 1;
+                }
+                Ok(_) => {
+                    self.start(&record.id)?;
+                    report.started += 1;
+                    let jitter = rand::thread_rng().gen_range(0.5..1.5);
+                    tokio::time::sleep(pace.mul_f64(jitter)).await;
+                }
+                Err(e) => {
+                    tracing::error!(session = %record.id, error = %e, "corrupt session state: skipped");
+                    report.failed.push((record.id.clone(), e.to_string()));
+                }
+            }
+        }
+        self.ready.store(true, Ordering::Relaxed);
+        self.check_capacity();
+        tracing::info!(?report, "restore finished");
+        Ok(report)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Creates and starts a new session. Refused past capacity: running
+    /// sessions are never touched by an admission.
+    pub fn create(&self, request: CreateSession) -> Result<SessionInfo, HostError> {
+        if self.closing.load(Ordering::Relaxed) {
+            return Err(HostError::ShuttingDown);
+        }
+        let id = match request.id {
+            Some(id) if valid_session_id(&id) => id,
+            Some(id) => return Err(HostError::InvalidId(id)),
+            None => new_session_id(),
+        };
+        if let Some(url) = &request.webhook_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(HostError::InvalidWebhook(format!(
+                    "{url:?} is not an http(s) URL"
+                )));
+            }
+        }
+        if self.session_count() >= self.max_sessions {
+            return Err(HostError::CapacityExhausted {
+                max: self.max_sessions,
+            });
+        }
+        let record = SessionRecord {
+            id: id.clone(),
+            created_at: now(),
+            webhook_url: request.webhook_url,
+            webhook_secret: request.webhook_secret,
+        };
+        if !self.records.insert(&record)? {
+            return Err(HostError::AlreadyExists(id));
+        }
+        // A directory left by an earlier session of the same id would log
+        // in as that account: a new session starts clean.
+        self.data.remove_session(&id)?;
+        self.start(&id)?;
+        self.check_capacity();
+        self.get(&id)
+    }
+
+    pub fn list(&self) -> Result<Vec<SessionInfo>, HostError> {
+        let records = self.records.all()?;
+        Ok(records.into_iter().map(|r| self.info(r)).collect())
+    }
+
+    pub fn get(&self, id: &str) -> Result<SessionInfo, HostError> {
+        let record = self
+            .records
+            .get(id)?
+            .ok_or_else(|| HostError::NotFound(id.to_string()))?;
+        Ok(self.info(record))
+    }
+
+    /// Logs the session out (when it runs), wipes its state and forgets it.
+    pub async fn delete(&self, id: &str) -> Result<(), HostError> {
+        self.get(id)?;
+        if let Some(client) = self.take(id) {
+            if let Err(e) = client.logout().await {
+                tracing::warn!(session = id, error = %e, "logout before delete failed");
+                client.shutdown().await;
+            }
+        }
+        self.data.remove_session(id)?;
+        self.records.remove(id)?;
+        self.fanout.forget(id);
+        self.check_capacity();
+        Ok(())
+    }
+
+    /// Unlinks the device; the record stays (status `logged_out`).
+    pub async fn logout(&self, id: &str) -> Result<SessionInfo, HostError> {
+        self.get(id)?;
+        match self.client(id) {
+            Some(client) if !client.status().is_terminal() => client.logout().await?,
+            _ => creds::wipe(&self.data.session(id)?, "logged out by the host", None)?,
+        }
+        self.get(id)
+    }
+
+    /// Stops the session (if it runs) and starts it again from its state.
+    pub async fn restart(&self, id: &str) -> Result<SessionInfo, HostError> {
+        self.get(id)?;
+        if let Some(client) = self.take(id) {
+            client.shutdown().await;
+        }
+        self.start(id)?;
+        self.get(id)
+    }
+
+    pub fn qr(&self, id: &str) -> Result<Option<QrState>, HostError> {
+        self.get(id)?;
+        Ok(self.fanout.qr(id))
+    }
+
+    pub async fn pair_code(&self, id: &str, phone: &str) -> Result<String, HostError> {
+        Ok(self.running_client(id)?.request_pair_code(phone).await?)
+    }
+
+    pub async fn send_text(
+        &self,
+        id: &str,
+        to: &str,
+        text: &str,
+    ) -> Result<SentMessage, HostError> {
+        Ok(self.connected_client(id)?.send_text(to, text).await?)
+    }
+
+    pub async fn mark_read(&self, id: &str, chat: &str, ids: &[String]) -> Result<(), HostError> {
+        Ok(self.connected_client(id)?.mark_read(chat, ids).await?)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<HostEvent> {
+        self.fanout.subscribe()
+    }
+
+    pub fn capacity(&self) -> CapacityReport {
+        let sessions = self.session_count();
+        let rss = capacity::process_rss();
+        let by_sessions = sessions as f64 / self.max_sessions.max(1) as f64;
+        let by_memory = match (rss, self.memory_limit) {
+            (Some(rss), Some(limit)) if limit > 0 => rss as f64 / limit as f64,
+            _ => 0.0,
+        };
+        CapacityReport {
+            sessions,
+            max_sessions: self.max_sessions,
+            utilization: by_sessions.max(by_memory),
+            memory: MemoryReport {
+                rss_bytes: rss,
+                limit_bytes: self.memory_limit,
+                per_session_bytes: DEFAULT_SESSION_COST,
+            },
+            alert: self.alert.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Raises or clears the capacity alert (log, event) on a change.
+    /// Called on every admission and removal, and by the monitor.
+    pub fn check_capacity(&self) {
+        let report = self.capacity();
+        let raised = self.alert.load(Ordering::Relaxed);
+        let Some(raise) = capacity::next_alert(raised, report.utilization) else {
+            return;
+        };
+        if self.alert.swap(raise, Ordering::Relaxed) == raise {
+            return; // another caller got there first
+        }
+        let (sessions, max_sessions, utilization) =
+            (report.sessions, report.max_sessions, report.utilization);
+        let event = if raise {
+            tracing::warn!(
+                sessions,
+                max_sessions,
+                utilization,
+                "capacity alert: past 80%"
+            );
+            CapacityEvent::Alert {
+                sessions,
+                max_sessions,
+                utilization,
+            }
+        } else {
+            tracing::info!(sessions, max_sessions, utilization, "capacity recovered");
+            CapacityEvent::Recovered {
+                sessions,
+                max_sessions,
+                utilization,
+            }
+        };
+        self.fanout.publish(None, HostEventKind::Capacity(event));
+    }
+
+    /// Samples memory every `period` for as long as the host lives, so a
+    /// memory-driven alert is raised even without admissions.
+    pub fn spawn_monitor(self: &Arc<Self>, period: Duration) {
+        let host = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            loop {
+                tick.tick().await;
+                match host.upgrade() {
+                    Some(host) if !host.closing.load(Ordering::Relaxed) => host.check_capacity(),
+                    _ => break,
+                }
+            }
+        });
+    }
+
+    /// Refuses new sessions and shuts every running one down cleanly
+    /// (their state stays for the next start).
+    pub async fn shutdown(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+        let clients: Vec<Client> = self.lock().drain().map(|(_, c)| c).collect();
+        let closing = clients.iter().map(|c| c.shutdown());
+        futures_util::future::join_all(closing).await;
+    }
+
+    fn start(&self, id: &str) -> Result<(), HostError> {
+        let dir = self.data.session(id)?;
+        let client = Client::spawn(
+            id.to_string(),
+            self.config.client.clone(),
+            dir,
+            self.fanout.clone(),
+        );
+        self.lock().insert(id.to_string(), client);
+        Ok(())
+    }
+
+    fn info(&self, record: SessionRecord) -> SessionInfo {
+        let snapshot = self.client(&record.id).map(|c| c.snapshot());
+        let (status, jid, last_error) = match snapshot {
+            Some(s) => (s.status, s.jid, s.last_error),
+            None => (Status::Stopped, None, None),
+        };
+        SessionInfo {
+            id: record.id,
+            status,
+            jid,
+            created_at: record.created_at,
+            last_error,
+            webhook_url: record.webhook_url,
+        }
+    }
+
+    /// Sessions counted against capacity: those with a live task.
+    fn session_count(&self) -> usize {
+        self.lock()
+            .values()
+            .filter(|c| !c.status().is_terminal())
+            .count()
+    }
+
+    fn client(&self, id: &str) -> Option<Client> {
+        self.lock().get(id).cloned()
+    }
+
+    fn running_client(&self, id: &str) -> Result<Client, HostError> {
+        self.get(id)?;
+        self.client(id)
+            .filter(|c| !c.status().is_terminal())
+            .ok_or(HostError::Client(crate::client::ClientError::NotConnected))
+    }
+
+    /// Messages need a logged-in session: anything else is a clear 409
+    /// rather than a wait.
+    fn connected_client(&self, id: &str) -> Result<Client, HostError> {
+        self.running_client(id)?;
+        self.client(id)
+            .filter(|c| c.status() == Status::Connected)
+            .ok_or(HostError::Client(crate::client::ClientError::NotConnected))
+    }
+
+    fn take(&self, id: &str) -> Option<Client> {
+        self.lock().remove(id)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Client>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What a restore did.
+#[derive(Debug, Default)]
+pub struct RestoreReport {
+    pub started: usize,
+    pub logged_out: usize,
+    /// Sessions skipped for unreadable state, with the reason.
+    pub failed: Vec<(String, String)>,
+}
+
+fn new_session_id() -> String {
+    let bytes: [u8; 8] = rand::thread_rng().gen();
+    hex::encode(bytes)
+}
