@@ -102,6 +102,12 @@ struct ServeArgs {
     /// Stored sessions started per second on restore.
     #[arg(long, env = "WASP_RESTORE_RATE", default_value_t = 100)]
     restore_rate: u32,
+    /// A webhook receiving every event of every session (http:// only).
+    #[arg(long, env = "WASP_WEBHOOK_URL")]
+    webhook_url: Option<String>,
+    /// Key for the global webhook's HMAC-SHA256 signature.
+    #[arg(long, env = "WASP_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
     #[command(flatten)]
     whatsapp: WhatsAppArgs,
 }
@@ -197,6 +203,13 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     config.max_sessions = args.max_sessions;
     config.memory_limit = args.memory_limit;
     config.restore_per_sec = args.restore_rate;
+    if let Some(url) = args.webhook_url {
+        wasp::host::validate_webhook_url(&url)?;
+        config.webhooks.global = Some(wasp::host::WebhookTarget {
+            url,
+            secret: args.webhook_secret,
+        });
+    }
     let host = Host::open(config)
         .with_context(|| format!("opening data directory {}", args.data.display()))?;
     host.spawn_monitor(std::time::Duration::from_secs(5));

@@ -8,7 +8,9 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
+
+use super::webhook::OutboxMsg;
 
 use crate::client::{Event, EventSink};
 
@@ -74,14 +76,26 @@ pub struct QrState {
 pub struct Fanout {
     qrs: Mutex<HashMap<String, QrState>>,
     tx: broadcast::Sender<HostEvent>,
+    /// The webhook outbox's writer (unbounded: it must never make a
+    /// session task wait; the writer commits in batches).
+    outbox: mpsc::UnboundedSender<OutboxMsg>,
 }
 
 impl Fanout {
-    pub fn new() -> Fanout {
+    pub fn new(outbox: mpsc::UnboundedSender<OutboxMsg>) -> Fanout {
         let (tx, _) = broadcast::channel(BROADCAST_BUFFER);
         Fanout {
             qrs: Mutex::new(HashMap::new()),
             tx,
+            outbox,
+        }
+    }
+
+    /// Resolves once every event published so far is in the outbox.
+    pub async fn flush(&self) {
+        let (done, rx) = tokio::sync::oneshot::channel();
+        if self.outbox.send(OutboxMsg::Flush(done)).is_ok() {
+            let _ = rx.await;
         }
     }
 
@@ -99,12 +113,15 @@ impl Fanout {
     }
 
     pub fn publish(&self, session: Option<&str>, kind: HostEventKind) {
-        // No subscriber is fine: events are also reflected in status.
-        let _ = self.tx.send(HostEvent {
+        let event = HostEvent {
             session: session.map(str::to_string),
             at: now(),
             kind,
-        });
+        };
+        // A stopped writer (shutdown) or no subscriber is fine: events are
+        // also reflected in each session's status.
+        let _ = self.outbox.send(OutboxMsg::Event(Box::new(event.clone())));
+        let _ = self.tx.send(event);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, QrState>> {

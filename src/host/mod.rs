@@ -11,10 +11,13 @@
 mod capacity;
 mod error;
 mod fanout;
+mod http_post;
 mod pool;
 mod records;
+mod webhook;
 
 pub use capacity::{derive_max_sessions, CapacityReport, MemoryReport, DEFAULT_SESSION_COST};
 pub use error::HostError;
 pub use fanout::{HostEvent, QrState};
-pub use pool::{CreateSession, Host, HostConfig, RestoreReport, SessionInfo};
+pub use pool::{validate_webhook_url, CreateSession, Host, HostConfig, RestoreReport, SessionInfo};
+pub use webhook::{WebhookConfig, WebhookTarget};

@@ -13,6 +13,7 @@ use tokio::sync::broadcast;
 use super::capacity::{self, CapacityReport, MemoryReport, DEFAULT_SESSION_COST};
 use super::fanout::{now, CapacityEvent, Fanout, HostEvent, HostEventKind, QrState};
 use super::records::{Records, SessionRecord};
+use super::webhook::{WebhookConfig, WebhookTarget, Webhooks};
 use super::HostError;
 use crate::client::creds::{self, StoredCreds};
 use crate::client::{Client, ClientConfig, SentMessage, Status};
@@ -31,6 +32,8 @@ pub struct HostConfig {
     pub memory_limit: Option<u64>,
     /// Stored sessions started per second during restore.
     pub restore_per_sec: u32,
+    /// The global webhook and the retry policy.
+    pub webhooks: WebhookConfig,
 }
 
 impl HostConfig {
@@ -41,6 +44,7 @@ impl HostConfig {
             max_sessions: None,
             memory_limit: None,
             restore_per_sec: 100,
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -74,6 +78,7 @@ pub struct Host {
     data: DataDir,
     records: Records,
     fanout: Arc<Fanout>,
+    webhooks: Arc<Webhooks>,
     running: Mutex<HashMap<String, Client>>,
     max_sessions: usize,
     memory_limit: Option<u64>,
@@ -87,7 +92,13 @@ impl Host {
     /// (see [`Host::restore`]).
     pub fn open(config: HostConfig) -> Result<Arc<Host>, HostError> {
         let data = DataDir::open(&config.data)?;
-        let records = Records::open(&data.path().join("wasp.db"))?;
+        let db_path = data.path().join("wasp.db");
+        let records = Records::open(&db_path)?;
+        let webhooks = Webhooks::open(&db_path, config.webhooks.clone())?;
+        for record in records.all()? {
+            webhooks.set_target(&record.id, target_of(&record));
+        }
+        let fanout = Arc::new(Fanout::new(webhooks.start()));
         let memory_limit = config.memory_limit.or_else(capacity::cgroup_memory_limit);
         let max_sessions = config.max_sessions.unwrap_or_else(|| match memory_limit {
             Some(limit) => capacity::derive_max_sessions(limit, DEFAULT_SESSION_COST),
@@ -97,7 +108,8 @@ impl Host {
             config,
             data,
             records,
-            fanout: Arc::new(Fanout::new()),
+            fanout,
+            webhooks,
             running: Mutex::new(HashMap::new()),
             max_sessions,
             memory_limit,
@@ -158,11 +170,7 @@ impl Host {
             None => new_session_id(),
         };
         if let Some(url) = &request.webhook_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(HostError::InvalidWebhook(format!(
-                    "{url:?} is not an http(s) URL"
-                )));
-            }
+            validate_webhook_url(url)?;
         }
         if self.session_count() >= self.max_sessions {
             return Err(HostError::CapacityExhausted {
@@ -178,6 +186,7 @@ impl Host {
         if !self.records.insert(&record)? {
             return Err(HostError::AlreadyExists(id));
         }
+        self.webhooks.set_target(&id, target_of(&record));
         // A directory left by an earlier session of the same id would log
         // in as that account: a new session starts clean.
         self.data.remove_session(&id)?;
@@ -210,6 +219,7 @@ impl Host {
         }
         self.data.remove_session(id)?;
         self.records.remove(id)?;
+        self.webhooks.set_target(id, None);
         self.fanout.forget(id);
         self.check_capacity();
         Ok(())
@@ -341,6 +351,13 @@ impl Host {
         let clients: Vec<Client> = self.lock().drain().map(|(_, c)| c).collect();
         let closing = clients.iter().map(|c| c.shutdown());
         futures_util::future::join_all(closing).await;
+        // Every event the sessions emitted is in the outbox before we go.
+        self.fanout.flush().await;
+    }
+
+    /// Webhook deliveries not made yet.
+    pub fn pending_webhooks(&self) -> Result<u64, HostError> {
+        self.webhooks.pending()
     }
 
     fn start(&self, id: &str) -> Result<(), HostError> {
@@ -415,6 +432,24 @@ pub struct RestoreReport {
     pub logged_out: usize,
     /// Sessions skipped for unreadable state, with the reason.
     pub failed: Vec<(String, String)>,
+}
+
+/// Only plain http:// endpoints can be delivered to for now.
+pub fn validate_webhook_url(url: &str) -> Result<(), HostError> {
+    if super::http_post::split_url(url).is_some() {
+        Ok(())
+    } else {
+        Err(HostError::InvalidWebhook(format!(
+            "{url:?}: use an http://host[:port]/path URL (https is not supported yet)"
+        )))
+    }
+}
+
+fn target_of(record: &SessionRecord) -> Option<WebhookTarget> {
+    record.webhook_url.as_ref().map(|url| WebhookTarget {
+        url: url.clone(),
+        secret: record.webhook_secret.clone(),
+    })
 }
 
 fn new_session_id() -> String {

@@ -1,0 +1,200 @@
+//! Webhooks end to end: signed deliveries, retries after a failing
+//! receiver, and the durable outbox surviving a restart of the host.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use wasp::client::ClientConfig;
+use wasp::host::{CreateSession, Host, HostConfig, WebhookTarget};
+use wasp::sim::{self, SimConfig, SimHandle};
+
+/// A hang guard, not a timing assertion.
+const GUARD: Duration = Duration::from_secs(60);
+
+/// One request the receiver got.
+#[derive(Debug)]
+struct Delivery {
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Delivery {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A webhook receiver answering 500 to the first `failures` requests,
+/// 200 afterwards; every request (failed or not) is reported.
+async fn receiver(
+    listener: TcpListener,
+    failures: usize,
+) -> mpsc::UnboundedReceiver<(u16, Delivery)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut served = 0usize;
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 4096];
+            let delivery = loop {
+                let n = stream.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break None;
+                }
+                raw.extend_from_slice(&buf[..n]);
+                if let Some(d) = parse(&raw) {
+                    break Some(d);
+                }
+            };
+            let Some(delivery) = delivery else { continue };
+            let status = if served < failures { 500 } else { 200 };
+            served += 1;
+            let answer =
+                format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = stream.write_all(answer.as_bytes()).await;
+            let _ = tx.send((status, delivery));
+        }
+    });
+    rx
+}
+
+fn parse(raw: &[u8]) -> Option<Delivery> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let headers: Vec<(String, String)> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())?;
+    let body = raw.get(split + 4..split + 4 + length)?;
+    Some(Delivery {
+        headers,
+        body: String::from_utf8_lossy(body).to_string(),
+    })
+}
+
+fn host(sim: &SimHandle, data: &std::path::Path, global: Option<WebhookTarget>) -> Arc<Host> {
+    let client = ClientConfig::for_tests(sim.ws_url(), sim.root_public_key());
+    let mut config = HostConfig::new(data, client);
+    config.webhooks.global = global;
+    Host::open(config).expect("host opens")
+}
+
+fn signature(secret: &str, body: &str) -> String {
+    format!(
+        "sha256={}",
+        hex::encode(wasp::crypto::hmac_sha256(
+            secret.as_bytes(),
+            &[body.as_bytes()]
+        ))
+    )
+}
+
+#[tokio::test]
+async fn session_webhooks_are_signed_and_retried() {
+    let sim = sim::start(SimConfig::default()).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let mut deliveries = receiver(listener, 1).await;
+    let host = host(&sim, data.path(), None);
+    host.create(CreateSession {
+        id: Some("hooked".into()),
+        webhook_url: Some(url),
+        webhook_secret: Some("s3cret".into()),
+    })
+    .unwrap();
+
+    // The first attempt is refused; the same delivery comes again.
+    let (status, first) = tokio::time::timeout(GUARD, deliveries.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 500);
+    let (status, again) = tokio::time::timeout(GUARD, deliveries.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        first.header("X-Wasp-Delivery"),
+        again.header("X-Wasp-Delivery")
+    );
+    assert_eq!(again.body, first.body);
+
+    assert_eq!(
+        again.header("X-Wasp-Signature"),
+        Some(signature("s3cret", &again.body).as_str())
+    );
+    assert_ne!(
+        again.header("X-Wasp-Signature"),
+        Some(signature("other", &again.body).as_str())
+    );
+    let event: serde_json::Value = serde_json::from_str(&again.body).unwrap();
+    assert_eq!(event["session"], "hooked");
+    assert_eq!(event["type"], again.header("X-Wasp-Event").unwrap());
+    host.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_outbox_survives_a_restart() {
+    let sim = sim::start(SimConfig::default()).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    // A port with nobody listening yet.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let global = WebhookTarget {
+        url: format!("http://{addr}/all"),
+        secret: None,
+    };
+    let first = host(&sim, data.path(), Some(global.clone()));
+    first.create(CreateSession::default()).unwrap();
+    // Wait for at least one event (the first QR) to be queued.
+    let deadline = tokio::time::Instant::now() + GUARD;
+    while first.pending_webhooks().unwrap() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "nothing queued");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.shutdown().await;
+    let pending = first.pending_webhooks().unwrap();
+    assert!(pending > 0);
+    drop(first);
+
+    // The receiver comes up; a new host over the same data delivers.
+    let mut deliveries = receiver(TcpListener::bind(addr).await.unwrap(), 0).await;
+    let second = host(&sim, data.path(), Some(global));
+    let (status, delivery) = tokio::time::timeout(GUARD, deliveries.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        delivery.header("X-Wasp-Signature").is_none(),
+        "unsigned without a secret"
+    );
+    let event: serde_json::Value = serde_json::from_str(&delivery.body).unwrap();
+    assert!(event["type"].is_string(), "{event}");
+    let deadline = tokio::time::Instant::now() + GUARD;
+    while second.pending_webhooks().unwrap() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "outbox never drained"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    second.shutdown().await;
+}
