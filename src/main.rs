@@ -7,6 +7,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+mod bench;
+
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -27,6 +29,10 @@ enum Command {
     /// Run the session host and its HTTP API (all stored sessions come
     /// back on start).
     Serve(ServeArgs),
+    /// Load harness: link N sessions through `wasp serve` against a
+    /// simulator (both child processes) and measure memory, CPU, link and
+    /// restore times.
+    Bench(bench::BenchArgs),
     /// Run the simulated WhatsApp server (chat at ws://ADDR/ws/chat,
     /// admin API at http://ADDR/sim/...).
     Sim(SimArgs),
@@ -130,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => run_serve(args).await,
         Command::Sim(args) => run_sim(args).await,
+        Command::Bench(args) => bench::run(args).await,
         Command::Link(args) => run_link(args).await,
     }
 }

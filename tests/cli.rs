@@ -141,3 +141,45 @@ fn a_malformed_root_key_is_refused_with_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("a root key is 32 bytes"), "{stderr}");
 }
+
+#[test]
+fn serve_refuses_a_public_listener_without_an_api_key() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wasp"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--data"])
+        .arg(std::env::temp_dir().join("wasp-cli-no-key"))
+        .env_remove("WASP_API_KEY")
+        .output()
+        .expect("wasp runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("without an API key"), "{stderr}");
+}
+
+/// The load harness end to end at a tiny size: it starts its own
+/// simulator and serve processes, links sessions over HTTP, restores them
+/// and writes a JSON report with the figures the README promises.
+#[test]
+fn the_bench_harness_writes_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("bench.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_wasp"))
+        .args(["bench", "--sessions", "1,3", "--idle-secs", "1", "--out"])
+        .arg(&out_file)
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .output()
+        .expect("wasp runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    let steps = report["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[1]["sessions"], 3);
+    assert!(steps[1]["rss_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(report["restore_sessions"], 3);
+    assert!(report["restore_secs"].as_f64().is_some());
+}

@@ -1,0 +1,283 @@
+//! `wasp bench`: the load harness.
+//!
+//! Starts the simulator and `wasp serve` as two child processes of this
+//! executable, links N sessions through the real HTTP API, and measures
+//! the serve process from outside: RSS total and per session, time to
+//! link, idle CPU, and time to restore every session after a restart.
+//! Part of the binary, not the library: it only drives processes.
+
+mod http;
+mod measure;
+mod procs;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use serde::Serialize;
+
+use http::Http;
+use procs::{Serve, Sim};
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Session counts to measure at, ascending (e.g. 1,100,1000,5000).
+    #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
+    sessions: Vec<usize>,
+    /// Seconds to sample idle CPU over, once all sessions are connected.
+    #[arg(long, default_value_t = 10)]
+    idle_secs: u64,
+    /// Links in flight at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Where to write the JSON report.
+    #[arg(long, default_value = "bench.json")]
+    out: PathBuf,
+    /// Working directory for the serve process's data (a temporary one
+    /// under the system temp dir by default; it is removed at the end).
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct Step {
+    sessions: usize,
+    rss_bytes: u64,
+    /// (RSS now - RSS with one session) / (sessions - 1).
+    marginal_bytes_per_session: Option<u64>,
+    link_secs: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    profile: &'static str,
+    baseline_rss_bytes: u64,
+    steps: Vec<Step>,
+    idle_cpu_percent_of_one_core_per_1000: Option<f64>,
+    restore_sessions: usize,
+    restore_secs: f64,
+    rss_after_restore_bytes: u64,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let mut targets = args.sessions.clone();
+    targets.sort_unstable();
+    targets.dedup();
+    let Some(&max) = targets.last() else {
+        bail!("--sessions needs at least one count");
+    };
+    let tmp = tempdir_for(args.data.clone())?;
+    let sim = Sim::start().await.context("starting the simulator")?;
+    let mut serve = Serve::start(&sim, &tmp, max)
+        .await
+        .context("starting wasp serve")?;
+    let api = Http::new(&serve.api_url)?;
+    let admin = Http::new(&sim.admin_url)?;
+    wait_ready(&api).await?;
+    let baseline = measure::rss(serve.pid())?;
+    eprintln!("serve pid {} baseline RSS {}", serve.pid(), mib(baseline));
+
+    let mut steps = Vec::new();
+    let mut linked = 0usize;
+    let mut one_session_rss = None;
+    for &target in &targets {
+        let started = Instant::now();
+        link_many(&api, &admin, linked, target, args.concurrency).await?;
+        let link_secs = started.elapsed().as_secs_f64();
+        linked = target;
+        // Let allocators and buffers settle before reading RSS.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let rss = measure::rss(serve.pid())?;
+        if target == 1 {
+            one_session_rss = Some(rss);
+        }
+        let marginal = match one_session_rss {
+            Some(first) if target > 1 => Some(rss.saturating_sub(first) / (target as u64 - 1)),
+            _ => None,
+        };
+        eprintln!(
+            "{target:>6} sessions: RSS {} link {link_secs:.1}s",
+            mib(rss)
+        );
+        steps.push(Step {
+            sessions: target,
+            rss_bytes: rss,
+            marginal_bytes_per_session: marginal,
+            link_secs,
+        });
+    }
+
+    let idle = measure::cpu_ticks(serve.pid())?;
+    let window = Duration::from_secs(args.idle_secs);
+    tokio::time::sleep(window).await;
+    let busy = measure::cpu_ticks(serve.pid())?.saturating_sub(idle);
+    let idle_cpu = (max > 0).then(|| {
+        let percent = busy as f64 / measure::ticks_per_sec() / window.as_secs_f64() * 100.0;
+        percent * 1000.0 / max as f64
+    });
+
+    // Restore: stop serve cleanly, start it again over the same data.
+    serve.stop().await?;
+    let started = Instant::now();
+    serve = Serve::start(&sim, &tmp, max).await?;
+    let api = Http::new(&serve.api_url)?;
+    wait_connected(&api, max).await?;
+    let restore_secs = started.elapsed().as_secs_f64();
+    let rss_after_restore = measure::rss(serve.pid())?;
+    serve.stop().await?;
+    sim.stop().await;
+
+    let report = Report {
+        profile: if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        baseline_rss_bytes: baseline,
+        steps,
+        idle_cpu_percent_of_one_core_per_1000: idle_cpu,
+        restore_sessions: max,
+        restore_secs,
+        rss_after_restore_bytes: rss_after_restore,
+    };
+    print_table(&report);
+    std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    println!("report written to {}", args.out.display());
+    if args.data.is_none() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    Ok(())
+}
+
+/// Creates sessions `from..to` and links each to a new simulated phone.
+async fn link_many(
+    api: &Http,
+    admin: &Http,
+    from: usize,
+    to: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    stream::iter(from..to)
+        .map(|i| link_one(api, admin, i))
+        .buffer_unordered(concurrency.max(1))
+        .try_collect::<Vec<()>>()
+        .await?;
+    wait_connected(api, to).await
+}
+
+async fn link_one(api: &Http, admin: &Http, i: usize) -> anyhow::Result<()> {
+    let id = format!("bench{i}");
+    api.json(
+        "POST",
+        "/v1/sessions",
+        Some(serde_json::json!({ "id": id })),
+    )
+    .await?;
+    let qr = poll(|| async {
+        let (status, body) = api.get(&format!("/v1/sessions/{id}/qr")).await?;
+        Ok((status == 200)
+            .then(|| body["qr"].as_str().map(String::from))
+            .flatten())
+    })
+    .await
+    .with_context(|| format!("no QR for {id}"))?;
+    let phone = admin
+        .json("POST", "/sim/phones", Some(serde_json::json!({})))
+        .await?;
+    let phone = phone["phone"]
+        .as_str()
+        .context("sim gave no phone")?
+        .to_string();
+    admin
+        .json(
+            "POST",
+            &format!("/sim/phones/{phone}/scan"),
+            Some(serde_json::json!({ "qr": qr })),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn wait_connected(api: &Http, want: usize) -> anyhow::Result<()> {
+    poll(|| async {
+        let (_, list) = api.get("/v1/sessions").await?;
+        let connected = list
+            .as_array()
+            .map(|l| l.iter().filter(|s| s["status"] == "connected").count())
+            .unwrap_or(0);
+        Ok((connected >= want).then_some(()))
+    })
+    .await
+    .with_context(|| format!("{want} sessions never all connected"))
+}
+
+async fn wait_ready(api: &Http) -> anyhow::Result<()> {
+    poll(|| async {
+        let (status, _) = api.get("/readyz").await?;
+        Ok((status == 200).then_some(()))
+    })
+    .await
+    .context("serve never became ready")
+}
+
+/// Polls `f` every 100 ms for up to 10 minutes.
+async fn poll<T, F, Fut>(mut f: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        if let Some(v) = f().await? {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("gave up after 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn tempdir_for(data: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let dir = data
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("wasp-bench-{}", std::process::id())));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / 1048576.0)
+}
+
+fn print_table(r: &Report) {
+    println!("wasp bench ({} build)", r.profile);
+    println!("baseline RSS (no session): {}", mib(r.baseline_rss_bytes));
+    println!(
+        "{:>8} {:>12} {:>16} {:>10}",
+        "sessions", "RSS", "per session", "link"
+    );
+    for s in &r.steps {
+        let per = s
+            .marginal_bytes_per_session
+            .map(|b| format!("{:.1} KiB", b as f64 / 1024.0))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:>8} {:>12} {:>16} {:>9.1}s",
+            s.sessions,
+            mib(s.rss_bytes),
+            per,
+            s.link_secs
+        );
+    }
+    if let Some(cpu) = r.idle_cpu_percent_of_one_core_per_1000 {
+        println!("idle CPU: {cpu:.2}% of one core per 1,000 sessions");
+    }
+    println!(
+        "restore {} sessions to connected: {:.1}s (RSS after: {})",
+        r.restore_sessions,
+        r.restore_secs,
+        mib(r.rss_after_restore_bytes)
+    );
+}

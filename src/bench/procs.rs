@@ -1,0 +1,104 @@
+//! The two child processes the harness measures against: the simulator
+//! and `wasp serve`, both this same executable.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use anyhow::{bail, Context as _};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdout, Command};
+
+pub struct Sim {
+    child: Child,
+    pub ws_url: String,
+    pub admin_url: String,
+    pub root_key: String,
+}
+
+pub struct Serve {
+    child: Child,
+    pub api_url: String,
+}
+
+impl Sim {
+    pub async fn start() -> anyhow::Result<Sim> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["--log", "warn", "sim", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("spawning wasp sim")?;
+        let mut lines = lines_of(&mut child)?;
+        let ws_url = value_of(&mut lines, "ws_url=").await?;
+        let admin_url = value_of(&mut lines, "admin_url=").await?;
+        let root_key = value_of(&mut lines, "root_public_key=").await?;
+        Ok(Sim {
+            child,
+            ws_url,
+            admin_url,
+            root_key,
+        })
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+impl Serve {
+    pub async fn start(sim: &Sim, data: &Path, max_sessions: usize) -> anyhow::Result<Serve> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["--log", "warn", "serve", "--listen", "127.0.0.1:0"])
+            .arg("--data")
+            .arg(data)
+            .args(["--whatsapp-url", &sim.ws_url])
+            .args(["--whatsapp-root-key", &sim.root_key])
+            .args(["--max-sessions", &(max_sessions * 2 + 10).to_string()])
+            .args(["--restore-rate", "1000"])
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("spawning wasp serve")?;
+        let mut lines = lines_of(&mut child)?;
+        let api_url = value_of(&mut lines, "api_url=").await?;
+        Ok(Serve { child, api_url })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(pid) = self.child.id() {
+            let status = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .context("running kill")?;
+            if !status.success() {
+                bail!("kill -TERM {pid} failed");
+            }
+        }
+        let status = self.child.wait().await?;
+        if !status.success() {
+            bail!("wasp serve exited with {status}");
+        }
+        Ok(())
+    }
+}
+
+type Lines = tokio::io::Lines<BufReader<ChildStdout>>;
+
+fn lines_of(child: &mut Child) -> anyhow::Result<Lines> {
+    let stdout = child.stdout.take().context("child has no stdout")?;
+    Ok(BufReader::new(stdout).lines())
+}
+
+async fn value_of(lines: &mut Lines, prefix: &str) -> anyhow::Result<String> {
+    while let Some(line) = lines.next_line().await? {
+        if let Some(value) = line.strip_prefix(prefix) {
+            return Ok(value.trim().to_string());
+        }
+    }
+    bail!("the child exited before printing {prefix}")
+}
