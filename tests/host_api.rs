@@ -179,6 +179,18 @@ async fn a_session_links_by_qr_and_comes_back_after_a_restart() {
         .unwrap();
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&bytes).contains("<svg"));
+    let (status, bytes) = service
+        .api
+        .request(
+            "GET",
+            "/v1/sessions/alice/qr?format=png",
+            &[("Authorization", &format!("Bearer {KEY}"))],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
 
     let phone = sim.create_phone(None).await.unwrap();
     sim.scan(&phone, &qr).await.unwrap();

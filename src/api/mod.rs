@@ -10,6 +10,7 @@ mod events;
 mod json;
 mod openapi;
 mod ops;
+mod qr_png;
 mod sessions;
 
 use std::sync::Arc;

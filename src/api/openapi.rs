@@ -27,7 +27,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (
         "/v1/sessions/{id}/qr",
         "get",
-        "Current QR code (?format=json|svg)",
+        "Current QR code (?format=json|png|svg)",
     ),
     (
         "/v1/sessions/{id}/pair-code",

@@ -57,8 +57,8 @@ pub struct QrQuery {
     format: Option<String>,
 }
 
-/// The QR code the session shows now: JSON (raw string and expiry) or an
-/// SVG image to display as is.
+/// The QR code the session shows now: JSON (raw string and expiry), or a
+/// PNG or SVG image to display as is.
 pub async fn qr(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -87,10 +87,15 @@ pub async fn qr(
                 .build();
             Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
         }
+        Some("png") => {
+            let png = super::qr_png::render(qr.qr.as_bytes())
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "qr_render", e))?;
+            Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
+        }
         Some(other) => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_format",
-            format!("unknown QR format {other:?}: use json or svg"),
+            format!("unknown QR format {other:?}: use json, png or svg"),
         )),
     }
 }

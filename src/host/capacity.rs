@@ -45,6 +45,20 @@ pub struct MemoryReport {
     pub limit_bytes: Option<u64>,
     /// Bytes one session costs, as used for capacity.
     pub per_session_bytes: u64,
+    /// What sessions cost here now: (RSS − RSS before any session) /
+    /// sessions, once enough sessions run for the figure to mean something.
+    pub measured_per_session_bytes: Option<u64>,
+}
+
+/// Sessions needed before the measured per-session cost is reported.
+const MEASURE_FROM: usize = 10;
+
+/// Per-session cost from RSS growth over the host's baseline.
+pub fn measured_cost(rss: Option<u64>, baseline: Option<u64>, sessions: usize) -> Option<u64> {
+    if sessions < MEASURE_FROM {
+        return None;
+    }
+    Some(rss?.saturating_sub(baseline?) / sessions as u64)
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -79,6 +93,13 @@ mod tests {
         let limit = 512 * 1024 * 1024;
         let max = derive_max_sessions(limit, DEFAULT_SESSION_COST);
         assert!(max > 4_000 && max < 6_000, "{max}");
+    }
+
+    #[test]
+    fn measured_cost_needs_enough_sessions() {
+        assert_eq!(measured_cost(Some(2_000), Some(1_000), 5), None);
+        assert_eq!(measured_cost(Some(11_000), Some(1_000), 10), Some(1_000));
+        assert_eq!(measured_cost(None, Some(1_000), 10), None);
     }
 
     #[test]

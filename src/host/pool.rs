@@ -83,6 +83,9 @@ pub struct Host {
     max_sessions: usize,
     memory_limit: Option<u64>,
     alert: AtomicBool,
+    /// RSS when the host opened, before any session: the base that
+    /// per-session cost is measured against.
+    baseline_rss: Option<u64>,
     ready: AtomicBool,
     closing: AtomicBool,
 }
@@ -114,6 +117,7 @@ impl Host {
             max_sessions,
             memory_limit,
             alert: AtomicBool::new(false),
+            baseline_rss: capacity::process_rss(),
             ready: AtomicBool::new(false),
             closing: AtomicBool::new(false),
         }))
@@ -287,6 +291,11 @@ impl Host {
                 rss_bytes: rss,
                 limit_bytes: self.memory_limit,
                 per_session_bytes: DEFAULT_SESSION_COST,
+                measured_per_session_bytes: capacity::measured_cost(
+                    rss,
+                    self.baseline_rss,
+                    sessions,
+                ),
             },
             alert: self.alert.load(Ordering::Relaxed),
         }
