@@ -143,6 +143,16 @@ async fn session_webhooks_are_signed_and_retried() {
     );
     let event: serde_json::Value = serde_json::from_str(&again.body).unwrap();
     assert_eq!(event["session"], "hooked");
+    // The host counts both attempts (shortly after the receiver answered).
+    let deadline = tokio::time::Instant::now() + GUARD;
+    loop {
+        let c = host.counters();
+        if c.webhooks_failed >= 1 && c.webhooks_delivered >= 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{c:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(event["type"], again.header("X-Wasp-Event").unwrap());
     host.shutdown().await;
 }

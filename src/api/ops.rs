@@ -68,5 +68,17 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     for (name, value) in gauges {
         let _ = writeln!(out, "# TYPE {name} gauge\n{name} {value}");
     }
+    let c = state.host.counters();
+    let counters = [
+        ("wasp_reconnects_total", c.reconnects),
+        ("wasp_messages_received_total", c.messages_in),
+        ("wasp_receipts_received_total", c.receipts_in),
+        ("wasp_messages_undecryptable_total", c.undecryptable),
+        ("wasp_webhook_deliveries_total", c.webhooks_delivered),
+        ("wasp_webhook_failures_total", c.webhooks_failed),
+    ];
+    for (name, value) in counters {
+        let _ = writeln!(out, "# TYPE {name} counter\n{name} {value}");
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }

@@ -4,6 +4,7 @@
 //! sends on a broadcast channel; it never waits.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -73,7 +74,17 @@ pub struct QrState {
     pub expires_at: u64,
 }
 
+/// Counters of session events since the process started, for /metrics.
+#[derive(Default)]
+pub struct EventCounters {
+    pub reconnects: AtomicU64,
+    pub messages_in: AtomicU64,
+    pub receipts_in: AtomicU64,
+    pub undecryptable: AtomicU64,
+}
+
 pub struct Fanout {
+    pub counters: EventCounters,
     qrs: Mutex<HashMap<String, QrState>>,
     tx: broadcast::Sender<HostEvent>,
     /// The webhook outbox's writer (unbounded: it must never make a
@@ -85,6 +96,7 @@ impl Fanout {
     pub fn new(outbox: mpsc::UnboundedSender<OutboxMsg>) -> Fanout {
         let (tx, _) = broadcast::channel(BROADCAST_BUFFER);
         Fanout {
+            counters: EventCounters::default(),
             qrs: Mutex::new(HashMap::new()),
             tx,
             outbox,
@@ -131,6 +143,16 @@ impl Fanout {
 
 impl EventSink for Fanout {
     fn emit(&self, session: &str, event: Event) {
+        let counter = match &event {
+            Event::Reconnecting { .. } => Some(&self.counters.reconnects),
+            Event::Message(_) => Some(&self.counters.messages_in),
+            Event::Receipt { .. } => Some(&self.counters.receipts_in),
+            Event::Undecryptable { .. } => Some(&self.counters.undecryptable),
+            _ => None,
+        };
+        if let Some(counter) = counter {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
         match &event {
             Event::Qr {
                 code,

@@ -19,5 +19,7 @@ mod webhook;
 pub use capacity::{derive_max_sessions, CapacityReport, MemoryReport, DEFAULT_SESSION_COST};
 pub use error::HostError;
 pub use fanout::{HostEvent, QrState};
-pub use pool::{validate_webhook_url, CreateSession, Host, HostConfig, RestoreReport, SessionInfo};
+pub use pool::{
+    validate_webhook_url, Counters, CreateSession, Host, HostConfig, RestoreReport, SessionInfo,
+};
 pub use webhook::{WebhookConfig, WebhookTarget};

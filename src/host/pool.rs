@@ -364,6 +364,21 @@ impl Host {
         self.fanout.flush().await;
     }
 
+    /// Process-lifetime counters for /metrics: reconnects, messages and
+    /// receipts received, undecryptable messages, webhook deliveries and
+    /// failed attempts.
+    pub fn counters(&self) -> Counters {
+        let c = &self.fanout.counters;
+        Counters {
+            reconnects: c.reconnects.load(Ordering::Relaxed),
+            messages_in: c.messages_in.load(Ordering::Relaxed),
+            receipts_in: c.receipts_in.load(Ordering::Relaxed),
+            undecryptable: c.undecryptable.load(Ordering::Relaxed),
+            webhooks_delivered: self.webhooks.delivered.load(Ordering::Relaxed),
+            webhooks_failed: self.webhooks.failed.load(Ordering::Relaxed),
+        }
+    }
+
     /// Webhook deliveries not made yet.
     pub fn pending_webhooks(&self) -> Result<u64, HostError> {
         self.webhooks.pending()
@@ -432,6 +447,17 @@ impl Host {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Client>> {
         self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// See [`Host::counters`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counters {
+    pub reconnects: u64,
+    pub messages_in: u64,
+    pub receipts_in: u64,
+    pub undecryptable: u64,
+    pub webhooks_delivered: u64,
+    pub webhooks_failed: u64,
 }
 
 /// What a restore did.

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -64,6 +65,9 @@ const DELIVERY_BATCH: usize = 32;
 const WRITE_BATCH: usize = 256;
 
 pub struct Webhooks {
+    /// Deliveries answered 2xx, and attempts that failed, since start.
+    pub delivered: AtomicU64,
+    pub failed: AtomicU64,
     db: Mutex<Connection>,
     targets: Mutex<HashMap<String, WebhookTarget>>,
     config: WebhookConfig,
@@ -90,6 +94,8 @@ impl Webhooks {
             );",
         )?;
         Ok(Arc::new(Webhooks {
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
             db: Mutex::new(db),
             targets: Mutex::new(HashMap::new()),
             config,
@@ -232,6 +238,12 @@ impl Webhooks {
             if let Err(e) = self.record_attempt(&row, result.as_ref().err()) {
                 tracing::error!(error = %e, "updating the webhook outbox failed");
             }
+            let counter = if result.is_ok() {
+                &self.delivered
+            } else {
+                &self.failed
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = result {
                 tracing::warn!(url = %row.url, attempt = row.attempts + 1, error = %e, "webhook delivery failed");
             }
