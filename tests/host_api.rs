@@ -121,7 +121,7 @@ impl Service {
         }
     }
 
-    /// Opens an SSE stream and returns it once the headers arrived.
+    /// Opens an SSE stream and returns it once its headers arrived.
     async fn events(&self, path: &str) -> TcpStream {
         let mut stream = TcpStream::connect(&self.addr).await.unwrap();
         let request = format!(
@@ -129,6 +129,27 @@ impl Service {
             self.addr
         );
         stream.write_all(request.as_bytes()).await.unwrap();
+        // The headers come once the handler has subscribed: after them,
+        // no event can be missed.
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            let n = tokio::time::timeout(GUARD, stream.read(&mut byte))
+                .await
+                .expect("SSE headers")
+                .expect("SSE read");
+            assert!(
+                n == 1,
+                "SSE stream closed: {}",
+                String::from_utf8_lossy(&head)
+            );
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
         stream
     }
 }
