@@ -78,6 +78,15 @@ impl Service {
         (status, value)
     }
 
+    /// A GET whose answer is not JSON (images, metrics).
+    async fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
+        let auth = format!("Bearer {KEY}");
+        self.api
+            .request("GET", path, &[("Authorization", &auth)], None)
+            .await
+            .expect("request")
+    }
+
     async fn wait_status(&self, id: &str, want: &str) -> Value {
         let deadline = tokio::time::Instant::now() + GUARD;
         loop {
@@ -188,28 +197,10 @@ async fn a_session_links_by_qr_and_comes_back_after_a_restart() {
 
     let qr = service.qr("alice").await;
     assert_eq!(qr.split(',').count(), 5, "QR string has five fields: {qr}");
-    let (status, bytes) = service
-        .api
-        .request(
-            "GET",
-            "/v1/sessions/alice/qr?format=svg",
-            &[("Authorization", &format!("Bearer {KEY}"))],
-            None,
-        )
-        .await
-        .unwrap();
+    let (status, bytes) = service.get_bytes("/v1/sessions/alice/qr?format=svg").await;
     assert_eq!(status, 200);
     assert!(String::from_utf8_lossy(&bytes).contains("<svg"));
-    let (status, bytes) = service
-        .api
-        .request(
-            "GET",
-            "/v1/sessions/alice/qr?format=png",
-            &[("Authorization", &format!("Bearer {KEY}"))],
-            None,
-        )
-        .await
-        .unwrap();
+    let (status, bytes) = service.get_bytes("/v1/sessions/alice/qr?format=png").await;
     assert_eq!(status, 200);
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
 
@@ -233,7 +224,7 @@ async fn a_session_links_by_qr_and_comes_back_after_a_restart() {
     assert_eq!(status, 404, "a restored session shows a QR: {qr}");
     drop(events.shutdown().await);
 
-    // Sending needs a connected session; delete logs the device out.
+    // Delete logs the device out on the phone and forgets the session.
     let (status, _) = service.call("DELETE", "/v1/sessions/alice", None).await;
     assert_eq!(status, 204);
     let (status, err) = service.call("GET", "/v1/sessions/alice", None).await;
@@ -243,6 +234,41 @@ async fn a_session_links_by_qr_and_comes_back_after_a_restart() {
     );
     let devices = sim.devices(&phone).unwrap();
     assert!(devices.is_empty(), "device still linked: {devices:?}");
+    service.stop().await;
+}
+
+#[tokio::test]
+async fn a_logged_out_session_stays_logged_out_after_a_restart() {
+    let sim = sim::start(SimConfig::default()).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(&sim, data.path(), None).await;
+    service
+        .call("POST", "/v1/sessions", Some(r#"{"id": "bob"}"#))
+        .await;
+    let qr = service.qr("bob").await;
+    let phone = sim.create_phone(None).await.unwrap();
+    sim.scan(&phone, &qr).await.unwrap();
+    service.wait_status("bob", "connected").await;
+    let (status, session) = service.call("POST", "/v1/sessions/bob/logout", None).await;
+    assert_eq!(
+        (status, &session["status"]),
+        (200, &Value::from("logged_out"))
+    );
+    service.stop().await;
+
+    // Restored from its stored state: still logged out, saying why, and
+    // not counted against capacity.
+    let service = Service::start(&sim, data.path(), None).await;
+    service.wait_ready().await;
+    let session = service.wait_status("bob", "logged_out").await;
+    assert!(
+        session["last_error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "no reason: {session}"
+    );
+    let (_, capacity) = service.call("GET", "/v1/capacity", None).await;
+    assert_eq!(capacity["sessions"], 0);
     service.stop().await;
 }
 
@@ -426,16 +452,7 @@ async fn the_openapi_document_lists_every_route() {
             assert_ne!(status, 405, "{method} {path} is not routed");
         }
     }
-    let (_, metrics) = service
-        .api
-        .request(
-            "GET",
-            "/metrics",
-            &[("Authorization", &format!("Bearer {KEY}"))],
-            None,
-        )
-        .await
-        .unwrap();
+    let (_, metrics) = service.get_bytes("/metrics").await;
     assert!(String::from_utf8_lossy(&metrics).contains("wasp_max_sessions"));
     service.stop().await;
 }

@@ -62,6 +62,8 @@ fn wanted(event: &HostEvent, session: Option<&str>) -> bool {
 }
 
 fn to_sse(event: &HostEvent) -> SseEvent {
-    let data = serde_json::to_string(event).unwrap_or_else(|_| "{}".into());
-    SseEvent::default().event(event.type_name()).data(data)
+    match event.encode() {
+        Some((kind, data)) => SseEvent::default().event(kind).data(data),
+        None => SseEvent::default().event("event").data("{}"),
+    }
 }

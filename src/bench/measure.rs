@@ -6,12 +6,7 @@ use anyhow::Context as _;
 pub fn rss(pid: u32) -> anyhow::Result<u64> {
     let statm = std::fs::read_to_string(format!("/proc/{pid}/statm"))
         .with_context(|| format!("reading /proc/{pid}/statm"))?;
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .context("unexpected statm")?;
-    Ok(pages * 4096)
+    wasp::host::rss_from_statm(&statm).context("unexpected statm")
 }
 
 /// utime + stime of `pid`, in clock ticks.

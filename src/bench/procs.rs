@@ -22,13 +22,9 @@ pub struct Serve {
 
 impl Sim {
     pub async fn start() -> anyhow::Result<Sim> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["--log", "warn", "sim", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("spawning wasp sim")?;
-        let mut lines = lines_of(&mut child)?;
+        let mut command = wasp_command("sim")?;
+        command.args(["--listen", "127.0.0.1:0"]);
+        let (child, mut lines) = spawn(command, "wasp sim")?;
         let ws_url = value_of(&mut lines, "ws_url=").await?;
         let admin_url = value_of(&mut lines, "admin_url=").await?;
         let root_key = value_of(&mut lines, "root_public_key=").await?;
@@ -47,19 +43,16 @@ impl Sim {
 
 impl Serve {
     pub async fn start(sim: &Sim, data: &Path, max_sessions: usize) -> anyhow::Result<Serve> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["--log", "warn", "serve", "--listen", "127.0.0.1:0"])
+        let mut command = wasp_command("serve")?;
+        command
+            .args(["--listen", "127.0.0.1:0"])
             .arg("--data")
             .arg(data)
             .args(["--whatsapp-url", &sim.ws_url])
             .args(["--whatsapp-root-key", &sim.root_key])
             .args(["--max-sessions", &(max_sessions * 2 + 10).to_string()])
-            .args(["--restore-rate", "1000"])
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("spawning wasp serve")?;
-        let mut lines = lines_of(&mut child)?;
+            .args(["--restore-rate", "1000"]);
+        let (child, mut lines) = spawn(command, "wasp serve")?;
         let api_url = value_of(&mut lines, "api_url=").await?;
         Ok(Serve { child, api_url })
     }
@@ -89,9 +82,23 @@ impl Serve {
 
 type Lines = tokio::io::Lines<BufReader<ChildStdout>>;
 
-fn lines_of(child: &mut Child) -> anyhow::Result<Lines> {
+/// This executable running `subcommand`, logging only warnings.
+fn wasp_command(subcommand: &str) -> anyhow::Result<Command> {
+    let mut command = Command::new(std::env::current_exe()?);
+    command.args(["--log", "warn", subcommand]);
+    Ok(command)
+}
+
+/// Starts `command` (killed if the harness drops it) with its stdout as
+/// lines to read the values it prints.
+fn spawn(mut command: Command, what: &str) -> anyhow::Result<(Child, Lines)> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("spawning {what}"))?;
     let stdout = child.stdout.take().context("child has no stdout")?;
-    Ok(BufReader::new(stdout).lines())
+    Ok((child, BufReader::new(stdout).lines()))
 }
 
 async fn value_of(lines: &mut Lines, prefix: &str) -> anyhow::Result<String> {

@@ -32,7 +32,12 @@ pub fn cgroup_memory_limit() -> Option<u64> {
 
 /// This process's resident set size in bytes (Linux `/proc/self/statm`).
 pub fn process_rss() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    rss_from_statm(&std::fs::read_to_string("/proc/self/statm").ok()?)
+}
+
+/// Resident bytes from the text of a `/proc/PID/statm` file (its second
+/// field, in 4 KiB pages: the page size of every platform wasp targets).
+pub fn rss_from_statm(statm: &str) -> Option<u64> {
     let resident: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(resident * 4096)
 }

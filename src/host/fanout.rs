@@ -54,15 +54,13 @@ pub enum CapacityEvent {
 }
 
 impl HostEvent {
-    pub fn type_name(&self) -> String {
-        match &self.kind {
-            HostEventKind::Session(e) => serde_json::to_value(e)
-                .ok()
-                .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from))
-                .unwrap_or_else(|| "event".into()),
-            HostEventKind::Capacity(CapacityEvent::Alert { .. }) => "capacity.alert".into(),
-            HostEventKind::Capacity(CapacityEvent::Recovered { .. }) => "capacity.recovered".into(),
-        }
+    /// The event's JSON and its `type` (`qr`, `connected`,
+    /// `capacity.alert` ...), read from that JSON so the names cannot
+    /// drift from the serialized form. One serialization per event.
+    pub fn encode(&self) -> Option<(String, String)> {
+        let value = serde_json::to_value(self).ok()?;
+        let kind = value.get("type")?.as_str()?.to_string();
+        Some((kind, value.to_string()))
     }
 }
 

@@ -16,10 +16,10 @@ mod pool;
 mod records;
 mod webhook;
 
-pub use capacity::{derive_max_sessions, CapacityReport, MemoryReport, DEFAULT_SESSION_COST};
+pub use capacity::{
+    derive_max_sessions, rss_from_statm, CapacityReport, MemoryReport, DEFAULT_SESSION_COST,
+};
 pub use error::HostError;
 pub use fanout::{HostEvent, QrState};
-pub use pool::{
-    validate_webhook_url, Counters, CreateSession, Host, HostConfig, RestoreReport, SessionInfo,
-};
+pub use pool::{validate_webhook_url, Counters, CreateSession, Host, HostConfig, SessionInfo};
 pub use webhook::{WebhookConfig, WebhookTarget};

@@ -15,7 +15,7 @@ use super::fanout::{now, CapacityEvent, Fanout, HostEvent, HostEventKind, QrStat
 use super::records::{Records, SessionRecord};
 use super::webhook::{WebhookConfig, WebhookTarget, Webhooks};
 use super::HostError;
-use crate::client::creds::{self, StoredCreds};
+use crate::client::creds;
 use crate::client::{Client, ClientConfig, SentMessage, Status};
 use crate::store::{valid_session_id, DataDir};
 
@@ -124,38 +124,26 @@ impl Host {
     }
 
     /// Starts every stored session, paced (`restore_per_sec`, jittered) so
-    /// thousands do not hit the server at once. Sessions stored as logged
-    /// out stay stopped; unreadable ones are reported and skipped. Marks
-    /// the host ready when done.
-    pub async fn restore(self: &Arc<Self>) -> Result<RestoreReport, HostError> {
-        let mut report = RestoreReport::default();
+    /// thousands do not hit the server at once, and marks the host ready.
+    /// Each session reads its own state: one stored as logged out ends at
+    /// once as `logged_out` with the reason, an unreadable one as `failed`
+    /// with the error; neither connects nor counts against capacity.
+    pub async fn restore(self: &Arc<Self>) -> Result<usize, HostError> {
         let pace = Duration::from_secs(1) / self.config.restore_per_sec.max(1);
+        let mut started = 0;
         for record in self.records.all()? {
             if self.closing.load(Ordering::Relaxed) {
                 break;
             }
-            let dir = self.data.session(&record.id)?;
-            match creds::load(&dir) {
-                Ok(Some(StoredCreds::LoggedOut { .. })) => {
-                    tracing::info!(session = %record.id, "stored as logged out: not started");
-                    report.logged_out += 1;
-                }
-                Ok(_) => {
-                    self.start(&record.id)?;
-                    report.started += 1;
-                    let jitter = rand::thread_rng().gen_range(0.5..1.5);
-                    tokio::time::sleep(pace.mul_f64(jitter)).await;
-                }
-                Err(e) => {
-                    tracing::error!(session = %record.id, error = %e, "corrupt session state: skipped");
-                    report.failed.push((record.id.clone(), e.to_string()));
-                }
-            }
+            self.start(&record.id)?;
+            started += 1;
+            let jitter = rand::thread_rng().gen_range(0.5..1.5);
+            tokio::time::sleep(pace.mul_f64(jitter)).await;
         }
         self.ready.store(true, Ordering::Relaxed);
         self.check_capacity();
-        tracing::info!(?report, "restore finished");
-        Ok(report)
+        tracing::info!(started, "restore finished");
+        Ok(started)
     }
 
     pub fn is_ready(&self) -> bool {
@@ -434,10 +422,12 @@ impl Host {
     /// Messages need a logged-in session: anything else is a clear 409
     /// rather than a wait.
     fn connected_client(&self, id: &str) -> Result<Client, HostError> {
-        self.running_client(id)?;
-        self.client(id)
-            .filter(|c| c.status() == Status::Connected)
-            .ok_or(HostError::Client(crate::client::ClientError::NotConnected))
+        let client = self.running_client(id)?;
+        if client.status() == Status::Connected {
+            Ok(client)
+        } else {
+            Err(HostError::Client(crate::client::ClientError::NotConnected))
+        }
     }
 
     fn take(&self, id: &str) -> Option<Client> {
@@ -458,15 +448,6 @@ pub struct Counters {
     pub undecryptable: u64,
     pub webhooks_delivered: u64,
     pub webhooks_failed: u64,
-}
-
-/// What a restore did.
-#[derive(Debug, Default)]
-pub struct RestoreReport {
-    pub started: usize,
-    pub logged_out: usize,
-    /// Sessions skipped for unreadable state, with the reason.
-    pub failed: Vec<(String, String)>,
 }
 
 /// Only plain http:// endpoints can be delivered to for now.

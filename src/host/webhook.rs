@@ -190,13 +190,19 @@ impl Webhooks {
         {
             let targets = self.targets.lock().unwrap_or_else(|p| p.into_inner());
             for event in events {
-                let body = match serde_json::to_string(event) {
-                    Ok(b) => b,
-                    Err(_) => continue,
-                };
                 let own = event.session.as_deref().and_then(|s| targets.get(s));
-                for target in own.into_iter().chain(self.config.global.as_ref()) {
-                    rows.push((target.clone(), event.type_name(), body.clone()));
+                let mut destinations = own
+                    .into_iter()
+                    .chain(self.config.global.as_ref())
+                    .peekable();
+                if destinations.peek().is_none() {
+                    continue;
+                }
+                let Some((kind, body)) = event.encode() else {
+                    continue;
+                };
+                for target in destinations {
+                    rows.push((target.clone(), kind.clone(), body.clone()));
                 }
             }
         }
