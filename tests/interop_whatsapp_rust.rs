@@ -22,6 +22,7 @@
 //!      from the cached server certificate; the simulator declines with
 //!      XXfallback and the login proceeds without a new QR.
 
+mod harness;
 mod interop;
 
 use std::sync::Arc;
@@ -175,6 +176,115 @@ async fn whatsapp_rust_logs_in_again_from_its_stored_state() -> Result<()> {
     Ok(())
 }
 
+/// The independent check of our Signal: a wasp session (linked to Alice's
+/// simulated phone) and a whatsapp-rust client (linked to Bob's) exchange
+/// texts both ways through the simulator, first contact (pkmsg) and then
+/// established sessions (msg), and each decrypts the other's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasp_and_whatsapp_rust_exchange_texts_both_ways() -> Result<()> {
+    interop::init_tracing();
+    let h = harness::Harness::new().await;
+    let admin = AdminClient::new(&h.sim.http_url())?;
+    let (mut alice, alice_phone, alice_device) = h.linked("alice").await;
+    let bob_phone = admin.create_phone().await?;
+    let mut bob = link_fresh_peer(&h.sim, &admin, &bob_phone, interop::peer::new_store()).await?;
+
+    // wasp -> whatsapp-rust, twice (pkmsg, then msg on the same session).
+    let mut sent = Vec::new();
+    for text in ["hello from wasp", "second from wasp"] {
+        let accepted = alice.client.send_text(&bob_phone, text).await?;
+        let got = next_text(&mut bob.events).await?;
+        assert_eq!(got.text, text);
+        assert_eq!(got.id, accepted.id);
+        assert_eq!(got.sender_user, alice_phone);
+        sent.push(accepted.id);
+    }
+
+    // whatsapp-rust confirmed delivery of both (Bob's phone, which got its
+    // own copies, confirms too; only the companion's receipts count here).
+    let mut from_peer: Vec<String> = Vec::new();
+    while !sent.iter().all(|id| from_peer.contains(id)) {
+        let (sender, ids) = alice
+            .next_matching(|e| match e {
+                wasp::client::Event::Receipt {
+                    kind: wasp::client::ReceiptKind::Delivered,
+                    sender,
+                    ids,
+                    ..
+                } => Some((sender.clone(), ids.clone())),
+                _ => None,
+            })
+            .await;
+        if sender == bob.scanned_device {
+            from_peer.extend(ids);
+        }
+    }
+
+    // whatsapp-rust -> wasp, twice.
+    let bob_jid: whatsapp_rust::Jid = format!("{bob_phone}@s.whatsapp.net").parse()?;
+    for text in ["hello from whatsapp-rust", "second from whatsapp-rust"] {
+        let result = tokio::time::timeout(
+            SHORT_HANG_GUARD,
+            bob.client.send_text(
+                format!("{alice_phone}@s.whatsapp.net").parse::<whatsapp_rust::Jid>()?,
+                text,
+            ),
+        )
+        .await
+        .context("whatsapp-rust send hung (hang guard)")?
+        .map_err(|e| anyhow::anyhow!("whatsapp-rust could not send: {e}"))?;
+        let got = alice
+            .next_matching(|e| match e {
+                wasp::client::Event::Message(m) => Some(m.clone()),
+                _ => None,
+            })
+            .await;
+        assert_eq!(got.text, text);
+        assert_eq!(got.chat, bob_jid.to_string());
+        assert!(!got.from_me);
+        let _ = result;
+    }
+
+    // Our device was never dropped for a bad message on either side.
+    let devices = admin.devices(&alice_phone).await?;
+    assert!(devices.iter().any(|d| d.jid == alice_device && d.connected));
+    assert_eq!(bob.http.attempts(), Vec::<String>::new());
+    bob.handle.shutdown().await;
+    Ok(())
+}
+
+/// A text whatsapp-rust received.
+struct PeerText {
+    id: String,
+    text: String,
+    sender_user: String,
+}
+
+/// Waits for the next text message event of the peer.
+async fn next_text(events: &mut mpsc::UnboundedReceiver<Arc<Event>>) -> Result<PeerText> {
+    use whatsapp_rust::wacore::proto_helpers::MessageExt;
+    let wait = async {
+        while let Some(event) = events.recv().await {
+            if let Event::UndecryptableMessage(u) = &*event {
+                bail!("whatsapp-rust could not decrypt message {}", u.info.id);
+            }
+            for m in event.messages() {
+                if let Some(text) = m.message.text_content() {
+                    return Ok(PeerText {
+                        id: m.info.id.to_string(),
+                        text: text.to_string(),
+                        sender_user: m.info.source.sender.user.to_string(),
+                    });
+                }
+            }
+        }
+        bail!("whatsapp-rust's event stream ended")
+    };
+    tokio::time::timeout(SHORT_HANG_GUARD, wait)
+        .await
+        .context("whatsapp-rust received no text (hang guard)")?
+}
+
 /// A whatsapp-rust peer that linked by QR and reached Connected.
 struct LinkedPeer {
     handle: BotHandle,
@@ -184,6 +294,8 @@ struct LinkedPeer {
     scanned_device: String,
     /// Device JID whatsapp-rust stored from `<pair-success>`.
     paired_id: String,
+    /// Its events after Connected.
+    events: mpsc::UnboundedReceiver<Arc<Event>>,
 }
 
 /// Starts an unpaired peer on `store`, has `phone` scan its first QR, and
@@ -224,6 +336,7 @@ async fn link_fresh_peer(
         http: peer.http,
         scanned_device,
         paired_id,
+        events: peer.events,
     })
 }
 

@@ -72,6 +72,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     let counters = [
         ("wasp_reconnects_total", c.reconnects),
         ("wasp_messages_received_total", c.messages_in),
+        ("wasp_messages_sent_total", c.messages_out),
         ("wasp_receipts_received_total", c.receipts_in),
         ("wasp_messages_undecryptable_total", c.undecryptable),
         ("wasp_webhook_deliveries_total", c.webhooks_delivered),

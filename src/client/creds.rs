@@ -142,13 +142,31 @@ pub fn save(dir: &SessionDir, creds: &StoredCreds) -> Result<(), ClientError> {
     Ok(())
 }
 
+/// The one-time prekeys in `prekeys.json` (none when it does not exist).
+pub fn load_prekeys(dir: &SessionDir) -> Result<Vec<PreKey>, ClientError> {
+    match dir.read(PREKEYS_FILE)? {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Creds(format!("{PREKEYS_FILE}: {e}"))),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Deletes a one-time prekey a first message used up, so it can never
+/// answer a second one.
+pub fn remove_prekey(dir: &SessionDir, id: u32) -> Result<(), ClientError> {
+    let mut all = load_prekeys(dir)?;
+    let before = all.len();
+    all.retain(|k| k.id != id);
+    if all.len() != before {
+        let json = serde_json::to_vec(&all).unwrap_or_default();
+        dir.write_atomic(PREKEYS_FILE, &json)?;
+    }
+    Ok(())
+}
+
 /// Appends freshly generated one-time prekeys to `prekeys.json`.
 pub fn append_prekeys(dir: &SessionDir, new: &[PreKey]) -> Result<(), ClientError> {
-    let mut all: Vec<PreKey> = match dir.read(PREKEYS_FILE)? {
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| ClientError::Creds(format!("{PREKEYS_FILE}: {e}")))?,
-        None => Vec::new(),
-    };
+    let mut all = load_prekeys(dir)?;
     all.extend_from_slice(new);
     let json = serde_json::to_vec(&all).unwrap_or_default();
     dir.write_atomic(PREKEYS_FILE, &json)?;

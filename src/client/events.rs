@@ -38,6 +38,9 @@ pub enum Event {
         sender: String,
         reason: String,
     },
+    /// A contact's device presented a different identity key than before
+    /// (WhatsApp shows "security code changed"); messages keep flowing.
+    IdentityChanged { jid: String },
     /// Receipts for messages we sent: `delivered`, `read` or `played`.
     Receipt {
         kind: ReceiptKind,

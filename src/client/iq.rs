@@ -25,6 +25,14 @@ pub enum IqKind {
     PairCodeHello,
     /// `companion_finish` (linking code, stage 2).
     PairCodeFinish,
+    /// Device lists for a text being sent.
+    SendDevices {
+        message_id: String,
+    },
+    /// Prekey bundles for a text being sent.
+    SendBundles {
+        message_id: String,
+    },
     /// An iq sent through the client API.
     External(oneshot::Sender<Result<Node, ClientError>>),
 }

@@ -22,6 +22,7 @@ mod error;
 mod events;
 mod iq;
 mod jid;
+pub mod messaging;
 pub mod pair_code;
 mod pairing;
 mod payload;
@@ -211,15 +212,38 @@ impl Client {
     /// Errors: `NotConnected`, `InvalidRecipient`, `NotOnWhatsApp`,
     /// `Timeout`, `Server` (the server refused the message).
     pub async fn send_text(&self, to: &str, text: &str) -> Result<SentMessage, ClientError> {
-        let _ = (to, text);
-        Err(ClientError::Unsupported("sending messages"))
+        self.send_reply(to, text, None).await
+    }
+
+    /// Like [`Client::send_text`], quoting (replying to) another message.
+    pub async fn send_reply(
+        &self,
+        to: &str,
+        text: &str,
+        quoted: Option<crate::proto::text::Quote>,
+    ) -> Result<SentMessage, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(Command::SendText {
+            to: to.to_string(),
+            text: text.to_string(),
+            quoted,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| ClientError::Stopped)?
     }
 
     /// Marks messages of `chat` as read: sends read receipts for `ids` to
     /// their sender. Errors: `NotConnected`, `InvalidRecipient`.
     pub async fn mark_read(&self, chat: &str, ids: &[String]) -> Result<(), ClientError> {
-        let _ = (chat, ids);
-        Err(ClientError::Unsupported("read receipts"))
+        let (done, rx) = oneshot::channel();
+        self.command(Command::MarkRead {
+            chat: chat.to_string(),
+            ids: ids.to_vec(),
+            done,
+        })
+        .await?;
+        rx.await.map_err(|_| ClientError::Stopped)?
     }
 
     /// Sends one stanza as is.

@@ -5,6 +5,7 @@
 //! [`Action::Blocking`]: the run loop runs them on the blocking pool and
 //! hands the result back through [`Protocol::on_work_done`].
 
+mod messaging_flow;
 mod pair_code_flow;
 
 use std::collections::VecDeque;
@@ -23,6 +24,7 @@ use super::pair_code::{self, CompanionFinish, CompanionHello, PairCodeError};
 use super::pairing::{pair_error_reply, pair_sign_reply, verify_pair_success};
 use super::{qr, stanzas, ClientError};
 use crate::signal::{generate_prekeys, next_prekey_id, PreKey};
+use crate::store::SessionDir;
 use crate::wire::Node;
 
 /// Completion signal for a command that ends or changes the session.
@@ -48,19 +50,31 @@ pub enum Command {
         node: Node,
         reply: oneshot::Sender<Result<Node, ClientError>>,
     },
+    SendText {
+        to: String,
+        text: String,
+        quoted: Option<crate::proto::text::Quote>,
+        reply: messaging_flow::SendReply,
+    },
+    MarkRead {
+        chat: String,
+        ids: Vec<String>,
+        done: Done,
+    },
 }
 
-/// CPU-heavy work that must not run on the async workers.
-pub struct Work(Box<dyn FnOnce() -> WorkDone + Send>);
+/// CPU-heavy or disk work that must not run on the async workers; it
+/// gets the session's directory.
+pub struct Work(Box<dyn FnOnce(&SessionDir) -> WorkDone + Send>);
 
 impl Work {
-    fn new(work: impl FnOnce() -> WorkDone + Send + 'static) -> Self {
+    fn new(work: impl FnOnce(&SessionDir) -> WorkDone + Send + 'static) -> Self {
         Work(Box::new(work))
     }
 
     /// Does the work (slow: call it from `spawn_blocking`).
-    pub fn run(self) -> WorkDone {
-        (self.0)()
+    pub fn run(self, dir: &SessionDir) -> WorkDone {
+        (self.0)(dir)
     }
 }
 
@@ -71,6 +85,18 @@ pub enum WorkDone {
         pairing_ref: Vec<u8>,
         iq_id: String,
         result: Result<CompanionFinish, PairCodeError>,
+    },
+    SendPlanned {
+        message_id: String,
+        result: Result<crate::client::messaging::Plan, ClientError>,
+    },
+    SendEncrypted {
+        message_id: String,
+        result: Result<crate::client::messaging::Encrypted, ClientError>,
+    },
+    Received {
+        incoming: crate::client::messaging::Incoming,
+        result: Result<crate::client::messaging::Received, ClientError>,
     },
 }
 
@@ -137,6 +163,8 @@ pub struct Protocol {
     /// A linking-code attempt; the QR rotation pauses while it lives.
     pair_code: Option<pair_code_flow::CodeFlow>,
     next_ping: Option<Instant>,
+    /// Texts being sent.
+    sends: messaging_flow::Sends,
 }
 
 impl Protocol {
@@ -149,6 +177,7 @@ impl Protocol {
             qr: None,
             pair_code: None,
             next_ping: None,
+            sends: Default::default(),
         }
     }
 
@@ -181,6 +210,7 @@ impl Protocol {
                 let _ = reply.send(Err(ClientError::NotConnected));
             }
         }
+        self.sends.fail_all(|| ClientError::NotConnected);
     }
 
     /// The socket failed or closed under us.
@@ -205,6 +235,7 @@ impl Protocol {
                 .map(|q| q.deadline),
             self.pair_code.as_ref().and_then(|f| f.deadline()),
             self.iqs.earliest_deadline(),
+            self.messaging_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -238,6 +269,9 @@ impl Protocol {
                 IqKind::SetActive | IqKind::PreKeyCount | IqKind::PreKeyUpload { .. } => {
                     tracing::warn!("post-login iq timed out");
                 }
+                IqKind::SendDevices { message_id } | IqKind::SendBundles { message_id } => {
+                    out.extend(self.fail_send_timeout(&message_id));
+                }
                 IqKind::PairCodeHello => out.extend(self.on_pair_code_hello_answer(None, now)),
                 // Silence after companion_finish is the pair-success
                 // timer's to judge.
@@ -248,6 +282,7 @@ impl Protocol {
             out.push(Action::End(ending));
             return out;
         }
+        self.on_send_timer(now);
         let written_off = self.on_pair_code_timer(now);
         if !written_off.is_empty() {
             out.extend(written_off);
@@ -317,6 +352,13 @@ impl Protocol {
                     .track(id, IqKind::External(reply), now + self.config.iq_timeout);
                 vec![Action::Send(node)]
             }
+            Command::SendText {
+                to,
+                text,
+                quoted,
+                reply,
+            } => self.start_send(&to, text, quoted, reply, now),
+            Command::MarkRead { chat, ids, done } => self.mark_read(&chat, &ids, done),
         }
     }
 
@@ -329,6 +371,13 @@ impl Protocol {
                 iq_id,
                 result,
             } => self.on_pair_code_finish_ready(pairing_ref, iq_id, result, now),
+            WorkDone::SendPlanned { message_id, result } => {
+                self.on_send_planned(message_id, result, now)
+            }
+            WorkDone::SendEncrypted { message_id, result } => {
+                self.on_send_encrypted(message_id, result, now)
+            }
+            WorkDone::Received { incoming, result } => self.on_received(incoming, result),
         }
     }
 
@@ -346,15 +395,15 @@ impl Protocol {
             "notification" if pair_code::is_pair_code_notification(node) => {
                 self.on_pair_code_notification(node)
             }
-            "notification" | "receipt" | "call" => {
+            "message" if self.phase == Phase::Connected => self.on_message(node),
+            "receipt" => self.on_receipt(node),
+            "notification" | "call" => {
                 // Acked so the server stops redelivering; their content
-                // matters only once messaging exists.
+                // is not handled yet.
                 stanzas::ack(node).map(Action::Send).into_iter().collect()
             }
-            "ack" => Vec::new(),
+            "ack" => self.on_ack(node),
             other => {
-                // Messages stay unacked until the messaging layer can
-                // decrypt them; everything else is not ours yet.
                 tracing::debug!(tag = other, "ignoring stanza");
                 Vec::new()
             }
@@ -434,6 +483,8 @@ impl Protocol {
                 reason: "logout".into(),
                 done,
             })],
+            IqKind::SendDevices { message_id } => self.on_send_devices(&message_id, iq),
+            IqKind::SendBundles { message_id } => self.on_send_bundles(message_id, iq),
             IqKind::PairCodeHello => self.on_pair_code_hello_answer(Some(iq), now),
             IqKind::PairCodeFinish => self.on_pair_code_finish_answer(iq),
             IqKind::External(reply) => {

@@ -244,7 +244,8 @@ impl<C: Connector> Runner<C> {
         while let Some(action) = queue.pop_front() {
             match action {
                 Action::Blocking(work) => {
-                    let done = match tokio::task::spawn_blocking(move || work.run()).await {
+                    let dir = self.dir.clone();
+                    let done = match tokio::task::spawn_blocking(move || work.run(&dir)).await {
                         Ok(done) => done,
                         Err(e) => {
                             return Some(Ending::Stop {

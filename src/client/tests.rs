@@ -433,7 +433,7 @@ fn run_blocking(p: &mut Protocol, actions: Vec<Action>, now: Instant) -> Vec<Act
     for action in actions {
         match action {
             Action::Blocking(work) => {
-                let next = p.on_work_done(work.run(), now);
+                let next = p.on_work_done(work.run(&SessionDir::at(std::env::temp_dir())), now);
                 out.extend(run_blocking(p, next, now));
             }
             other => out.push(other),

@@ -77,6 +77,8 @@ pub struct QrState {
 pub struct EventCounters {
     pub reconnects: AtomicU64,
     pub messages_in: AtomicU64,
+    /// Texts the server accepted from us (counted by the host on send).
+    pub messages_out: AtomicU64,
     pub receipts_in: AtomicU64,
     pub undecryptable: AtomicU64,
 }

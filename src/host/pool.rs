@@ -252,7 +252,12 @@ impl Host {
         to: &str,
         text: &str,
     ) -> Result<SentMessage, HostError> {
-        Ok(self.connected_client(id)?.send_text(to, text).await?)
+        let sent = self.connected_client(id)?.send_text(to, text).await?;
+        self.fanout
+            .counters
+            .messages_out
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(sent)
     }
 
     pub async fn mark_read(&self, id: &str, chat: &str, ids: &[String]) -> Result<(), HostError> {
@@ -360,6 +365,7 @@ impl Host {
         Counters {
             reconnects: c.reconnects.load(Ordering::Relaxed),
             messages_in: c.messages_in.load(Ordering::Relaxed),
+            messages_out: c.messages_out.load(Ordering::Relaxed),
             receipts_in: c.receipts_in.load(Ordering::Relaxed),
             undecryptable: c.undecryptable.load(Ordering::Relaxed),
             webhooks_delivered: self.webhooks.delivered.load(Ordering::Relaxed),
@@ -444,6 +450,7 @@ impl Host {
 pub struct Counters {
     pub reconnects: u64,
     pub messages_in: u64,
+    pub messages_out: u64,
     pub receipts_in: u64,
     pub undecryptable: u64,
     pub webhooks_delivered: u64,

@@ -44,6 +44,12 @@ pub fn router(state: Arc<SimState>, identity: Arc<ServerIdentity>) -> Router {
         .route("/sim/phones/{phone}/scan", post(scan))
         .route("/sim/phones/{phone}/pair-code", post(pair_code))
         .route("/sim/phones/{phone}/devices", get(devices))
+        .route(
+            "/sim/phones/{phone}/messages",
+            post(send_message).get(messages),
+        )
+        .route("/sim/phones/{phone}/read", post(read))
+        .route("/sim/phones/{phone}/receipts", get(receipts))
         .route("/sim/devices/{jid}/fault", post(fault))
         .fallback(not_found)
         .with_state(App { state, identity })
@@ -135,6 +141,72 @@ async fn devices(
 ) -> Result<Json<serde_json::Value>, SimError> {
     let devices = app.state.devices(&phone)?;
     Ok(Json(json!({ "devices": devices })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendMessage {
+    to: String,
+    text: String,
+    /// Id of a received message this one replies to.
+    reply_to: Option<String>,
+}
+
+/// The phone sends a text, end-to-end encrypted to every device of the
+/// recipient and every companion of its own.
+async fn send_message(
+    State(app): State<App>,
+    Path(phone): Path<String>,
+    body: Bytes,
+) -> Result<Response, SimError> {
+    let request = parse_body::<SendMessage>(&body)?;
+    if request.text.is_empty() {
+        return Err(SimError::BadRequest("text must not be empty".into()));
+    }
+    let sent = app.state.phone_send(
+        &phone,
+        &request.to,
+        &request.text,
+        request.reply_to.as_deref(),
+    )?;
+    Ok((StatusCode::CREATED, Json(json!(sent))).into_response())
+}
+
+/// The texts the phone received and decrypted, oldest first.
+async fn messages(
+    State(app): State<App>,
+    Path(phone): Path<String>,
+) -> Result<Json<serde_json::Value>, SimError> {
+    Ok(Json(
+        json!({ "messages": app.state.phone_messages(&phone)? }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Read {
+    ids: Vec<String>,
+}
+
+/// The phone reads received messages: read receipts go to their senders.
+async fn read(
+    State(app): State<App>,
+    Path(phone): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, SimError> {
+    let request = parse_body::<Read>(&body)?;
+    let receipts = app.state.phone_read(&phone, &request.ids)?;
+    Ok(Json(json!({ "read": receipts })))
+}
+
+/// Delivery and read receipts for the phone's sent texts, oldest first.
+async fn receipts(
+    State(app): State<App>,
+    Path(phone): Path<String>,
+) -> Result<Json<serde_json::Value>, SimError> {
+    Ok(Json(
+        json!({ "receipts": app.state.phone_receipts(&phone)? }),
+    ))
 }
 
 #[derive(Deserialize)]

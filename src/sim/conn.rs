@@ -324,9 +324,15 @@ impl Conn {
             return;
         }
         let mut silenced = false;
+        let (deliver, mut deliveries) = mpsc::unbounded_channel::<Node>();
         loop {
             tokio::select! {
                 _ = self.shutdown.changed() => break,
+                Some(node) = deliveries.recv(), if !silenced => {
+                    if self.socket.send_node(&node).await.is_err() {
+                        return;
+                    }
+                }
                 order = control.recv() => match order {
                     // Dropping the socket closes it without a word.
                     Some(Control::Fault(FaultKind::Drop)) => return,
@@ -362,6 +368,7 @@ impl Conn {
                         phone: &phone,
                         device: device_id,
                         conn_id: self.id,
+                        deliver: &deliver,
                     };
                     let reply = stanza::handle_session_stanza(&session, &node);
                     for answer in &reply.nodes {

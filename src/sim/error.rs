@@ -35,6 +35,8 @@ pub enum SimError {
     WrongCode,
     #[error("not implemented: {0}")]
     NotImplemented(&'static str),
+    #[error("{0} is not on WhatsApp (no such simulated phone)")]
+    NotOnWhatsApp(String),
 }
 
 impl SimError {
@@ -56,6 +58,7 @@ impl SimError {
             SimError::NoCodeRequest(_) => "no_code_request",
             SimError::WrongCode => "wrong_code",
             SimError::NotImplemented(_) => "not_implemented",
+            SimError::NotOnWhatsApp(_) => "not_on_whatsapp",
         }
     }
 
@@ -66,7 +69,10 @@ impl SimError {
             | SimError::InvalidQr(_)
             | SimError::QrMismatch(_)
             | SimError::WrongCode => 400,
-            SimError::UnknownPhone(_) | SimError::UnknownDevice(_) | SimError::UnknownRef(_) => 404,
+            SimError::UnknownPhone(_)
+            | SimError::UnknownDevice(_)
+            | SimError::UnknownRef(_)
+            | SimError::NotOnWhatsApp(_) => 404,
             SimError::PhoneExists(_)
             | SimError::PairingInProgress
             | SimError::NotConnected(_)

@@ -4,14 +4,11 @@
 //! wait for it before their first app-state sync (whatsapp-rust waits up to
 //! 10 s), so a simulator that never sends it makes every fresh link slow.
 //!
-//! The phone opens a throwaway Signal session to the companion's signed
-//! prekey with the `signal` layer and sends one `PreKeySignalMessage`; it
-//! keeps no session and decrypts nothing. Because an independent client
+//! The phone opens its Signal session with the companion from the
+//! companion's registered signed prekey and sends one `PreKeySignalMessage`
+//! (the session is the phone's, kept for the texts that follow). Because an independent client
 //! (whatsapp-rust) decrypts this message in the interop test, it also
 //! checks our Signal code end to end.
-//!
-//! WhatsApp's plaintext padding (v2): 1..=16 bytes, each equal to the pad
-//! length (wacore `messages.rs`).
 
 use prost::Message as _;
 use rand::Rng as _;
@@ -63,18 +60,21 @@ pub(crate) struct KeyShareOrder {
 }
 
 impl KeyShareOrder {
-    /// The `<message>` stanza the server delivers to the companion. Fails
-    /// only if the companion's registered signed prekey does not verify,
-    /// which registration already refuses.
-    pub fn to_stanza(&self) -> Result<Node, SignalError> {
-        let mut session = SessionRecord::new();
-        signal::initiate_session(
-            &mut session,
-            &self.phone_identity,
-            self.phone_registration_id,
-            &self.companion,
-        )?;
-        let pkmsg = signal::encrypt(&mut session, &self.phone_identity, &pad_v2(&self.message()))?;
+    /// The `<message>` stanza the server delivers to the companion, over
+    /// the phone's `session` with it (opened from the registered keys when
+    /// there is none yet). Fails only if the companion's registered signed
+    /// prekey does not verify, which registration already refuses.
+    pub fn to_stanza(&self, session: &mut SessionRecord) -> Result<Node, SignalError> {
+        if !session.has_current_session() {
+            signal::initiate_session(
+                session,
+                &self.phone_identity,
+                self.phone_registration_id,
+                &self.companion,
+            )?;
+        }
+        let padded = crate::proto::text::pad(&self.message());
+        let pkmsg = signal::encrypt(session, &self.phone_identity, &padded)?;
         let id: [u8; 8] = rand::thread_rng().gen();
         Ok(Node::new("message")
             .attr("from", format!("{}@s.whatsapp.net", self.phone))
@@ -113,15 +113,6 @@ impl KeyShareOrder {
         }
         .encode_to_vec()
     }
-}
-
-/// WhatsApp's v2 plaintext padding: 1..=16 bytes of the pad length.
-fn pad_v2(plaintext: &[u8]) -> Vec<u8> {
-    let pad: u8 = rand::thread_rng().gen_range(1..=16);
-    let mut out = Vec::with_capacity(plaintext.len() + usize::from(pad));
-    out.extend_from_slice(plaintext);
-    out.resize(plaintext.len() + usize::from(pad), pad);
-    out
 }
 
 // Wire shapes (field numbers from waproto whatsapp.proto), only the fields
@@ -186,17 +177,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn padding_is_one_to_sixteen_bytes_of_its_length() {
-        for _ in 0..64 {
-            let padded = pad_v2(b"abc");
-            let pad = *padded.last().unwrap_or(&0);
-            assert!((1..=16).contains(&pad));
-            assert_eq!(padded.len(), 3 + usize::from(pad));
-            assert!(padded[3..].iter().all(|&b| b == pad));
-        }
-    }
-
-    #[test]
     fn the_key_share_is_a_prekey_message_the_companion_can_decrypt() {
         let phone = KeyPair::generate();
         let companion = KeyPair::generate();
@@ -220,7 +200,9 @@ mod tests {
                 raw_id: 5,
             },
         };
-        let stanza = order.to_stanza().expect("valid bundle");
+        let stanza = order
+            .to_stanza(&mut SessionRecord::new())
+            .expect("valid bundle");
         let enc = stanza.child("enc").expect("enc child");
         assert_eq!(enc.get_attr("type"), Some("pkmsg"));
 

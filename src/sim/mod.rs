@@ -36,7 +36,10 @@ pub use adv::{issue_device_identity, verify_device_signature, AdvError, IssuedId
 pub use ca::Authority;
 pub use error::SimError;
 pub use qr::{parse_qr, ScannedQr};
-pub use state::{device_jid, parse_device_jid, DeviceInfo, FaultKind, SimState, SERVER_JID};
+pub use state::{
+    device_jid, parse_device_jid, DeviceInfo, FaultKind, PhoneMessage, PhoneReceipt, SentByPhone,
+    SimState, SERVER_JID,
+};
 pub use transport::ServerWebSocket;
 
 /// How a simulator runs.
@@ -159,6 +162,26 @@ impl SimHandle {
     /// `GET /sim/phones/{phone}/devices`.
     pub fn devices(&self, phone: &str) -> Result<Vec<DeviceInfo>, SimError> {
         self.state.devices(phone)
+    }
+
+    /// `POST /sim/phones/{phone}/messages`: the phone sends a text.
+    pub fn phone_send(&self, phone: &str, to: &str, text: &str) -> Result<SentByPhone, SimError> {
+        self.state.phone_send(phone, to, text, None)
+    }
+
+    /// `GET /sim/phones/{phone}/messages`.
+    pub fn phone_messages(&self, phone: &str) -> Result<Vec<PhoneMessage>, SimError> {
+        self.state.phone_messages(phone)
+    }
+
+    /// `GET /sim/phones/{phone}/receipts`.
+    pub fn phone_receipts(&self, phone: &str) -> Result<Vec<PhoneReceipt>, SimError> {
+        self.state.phone_receipts(phone)
+    }
+
+    /// `POST /sim/phones/{phone}/read`.
+    pub fn phone_read(&self, phone: &str, ids: &[String]) -> Result<usize, SimError> {
+        self.state.phone_read(phone, ids)
     }
 
     /// `POST /sim/devices/{jid}/fault`.

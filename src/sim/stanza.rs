@@ -22,6 +22,11 @@ pub fn new_iq_id() -> String {
     format!("{:016x}", rand::thread_rng().gen::<u64>())
 }
 
+/// A message id in the shape phones use: 16 upper-case hex digits.
+pub fn new_message_id() -> String {
+    format!("{:016X}", rand::thread_rng().gen::<u64>())
+}
+
 /// A pair-device ref in the shape WhatsApp issues: `2@` then base64.
 pub fn new_pairing_ref() -> String {
     let mut bytes = [0u8; 33];
@@ -150,6 +155,8 @@ pub struct Session<'a> {
     pub phone: &'a str,
     pub device: u16,
     pub conn_id: u64,
+    /// Where the connection takes stanzas routed to this device.
+    pub deliver: &'a tokio::sync::mpsc::UnboundedSender<Node>,
 }
 
 /// Answers one stanza from a logged-in companion.
@@ -157,26 +164,26 @@ pub fn handle_session_stanza(session: &Session<'_>, node: &Node) -> Reply {
     match node.tag.as_str() {
         "iq" => handle_session_iq(session, node),
         // The server acknowledges what it accepts (whatsmeow
-        // `handleAck` shapes): a receipt, and a message (not routed yet).
-        "receipt" => Reply::send(vec![ack_for(node, "receipt")]),
-        "message" => Reply::send(vec![
-            ack_for(node, "message").attr("t", unix_now().to_string())
-        ]),
+        // `handleAck` shapes) and routes it on.
+        "receipt" => Reply::send(
+            session
+                .state
+                .route_receipt(session.phone, session.device, node),
+        ),
+        "message" => Reply::send(
+            session
+                .state
+                .route_message(session.phone, session.device, node),
+        ),
+        "ack" => {
+            session
+                .state
+                .acknowledge(session.phone, session.device, node);
+            Reply::default()
+        }
         // Acks, presence, chatstates, <ib> notices: nothing to answer.
         _ => Reply::default(),
     }
-}
-
-/// `<ack class=.. id=.. from=(the stanza's to) [type=..]/>`.
-fn ack_for(node: &Node, class: &str) -> Node {
-    let mut ack = Node::new("ack")
-        .attr("class", class)
-        .attr("id", node.get_attr("id").unwrap_or_default())
-        .attr("from", node.get_attr("to").unwrap_or(SERVER_JID));
-    if let Some(kind) = node.get_attr("type") {
-        ack = ack.attr("type", kind);
-    }
-    ack
 }
 
 fn handle_session_iq(session: &Session<'_>, iq: &Node) -> Reply {
@@ -197,19 +204,23 @@ fn handle_session_iq(session: &Session<'_>, iq: &Node) -> Reply {
         // offline queue (whatsapp-rust `handlers/ib.rs`).
         // Queued messages come before that report: the only one the sim
         // queues is the phone's app-state key share to a new companion.
+        // Passive/active; after `active` the server delivers the device's
+        // offline queue (the phone's app-state key share to a new
+        // companion first), then reports it (whatsapp-rust
+        // `handlers/ib.rs`); later stanzas flow as they come.
         ("passive", "set", "active") => {
-            let queued: Vec<Node> = session
+            let mut queued: Vec<Node> = session
                 .state
-                .take_key_share(session.phone, session.device)
-                .and_then(|order| match order.to_stanza() {
-                    Ok(stanza) => Some(stanza.attr("offline", "1")),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "app-state key share not sent");
-                        None
-                    }
-                })
+                .key_share_stanza(session.phone, session.device)
+                .map(|stanza| stanza.attr("offline", "1"))
                 .into_iter()
                 .collect();
+            queued.extend(session.state.activate(
+                session.phone,
+                session.device,
+                session.conn_id,
+                session.deliver.clone(),
+            ));
             let mut nodes = vec![iq_result(iq, vec![])];
             let count = queued.len();
             nodes.extend(queued);
@@ -221,6 +232,19 @@ fn handle_session_iq(session: &Session<'_>, iq: &Node) -> Reply {
             return Reply::send(nodes);
         }
         ("passive", "set", _) => iq_result(iq, vec![]),
+        // Prekey bundles of the devices a sender has no session with.
+        ("encrypt", "get", "key") => {
+            let jids: Vec<&str> = iq
+                .child("key")
+                .map(|k| k.child_nodes())
+                .unwrap_or_default()
+                .iter()
+                .filter(|u| u.tag == "user")
+                .filter_map(|u| u.get_attr("jid"))
+                .collect();
+            let users = session.state.prekey_bundles(&jids);
+            iq_result(iq, vec![Node::new("list").children(users)])
+        }
         ("encrypt", "get", "count") => {
             let count = session.state.prekey_count(session.phone, session.device);
             iq_result(
@@ -539,11 +563,13 @@ mod tests {
     }
 
     fn ask(state: &SimState, phone: &str, device: u16, node: &Node) -> Reply {
+        let (deliver, _deliveries) = tokio::sync::mpsc::unbounded_channel();
         let session = Session {
             state,
             phone,
             device,
             conn_id: 1,
+            deliver: &deliver,
         };
         handle_session_stanza(&session, node)
     }

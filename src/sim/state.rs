@@ -26,6 +26,10 @@ use super::{SimConfig, SimError};
 use crate::crypto::KeyPair;
 use crate::wire::Node;
 
+mod messaging;
+
+pub use messaging::{PhoneMessage, PhoneReceipt, SentByPhone};
+
 /// The server's JID, `from` of everything the server itself says.
 pub const SERVER_JID: &str = "s.whatsapp.net";
 /// Most one-time prekeys kept per device; older ones are dropped first.
@@ -84,6 +88,9 @@ pub(crate) struct Device {
     /// The phone has not yet sent this companion the app-state key share
     /// it sends every newly linked device.
     pub key_share_pending: bool,
+    /// Stanzas for this device the server holds until it acknowledges
+    /// them (its offline queue), oldest first.
+    pub queue: std::collections::VecDeque<messaging::Queued>,
 }
 
 /// A simulated phone: the primary device of an account.
@@ -104,6 +111,9 @@ struct Phone {
     /// When the set of companions last changed: the `ts` of the phone's
     /// signed key index list.
     devices_changed_at: u64,
+    /// The phone as a Signal participant (prekeys, sessions, what it
+    /// received): see `state/messaging.rs`.
+    signal: messaging::PhoneSignal,
 }
 
 impl Phone {
@@ -180,6 +190,9 @@ struct CodeRequest {
 struct Live {
     conn_id: u64,
     control: mpsc::Sender<Control>,
+    /// Where stanzas for the device go while it is online; set once the
+    /// connection said `active` (and got its offline queue).
+    deliver: Option<mpsc::UnboundedSender<Node>>,
 }
 
 #[derive(Default)]
@@ -195,6 +208,8 @@ struct Inner {
     live: HashMap<(String, u16), Live>,
     /// LID user -> phone number.
     lids: HashMap<String, String>,
+    /// Who sent recent messages, so receipts find their way back.
+    senders: messaging::SenderIndex,
 }
 
 /// Why a login is refused (`<failure reason=..>`).
@@ -282,7 +297,7 @@ impl SimState {
         };
         let mut rng = rand::thread_rng();
         let raw_id = rng.gen_range(1..u32::MAX);
-        let phone = Phone {
+        let mut phone = Phone {
             lid_user: format!(
                 "{}",
                 rng.gen_range(100_000_000_000_000u64..1_000_000_000_000_000)
@@ -295,7 +310,9 @@ impl SimState {
             next_device: 1,
             devices: BTreeMap::new(),
             devices_changed_at: unix_now(),
+            signal: messaging::PhoneSignal::new(),
         };
+        phone.signal.sign_with(&phone.identity);
         inner.lids.insert(phone.lid_user.clone(), number.clone());
         inner.phones.insert(number.clone(), phone);
         Ok(number)
@@ -668,6 +685,7 @@ impl SimState {
                 key_index: link.issued.key_index,
                 prekeys: Vec::new(),
                 key_share_pending: true,
+                queue: Default::default(),
             },
         );
         phone.devices_changed_at = unix_now();
@@ -693,7 +711,12 @@ impl SimState {
             return Err(LoginRefusal::Unauthorized);
         }
         let lid = lid_device_jid(&account.lid_user, id);
-        if let Some(old) = inner.live.insert((phone, id), Live { conn_id, control }) {
+        let live = Live {
+            conn_id,
+            control,
+            deliver: None,
+        };
+        if let Some(old) = inner.live.insert((phone, id), live) {
             let _ = old.control.try_send(Control::Replaced);
         }
         Ok(LoginGrant { lid })
@@ -861,6 +884,7 @@ impl SimState {
                 key_index: u32::from(id),
                 prekeys: Vec::new(),
                 key_share_pending: true,
+                queue: Default::default(),
             },
         );
         Some(id)

@@ -126,7 +126,7 @@ impl Protocol {
             phone,
             step: Step::Hashing { reply },
         });
-        vec![Action::Blocking(Work::new(|| {
+        vec![Action::Blocking(Work::new(|_| {
             WorkDone::PairCodeHello(pair_code::companion_hello(None))
         }))]
     }
@@ -251,7 +251,7 @@ impl Protocol {
                 let hello = shown.hello.clone();
                 let pairing_ref = shown.pairing_ref.clone();
                 let phone = phone.clone();
-                out.push(Action::Blocking(Work::new(move || {
+                out.push(Action::Blocking(Work::new(move |_| {
                     let result = pair_code::companion_finish(
                         &hello,
                         &pairing_ref,

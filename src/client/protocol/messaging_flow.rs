@@ -1,0 +1,484 @@
+//! The messaging part of the state machine: sending a text (device list,
+//! missing bundles, encrypt, stanza, server ack), receiving one (decrypt
+//! on the blocking pool, report, receipt), receipts both ways.
+//!
+//! Disk and crypto run as [`Action::Blocking`] work, so the run loop
+//! handles one incoming message completely before the next: offline
+//! messages are reported in the order the server delivered them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::{iq_error, Action, Phase, Protocol, Work, WorkDone};
+use crate::client::events::Event;
+use crate::client::iq::IqKind;
+use crate::client::messaging::{
+    receipts, receive, send, user_of_recipient, DeviceAddress, Encrypted, Incoming, Outgoing,
+    OwnKeys, Plan, Received,
+};
+use crate::client::{ClientError, SentMessage};
+use crate::proto::text::Quote;
+use crate::signal::PreKeyBundle;
+use crate::wire::Node;
+
+/// Where a send waits for its caller.
+pub type SendReply = oneshot::Sender<Result<SentMessage, ClientError>>;
+
+/// A text being sent, from the command to the server's ack.
+pub(super) struct PendingSend {
+    message: Outgoing,
+    reply: SendReply,
+    devices: Vec<DeviceAddress>,
+    /// Set once the stanza is out: the ack must come by then.
+    ack_deadline: Option<Instant>,
+}
+
+/// Sends in flight, by message id.
+#[derive(Default)]
+pub(super) struct Sends {
+    pending: HashMap<String, PendingSend>,
+}
+
+impl Sends {
+    pub fn earliest_deadline(&self) -> Option<Instant> {
+        self.pending.values().filter_map(|p| p.ack_deadline).min()
+    }
+
+    /// Fails every send (the connection is gone).
+    pub fn fail_all(&mut self, error: impl Fn() -> ClientError) {
+        for (_, p) in self.pending.drain() {
+            let _ = p.reply.send(Err(error()));
+        }
+    }
+
+    fn expired(&mut self, now: Instant) -> Vec<PendingSend> {
+        let ids: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.ack_deadline.is_some_and(|d| d <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.iter()
+            .filter_map(|id| self.pending.remove(id))
+            .collect()
+    }
+}
+
+/// A WhatsApp-Web-style message id: `3EB0` and 16 hex digits.
+fn new_message_id() -> String {
+    format!("3EB0{:016X}", rand::random::<u64>())
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Protocol {
+    /// Our keys and users, once linked.
+    fn own_keys(&self) -> Option<Arc<OwnKeys>> {
+        let paired = self.creds.paired.as_ref()?;
+        let user = DeviceAddress::parse(&paired.jid)?.user;
+        let lid_user = paired
+            .lid
+            .as_deref()
+            .and_then(DeviceAddress::parse)
+            .map(|a| a.user);
+        Some(Arc::new(OwnKeys {
+            identity: self.creds.identity_key.clone(),
+            registration_id: self.creds.registration_id,
+            signed_prekey: self.creds.signed_prekey.clone(),
+            user,
+            lid_user,
+        }))
+    }
+
+    fn own_device(&self) -> Option<DeviceAddress> {
+        DeviceAddress::parse(self.creds.jid()?)
+    }
+
+    pub(super) fn messaging_deadline(&self) -> Option<Instant> {
+        self.sends.earliest_deadline()
+    }
+
+    pub(super) fn on_send_timer(&mut self, now: Instant) {
+        for p in self.sends.expired(now) {
+            let _ = p.reply.send(Err(ClientError::Timeout));
+        }
+    }
+
+    /// `Client::send_text`: asks for the device lists of the recipient
+    /// and of our own account.
+    pub(super) fn start_send(
+        &mut self,
+        to: &str,
+        text: String,
+        quoted: Option<Quote>,
+        reply: SendReply,
+        now: Instant,
+    ) -> Vec<Action> {
+        if self.phase != Phase::Connected {
+            let _ = reply.send(Err(ClientError::NotConnected));
+            return Vec::new();
+        }
+        let Some(chat) = user_of_recipient(to) else {
+            let _ = reply.send(Err(ClientError::InvalidRecipient(format!(
+                "{to:?} is neither a phone number with country code nor a user JID"
+            ))));
+            return Vec::new();
+        };
+        let Some(own) = self.own_device() else {
+            let _ = reply.send(Err(ClientError::NotConnected));
+            return Vec::new();
+        };
+        let message_id = new_message_id();
+        let mut users = vec![chat.clone()];
+        if own.user_jid() != chat {
+            users.push(own.user_jid());
+        }
+        let iq_id = self.iqs.next_id();
+        let node = send::device_query(&iq_id, &iq_id, &users);
+        self.iqs.track(
+            iq_id,
+            IqKind::SendDevices {
+                message_id: message_id.clone(),
+            },
+            now + self.config.iq_timeout,
+        );
+        self.sends.pending.insert(
+            message_id.clone(),
+            PendingSend {
+                message: Outgoing {
+                    id: message_id,
+                    chat,
+                    text,
+                    quoted,
+                },
+                reply,
+                devices: Vec::new(),
+                ack_deadline: None,
+            },
+        );
+        vec![Action::Send(node)]
+    }
+
+    /// The device lists arrived: find the devices without a session.
+    pub(super) fn on_send_devices(&mut self, message_id: &str, iq: &Node) -> Vec<Action> {
+        let Some(mut pending) = self.sends.pending.remove(message_id) else {
+            return Vec::new();
+        };
+        if iq.get_attr("type") != Some("result") {
+            let _ = pending.reply.send(Err(iq_error(iq)));
+            return Vec::new();
+        }
+        let lists = send::parse_device_lists(iq);
+        let chat = pending.message.chat.clone();
+        let theirs = lists.get(&chat).filter(|ids| !ids.is_empty());
+        let Some(theirs) = theirs else {
+            let _ = pending.reply.send(Err(ClientError::NotOnWhatsApp(chat)));
+            return Vec::new();
+        };
+        let Some(own) = self.own_device() else {
+            let _ = pending.reply.send(Err(ClientError::NotConnected));
+            return Vec::new();
+        };
+        let chat_address = DeviceAddress::parse(&chat);
+        let mut devices: Vec<DeviceAddress> = Vec::new();
+        if let Some(base) = chat_address {
+            devices.extend(theirs.iter().map(|&device| DeviceAddress {
+                device,
+                ..base.clone()
+            }));
+        }
+        if let Some(ours) = lists.get(&own.user_jid()) {
+            devices.extend(ours.iter().filter(|&&d| d != own.device).map(|&device| {
+                DeviceAddress {
+                    device,
+                    ..own.clone()
+                }
+            }));
+        }
+        devices.retain(|d| *d != own);
+        devices.dedup();
+        pending.devices = devices.clone();
+        let id = message_id.to_string();
+        self.sends.pending.insert(id.clone(), pending);
+        vec![Action::Blocking(Work::new(move |dir| {
+            WorkDone::SendPlanned {
+                message_id: id,
+                result: send::plan(dir, &devices),
+            }
+        }))]
+    }
+
+    /// We know which devices lack a session: fetch their bundles, or
+    /// encrypt at once.
+    pub(super) fn on_send_planned(
+        &mut self,
+        message_id: String,
+        result: Result<Plan, ClientError>,
+        now: Instant,
+    ) -> Vec<Action> {
+        let plan = match result {
+            Ok(plan) => plan,
+            Err(e) => return self.fail_send(&message_id, e),
+        };
+        if !self.sends.pending.contains_key(&message_id) {
+            return Vec::new();
+        }
+        if plan.missing.is_empty() {
+            return self.encrypt_send(message_id, HashMap::new());
+        }
+        let iq_id = self.iqs.next_id();
+        let node = send::prekey_fetch(&iq_id, &plan.missing);
+        self.iqs.track(
+            iq_id,
+            IqKind::SendBundles { message_id },
+            now + self.config.iq_timeout,
+        );
+        vec![Action::Send(node)]
+    }
+
+    pub(super) fn on_send_bundles(&mut self, message_id: String, iq: &Node) -> Vec<Action> {
+        if iq.get_attr("type") != Some("result") {
+            return self.fail_send(&message_id, iq_error(iq));
+        }
+        self.encrypt_send(message_id, send::parse_bundles(iq))
+    }
+
+    fn encrypt_send(
+        &mut self,
+        message_id: String,
+        bundles: HashMap<DeviceAddress, PreKeyBundle>,
+    ) -> Vec<Action> {
+        let (Some(pending), Some(keys)) = (self.sends.pending.get(&message_id), self.own_keys())
+        else {
+            return self.fail_send(&message_id, ClientError::NotConnected);
+        };
+        let message = pending.message.clone();
+        let devices = pending.devices.clone();
+        vec![Action::Blocking(Work::new(move |dir| {
+            let result = send::encrypt(dir, &keys, &message, &devices, &bundles);
+            WorkDone::SendEncrypted { message_id, result }
+        }))]
+    }
+
+    /// Every copy is encrypted and its session stored: send the stanza.
+    pub(super) fn on_send_encrypted(
+        &mut self,
+        message_id: String,
+        result: Result<Encrypted, ClientError>,
+        now: Instant,
+    ) -> Vec<Action> {
+        let encrypted = match result {
+            Ok(e) => e,
+            Err(e) => return self.fail_send(&message_id, e),
+        };
+        for (device, why) in &encrypted.skipped {
+            tracing::warn!(%device, %why, "device left out of a message");
+        }
+        let mut out: Vec<Action> = encrypted
+            .identity_changed
+            .iter()
+            .map(|d| Action::Emit(Event::IdentityChanged { jid: d.jid() }))
+            .collect();
+        let Some(pending) = self.sends.pending.get_mut(&message_id) else {
+            return out;
+        };
+        let reaches_recipient = encrypted
+            .copies
+            .iter()
+            .any(|(d, _)| d.user_jid() == pending.message.chat);
+        if !reaches_recipient {
+            let chat = pending.message.chat.clone();
+            out.extend(self.fail_send(
+                &message_id,
+                ClientError::Server {
+                    code: "no-session".into(),
+                    text: format!("no device of {chat} could be encrypted for"),
+                },
+            ));
+            return out;
+        }
+        pending.ack_deadline = Some(now + self.config.iq_timeout);
+        let identity = self
+            .creds
+            .paired
+            .as_ref()
+            .map(|p| p.account.clone())
+            .unwrap_or_default();
+        out.push(Action::Send(send::message_stanza(
+            &pending.message,
+            &encrypted,
+            &identity,
+        )));
+        out
+    }
+
+    pub(super) fn fail_send_timeout(&mut self, message_id: &str) -> Vec<Action> {
+        self.fail_send(message_id, ClientError::Timeout)
+    }
+
+    fn fail_send(&mut self, message_id: &str, error: ClientError) -> Vec<Action> {
+        if let Some(p) = self.sends.pending.remove(message_id) {
+            let _ = p.reply.send(Err(error));
+        }
+        Vec::new()
+    }
+
+    /// `<ack class="message" id>`: the server took our message (or
+    /// refused it, with an `error` attribute).
+    pub(super) fn on_ack(&mut self, ack: &Node) -> Vec<Action> {
+        if ack.get_attr("class") != Some("message") {
+            return Vec::new();
+        }
+        let Some(id) = ack.get_attr("id") else {
+            return Vec::new();
+        };
+        let waiting = self
+            .sends
+            .pending
+            .get(id)
+            .is_some_and(|p| p.ack_deadline.is_some());
+        if !waiting {
+            return Vec::new();
+        }
+        let Some(p) = self.sends.pending.remove(id) else {
+            return Vec::new();
+        };
+        let result = match ack.get_attr("error") {
+            Some(code) => Err(ClientError::Server {
+                code: code.to_string(),
+                text: "message refused".into(),
+            }),
+            None => Ok(SentMessage {
+                id: p.message.id,
+                chat: p.message.chat,
+                timestamp: ack
+                    .get_attr("t")
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or_else(now_secs),
+            }),
+        };
+        let _ = p.reply.send(result);
+        Vec::new()
+    }
+
+    /// An incoming `<message>`: decrypt it off the async workers.
+    pub(super) fn on_message(&mut self, node: &Node) -> Vec<Action> {
+        let incoming = match Incoming::parse(node) {
+            Ok(i) => i,
+            Err(why) => {
+                // Not a 1:1 message we can take (groups, newsletters, ..):
+                // acknowledge it so the server stops redelivering.
+                tracing::debug!(%why, "message not handled");
+                return crate::client::stanzas::ack(node)
+                    .map(Action::Send)
+                    .into_iter()
+                    .collect();
+            }
+        };
+        let Some(keys) = self.own_keys() else {
+            return Vec::new();
+        };
+        vec![Action::Blocking(Work::new(move |dir| {
+            let result = receive::receive(dir, &keys, &incoming);
+            WorkDone::Received { incoming, result }
+        }))]
+    }
+
+    pub(super) fn on_received(
+        &mut self,
+        incoming: Incoming,
+        result: Result<Received, ClientError>,
+    ) -> Vec<Action> {
+        let own = self
+            .own_keys()
+            .is_some_and(|k| k.user == incoming.from.user && !incoming.from.lid);
+        match result {
+            Ok(Received::Text {
+                message,
+                identity_changed,
+            }) => {
+                let mut out = Vec::new();
+                if identity_changed {
+                    out.push(Action::Emit(Event::IdentityChanged {
+                        jid: incoming.from.jid(),
+                    }));
+                }
+                out.push(Action::Emit(Event::Message(message)));
+                out.push(Action::Send(receipts::delivered(&incoming, own)));
+                out
+            }
+            Ok(Received::NotText) | Ok(Received::Duplicate) => {
+                vec![Action::Send(receipts::delivered(&incoming, own))]
+            }
+            Ok(Received::Failed { reason }) => {
+                tracing::info!(id = %incoming.id, from = %incoming.from, %reason, "undecryptable message");
+                vec![
+                    Action::Send(receipts::retry(&incoming, self.creds.registration_id)),
+                    Action::Emit(Event::Undecryptable {
+                        id: incoming.id.clone(),
+                        chat: incoming.from.user_jid(),
+                        sender: incoming.from.jid(),
+                        reason,
+                    }),
+                ]
+            }
+            Err(e) => {
+                // Left unacknowledged: the server delivers it again later.
+                tracing::error!(id = %incoming.id, error = %e, "cannot store a received message");
+                Vec::new()
+            }
+        }
+    }
+
+    /// An incoming `<receipt>`: report it, acknowledge it.
+    pub(super) fn on_receipt(&mut self, node: &Node) -> Vec<Action> {
+        let mut out = Vec::new();
+        if let Some(receipt) = receipts::parse(node) {
+            if receipt.retry {
+                tracing::info!(ids = ?receipt.ids, from = %receipt.sender, "peer asked for a retry");
+            }
+            if let Some(kind) = receipt.kind {
+                out.push(Action::Emit(Event::Receipt {
+                    kind,
+                    chat: receipt.chat,
+                    sender: receipt.sender,
+                    ids: receipt.ids,
+                    timestamp: receipt.timestamp,
+                }));
+            }
+        }
+        out.extend(crate::client::stanzas::ack(node).map(Action::Send));
+        out
+    }
+
+    /// `Client::mark_read`.
+    pub(super) fn mark_read(
+        &mut self,
+        chat: &str,
+        ids: &[String],
+        done: super::Done,
+    ) -> Vec<Action> {
+        if self.phase != Phase::Connected {
+            let _ = done.send(Err(ClientError::NotConnected));
+            return Vec::new();
+        }
+        let Some(chat) = user_of_recipient(chat) else {
+            let _ = done.send(Err(ClientError::InvalidRecipient(chat.to_string())));
+            return Vec::new();
+        };
+        match receipts::read(&chat, ids, now_secs()) {
+            Some(node) => vec![Action::SendFor(node, done)],
+            None => {
+                let _ = done.send(Ok(()));
+                Vec::new()
+            }
+        }
+    }
+}

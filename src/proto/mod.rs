@@ -1,0 +1,15 @@
+//! Protobuf messages generated from `proto/wa.proto` at build time, and
+//! the few helpers every layer needs around them ([`text`]: the
+//! plaintext of a text message, padded as WhatsApp pads it).
+//!
+//! This is a foundation module: every layer may use it, it uses nothing
+//! of ours but `crypto`-free std and prost.
+
+#[allow(clippy::all, missing_docs)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/wa.rs"));
+}
+
+pub mod text;
+
+pub use generated::*;

@@ -1,0 +1,250 @@
+//! End-to-end messaging between wasp sessions and simulated phones, all
+//! through the simulator on loopback: first contact (pkmsg) and later
+//! messages (msg) both ways, our own phone's copies, replies, receipts
+//! both ways, restarts, offline delivery in order, and a changed identity.
+
+mod harness;
+
+use harness::{Harness, Session};
+use wasp::client::{Event, IncomingMessage, ReceiptKind};
+
+fn message(e: &Event) -> Option<IncomingMessage> {
+    match e {
+        Event::Message(m) => Some(m.clone()),
+        _ => None,
+    }
+}
+
+async fn next_message(session: &mut Session) -> IncomingMessage {
+    session.next_matching(message).await
+}
+
+fn jid(phone: &str) -> String {
+    format!("{phone}@s.whatsapp.net")
+}
+
+/// Polls the phone's inbox until it holds `n` texts (a hang guard, not a
+/// timing assertion).
+async fn phone_inbox(h: &Harness, phone: &str, n: usize) -> Vec<wasp::sim::PhoneMessage> {
+    let wait = async {
+        loop {
+            let got = h.sim.phone_messages(phone).expect("known phone");
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(harness::GUARD, wait)
+        .await
+        .expect("phone receives")
+}
+
+#[tokio::test]
+async fn a_session_and_a_phone_exchange_texts_both_ways() {
+    let h = Harness::new().await;
+    let (mut alice, alice_phone, _) = h.linked("alice").await;
+    let bob = h.sim.create_phone(None).await.expect("phone");
+
+    // Bob writes first: a pkmsg to the session, then a msg.
+    let first = h
+        .sim
+        .phone_send(&bob, &alice_phone, "hi alice")
+        .expect("sent");
+    let got = next_message(&mut alice).await;
+    assert_eq!(got.id, first.id);
+    assert_eq!(got.text, "hi alice");
+    assert_eq!(got.chat, jid(&bob));
+    assert_eq!(got.sender, jid(&bob));
+    assert!(!got.from_me);
+    let second = h
+        .sim
+        .phone_send(&bob, &alice_phone, "second")
+        .expect("sent");
+    let got = next_message(&mut alice).await;
+    assert_eq!(
+        (got.id.as_str(), got.text.as_str()),
+        (second.id.as_str(), "second")
+    );
+
+    // The session answers, by phone number and by JID.
+    let sent = alice
+        .client
+        .send_text(&format!("+{bob}"), "hello bob")
+        .await
+        .expect("accepted");
+    assert_eq!(sent.chat, jid(&bob));
+    let again = alice
+        .client
+        .send_text(&jid(&bob), "and again")
+        .await
+        .expect("accepted");
+    let inbox = phone_inbox(&h, &bob, 2).await;
+    assert_eq!(inbox[0].id, sent.id);
+    assert_eq!(inbox[0].text, "hello bob");
+    assert_eq!(inbox[1].text, "and again");
+    assert_eq!(inbox[1].id, again.id);
+    assert!(inbox.iter().all(|m| m.chat == jid(&alice_phone)));
+
+    // Bob's phone confirmed delivery of both.
+    let mut delivered = Vec::new();
+    while delivered.len() < 2 {
+        let ids = alice
+            .next_matching(|e| match e {
+                Event::Receipt {
+                    kind: ReceiptKind::Delivered,
+                    ids,
+                    ..
+                } => Some(ids.clone()),
+                _ => None,
+            })
+            .await;
+        delivered.extend(ids);
+    }
+    assert!(delivered.contains(&sent.id) && delivered.contains(&again.id));
+
+    // Alice's own phone got its copies, unwrapped from DeviceSentMessage.
+    // (Her phone also got Bob's two texts, as every device of hers does.)
+    let inbox = phone_inbox(&h, &alice_phone, 4).await;
+    let own: Vec<_> = inbox.iter().filter(|m| m.from_me).collect();
+    assert_eq!(own.len(), 2, "{inbox:?}");
+    assert!(own.iter().all(|m| m.chat == jid(&bob)));
+    assert_eq!(own[0].text, "hello bob");
+    assert_eq!(own[0].id, sent.id);
+
+    // Read receipts both ways.
+    alice
+        .client
+        .mark_read(&jid(&bob), &[first.id.clone(), second.id.clone()])
+        .await
+        .expect("receipt sent");
+    let wait = async {
+        loop {
+            let receipts = h.sim.phone_receipts(&bob).expect("known phone");
+            if let Some(r) = receipts.iter().find(|r| r.kind == "read") {
+                return r.clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    let read = tokio::time::timeout(harness::GUARD, wait)
+        .await
+        .expect("read receipt");
+    assert_eq!(read.ids, vec![first.id.clone(), second.id.clone()]);
+    h.sim.phone_read(&bob, std::slice::from_ref(&sent.id)).expect("read");
+    let read_by_bob = alice
+        .next_matching(|e| match e {
+            Event::Receipt {
+                kind: ReceiptKind::Read,
+                ids,
+                chat,
+                ..
+            } => Some((ids.clone(), chat.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(read_by_bob, (vec![sent.id.clone()], jid(&bob)));
+}
+
+#[tokio::test]
+async fn own_phone_messages_arrive_as_from_me_and_replies_carry_the_quote() {
+    let h = Harness::new().await;
+    let (mut alice, alice_phone, _) = h.linked("alice").await;
+    let bob = h.sim.create_phone(None).await.expect("phone");
+
+    // Alice types on her phone: the session sees it as her own message.
+    let typed = h
+        .sim
+        .phone_send(&alice_phone, &bob, "from my phone")
+        .expect("sent");
+    let got = next_message(&mut alice).await;
+    assert_eq!(got.id, typed.id);
+    assert!(got.from_me);
+    assert_eq!(got.chat, jid(&bob));
+    assert_eq!(got.text, "from my phone");
+
+    // Bob replies to a message of the session.
+    let sent = alice
+        .client
+        .send_text(&bob, "question?")
+        .await
+        .expect("accepted");
+    phone_inbox(&h, &bob, 1).await;
+    let answer = h
+        .sim
+        .state()
+        .phone_send(&bob, &alice_phone, "answer!", Some(&sent.id))
+        .expect("sent");
+    let got = next_message(&mut alice).await;
+    assert_eq!(got.id, answer.id);
+    let quoted = got.quoted.expect("reply quotes the question");
+    assert_eq!(quoted.id, sent.id);
+}
+
+#[tokio::test]
+async fn texts_survive_restarts_and_offline_periods_in_order_and_once() {
+    let h = Harness::new().await;
+    let (mut alice, alice_phone, _) = h.linked("alice").await;
+    let bob = h.sim.create_phone(None).await.expect("phone");
+    h.sim
+        .phone_send(&bob, &alice_phone, "before")
+        .expect("sent");
+    assert_eq!(next_message(&mut alice).await.text, "before");
+    alice
+        .client
+        .send_text(&bob, "reply before")
+        .await
+        .expect("accepted");
+
+    // Offline: Bob keeps writing.
+    alice.client.shutdown().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            h.sim
+                .phone_send(&bob, &alice_phone, &format!("offline {i}"))
+                .expect("sent")
+                .id,
+        );
+    }
+
+    // Back online: all five, in order, each once; sessions continue (msg).
+    let mut alice = h.spawn("alice");
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        got.push(next_message(&mut alice).await);
+    }
+    assert_eq!(got.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), ids);
+    assert_eq!(got[4].text, "offline 4");
+    let sent = alice
+        .client
+        .send_text(&bob, "after restart")
+        .await
+        .expect("accepted");
+    let inbox = phone_inbox(&h, &bob, 2).await;
+    assert_eq!(inbox[1].id, sent.id);
+
+    // A further restart delivers nothing twice.
+    alice.client.shutdown().await;
+    let mut alice = h.spawn("alice");
+    alice.until(|e| *e == Event::Connected).await;
+    let later = h.sim.phone_send(&bob, &alice_phone, "later").expect("sent");
+    let next = next_message(&mut alice).await;
+    assert_eq!(next.id, later.id, "no earlier message was reported again");
+}
+
+#[tokio::test]
+async fn sending_needs_a_valid_recipient_on_whatsapp() {
+    let h = Harness::new().await;
+    let (alice, _, _) = h.linked("alice").await;
+    let bad = alice.client.send_text("not a number", "x").await;
+    assert!(
+        matches!(bad, Err(wasp::client::ClientError::InvalidRecipient(_))),
+        "{bad:?}"
+    );
+    let nobody = alice.client.send_text("+99912345678", "x").await;
+    assert!(
+        matches!(nobody, Err(wasp::client::ClientError::NotOnWhatsApp(_))),
+        "{nobody:?}"
+    );
+}
