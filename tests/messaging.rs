@@ -131,7 +131,9 @@ async fn a_session_and_a_phone_exchange_texts_both_ways() {
         .await
         .expect("read receipt");
     assert_eq!(read.ids, vec![first.id.clone(), second.id.clone()]);
-    h.sim.phone_read(&bob, std::slice::from_ref(&sent.id)).expect("read");
+    h.sim
+        .phone_read(&bob, std::slice::from_ref(&sent.id))
+        .expect("read");
     let read_by_bob = alice
         .next_matching(|e| match e {
             Event::Receipt {
@@ -247,4 +249,90 @@ async fn sending_needs_a_valid_recipient_on_whatsapp() {
         matches!(nobody, Err(wasp::client::ClientError::NotOnWhatsApp(_))),
         "{nobody:?}"
     );
+}
+
+#[tokio::test]
+async fn a_reinstalled_contact_is_an_identity_change_and_retries_recover_the_text() {
+    let h = Harness::new().await;
+    let (mut alice, alice_phone, _) = h.linked("alice").await;
+    let bob = h.sim.create_phone(None).await.expect("phone");
+    h.sim
+        .phone_send(&bob, &alice_phone, "before")
+        .expect("sent");
+    next_message(&mut alice).await;
+    alice.client.send_text(&bob, "ok").await.expect("accepted");
+    phone_inbox(&h, &bob, 1).await;
+
+    // Bob reinstalls WhatsApp: new identity, no sessions.
+    h.sim.state().reinstall_phone(&bob).expect("reinstalled");
+
+    // The session's next text uses the old session: Bob's phone cannot
+    // decrypt it and asks for a retry; the session starts a new session
+    // from Bob's new keys (an identity change) and sends the text again.
+    let sent = alice
+        .client
+        .send_text(&bob, "are you there?")
+        .await
+        .expect("accepted");
+    let changed = alice
+        .next_matching(|e| match e {
+            Event::IdentityChanged { jid } => Some(jid.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(changed, jid(&bob));
+    let inbox = phone_inbox(&h, &bob, 2).await;
+    assert_eq!(inbox[1].id, sent.id);
+    assert_eq!(inbox[1].text, "are you there?");
+
+    // Bob writes: the new session is used, text arrives.
+    let hello = h
+        .sim
+        .phone_send(&bob, &alice_phone, "new phone")
+        .expect("sent");
+    let got = next_message(&mut alice).await;
+    assert_eq!((got.id, got.text), (hello.id, "new phone".to_string()));
+}
+
+#[tokio::test]
+async fn an_undecryptable_message_is_reported_and_the_sender_asked_to_retry() {
+    let h = Harness::new().await;
+    let (mut alice, alice_phone, alice_device) = h.linked("alice").await;
+    let bob = h.sim.create_phone(None).await.expect("phone");
+    // Bob's first message opens the session on both sides.
+    h.sim.phone_send(&bob, &alice_phone, "one").expect("sent");
+    next_message(&mut alice).await;
+    alice.client.send_text(&bob, "two").await.expect("accepted");
+    phone_inbox(&h, &bob, 1).await;
+
+    // Alice's session loses its state for Bob (as after a restore from an
+    // old backup): Bob's next `msg` cannot be decrypted.
+    alice.client.shutdown().await;
+    let dir = h.data.session("alice").expect("dir");
+    std::fs::remove_file(dir.path().join(format!("session-{bob}.0.json"))).expect("session file");
+    let mut alice = h.spawn("alice");
+    let lost = h.sim.phone_send(&bob, &alice_phone, "three").expect("sent");
+    let (id, sender) = alice
+        .next_matching(|e| match e {
+            Event::Undecryptable { id, sender, .. } => Some((id.clone(), sender.clone())),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        (id.as_str(), sender.as_str()),
+        (lost.id.as_str(), jid(&bob).as_str())
+    );
+    // Bob's phone answers the retry receipt with a new session: the text
+    // arrives after all, under the same id.
+    let got = next_message(&mut alice).await;
+    assert_eq!((got.id, got.text), (lost.id, "three".to_string()));
+    // Nothing is left queued for the device.
+    let wait = async {
+        while h.sim.state().queued(&alice_device).expect("device") > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(harness::GUARD, wait)
+        .await
+        .expect("queue drains");
 }

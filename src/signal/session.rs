@@ -226,9 +226,14 @@ impl SessionRecord {
         self.current.is_some()
     }
 
-    /// The peer's identity key in the current session.
+    /// The peer's identity key as last known: the current session's, else
+    /// the newest archived one's (so a session dropped after a retry still
+    /// tells an identity change apart from a first contact).
     pub fn remote_identity(&self) -> Option<[u8; 32]> {
-        self.current.as_ref().map(|s| s.remote_identity)
+        self.current
+            .as_ref()
+            .or_else(|| self.archived.front())
+            .map(|s| s.remote_identity)
     }
 
     /// The peer's registration id in the current session.

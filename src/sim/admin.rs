@@ -49,6 +49,7 @@ pub fn router(state: Arc<SimState>, identity: Arc<ServerIdentity>) -> Router {
             post(send_message).get(messages),
         )
         .route("/sim/phones/{phone}/read", post(read))
+        .route("/sim/phones/{phone}/reinstall", post(reinstall))
         .route("/sim/phones/{phone}/receipts", get(receipts))
         .route("/sim/devices/{jid}/fault", post(fault))
         .fallback(not_found)
@@ -197,6 +198,15 @@ async fn read(
     let request = parse_body::<Read>(&body)?;
     let receipts = app.state.phone_read(&phone, &request.ids)?;
     Ok(Json(json!({ "read": receipts })))
+}
+
+/// WhatsApp is reinstalled on the phone: a new Signal identity.
+async fn reinstall(
+    State(app): State<App>,
+    Path(phone): Path<String>,
+) -> Result<Json<serde_json::Value>, SimError> {
+    app.state.reinstall_phone(&phone)?;
+    Ok(Json(json!({})))
 }
 
 /// Delivery and read receipts for the phone's sent texts, oldest first.

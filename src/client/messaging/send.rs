@@ -48,6 +48,20 @@ pub fn plan(dir: &SessionDir, devices: &[DeviceAddress]) -> Result<Plan, ClientE
     Ok(Plan { missing })
 }
 
+/// Drops our sessions with `devices` (they asked for a retry: theirs is
+/// gone), so the next message starts new ones from fresh bundles.
+pub fn forget_sessions(dir: &SessionDir, devices: &[DeviceAddress]) -> Result<(), ClientError> {
+    let store = SignalStore::new(dir);
+    for d in devices {
+        let mut peer = store.peer(d).unwrap_or_default();
+        if peer.session.has_current_session() {
+            peer.session.archive_current();
+            store.save_peer(d, &peer)?;
+        }
+    }
+    Ok(())
+}
+
 /// The copies of one message.
 #[derive(Debug)]
 pub struct Encrypted {

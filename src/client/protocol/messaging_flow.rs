@@ -27,19 +27,32 @@ use crate::wire::Node;
 /// Where a send waits for its caller.
 pub type SendReply = oneshot::Sender<Result<SentMessage, ClientError>>;
 
+/// How many texts a session keeps after sending them, to answer retry
+/// receipts (WhatsApp clients keep recent messages for the same reason).
+/// Only sessions that send hold any; idle ones hold none.
+const RECENT_SENT: usize = 32;
+/// Most resends of one message to one device.
+const MAX_RETRIES: u8 = 2;
+
 /// A text being sent, from the command to the server's ack.
 pub(super) struct PendingSend {
     message: Outgoing,
     reply: SendReply,
     devices: Vec<DeviceAddress>,
+    /// A resend to one device that asked for a retry (its old session is
+    /// dropped first; the recipient need not be among the devices).
+    resend: bool,
     /// Set once the stanza is out: the ack must come by then.
     ack_deadline: Option<Instant>,
 }
 
-/// Sends in flight, by message id.
+/// Sends in flight, by message id, and the texts sent lately.
 #[derive(Default)]
 pub(super) struct Sends {
     pending: HashMap<String, PendingSend>,
+    /// Recently accepted texts and how often each device asked for them
+    /// again, newest last.
+    recent: std::collections::VecDeque<(Outgoing, Vec<(DeviceAddress, u8)>)>,
 }
 
 impl Sends {
@@ -160,10 +173,60 @@ impl Protocol {
                 },
                 reply,
                 devices: Vec::new(),
+                resend: false,
                 ack_deadline: None,
             },
         );
         vec![Action::Send(node)]
+    }
+
+    /// A device could not decrypt a text we sent and asks for it again:
+    /// drop our session with it, fetch a fresh bundle, encrypt and send
+    /// the text to that device alone, under the same id.
+    fn on_retry_receipt(&mut self, id: &str, from: &str) -> Vec<Action> {
+        let Some(device) = DeviceAddress::parse(from) else {
+            return Vec::new();
+        };
+        if self.sends.pending.contains_key(id) {
+            return Vec::new();
+        }
+        let Some((message, retries)) = self.sends.recent.iter_mut().find(|(m, _)| m.id == id)
+        else {
+            tracing::info!(%id, %device, "retry asked for a message we no longer keep");
+            return Vec::new();
+        };
+        let count = match retries.iter_mut().find(|(d, _)| *d == device) {
+            Some((_, n)) => n,
+            None => {
+                retries.push((device.clone(), 0));
+                &mut retries.last_mut().expect("just pushed").1
+            }
+        };
+        if *count >= MAX_RETRIES {
+            tracing::warn!(%id, %device, "device keeps failing to decrypt; giving up");
+            return Vec::new();
+        }
+        *count += 1;
+        let message = message.clone();
+        // Nobody waits for a resend; its outcome is only logged.
+        let (reply, _) = oneshot::channel();
+        let devices = vec![device.clone()];
+        self.sends.pending.insert(
+            message.id.clone(),
+            PendingSend {
+                message,
+                reply,
+                devices: devices.clone(),
+                resend: true,
+                ack_deadline: None,
+            },
+        );
+        let message_id = id.to_string();
+        vec![Action::Blocking(Work::new(move |dir| {
+            let result =
+                send::forget_sessions(dir, &devices).and_then(|()| send::plan(dir, &devices));
+            WorkDone::SendPlanned { message_id, result }
+        }))]
     }
 
     /// The device lists arrived: find the devices without a session.
@@ -293,7 +356,7 @@ impl Protocol {
             .copies
             .iter()
             .any(|(d, _)| d.user_jid() == pending.message.chat);
-        if !reaches_recipient {
+        if !reaches_recipient && !pending.resend {
             let chat = pending.message.chat.clone();
             out.extend(self.fail_send(
                 &message_id,
@@ -350,6 +413,12 @@ impl Protocol {
         let Some(p) = self.sends.pending.remove(id) else {
             return Vec::new();
         };
+        if ack.get_attr("error").is_none() {
+            self.sends.recent.push_back((p.message.clone(), Vec::new()));
+            while self.sends.recent.len() > RECENT_SENT {
+                self.sends.recent.pop_front();
+            }
+        }
         let result = match ack.get_attr("error") {
             Some(code) => Err(ClientError::Server {
                 code: code.to_string(),
@@ -443,6 +512,9 @@ impl Protocol {
         if let Some(receipt) = receipts::parse(node) {
             if receipt.retry {
                 tracing::info!(ids = ?receipt.ids, from = %receipt.sender, "peer asked for a retry");
+                if let Some(id) = receipt.ids.first() {
+                    out.extend(self.on_retry_receipt(id, &receipt.sender));
+                }
             }
             if let Some(kind) = receipt.kind {
                 out.push(Action::Emit(Event::Receipt {

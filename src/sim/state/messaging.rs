@@ -803,6 +803,29 @@ impl SimState {
         Ok(sent)
     }
 
+    /// `POST /sim/phones/{phone}/reinstall`: WhatsApp reinstalled on the
+    /// phone. It gets a new Signal identity and loses every session and
+    /// prekey, so contacts see an identity change and their next message
+    /// to it fails once (answered by a retry receipt). Its account, number
+    /// and linked companions stay.
+    pub fn reinstall_phone(&self, phone: &str) -> Result<(), SimError> {
+        let mut inner = self.lock();
+        let p = inner
+            .phones
+            .get_mut(phone)
+            .ok_or_else(|| SimError::UnknownPhone(phone.to_string()))?;
+        p.identity = crate::crypto::KeyPair::generate();
+        p.registration_id = signal::registration_id();
+        let received = std::mem::take(&mut p.signal.received);
+        let receipts = std::mem::take(&mut p.signal.receipts);
+        p.signal = PhoneSignal::new();
+        p.signal.sign_with(&p.identity);
+        // What the user saw before stays visible to the admin API.
+        p.signal.received = received;
+        p.signal.receipts = receipts;
+        Ok(())
+    }
+
     /// `GET /sim/phones/{phone}/messages`: texts the phone received.
     pub fn phone_messages(&self, phone: &str) -> Result<Vec<PhoneMessage>, SimError> {
         let inner = self.lock();
