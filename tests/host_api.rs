@@ -238,6 +238,99 @@ async fn a_session_links_by_qr_and_comes_back_after_a_restart() {
 }
 
 #[tokio::test]
+async fn texts_and_receipts_flow_through_the_api_both_ways() {
+    interop::init_tracing();
+    let sim = sim::start(SimConfig::default()).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(&sim, data.path(), None).await;
+    service
+        .call("POST", "/v1/sessions", Some(r#"{"id": "alice"}"#))
+        .await;
+    let mut events = service.events("/v1/sessions/alice/events").await;
+    let qr = service.qr("alice").await;
+    let alice_phone = sim.create_phone(None).await.unwrap();
+    sim.scan(&alice_phone, &qr).await.unwrap();
+    read_until_event(&mut events, "connected").await;
+    let bob = sim.create_phone(None).await.unwrap();
+
+    // Bob writes: the text is a `message` event on the session's stream.
+    let hello = sim.phone_send(&bob, &alice_phone, "hi from bob").unwrap();
+    let seen = read_until_event(&mut events, "message").await;
+    assert!(
+        seen.contains("hi from bob") && seen.contains(&hello.id),
+        "{seen}"
+    );
+
+    // The session answers through the API.
+    let body = format!(r#"{{"to": "+{bob}", "text": "hi bob"}}"#);
+    let (status, sent) = service
+        .call("POST", "/v1/sessions/alice/messages", Some(&body))
+        .await;
+    assert_eq!(status, 201, "{sent}");
+    assert_eq!(sent["chat"], format!("{bob}@s.whatsapp.net"));
+    let id = sent["id"].as_str().expect("message id").to_string();
+    let seen = read_until_event(&mut events, "receipt").await;
+    assert!(seen.contains("delivered") && seen.contains(&id), "{seen}");
+    let inbox = sim.phone_messages(&bob).unwrap();
+    assert_eq!(inbox.last().map(|m| m.text.as_str()), Some("hi bob"));
+
+    // Marking Bob's text read reaches his phone.
+    let body = format!(
+        r#"{{"chat": "{bob}@s.whatsapp.net", "ids": ["{}"]}}"#,
+        hello.id
+    );
+    let (status, _) = service
+        .call("POST", "/v1/sessions/alice/read", Some(&body))
+        .await;
+    assert_eq!(status, 204);
+    let deadline = tokio::time::Instant::now() + GUARD;
+    while !sim
+        .phone_receipts(&bob)
+        .unwrap()
+        .iter()
+        .any(|r| r.kind == "read")
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no read receipt");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Unknown recipients and bad input are clear errors.
+    let (status, err) = service
+        .call(
+            "POST",
+            "/v1/sessions/alice/messages",
+            Some(r#"{"to": "+99912345678", "text": "x"}"#),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (422, Some("not_on_whatsapp")),
+        "{err}"
+    );
+    let (status, err) = service
+        .call(
+            "POST",
+            "/v1/sessions/alice/messages",
+            Some(r#"{"to": "hello", "text": "x"}"#),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_recipient")),
+        "{err}"
+    );
+
+    let (_, metrics) = service.get_bytes("/metrics").await;
+    let metrics = String::from_utf8_lossy(&metrics).to_string();
+    assert!(metrics.contains("wasp_messages_sent_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("wasp_messages_received_total 1"),
+        "{metrics}"
+    );
+    service.stop().await;
+}
+
+#[tokio::test]
 async fn a_logged_out_session_stays_logged_out_after_a_restart() {
     let sim = sim::start(SimConfig::default()).await.unwrap();
     let data = tempfile::tempdir().unwrap();
