@@ -108,9 +108,13 @@ struct ServeArgs {
     /// Stored sessions started per second on restore.
     #[arg(long, env = "WASP_RESTORE_RATE", default_value_t = 100)]
     restore_rate: u32,
-    /// A webhook receiving every event of every session (http:// only).
+    /// A webhook receiving every event of every session (http:// or https://).
     #[arg(long, env = "WASP_WEBHOOK_URL")]
     webhook_url: Option<String>,
+    /// PEM file of extra certificate authorities trusted for https
+    /// webhooks (the Mozilla roots are always trusted).
+    #[arg(long, env = "WASP_WEBHOOK_CA_FILE")]
+    webhook_ca_file: Option<std::path::PathBuf>,
     /// Key for the global webhook's HMAC-SHA256 signature.
     #[arg(long, env = "WASP_WEBHOOK_SECRET", hide_env_values = true)]
     webhook_secret: Option<String>,
@@ -210,6 +214,14 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     config.max_sessions = args.max_sessions;
     config.memory_limit = args.memory_limit;
     config.restore_per_sec = args.restore_rate;
+    if let Some(path) = &args.webhook_ca_file {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("reading webhook CA file {}", path.display()))?;
+        config
+            .webhooks
+            .trust_pem(&pem)
+            .map_err(|e| anyhow::anyhow!("webhook CA file {}: {e}", path.display()))?;
+    }
     if let Some(url) = args.webhook_url {
         wasp::host::validate_webhook_url(&url)?;
         config.webhooks.global = Some(wasp::host::WebhookTarget {

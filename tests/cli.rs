@@ -163,7 +163,16 @@ fn the_bench_harness_writes_a_report() {
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("bench.json");
     let out = Command::new(env!("CARGO_BIN_EXE_wasp"))
-        .args(["bench", "--sessions", "1,3", "--idle-secs", "1", "--out"])
+        .args([
+            "bench",
+            "--sessions",
+            "1,3",
+            "--idle-secs",
+            "1",
+            "--messages",
+            "20",
+        ])
+        .arg("--out")
         .arg(&out_file)
         .arg("--data")
         .arg(dir.path().join("data"))
@@ -180,6 +189,8 @@ fn the_bench_harness_writes_a_report() {
     assert_eq!(steps.len(), 2);
     assert_eq!(steps[1]["sessions"], 3);
     assert!(steps[1]["rss_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(report["messaging"]["messages"], 20);
+    assert!(report["messaging"]["p99_ms"].as_f64().unwrap() > 0.0);
     assert_eq!(report["restore_sessions"], 3);
     assert!(report["restore_secs"].as_f64().is_some());
 }

@@ -36,10 +36,26 @@ async fn receiver(
     listener: TcpListener,
     failures: usize,
 ) -> mpsc::UnboundedReceiver<(u16, Delivery)> {
+    receiver_with(listener, failures, None).await
+}
+
+/// [`receiver`], behind TLS when `tls` is given.
+async fn receiver_with(
+    listener: TcpListener,
+    failures: usize,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> mpsc::UnboundedReceiver<(u16, Delivery)> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut served = 0usize;
-        while let Ok((mut stream, _)) = listener.accept().await {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let mut stream: Box<dyn Stream> = match &tls {
+                Some(acceptor) => match acceptor.accept(tcp).await {
+                    Ok(s) => Box::new(s),
+                    Err(_) => continue,
+                },
+                None => Box::new(tcp),
+            };
             let mut raw = Vec::new();
             let mut buf = [0u8; 4096];
             let delivery = loop {
@@ -63,6 +79,9 @@ async fn receiver(
     });
     rx
 }
+
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
 
 fn parse(raw: &[u8]) -> Option<Delivery> {
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
@@ -154,6 +173,54 @@ async fn session_webhooks_are_signed_and_retried() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(event["type"], again.header("X-Wasp-Event").unwrap());
+    host.shutdown().await;
+}
+
+#[tokio::test]
+async fn https_webhooks_reach_an_endpoint_signed_by_a_trusted_ca() {
+    // A self-signed certificate for "localhost", trusted as an extra CA.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let mut deliveries = receiver_with(listener, 0, Some(acceptor)).await;
+
+    let sim = sim::start(SimConfig::default()).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let client = ClientConfig::for_tests(sim.ws_url(), sim.root_public_key());
+    let mut config = HostConfig::new(data.path(), client);
+    assert_eq!(config.webhooks.trust_pem(cert.pem().as_bytes()), Ok(1));
+    assert!(config.webhooks.trust_pem(b"not pem").is_err());
+    config.webhooks.global = Some(WebhookTarget {
+        url: format!("https://localhost:{port}/hook"),
+        secret: Some("k".into()),
+    });
+    let host = Host::open(config).expect("host opens");
+    host.create(CreateSession::default()).unwrap();
+    let (status, delivery) = tokio::time::timeout(GUARD, deliveries.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        delivery.header("X-Wasp-Signature"),
+        Some(signature("k", &delivery.body).as_str())
+    );
     host.shutdown().await;
 }
 

@@ -336,3 +336,39 @@ async fn an_undecryptable_message_is_reported_and_the_sender_asked_to_retry() {
         .await
         .expect("queue drains");
 }
+
+#[tokio::test]
+async fn one_time_prekeys_are_refilled_when_first_contacts_use_them_up() {
+    let h = Harness::new().await;
+    let (mut alice, alice_phone, alice_device) = h.linked("alice").await;
+    let wait_for = |want: Box<dyn Fn(usize) -> bool + Send>| {
+        let state = h.sim.state().clone();
+        let device = alice_device.clone();
+        async move {
+            let wait = async {
+                loop {
+                    let n = state.prekeys_left(&device).expect("device");
+                    if want(n) {
+                        return n;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            };
+            tokio::time::timeout(harness::GUARD, wait)
+                .await
+                .expect("prekey count")
+        }
+    };
+    let uploaded = wait_for(Box::new(|n| n > 0)).await;
+    // Every new contact's first message uses up one one-time prekey.
+    for i in 0..uploaded {
+        let contact = h.sim.create_phone(None).await.expect("phone");
+        h.sim
+            .phone_send(&contact, &alice_phone, &format!("hello {i}"))
+            .expect("sent");
+        next_message(&mut alice).await;
+    }
+    // The server told the session it was running low; it uploaded more.
+    let refilled = wait_for(Box::new(move |n| n >= uploaded / 2)).await;
+    assert!(refilled >= 5, "{refilled}");
+}

@@ -40,12 +40,29 @@ impl Http {
         Ok(value)
     }
 
+    /// A GET whose answer is not JSON (e.g. /metrics).
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        let (status, body) = self.request_raw("GET", path, None).await?;
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+
     async fn request(
         &self,
         method: &str,
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<(u16, Value)> {
+        let (status, body) = self.request_raw(method, path, body).await?;
+        let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        Ok((status, value))
+    }
+
+    async fn request_raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
         let payload = body.map(|b| b.to_string()).unwrap_or_default();
         let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
@@ -77,8 +94,7 @@ impl Http {
         } else {
             body.to_vec()
         };
-        let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        Ok((status, value))
+        Ok((status, body))
     }
 }
 

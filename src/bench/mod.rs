@@ -27,9 +27,13 @@ pub struct BenchArgs {
     /// Seconds to sample idle CPU over, once all sessions are connected.
     #[arg(long, default_value_t = 10)]
     idle_secs: u64,
-    /// Links in flight at once.
+    /// Links (and texts) in flight at once.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Texts to send through the API once every session is linked (each
+    /// session writes to the next session's phone; 0 skips the phase).
+    #[arg(long, default_value_t = 1000)]
+    messages: usize,
     /// Where to write the JSON report.
     #[arg(long, default_value = "bench.json")]
     out: PathBuf,
@@ -48,12 +52,29 @@ struct Step {
     link_secs: f64,
 }
 
+/// The messaging phase: texts sent through `POST /v1/sessions/{id}/messages`.
+#[derive(Serialize)]
+struct Messaging {
+    messages: usize,
+    /// Texts the server acknowledged per second, over the whole phase.
+    sent_per_sec: f64,
+    /// API latency of one send (request to the server's ack), ms.
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    /// Until every text was also received (decrypted) by its recipient
+    /// session, counted from the start of the phase.
+    all_received_secs: f64,
+    rss_after_bytes: u64,
+}
+
 #[derive(Serialize)]
 struct Report {
     profile: &'static str,
     baseline_rss_bytes: u64,
     steps: Vec<Step>,
     idle_cpu_percent_of_one_core_per_1000: Option<f64>,
+    messaging: Option<Messaging>,
     restore_sessions: usize,
     restore_secs: f64,
     rss_after_restore_bytes: u64,
@@ -78,11 +99,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     eprintln!("serve pid {} baseline RSS {}", serve.pid(), mib(baseline));
 
     let mut steps = Vec::new();
+    let mut phones: Vec<(usize, String)> = Vec::new();
     let mut linked = 0usize;
     let mut one_session_rss = None;
     for &target in &targets {
         let started = Instant::now();
-        link_many(&api, &admin, linked, target, args.concurrency).await?;
+        phones.extend(link_many(&api, &admin, linked, target, args.concurrency).await?);
         let link_secs = started.elapsed().as_secs_f64();
         linked = target;
         // Let allocators and buffers settle before reading RSS.
@@ -116,6 +138,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         percent * 1000.0 / max as f64
     });
 
+    phones.sort_unstable();
+    let messaging = if args.messages > 0 && max > 1 {
+        Some(send_many(&api, &phones, args.messages, args.concurrency, serve.pid()).await?)
+    } else {
+        None
+    };
+
     // Restore: stop serve cleanly, start it again over the same data.
     serve.stop().await?;
     let started = Instant::now();
@@ -136,6 +165,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         baseline_rss_bytes: baseline,
         steps,
         idle_cpu_percent_of_one_core_per_1000: idle_cpu,
+        messaging,
         restore_sessions: max,
         restore_secs,
         rss_after_restore_bytes: rss_after_restore,
@@ -150,24 +180,92 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates sessions `from..to` and links each to a new simulated phone.
+/// Sends `count` texts, session `i` to the phone of session `i+1`, with
+/// `concurrency` in flight; measures each send's API latency, then waits
+/// until every recipient session has received its text.
+async fn send_many(
+    api: &Http,
+    phones: &[(usize, String)],
+    count: usize,
+    concurrency: usize,
+    pid: u32,
+) -> anyhow::Result<Messaging> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    let received_before = received_total(api).await?;
+    let started = Instant::now();
+    let mut latencies: Vec<f64> = stream::iter(0..count)
+        .map(|n| {
+            let (i, _) = &phones[n % phones.len()];
+            let (_, to) = &phones[(n + 1) % phones.len()];
+            async move {
+                let sent = Instant::now();
+                api.json(
+                    "POST",
+                    &format!("/v1/sessions/bench{i}/messages"),
+                    Some(serde_json::json!({ "to": to, "text": format!("bench text {n}") })),
+                )
+                .await?;
+                anyhow::Ok(sent.elapsed().as_secs_f64() * 1000.0)
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .try_collect()
+        .await?;
+    let sent_secs = started.elapsed().as_secs_f64();
+    poll(|| async {
+        let received = received_total(api).await?;
+        Ok((received >= received_before + count as u64).then_some(()))
+    })
+    .await
+    .context("not every text reached its recipient session")?;
+    let all_received_secs = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    let m = Messaging {
+        messages: count,
+        sent_per_sec: count as f64 / sent_secs,
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+        max_ms: at(1.0),
+        all_received_secs,
+        rss_after_bytes: measure::rss(pid)?,
+    };
+    eprintln!(
+        "{count} texts: {:.0}/s, p50 {:.1} ms, p99 {:.1} ms, all received after {:.1}s",
+        m.sent_per_sec, m.p50_ms, m.p99_ms, m.all_received_secs
+    );
+    Ok(m)
+}
+
+/// `wasp_messages_received_total` from /metrics.
+async fn received_total(api: &Http) -> anyhow::Result<u64> {
+    let (_, text) = api.get_text("/metrics").await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("wasp_messages_received_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .context("/metrics has no wasp_messages_received_total")
+}
+
+/// Creates sessions `from..to` and links each to a new simulated phone;
+/// returns (session index, phone number) of each.
 async fn link_many(
     api: &Http,
     admin: &Http,
     from: usize,
     to: usize,
     concurrency: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<(usize, String)>> {
     use futures_util::stream::{self, StreamExt, TryStreamExt};
-    stream::iter(from..to)
+    let phones = stream::iter(from..to)
         .map(|i| link_one(api, admin, i))
         .buffer_unordered(concurrency.max(1))
-        .try_collect::<Vec<()>>()
+        .try_collect::<Vec<_>>()
         .await?;
-    wait_connected(api, to).await
+    wait_connected(api, to).await?;
+    Ok(phones)
 }
 
-async fn link_one(api: &Http, admin: &Http, i: usize) -> anyhow::Result<()> {
+async fn link_one(api: &Http, admin: &Http, i: usize) -> anyhow::Result<(usize, String)> {
     let id = format!("bench{i}");
     api.json(
         "POST",
@@ -197,7 +295,7 @@ async fn link_one(api: &Http, admin: &Http, i: usize) -> anyhow::Result<()> {
             Some(serde_json::json!({ "qr": qr })),
         )
         .await?;
-    Ok(())
+    Ok((i, phone))
 }
 
 async fn wait_connected(api: &Http, want: usize) -> anyhow::Result<()> {
@@ -273,6 +371,12 @@ fn print_table(r: &Report) {
     }
     if let Some(cpu) = r.idle_cpu_percent_of_one_core_per_1000 {
         println!("idle CPU: {cpu:.2}% of one core per 1,000 sessions");
+    }
+    if let Some(m) = &r.messaging {
+        println!(
+            "{} texts through the API: {:.0}/s, latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; all received after {:.1}s; RSS after {}",
+            m.messages, m.sent_per_sec, m.p50_ms, m.p99_ms, m.max_ms, m.all_received_secs, mib(m.rss_after_bytes)
+        );
     }
     println!(
         "restore {} sessions to connected: {:.1}s (RSS after: {})",

@@ -397,9 +397,26 @@ impl Protocol {
             }
             "message" if self.phase == Phase::Connected => self.on_message(node),
             "receipt" => self.on_receipt(node),
-            "notification" | "call" => {
-                // Acked so the server stops redelivering; their content
-                // is not handled yet.
+            "notification" => {
+                let mut out: Vec<Action> =
+                    stanzas::ack(node).map(Action::Send).into_iter().collect();
+                // `<notification type="encrypt"><count value=N/>`: the server
+                // is running low on our one-time prekeys (whatsmeow
+                // `handleEncryptNotification`).
+                let low = node.get_attr("type") == Some("encrypt")
+                    && node
+                        .child("count")
+                        .and_then(|c| c.get_attr("value"))
+                        .and_then(|v| v.parse::<u32>().ok())
+                        .is_some_and(|n| n < self.config.prekey_min_count);
+                if low && self.phase == Phase::Connected {
+                    out.extend(self.upload_prekeys(now));
+                }
+                out
+            }
+            "call" => {
+                // Acked so the server stops redelivering; calls are not
+                // handled.
                 stanzas::ack(node).map(Action::Send).into_iter().collect()
             }
             "ack" => self.on_ack(node),

@@ -1,10 +1,13 @@
-//! A minimal HTTP/1.1 POST for webhook delivery over plain TCP: one
-//! request per connection, only the status line of the answer is read.
-//! Kept tiny on purpose; https endpoints are refused at registration.
+//! A minimal HTTP/1.1 POST for webhook delivery, over plain TCP or TLS
+//! (rustls, with the Mozilla roots of `webpki-roots` plus any roots the
+//! operator adds): one request per connection, only the status line of
+//! the answer is read.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Why a delivery failed (it is retried later).
@@ -25,9 +28,22 @@ pub enum PostError {
 /// How long one delivery attempt may take in all.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The parts of an `http://host[:port]/path` URL.
-pub fn split_url(url: &str) -> Option<(String, String)> {
-    let rest = url.strip_prefix("http://")?;
+/// The parts of an `http[s]://host[:port]/path` URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub tls: bool,
+    pub host: String,
+    /// `host:port`, the port defaulted from the scheme.
+    pub authority: String,
+    pub path: String,
+}
+
+pub fn split_url(url: &str) -> Option<Target> {
+    let (tls, rest) = match url.split_once("://")? {
+        ("http", rest) => (false, rest),
+        ("https", rest) => (true, rest),
+        _ => return None,
+    };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -35,31 +51,92 @@ pub fn split_url(url: &str) -> Option<(String, String)> {
     if authority.is_empty() || authority.contains(['@', ' ']) || path.contains([' ', '\r', '\n']) {
         return None;
     }
-    let authority = if authority.contains(':') {
-        authority.to_string()
-    } else {
-        format!("{authority}:80")
+    let (host, authority) = match authority.rsplit_once(':') {
+        Some((host, port)) if port.parse::<u16>().is_ok() => (host, authority.to_string()),
+        Some(_) => return None,
+        None => (
+            authority,
+            format!("{authority}:{}", if tls { 443 } else { 80 }),
+        ),
     };
-    Some((authority, path.to_string()))
+    if host.is_empty() {
+        return None;
+    }
+    Some(Target {
+        tls,
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        authority,
+        path: path.to_string(),
+    })
+}
+
+/// The TLS client configuration for https webhooks: the Mozilla roots and
+/// `extra_roots` (an operator's own CA, or a test's).
+pub fn tls_config(extra_roots: &[CertificateDer<'static>]) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in extra_roots {
+        if let Err(e) = roots.add(cert.clone()) {
+            tracing::warn!(error = %e, "ignoring an unusable webhook CA certificate");
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+    match config {
+        Ok(config) => Arc::new(config),
+        // The ring provider supports the default versions; this is a guard.
+        Err(e) => {
+            tracing::error!(error = %e, "TLS configuration failed; https webhooks will fail");
+            Arc::new(
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+            )
+        }
+    }
 }
 
 /// POSTs `body` as JSON with extra headers; Ok on a 2xx answer.
-pub async fn post(url: &str, headers: &[(&str, String)], body: &[u8]) -> Result<(), PostError> {
-    let (authority, path) = split_url(url).ok_or_else(|| PostError::BadUrl(url.to_string()))?;
-    tokio::time::timeout(ATTEMPT_TIMEOUT, send(&authority, &path, headers, body))
+pub async fn post(
+    url: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<(), PostError> {
+    let target = split_url(url).ok_or_else(|| PostError::BadUrl(url.to_string()))?;
+    let attempt = async {
+        let tcp = TcpStream::connect(&target.authority).await?;
+        if target.tls {
+            let name = ServerName::try_from(target.host.clone())
+                .map_err(|_| PostError::BadUrl(url.to_string()))?;
+            let stream = tokio_rustls::TlsConnector::from(tls.clone())
+                .connect(name, tcp)
+                .await?;
+            send(stream, &target, headers, body).await
+        } else {
+            send(tcp, &target, headers, body).await
+        }
+    };
+    tokio::time::timeout(ATTEMPT_TIMEOUT, attempt)
         .await
         .map_err(|_| PostError::Timeout)?
 }
 
-async fn send(
-    authority: &str,
-    path: &str,
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    target: &Target,
     headers: &[(&str, String)],
     body: &[u8],
 ) -> Result<(), PostError> {
-    let mut stream = TcpStream::connect(authority).await?;
     let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\nUser-Agent: wasp\r\n",
+        "POST {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\nUser-Agent: wasp\r\n",
+        target.path,
+        target.authority,
         body.len()
     );
     for (name, value) in headers {
@@ -101,15 +178,25 @@ mod tests {
 
     #[test]
     fn urls_split_into_authority_and_path() {
+        let t = split_url("http://127.0.0.1:9/hook?a=1").unwrap();
         assert_eq!(
-            split_url("http://127.0.0.1:9/hook?a=1"),
-            Some(("127.0.0.1:9".into(), "/hook?a=1".into()))
+            (
+                t.tls,
+                t.host.as_str(),
+                t.authority.as_str(),
+                t.path.as_str()
+            ),
+            (false, "127.0.0.1", "127.0.0.1:9", "/hook?a=1")
         );
+        let t = split_url("http://example.com").unwrap();
         assert_eq!(
-            split_url("http://example.com"),
-            Some(("example.com:80".into(), "/".into()))
+            (t.authority.as_str(), t.path.as_str()),
+            ("example.com:80", "/")
         );
-        assert_eq!(split_url("https://example.com/"), None);
+        let t = split_url("https://example.com/h").unwrap();
+        assert_eq!((t.tls, t.authority.as_str()), (true, "example.com:443"));
+        assert_eq!(split_url("ftp://example.com/"), None);
+        assert_eq!(split_url("http://example.com:x/"), None);
         assert_eq!(split_url("http:///x"), None);
         assert_eq!(split_url("http://a b/"), None);
     }

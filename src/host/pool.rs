@@ -457,13 +457,13 @@ pub struct Counters {
     pub webhooks_failed: u64,
 }
 
-/// Only plain http:// endpoints can be delivered to for now.
+/// Webhooks go to `http://` or `https://host[:port]/path` URLs.
 pub fn validate_webhook_url(url: &str) -> Result<(), HostError> {
     if super::http_post::split_url(url).is_some() {
         Ok(())
     } else {
         Err(HostError::InvalidWebhook(format!(
-            "{url:?}: use an http://host[:port]/path URL (https is not supported yet)"
+            "{url:?}: use an http[s]://host[:port]/path URL"
         )))
     }
 }

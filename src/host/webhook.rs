@@ -39,6 +39,25 @@ pub struct WebhookConfig {
     /// After this many failed attempts a delivery is given up (kept in
     /// the table with `dead = 1` for inspection).
     pub max_attempts: u32,
+    /// Certificate authorities trusted for https webhooks besides the
+    /// Mozilla roots (DER).
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
+
+impl WebhookConfig {
+    /// Adds every certificate of a PEM file's contents as a trusted CA.
+    pub fn trust_pem(&mut self, pem: &[u8]) -> Result<usize, String> {
+        use rustls::pki_types::pem::PemObject;
+        let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("unreadable PEM: {e}"))?;
+        if certs.is_empty() {
+            return Err("no certificate in the PEM data".into());
+        }
+        let n = certs.len();
+        self.extra_roots.extend(certs);
+        Ok(n)
+    }
 }
 
 impl Default for WebhookConfig {
@@ -48,6 +67,7 @@ impl Default for WebhookConfig {
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(600),
             max_attempts: 20,
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -71,6 +91,8 @@ pub struct Webhooks {
     db: Mutex<Connection>,
     targets: Mutex<HashMap<String, WebhookTarget>>,
     config: WebhookConfig,
+    /// Built once: TLS settings for https endpoints.
+    tls: Arc<rustls::ClientConfig>,
     wake: Arc<Notify>,
 }
 
@@ -98,6 +120,7 @@ impl Webhooks {
             failed: AtomicU64::new(0),
             db: Mutex::new(db),
             targets: Mutex::new(HashMap::new()),
+            tls: http_post::tls_config(&config.extra_roots),
             config,
             wake: Arc::new(Notify::new()),
         }))
@@ -240,7 +263,7 @@ impl Webhooks {
                 let mac = crate::crypto::hmac_sha256(secret.as_bytes(), &[row.body.as_bytes()]);
                 headers.push(("X-Wasp-Signature", format!("sha256={}", hex::encode(mac))));
             }
-            let result = http_post::post(&row.url, &headers, row.body.as_bytes()).await;
+            let result = http_post::post(&row.url, &headers, row.body.as_bytes(), &self.tls).await;
             if let Err(e) = self.record_attempt(&row, result.as_ref().err()) {
                 tracing::error!(error = %e, "updating the webhook outbox failed");
             }

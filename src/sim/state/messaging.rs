@@ -28,6 +28,9 @@ const MAX_QUEUED: usize = 5_000;
 const MAX_PHONE_LOG: usize = 10_000;
 /// Most one-time prekeys a phone keeps private halves of.
 const MAX_PHONE_PREKEYS: usize = 500;
+/// Below this many one-time prekeys the server tells a device to upload
+/// more (whatsmeow's `MinPreKeyCount` is 5).
+const LOW_PREKEYS: usize = 5;
 /// How many recent message ids the server remembers the sender of.
 const MAX_SENDERS: usize = 100_000;
 
@@ -236,6 +239,21 @@ impl Inner {
         }
         let device = account.devices.get_mut(id)?;
         let one_time_prekey = (!device.prekeys.is_empty()).then(|| device.prekeys.remove(0));
+        if one_time_prekey.is_some() && device.prekeys.len() < LOW_PREKEYS {
+            // Tell the device, if it is online, to upload more.
+            let count = device.prekeys.len();
+            let live = self.live.get(&(phone.clone(), *id));
+            if let Some(deliver) = live.and_then(|l| l.deliver.as_ref()) {
+                let _ = deliver.send(
+                    Node::new("notification")
+                        .attr("from", SERVER_JID)
+                        .attr("id", super::stanza::new_iq_id())
+                        .attr("type", "encrypt")
+                        .attr("t", unix_now().to_string())
+                        .children(vec![Node::new("count").attr("value", count.to_string())]),
+                );
+            }
+        }
         Some(PreKeyBundle {
             registration_id: device.registration_id,
             identity_key: device.identity_key,
@@ -844,6 +862,18 @@ impl SimState {
             .get(phone)
             .ok_or_else(|| SimError::UnknownPhone(phone.to_string()))?;
         Ok(p.signal.receipts.iter().cloned().collect())
+    }
+
+    /// How many one-time prekeys the server holds for a companion.
+    pub fn prekeys_left(&self, device_jid: &str) -> Result<usize, SimError> {
+        let mut inner = self.lock();
+        let address = inner
+            .resolve(device_jid)
+            .ok_or_else(|| SimError::UnknownDevice(device_jid.to_string()))?;
+        inner
+            .device_mut(&address)
+            .map(|d| d.prekeys.len())
+            .ok_or_else(|| SimError::UnknownDevice(device_jid.to_string()))
     }
 
     /// How many stanzas the server holds for a companion.
