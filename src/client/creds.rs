@@ -151,6 +151,27 @@ pub fn load_prekeys(dir: &SessionDir) -> Result<Vec<PreKey>, ClientError> {
     }
 }
 
+/// The one-time prekey `id`, if `prekeys.json` still holds it. Only that
+/// key's public half is derived (loading them all would cost one scalar
+/// multiplication per stored key, for every first message received).
+pub fn find_prekey(dir: &SessionDir, id: u32) -> Result<Option<PreKey>, ClientError> {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        id: u32,
+        #[serde(with = "serde_b64::bytes32")]
+        private: [u8; 32],
+    }
+    let Some(bytes) = dir.read(PREKEYS_FILE)? else {
+        return Ok(None);
+    };
+    let all: Vec<Stored> = serde_json::from_slice(&bytes)
+        .map_err(|e| ClientError::Creds(format!("{PREKEYS_FILE}: {e}")))?;
+    Ok(all.into_iter().find(|k| k.id == id).map(|k| PreKey {
+        id: k.id,
+        key_pair: KeyPair::from_private(k.private),
+    }))
+}
+
 /// Deletes a one-time prekey a first message used up, so it can never
 /// answer a second one.
 pub fn remove_prekey(dir: &SessionDir, id: u32) -> Result<(), ClientError> {

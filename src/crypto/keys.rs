@@ -23,6 +23,12 @@ impl KeyPair {
         Self::from_secret(StaticSecret::from(private))
     }
 
+    /// Rebuilds a key pair from both stored halves without the scalar
+    /// multiplication (for records written by us and loaded per message).
+    pub fn from_parts(private: [u8; 32], public: [u8; 32]) -> Self {
+        KeyPair { private, public }
+    }
+
     fn from_secret(secret: StaticSecret) -> Self {
         let public = PublicKey::from(&secret);
         KeyPair {

@@ -175,7 +175,7 @@ struct SessionState {
 
 #[derive(Clone, Serialize, Deserialize)]
 struct SenderChain {
-    #[serde(rename = "k", with = "serde_b64::key_pair")]
+    #[serde(rename = "k", with = "serde_b64::key_pair_full")]
     ratchet: KeyPair,
     #[serde(rename = "ck", with = "serde_b64::bytes32")]
     chain_key: [u8; 32],

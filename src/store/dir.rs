@@ -121,22 +121,41 @@ impl SessionDir {
         }
     }
 
-    /// Replaces file `name` with `bytes` so that after a crash the file
-    /// holds either the old or the new contents, never a mix: write a
-    /// temporary file in the same directory, fsync it, rename it over
-    /// `name`, fsync the directory.
+    /// Replaces file `name` with `bytes` so that after a crash (process,
+    /// kernel or power) the file holds either the old or the new contents,
+    /// never a mix: write a temporary file in the same directory, flush it,
+    /// rename it over `name`, flush again. Flushes are group commits shared
+    /// with every concurrent writer (see `group_sync`).
     pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        let path = self.file_path(name)?;
-        let tmp = self
-            .path
-            .join(format!("{name}{TMP_MARKER}{:016x}", rand::random::<u64>()));
-        let result = write_synced(&tmp, bytes)
-            .and_then(|()| fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e)));
+        self.write_all_atomic(&[(name, bytes)])
+    }
+
+    /// Replaces several files at once, each atomically as by
+    /// [`SessionDir::write_atomic`], for the price of two flushes. After a
+    /// crash each file is old or new on its own (not all-or-nothing).
+    pub fn write_all_atomic(&self, files: &[(&str, &[u8])]) -> Result<(), StoreError> {
+        let mut staged = Vec::with_capacity(files.len());
+        let result = (|| {
+            for (name, bytes) in files {
+                let path = self.file_path(name)?;
+                let tmp = self
+                    .path
+                    .join(format!("{name}{TMP_MARKER}{:016x}", rand::random::<u64>()));
+                staged.push((tmp.clone(), path));
+                write_file(&tmp, bytes)?;
+            }
+            flush(&self.path)?;
+            for (tmp, path) in &staged {
+                fs::rename(tmp, path).map_err(|e| StoreError::io(path, e))?;
+            }
+            flush(&self.path)
+        })();
         if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+            for (tmp, _) in &staged {
+                let _ = fs::remove_file(tmp);
+            }
         }
-        result?;
-        sync_dir(&self.path)
+        result
     }
 
     /// Deletes file `name`; a missing file is not an error.
@@ -157,10 +176,20 @@ impl SessionDir {
     }
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+/// Writes a new file; its data reaches the disk with the next flush (on
+/// Linux) or right here (elsewhere, where no filesystem-wide flush exists).
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let mut file = File::create_new(path).map_err(|e| StoreError::io(path, e))?;
     file.write_all(bytes).map_err(|e| StoreError::io(path, e))?;
-    file.sync_all().map_err(|e| StoreError::io(path, e))
+    if cfg!(not(target_os = "linux")) {
+        file.sync_all().map_err(|e| StoreError::io(path, e))?;
+    }
+    Ok(())
+}
+
+/// Waits for a group flush of `dir`'s filesystem.
+fn flush(dir: &Path) -> Result<(), StoreError> {
+    super::group_sync::flush(dir).map_err(|e| StoreError::io(dir, e))
 }
 
 /// Makes a rename or delete in `dir` durable.

@@ -1,11 +1,13 @@
 //! Per-session persistent state on disk.
 //!
 //! Owns: one directory per session under a data root, and crash-safe
-//! atomic writes of the files in it (write to a temporary file, fsync,
-//! rename, fsync the directory). Must not touch: the meaning of those
-//! files; callers hand it bytes.
+//! atomic writes of the files in it (write to a temporary file, flush,
+//! rename, flush; flushes are group commits shared by concurrent writers,
+//! `group_sync`). Must not touch: the meaning of those files; callers hand
+//! it bytes.
 
 mod dir;
+mod group_sync;
 
 pub use dir::{DataDir, SessionDir};
 

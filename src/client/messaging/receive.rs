@@ -13,7 +13,7 @@ use crate::client::events::{IncomingMessage, QuotedMessage};
 use crate::client::ClientError;
 use crate::crypto::KeyPair;
 use crate::proto::text::{self, TextError};
-use crate::signal::{self, IdentityCheck, LocalPreKeys, SignedPreKey};
+use crate::signal::{self, IdentityCheck, PreKeySource, SignedPreKey};
 use crate::store::SessionDir;
 use crate::wire::Node;
 
@@ -35,6 +35,30 @@ impl OwnKeys {
             self.lid_user.as_deref() == Some(address.user.as_str())
         } else {
             address.user == self.user
+        }
+    }
+}
+
+/// Our prekeys as a `pkmsg` needs them: the signed one from the
+/// credentials, a one-time one read from disk only when the message opens
+/// a new session (later `pkmsg`s of a known session need none).
+struct DiskPreKeys<'a> {
+    dir: &'a SessionDir,
+    signed: &'a SignedPreKey,
+}
+
+impl PreKeySource for DiskPreKeys<'_> {
+    fn signed_prekey(&self, id: u32) -> Option<KeyPair> {
+        (self.signed.id == id).then(|| self.signed.key_pair.clone())
+    }
+
+    fn one_time_prekey(&self, id: u32) -> Option<KeyPair> {
+        match crate::client::creds::find_prekey(self.dir, id) {
+            Ok(key) => key.map(|k| k.key_pair),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read one-time prekeys");
+                None
+            }
         }
     }
 }
@@ -140,10 +164,9 @@ pub fn receive(
     let mut identity_changed = false;
     let decrypted = match kind.as_str() {
         "pkmsg" => {
-            let one_time = store.prekeys()?;
-            let prekeys = LocalPreKeys {
-                signed: std::slice::from_ref(&keys.signed_prekey),
-                one_time: &one_time,
+            let prekeys = DiskPreKeys {
+                dir,
+                signed: &keys.signed_prekey,
             };
             signal::decrypt_prekey_message(
                 &mut peer.session,

@@ -101,6 +101,7 @@ pub fn encrypt(
         skipped: Vec::new(),
         identity_changed: Vec::new(),
     };
+    let mut advanced = Vec::with_capacity(devices.len());
     for device in devices {
         let mut peer = store.peer(device).unwrap_or_default();
         if !peer.session.has_current_session() {
@@ -135,9 +136,11 @@ pub fn encrypt(
                 continue;
             }
         };
-        store.save_peer(device, &peer)?;
+        advanced.push((device.clone(), peer));
         out.copies.push((device.clone(), ciphertext));
     }
+    // Every advanced session is on disk before any copy can leave.
+    store.save_peers(&advanced)?;
     Ok(out)
 }
 

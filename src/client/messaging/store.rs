@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::address::DeviceAddress;
 use crate::client::{creds, ClientError};
-use crate::signal::{PreKey, SessionRecord};
+use crate::signal::SessionRecord;
 use crate::store::SessionDir;
 
 /// How many received message ids are remembered per peer device: enough
@@ -68,13 +68,23 @@ impl<'a> SignalStore<'a> {
         Ok(())
     }
 
+    /// Replaces several peers' states with two group flushes in all.
+    pub fn save_peers(&self, peers: &[(DeviceAddress, PeerState)]) -> Result<(), ClientError> {
+        let encoded: Vec<(String, Vec<u8>)> = peers
+            .iter()
+            .map(|(a, p)| (a.session_file(), serde_json::to_vec(p).unwrap_or_default()))
+            .collect();
+        let files: Vec<(&str, &[u8])> = encoded
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.as_slice()))
+            .collect();
+        self.dir.write_all_atomic(&files)?;
+        Ok(())
+    }
+
     /// Whether a usable session with the device exists.
     pub fn has_session(&self, address: &DeviceAddress) -> Result<bool, ClientError> {
         Ok(self.peer(address)?.session.has_current_session())
-    }
-
-    pub fn prekeys(&self) -> Result<Vec<PreKey>, ClientError> {
-        creds::load_prekeys(self.dir)
     }
 
     pub fn remove_prekey(&self, id: u32) -> Result<(), ClientError> {
