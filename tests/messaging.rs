@@ -372,3 +372,53 @@ async fn one_time_prekeys_are_refilled_when_first_contacts_use_them_up() {
     let refilled = wait_for(Box::new(move |n| n >= uploaded / 2)).await;
     assert!(refilled >= 5, "{refilled}");
 }
+
+#[tokio::test]
+async fn the_signed_prekey_is_rotated_and_the_old_one_still_opens_first_messages() {
+    let h = Harness::new().await;
+    let mut config = (*h.config()).clone();
+    // Every login after the first finds the key old enough.
+    config.signed_prekey_rotation = std::time::Duration::ZERO;
+    let config = std::sync::Arc::new(config);
+    let phone = h.sim.create_phone(None).await.expect("phone");
+    let mut alice = h.spawn_with("alice", config.clone());
+    let qr = alice
+        .next_matching(|e| match e {
+            Event::Qr { code, .. } => Some(code.clone()),
+            _ => None,
+        })
+        .await;
+    let device = h.sim.scan(&phone, &qr).await.expect("linked");
+    alice.until(|e| *e == Event::Connected).await;
+    let first_id = h.sim.state().signed_prekey_id(&device).expect("device");
+
+    // A contact encrypts to the current key while the session is away.
+    alice.client.shutdown().await;
+    let bob = h.sim.create_phone(None).await.expect("phone");
+    let early = h
+        .sim
+        .phone_send(&bob, &phone, "to the old key")
+        .expect("sent");
+
+    // The next login rotates; the queued message still opens.
+    let mut alice = h.spawn_with("alice", config);
+    let got = next_message(&mut alice).await;
+    assert_eq!((got.id, got.text), (early.id, "to the old key".to_string()));
+    let wait = async {
+        while h.sim.state().signed_prekey_id(&device).expect("device") == first_id {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(harness::GUARD, wait)
+        .await
+        .expect("rotation reaches the server");
+
+    // A new contact's first message uses the new key.
+    let carol = h.sim.create_phone(None).await.expect("phone");
+    let late = h
+        .sim
+        .phone_send(&carol, &phone, "to the new key")
+        .expect("sent");
+    let got = next_message(&mut alice).await;
+    assert_eq!(got.id, late.id);
+}

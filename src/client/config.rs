@@ -54,6 +54,9 @@ pub struct ClientConfig {
     /// How many to upload then (whatsmeow `WantedPreKeyCount` 50; WA Web
     /// uploads 812, too many to keep for thousands of sessions).
     pub prekey_batch: u32,
+    /// Replace the signed prekey at the first login after it is this old
+    /// (libsignal suggests between a week and a month).
+    pub signed_prekey_rotation: Duration,
 }
 
 impl Default for ClientConfig {
@@ -78,6 +81,7 @@ impl Default for ClientConfig {
             pair_code_success_timeout: super::pair_code::PAIR_SUCCESS_TIMEOUT,
             prekey_min_count: 5,
             prekey_batch: 50,
+            signed_prekey_rotation: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

@@ -58,6 +58,14 @@ pub struct Creds {
     /// Edge routing info from the server, sent before the next handshake.
     #[serde(default, with = "serde_b64::opt_bytes")]
     pub routing_info: Option<Vec<u8>>,
+    /// When the signed prekey was made (seconds since the epoch; 0 when
+    /// unknown, which the next login replaces with its own time).
+    #[serde(default)]
+    pub signed_prekey_at: u64,
+    /// The signed prekey before the last rotation, kept so that first
+    /// messages encrypted to it before the rotation still open.
+    #[serde(default)]
+    pub previous_signed_prekey: Option<SignedPreKey>,
 }
 
 /// Who this device is, as the phone and server told it at pairing.
@@ -91,7 +99,18 @@ impl Creds {
             paired: None,
             push_name: push_name.to_string(),
             routing_info: None,
+            signed_prekey_at: unix_now(),
+            previous_signed_prekey: None,
         }
+    }
+
+    /// Replaces the signed prekey with a fresh one (the next id), keeping
+    /// the current one as the previous.
+    pub fn rotate_signed_prekey(&mut self, now: u64) {
+        let id = self.signed_prekey.id % signal::MAX_PREKEY_ID + 1;
+        let fresh = SignedPreKey::generate(&self.identity_key, id);
+        self.previous_signed_prekey = Some(std::mem::replace(&mut self.signed_prekey, fresh));
+        self.signed_prekey_at = now;
     }
 
     /// The own JID once paired.
@@ -127,6 +146,12 @@ impl StoredCreds {
     pub fn from_json(bytes: &[u8]) -> Result<StoredCreds, ClientError> {
         serde_json::from_slice(bytes).map_err(|e| ClientError::Creds(e.to_string()))
     }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Loads `creds.json`; `None` when the session has none yet.
@@ -223,6 +248,8 @@ pub(crate) mod tests_support {
             paired: None,
             push_name: String::new(),
             routing_info: None,
+            signed_prekey_at: 0,
+            previous_signed_prekey: None,
         }
     }
 }
@@ -262,6 +289,8 @@ mod tests {
             }),
             push_name: "wasp".into(),
             routing_info: Some(vec![8, 9]),
+            signed_prekey_at: 0,
+            previous_signed_prekey: None,
         }
     }
 

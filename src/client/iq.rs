@@ -25,6 +25,8 @@ pub enum IqKind {
     PairCodeHello,
     /// `companion_finish` (linking code, stage 2).
     PairCodeFinish,
+    /// A new signed prekey announced to the server.
+    RotateSignedPreKey,
     /// Device lists for a text being sent.
     SendDevices {
         message_id: String,

@@ -266,7 +266,10 @@ impl Protocol {
                 IqKind::External(reply) => {
                     let _ = reply.send(Err(ClientError::Timeout));
                 }
-                IqKind::SetActive | IqKind::PreKeyCount | IqKind::PreKeyUpload { .. } => {
+                IqKind::SetActive
+                | IqKind::PreKeyCount
+                | IqKind::PreKeyUpload { .. }
+                | IqKind::RotateSignedPreKey => {
                     tracing::warn!("post-login iq timed out");
                 }
                 IqKind::SendDevices { message_id } | IqKind::SendBundles { message_id } => {
@@ -471,6 +474,14 @@ impl Protocol {
                 }
                 Vec::new()
             }
+            IqKind::RotateSignedPreKey => {
+                if !ok {
+                    // Kept anyway: bundles the server hands out still name
+                    // the previous key, which we keep.
+                    tracing::warn!("server refused the signed prekey rotation");
+                }
+                Vec::new()
+            }
             IqKind::PreKeyCount => {
                 if !ok {
                     tracing::warn!("server refused the prekey count iq");
@@ -634,6 +645,7 @@ impl Protocol {
                 out.push(Action::SaveCreds);
             }
         }
+        out.extend(self.maybe_rotate_signed_prekey(now));
         out.push(Action::Status(Status::Connected));
         out.push(Action::Emit(Event::Connected));
         let id = self.iqs.next_id();
@@ -646,6 +658,31 @@ impl Protocol {
             .track(id, IqKind::PreKeyCount, now + self.config.iq_timeout);
         self.schedule_ping(now);
         out
+    }
+
+    /// At login: a signed prekey older than the rotation period is
+    /// replaced. The new one is saved before the server hears of it, and
+    /// the old one kept for first messages already encrypted to it.
+    fn maybe_rotate_signed_prekey(&mut self, now: Instant) -> Vec<Action> {
+        let wall = super::creds::unix_now();
+        if self.creds.signed_prekey_at == 0 {
+            self.creds.signed_prekey_at = wall;
+            return vec![Action::SaveCreds];
+        }
+        let age = wall.saturating_sub(self.creds.signed_prekey_at);
+        if age < self.config.signed_prekey_rotation.as_secs() {
+            return Vec::new();
+        }
+        self.creds.rotate_signed_prekey(wall);
+        let id = self.iqs.next_id();
+        let node = stanzas::rotate_signed_prekey(&id, &self.creds.signed_prekey);
+        self.iqs
+            .track(id, IqKind::RotateSignedPreKey, now + self.config.iq_timeout);
+        tracing::info!(
+            id = self.creds.signed_prekey.id,
+            "rotating the signed prekey"
+        );
+        vec![Action::SaveCreds, Action::Send(node)]
     }
 
     fn on_ib(&mut self, ib: &Node) -> Vec<Action> {

@@ -82,6 +82,24 @@ pub fn prekey_upload(
 
 /// `<iq xmlns="md" type="set"><remove-companion-device jid reason/></iq>`:
 /// unlink this device (wacore-0.7.0 `iq/devices.rs`).
+/// `<iq xmlns="encrypt" type="set"><rotate><skey><id/><value/><signature/>
+/// </skey></rotate></iq>`: replaces our signed prekey on the server
+/// (whatsmeow `prekeys.go`, wacore `iq/prekeys.rs`).
+pub fn rotate_signed_prekey(id: &str, signed: &SignedPreKey) -> Node {
+    iq(
+        id,
+        "encrypt",
+        "set",
+        vec![
+            Node::new("rotate").children(vec![Node::new("skey").children(vec![
+                Node::new("id").bytes(id_bytes(signed.id)),
+                Node::new("value").bytes(signed.key_pair.public.to_vec()),
+                Node::new("signature").bytes(signed.signature.to_vec()),
+            ])]),
+        ],
+    )
+}
+
 pub fn remove_companion_device(id: &str, own_jid: &str) -> Node {
     iq(
         id,

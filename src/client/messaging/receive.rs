@@ -23,6 +23,9 @@ pub struct OwnKeys {
     pub identity: KeyPair,
     pub registration_id: u32,
     pub signed_prekey: SignedPreKey,
+    /// The one before the last rotation, for first messages still
+    /// encrypted to it.
+    pub previous_signed_prekey: Option<SignedPreKey>,
     /// Our phone-number user (digits) and LID user, to tell our own
     /// devices' messages apart.
     pub user: String,
@@ -45,11 +48,15 @@ impl OwnKeys {
 struct DiskPreKeys<'a> {
     dir: &'a SessionDir,
     signed: &'a SignedPreKey,
+    previous: Option<&'a SignedPreKey>,
 }
 
 impl PreKeySource for DiskPreKeys<'_> {
     fn signed_prekey(&self, id: u32) -> Option<KeyPair> {
-        (self.signed.id == id).then(|| self.signed.key_pair.clone())
+        std::iter::once(self.signed)
+            .chain(self.previous)
+            .find(|k| k.id == id)
+            .map(|k| k.key_pair.clone())
     }
 
     fn one_time_prekey(&self, id: u32) -> Option<KeyPair> {
@@ -167,6 +174,7 @@ pub fn receive(
             let prekeys = DiskPreKeys {
                 dir,
                 signed: &keys.signed_prekey,
+                previous: keys.previous_signed_prekey.as_ref(),
             };
             signal::decrypt_prekey_message(
                 &mut peer.session,
@@ -253,6 +261,7 @@ mod tests {
         let identity = KeyPair::generate();
         let keys = OwnKeys {
             signed_prekey: SignedPreKey::generate(&identity, 1),
+            previous_signed_prekey: None,
             identity,
             registration_id: 7,
             user: "15550001111".into(),

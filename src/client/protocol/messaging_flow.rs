@@ -105,6 +105,7 @@ impl Protocol {
             identity: self.creds.identity_key.clone(),
             registration_id: self.creds.registration_id,
             signed_prekey: self.creds.signed_prekey.clone(),
+            previous_signed_prekey: self.creds.previous_signed_prekey.clone(),
             user,
             lid_user,
         }))

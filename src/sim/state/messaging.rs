@@ -876,6 +876,18 @@ impl SimState {
             .ok_or_else(|| SimError::UnknownDevice(device_jid.to_string()))
     }
 
+    /// The id of the signed prekey the server holds for a companion.
+    pub fn signed_prekey_id(&self, device_jid: &str) -> Result<u32, SimError> {
+        let mut inner = self.lock();
+        let address = inner
+            .resolve(device_jid)
+            .ok_or_else(|| SimError::UnknownDevice(device_jid.to_string()))?;
+        inner
+            .device_mut(&address)
+            .map(|d| d.signed_prekey.id)
+            .ok_or_else(|| SimError::UnknownDevice(device_jid.to_string()))
+    }
+
     /// How many stanzas the server holds for a companion.
     pub fn queued(&self, device_jid: &str) -> Result<usize, SimError> {
         let mut inner = self.lock();
