@@ -99,6 +99,15 @@ pub enum ReceiptKind {
 /// by all sessions, so implementations must be cheap and never block.
 pub trait EventSink: Send + Sync + 'static {
     fn emit(&self, session: &str, event: Event);
+
+    /// Resolves once every event emitted so far is stored durably (a
+    /// host's webhook outbox), or `None` when the sink keeps nothing. A
+    /// session waits on it after reporting a received message and before
+    /// the receipt that lets the server forget it, so a crash in between
+    /// cannot lose the message.
+    fn durable(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        None
+    }
 }
 
 /// An unbounded channel sink, handy in tests.

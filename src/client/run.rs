@@ -307,7 +307,15 @@ impl<C: Connector> Runner<C> {
                 if let Event::Paired { jid } = &event {
                     self.set_jid(Some(jid));
                 }
+                let message = matches!(event, Event::Message(_));
                 self.emit(event);
+                if message {
+                    // The receipt comes next: the host must have the
+                    // message stored before the server forgets it.
+                    if let Some(stored) = self.sink.durable() {
+                        let _ = stored.await;
+                    }
+                }
             }
             Action::Status(status) => {
                 if status == Status::Connected {

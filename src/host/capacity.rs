@@ -58,6 +58,21 @@ pub struct MemoryReport {
 /// Sessions needed before the measured per-session cost is reported.
 const MEASURE_FROM: usize = 10;
 
+/// Sessions needed before the measured cost may change the budget.
+const BUDGET_FROM: usize = 100;
+
+/// What one session is budgeted at for the derived capacity: the default,
+/// or the measured cost plus 25% once enough sessions run and they turn
+/// out dearer than the default (message traffic, big sessions). The budget
+/// never drops below the default, so a quiet moment cannot inflate the
+/// capacity.
+pub fn budget_cost(measured: Option<u64>, sessions: usize) -> u64 {
+    match measured {
+        Some(m) if sessions >= BUDGET_FROM => DEFAULT_SESSION_COST.max(m + m / 4),
+        _ => DEFAULT_SESSION_COST,
+    }
+}
+
 /// Per-session cost from RSS growth over the host's baseline.
 pub fn measured_cost(rss: Option<u64>, baseline: Option<u64>, sessions: usize) -> Option<u64> {
     if sessions < MEASURE_FROM {
@@ -105,6 +120,14 @@ mod tests {
         assert_eq!(measured_cost(Some(2_000), Some(1_000), 5), None);
         assert_eq!(measured_cost(Some(11_000), Some(1_000), 10), Some(1_000));
         assert_eq!(measured_cost(None, Some(1_000), 10), None);
+    }
+
+    #[test]
+    fn the_budget_follows_a_dearer_measured_cost_only() {
+        assert_eq!(budget_cost(None, 1_000), DEFAULT_SESSION_COST);
+        assert_eq!(budget_cost(Some(30_000), 1_000), DEFAULT_SESSION_COST);
+        assert_eq!(budget_cost(Some(200_000), 50), DEFAULT_SESSION_COST);
+        assert_eq!(budget_cost(Some(200_000), 1_000), 250_000);
     }
 
     #[test]

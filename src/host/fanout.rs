@@ -178,6 +178,12 @@ impl EventSink for Fanout {
         }
         self.publish(Some(session), HostEventKind::Session(event));
     }
+
+    fn durable(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        let (done, rx) = tokio::sync::oneshot::channel();
+        self.outbox.send(OutboxMsg::Flush(done)).ok()?;
+        Some(rx)
+    }
 }
 
 pub fn now() -> u64 {

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -80,7 +80,11 @@ pub struct Host {
     fanout: Arc<Fanout>,
     webhooks: Arc<Webhooks>,
     running: Mutex<HashMap<String, Client>>,
-    max_sessions: usize,
+    /// Configured, or derived from the memory limit and the budgeted
+    /// per-session cost (which the monitor updates from measurement).
+    max_sessions: AtomicUsize,
+    /// Bytes budgeted per session for the derived capacity.
+    session_budget: AtomicU64,
     memory_limit: Option<u64>,
     alert: AtomicBool,
     /// RSS when the host opened, before any session: the base that
@@ -114,7 +118,8 @@ impl Host {
             fanout,
             webhooks,
             running: Mutex::new(HashMap::new()),
-            max_sessions,
+            max_sessions: AtomicUsize::new(max_sessions),
+            session_budget: AtomicU64::new(DEFAULT_SESSION_COST),
             memory_limit,
             alert: AtomicBool::new(false),
             baseline_rss: capacity::process_rss(),
@@ -164,9 +169,9 @@ impl Host {
         if let Some(url) = &request.webhook_url {
             validate_webhook_url(url)?;
         }
-        if self.session_count() >= self.max_sessions {
+        if self.session_count() >= self.max_sessions() {
             return Err(HostError::CapacityExhausted {
-                max: self.max_sessions,
+                max: self.max_sessions(),
             });
         }
         let record = SessionRecord {
@@ -271,19 +276,19 @@ impl Host {
     pub fn capacity(&self) -> CapacityReport {
         let sessions = self.session_count();
         let rss = capacity::process_rss();
-        let by_sessions = sessions as f64 / self.max_sessions.max(1) as f64;
+        let by_sessions = sessions as f64 / self.max_sessions().max(1) as f64;
         let by_memory = match (rss, self.memory_limit) {
             (Some(rss), Some(limit)) if limit > 0 => rss as f64 / limit as f64,
             _ => 0.0,
         };
         CapacityReport {
             sessions,
-            max_sessions: self.max_sessions,
+            max_sessions: self.max_sessions(),
             utilization: by_sessions.max(by_memory),
             memory: MemoryReport {
                 rss_bytes: rss,
                 limit_bytes: self.memory_limit,
-                per_session_bytes: DEFAULT_SESSION_COST,
+                per_session_bytes: self.session_budget.load(Ordering::Relaxed),
                 measured_per_session_bytes: capacity::measured_cost(
                     rss,
                     self.baseline_rss,
@@ -294,9 +299,32 @@ impl Host {
         }
     }
 
+    fn max_sessions(&self) -> usize {
+        self.max_sessions.load(Ordering::Relaxed)
+    }
+
+    /// With a derived capacity: budgets sessions at what they measurably
+    /// cost here once that is more than the default, and derives
+    /// `max_sessions` again. Running sessions are never touched; only
+    /// admissions see the new limit.
+    fn refresh_budget(&self, report: &CapacityReport) {
+        let (None, Some(limit)) = (self.config.max_sessions, self.memory_limit) else {
+            return;
+        };
+        let budget =
+            capacity::budget_cost(report.memory.measured_per_session_bytes, report.sessions);
+        if self.session_budget.swap(budget, Ordering::Relaxed) != budget {
+            let max = capacity::derive_max_sessions(limit, budget);
+            self.max_sessions.store(max, Ordering::Relaxed);
+            tracing::info!(budget, max, "per-session budget follows the measured cost");
+        }
+    }
+
     /// Raises or clears the capacity alert (log, event) on a change.
-    /// Called on every admission and removal, and by the monitor.
+    /// Called on every admission and removal, and by the monitor (which
+    /// also updates the per-session budget from measurement).
     pub fn check_capacity(&self) {
+        self.refresh_budget(&self.capacity());
         let report = self.capacity();
         let raised = self.alert.load(Ordering::Relaxed);
         let Some(raise) = capacity::next_alert(raised, report.utilization) else {
