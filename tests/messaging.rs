@@ -309,7 +309,8 @@ async fn an_undecryptable_message_is_reported_and_the_sender_asked_to_retry() {
     // old backup): Bob's next `msg` cannot be decrypted.
     alice.client.shutdown().await;
     let dir = h.data.session("alice").expect("dir");
-    std::fs::remove_file(dir.path().join(format!("session-{bob}.0.json"))).expect("session file");
+    dir.remove_slotted(&format!("session-{bob}.0.json"))
+        .expect("session file");
     let mut alice = h.spawn("alice");
     let lost = h.sim.phone_send(&bob, &alice_phone, "three").expect("sent");
     let (id, sender) = alice

@@ -8,6 +8,7 @@
 
 mod http;
 mod measure;
+mod plot;
 mod procs;
 
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ pub struct BenchArgs {
     /// Where to write the JSON report.
     #[arg(long, default_value = "bench.json")]
     out: PathBuf,
+    /// Also draw RSS against sessions into this SVG file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
     /// Working directory for the serve process's data (a temporary one
     /// under the system temp dir by default; it is removed at the end).
     #[arg(long)]
@@ -174,6 +178,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("writing {}", args.out.display()))?;
     println!("report written to {}", args.out.display());
+    if let Some(path) = &args.plot {
+        let mut points = vec![(0, report.baseline_rss_bytes)];
+        points.extend(report.steps.iter().map(|s| (s.sessions, s.rss_bytes)));
+        let title = format!(
+            "wasp serve RSS against connected sessions ({} build)",
+            report.profile
+        );
+        std::fs::write(path, plot::rss_svg(&title, &points))
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("plot written to {}", path.display());
+    }
     if args.data.is_none() {
         let _ = std::fs::remove_dir_all(&tmp);
     }

@@ -158,6 +158,30 @@ impl SessionDir {
         result
     }
 
+    /// The newest version of slotted file `name` (see `store::slots`), or
+    /// `None` if it has none.
+    pub fn read_slotted(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.file_path(name)?;
+        super::slots::read(&self.path, name)
+    }
+
+    /// Writes new versions of several slotted files, each in place in its
+    /// older slot, then one flush: after a crash each file reads as its
+    /// old or its new version.
+    pub fn write_slotted(&self, files: &[(&str, &[u8])]) -> Result<(), StoreError> {
+        for (name, bytes) in files {
+            self.file_path(name)?;
+            super::slots::write(&self.path, name, bytes)?;
+        }
+        flush(&self.path)
+    }
+
+    /// Deletes slotted file `name`; a missing one is not an error.
+    pub fn remove_slotted(&self, name: &str) -> Result<(), StoreError> {
+        self.file_path(name)?;
+        super::slots::remove(&self.path, name)
+    }
+
     /// Deletes file `name`; a missing file is not an error.
     pub fn remove(&self, name: &str) -> Result<(), StoreError> {
         let path = self.file_path(name)?;

@@ -3,11 +3,13 @@
 //! Owns: one directory per session under a data root, and crash-safe
 //! atomic writes of the files in it (write to a temporary file, flush,
 //! rename, flush; flushes are group commits shared by concurrent writers,
-//! `group_sync`). Must not touch: the meaning of those files; callers hand
+//! `group_sync`), and two-slot files rewritten in place for state that
+//! changes with every message (`slots`). Must not touch: the meaning of those files; callers hand
 //! it bytes.
 
 mod dir;
 mod group_sync;
+mod slots;
 
 pub use dir::{DataDir, SessionDir};
 

@@ -1,7 +1,8 @@
 //! The session's Signal state on disk, next to `creds.json`:
-//! `session-<user>.<device>.json` per peer device holds the Signal
-//! session record and the ids of the last messages received from that
-//! device. Both change together in one atomic write, so after a crash a
+//! `session-<user>.<device>.json` per peer device (a two-slot file,
+//! `store::slots`: `.a` and `.b` on disk) holds the Signal session record
+//! and the ids of the last messages received from that device. Both
+//! change together in one atomic write, so after a crash a
 //! message is either fully received (ratchet advanced and id remembered)
 //! or not at all (the server redelivers it and it decrypts again).
 
@@ -53,7 +54,7 @@ impl<'a> SignalStore<'a> {
 
     /// The peer's state; empty when we never spoke with that device.
     pub fn peer(&self, address: &DeviceAddress) -> Result<PeerState, ClientError> {
-        match self.dir.read(&address.session_file())? {
+        match self.dir.read_slotted(&address.session_file())? {
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| ClientError::Creds(format!("{}: {e}", address.session_file()))),
             None => Ok(PeerState::default()),
@@ -62,14 +63,12 @@ impl<'a> SignalStore<'a> {
 
     /// Replaces the peer's state atomically.
     pub fn save_peer(&self, address: &DeviceAddress, state: &PeerState) -> Result<(), ClientError> {
-        // Serializing plain data cannot fail.
-        let json = serde_json::to_vec(state).unwrap_or_default();
-        self.dir.write_atomic(&address.session_file(), &json)?;
-        Ok(())
+        self.save_peers(&[(address.clone(), state.clone())])
     }
 
-    /// Replaces several peers' states with two group flushes in all.
+    /// Replaces several peers' states with one group flush in all.
     pub fn save_peers(&self, peers: &[(DeviceAddress, PeerState)]) -> Result<(), ClientError> {
+        // Serializing plain data cannot fail.
         let encoded: Vec<(String, Vec<u8>)> = peers
             .iter()
             .map(|(a, p)| (a.session_file(), serde_json::to_vec(p).unwrap_or_default()))
@@ -78,7 +77,7 @@ impl<'a> SignalStore<'a> {
             .iter()
             .map(|(n, b)| (n.as_str(), b.as_slice()))
             .collect();
-        self.dir.write_all_atomic(&files)?;
+        self.dir.write_slotted(&files)?;
         Ok(())
     }
 
