@@ -230,7 +230,8 @@ impl Protocol {
         }))]
     }
 
-    /// The device lists arrived: find the devices without a session.
+    /// The device lists arrived: find the devices without a session (and
+    /// encrypt at once when there are none).
     pub(super) fn on_send_devices(&mut self, message_id: &str, iq: &Node) -> Vec<Action> {
         let Some(mut pending) = self.sends.pending.remove(message_id) else {
             return Vec::new();
@@ -270,11 +271,23 @@ impl Protocol {
         devices.dedup();
         pending.devices = devices.clone();
         let id = message_id.to_string();
+        let message = pending.message.clone();
         self.sends.pending.insert(id.clone(), pending);
+        let Some(keys) = self.own_keys() else {
+            return self.fail_send(&id, ClientError::NotConnected);
+        };
+        // One trip to the blocking pool when every session exists (the
+        // usual case): plan and encrypt together.
         vec![Action::Blocking(Work::new(move |dir| {
-            WorkDone::SendPlanned {
-                message_id: id,
-                result: send::plan(dir, &devices),
+            match send::plan(dir, &devices) {
+                Ok(plan) if plan.missing.is_empty() => WorkDone::SendEncrypted {
+                    message_id: id,
+                    result: send::encrypt(dir, &keys, &message, &devices, &HashMap::new()),
+                },
+                result => WorkDone::SendPlanned {
+                    message_id: id,
+                    result,
+                },
             }
         }))]
     }
