@@ -1,0 +1,130 @@
+//! Where an idle session's bytes go: N wasp sessions (the client alone, no
+//! host or HTTP) in this process, linked to a running simulator, with a
+//! counting global allocator. Reports live heap bytes per session at each
+//! stage and this process's RSS, so heap can be told apart from what the
+//! allocator and the runtime add around it.
+//!
+//! ```sh
+//! cargo run --release -- sim --listen 127.0.0.1:9000 &
+//! cargo run --release --example session_heap -- http://127.0.0.1:9000 1000
+//! ```
+
+#[allow(dead_code)]
+#[path = "../tests/interop/admin.rs"]
+mod admin;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use wasp::client::{ChannelSink, Client, ClientConfig, Event, Status};
+use wasp::store::DataDir;
+
+/// Counts live heap bytes and allocations.
+struct Counting;
+
+static LIVE: AtomicI64 = AtomicI64::new(0);
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` above with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: as for `alloc` and `dealloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn live() -> i64 {
+    LIVE.load(Ordering::Relaxed)
+}
+
+fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let sim = args.next().context("usage: session_heap SIM_HTTP_URL N")?;
+    let n: usize = args.next().unwrap_or_else(|| "100".into()).parse()?;
+    let admin = admin::AdminClient::new(&sim)?;
+    let (_, root) = admin.raw("GET", "/sim/root-key", None).await?;
+    let root: serde_json::Value = serde_json::from_slice(&root)?;
+    let root: [u8; 32] = hex::decode(root["root_public_key"].as_str().context("root key")?)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("root key is not 32 bytes"))?;
+    let ws = format!("{}/ws/chat", sim.replacen("http://", "ws://", 1));
+    let mut config = ClientConfig::for_tests(ws, root);
+    config.qr_first_ttl = Duration::from_secs(60);
+    // Idle as in production: pings every 15-30 s.
+    config.keepalive_min = Duration::from_secs(15);
+    config.keepalive_max = Duration::from_secs(30);
+    config.keepalive_timeout = Duration::from_secs(20);
+    let config = Arc::new(config);
+    let tmp = tempfile::tempdir()?;
+    let data = DataDir::open(tmp.path())?;
+    let (sink, mut events) = ChannelSink::new();
+    let sink = Arc::new(sink);
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (heap0, rss0) = (live(), rss());
+    let mut clients = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = format!("s{i}");
+        clients.push(Client::spawn(
+            id.clone(),
+            config.clone(),
+            data.session(&id)?,
+            sink.clone(),
+        ));
+        // Link this one before the next (keeps QR timers short).
+        let qr = loop {
+            let (who, event) = events.recv().await.context("events")?;
+            if let (true, Event::Qr { code, .. }) = (who == id, event) {
+                break code;
+            }
+        };
+        let phone = admin.create_phone().await?;
+        admin.scan(&phone, &qr).await?;
+    }
+    for c in &clients {
+        c.wait_for(|s| s == Status::Connected).await;
+    }
+    // Drain what the sessions reported and let link-time buffers go.
+    while events.try_recv().is_ok() {}
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (heap1, rss1) = (live(), rss());
+    let per = |a: i64, b: i64| (b - a) as f64 / n as f64 / 1024.0;
+    println!(
+        "{}",
+        serde_json::json!({
+            "sessions": n,
+            "heap_per_session_kib": per(heap0, heap1),
+            "rss_per_session_kib": per(rss0 as i64, rss1 as i64),
+            "allocations": ALLOCS.load(Ordering::Relaxed),
+        })
+    );
+    for c in &clients {
+        c.shutdown().await;
+    }
+    Ok(())
+}
