@@ -423,3 +423,80 @@ async fn the_signed_prekey_is_rotated_and_the_old_one_still_opens_first_messages
     let got = next_message(&mut alice).await;
     assert_eq!(got.id, late.id);
 }
+
+/// The first event `pick` accepts.
+async fn next(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
+    pick: fn(&Event) -> bool,
+) -> Event {
+    let wait = async {
+        loop {
+            let e = events.recv().await.expect("events");
+            if pick(&e) {
+                return e;
+            }
+        }
+    };
+    tokio::time::timeout(harness::GUARD, wait)
+        .await
+        .expect("event arrives")
+}
+
+/// A sink that stores nothing durably until the test says so.
+struct GatedSink {
+    events: tokio::sync::mpsc::UnboundedSender<Event>,
+    gates: std::sync::Mutex<Vec<tokio::sync::oneshot::Sender<()>>>,
+}
+
+impl wasp::client::EventSink for GatedSink {
+    fn emit(&self, _session: &str, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    fn durable(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        let (open, wait) = tokio::sync::oneshot::channel();
+        self.gates.lock().unwrap().push(open);
+        Some(wait)
+    }
+}
+
+#[tokio::test]
+async fn a_message_is_confirmed_to_the_server_only_once_the_host_stored_it() {
+    let h = Harness::new().await;
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let sink = std::sync::Arc::new(GatedSink {
+        events: tx,
+        gates: std::sync::Mutex::new(Vec::new()),
+    });
+    let dir = h.data.session("alice").expect("dir");
+    let client = wasp::client::Client::spawn("alice".into(), h.config(), dir, sink.clone());
+    let Event::Qr { code, .. } = next(&mut events, |e| matches!(e, Event::Qr { .. })).await else {
+        unreachable!()
+    };
+    let alice_phone = h.sim.create_phone(None).await.expect("phone");
+    let device = h.sim.scan(&alice_phone, &code).await.expect("linked");
+    next(&mut events, |e| *e == Event::Connected).await;
+    let bob = h.sim.create_phone(None).await.expect("phone");
+    h.sim
+        .phone_send(&bob, &alice_phone, "keep me")
+        .expect("sent");
+    next(&mut events, |e| matches!(e, Event::Message(_))).await;
+
+    // Reported, but the host has not stored it: the server still holds it.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(h.sim.state().queued(&device).expect("device"), 1);
+
+    // Stored: the receipt goes out and the server lets it go.
+    for gate in sink.gates.lock().unwrap().drain(..) {
+        let _ = gate.send(());
+    }
+    let wait = async {
+        while h.sim.state().queued(&device).expect("device") > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(harness::GUARD, wait)
+        .await
+        .expect("queue drains");
+    client.shutdown().await;
+}
