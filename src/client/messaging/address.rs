@@ -18,20 +18,16 @@ pub struct DeviceAddress {
 }
 
 impl DeviceAddress {
-    /// Parses `user[.agent][:device]@server` for the two user servers.
+    /// Parses `user[.agent][:device]@server` for the two user servers
+    /// (users are digits).
     pub fn parse(jid: &str) -> Option<DeviceAddress> {
-        let (local, server) = jid.split_once('@')?;
-        let lid = match server {
+        let lid = match jid.split_once('@')?.1 {
             USER_SERVER => false,
             LID_SERVER => true,
             _ => return None,
         };
-        let (user_agent, device) = match local.split_once(':') {
-            Some((ua, d)) => (ua, d.parse().ok()?),
-            None => (local, 0),
-        };
-        let user = user_agent.split('.').next().unwrap_or_default();
-        if user.is_empty() || user.len() > 20 || !user.bytes().all(|b| b.is_ascii_digit()) {
+        let (user, device) = crate::client::jid::parse_ad_jid(jid)?;
+        if user.len() > 20 || !user.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
         Some(DeviceAddress {

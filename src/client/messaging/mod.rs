@@ -21,5 +21,5 @@ pub mod store;
 
 pub use address::{user_of_recipient, DeviceAddress};
 pub use receive::{Incoming, OwnKeys, Received};
-pub use send::{Encrypted, Outgoing, Plan};
+pub use send::{Encrypted, Outgoing, Plan, Prepared};
 pub use store::SignalStore;

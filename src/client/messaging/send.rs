@@ -1,18 +1,19 @@
 //! Sending: the blocking steps between the device-list answer and the
 //! `<message>` stanza, and the stanzas of that exchange.
 //!
-//! 1. [`plan`]: which devices have no session yet (their bundles are
-//!    fetched with [`prekey_fetch`]).
-//! 2. [`encrypt`]: one copy per device, each session written back before
+//! 1. [`prepare`]: with a session for every device (the usual case) this
+//!    already encrypts; otherwise it names the devices whose bundles must
+//!    be fetched ([`prekey_fetch`]), and [`encrypt`] follows with them.
+//!    Either way one copy per device, each session written back before
 //!    the stanza leaves, so a crash after this step only skips a counter
 //!    the receiver tolerates; it never reuses a message key.
-//! 3. [`message_stanza`], then the server's `<ack>` confirms it.
+//! 2. [`message_stanza`], then the server's `<ack>` confirms it.
 
 use std::collections::HashMap;
 
 use super::address::DeviceAddress;
 use super::receive::OwnKeys;
-use super::store::SignalStore;
+use super::store::{PeerState, SignalStore};
 use crate::client::ClientError;
 use crate::proto::text::{self, Quote};
 use crate::signal::{self, CiphertextMessage, IdentityCheck, PreKeyBundle};
@@ -35,17 +36,46 @@ pub struct Plan {
     pub missing: Vec<DeviceAddress>,
 }
 
-/// Which of `devices` we have no session with.
-pub fn plan(dir: &SessionDir, devices: &[DeviceAddress]) -> Result<Plan, ClientError> {
+/// What [`prepare`] found.
+#[derive(Debug)]
+pub enum Prepared {
+    /// Every device had a session: the copies are ready.
+    Encrypted(Encrypted),
+    /// These devices need a bundle first; nothing was written.
+    NeedBundles(Plan),
+}
+
+/// Encrypts `message` for every device if each has a session; otherwise
+/// reports the ones without. Each peer file is read once.
+pub fn prepare(
+    dir: &SessionDir,
+    keys: &OwnKeys,
+    message: &Outgoing,
+    devices: &[DeviceAddress],
+) -> Result<Prepared, ClientError> {
     let store = SignalStore::new(dir);
-    let mut missing = Vec::new();
-    for d in devices {
-        // An unreadable file counts as no session: a new one replaces it.
-        if !store.has_session(d).unwrap_or(false) {
-            missing.push(d.clone());
-        }
+    let peers = load_peers(&store, devices);
+    let missing: Vec<DeviceAddress> = peers
+        .iter()
+        .filter(|(_, p)| !p.session.has_current_session())
+        .map(|(d, _)| d.clone())
+        .collect();
+    if !missing.is_empty() {
+        return Ok(Prepared::NeedBundles(Plan { missing }));
     }
-    Ok(Plan { missing })
+    encrypt_loaded(&store, keys, message, peers, &HashMap::new()).map(Prepared::Encrypted)
+}
+
+/// Each device's state; an unreadable file counts as no session (a new
+/// one replaces it).
+fn load_peers(
+    store: &SignalStore<'_>,
+    devices: &[DeviceAddress],
+) -> Vec<(DeviceAddress, PeerState)> {
+    devices
+        .iter()
+        .map(|d| (d.clone(), store.peer(d).unwrap_or_default()))
+        .collect()
 }
 
 /// Drops our sessions with `devices` (they asked for a retry: theirs is
@@ -81,7 +111,8 @@ impl Encrypted {
 }
 
 /// Encrypts `message` for every device: the plain text for the
-/// recipient's devices, a `DeviceSentMessage` for our own.
+/// recipient's devices, a `DeviceSentMessage` for our own. Devices with
+/// neither a session nor a usable bundle are left out.
 pub fn encrypt(
     dir: &SessionDir,
     keys: &OwnKeys,
@@ -90,6 +121,17 @@ pub fn encrypt(
     bundles: &HashMap<DeviceAddress, PreKeyBundle>,
 ) -> Result<Encrypted, ClientError> {
     let store = SignalStore::new(dir);
+    let peers = load_peers(&store, devices);
+    encrypt_loaded(&store, keys, message, peers, bundles)
+}
+
+fn encrypt_loaded(
+    store: &SignalStore<'_>,
+    keys: &OwnKeys,
+    message: &Outgoing,
+    peers: Vec<(DeviceAddress, PeerState)>,
+    bundles: &HashMap<DeviceAddress, PreKeyBundle>,
+) -> Result<Encrypted, ClientError> {
     let for_them = text::pad(&text::encode(&message.text, message.quoted.as_ref()));
     let for_us = text::pad(&text::encode_device_sent(
         &message.chat,
@@ -97,17 +139,15 @@ pub fn encrypt(
         message.quoted.as_ref(),
     ));
     let mut out = Encrypted {
-        copies: Vec::with_capacity(devices.len()),
+        copies: Vec::with_capacity(peers.len()),
         skipped: Vec::new(),
         identity_changed: Vec::new(),
     };
-    let mut advanced = Vec::with_capacity(devices.len());
-    for device in devices {
-        let mut peer = store.peer(device).unwrap_or_default();
+    let mut advanced = Vec::with_capacity(peers.len());
+    for (device, mut peer) in peers {
         if !peer.session.has_current_session() {
-            let Some(bundle) = bundles.get(device) else {
-                out.skipped
-                    .push((device.clone(), "no prekey bundle".into()));
+            let Some(bundle) = bundles.get(&device) else {
+                out.skipped.push((device, "no prekey bundle".into()));
                 continue;
             };
             match signal::initiate_session(
@@ -119,7 +159,7 @@ pub fn encrypt(
                 Ok(IdentityCheck::Changed) => out.identity_changed.push(device.clone()),
                 Ok(_) => {}
                 Err(e) => {
-                    out.skipped.push((device.clone(), e.to_string()));
+                    out.skipped.push((device, e.to_string()));
                     continue;
                 }
             }
@@ -132,12 +172,12 @@ pub fn encrypt(
         let ciphertext = match signal::encrypt(&mut peer.session, &keys.identity, plaintext) {
             Ok(c) => c,
             Err(e) => {
-                out.skipped.push((device.clone(), e.to_string()));
+                out.skipped.push((device, e.to_string()));
                 continue;
             }
         };
-        advanced.push((device.clone(), peer));
         out.copies.push((device.clone(), ciphertext));
+        advanced.push((device, peer));
     }
     // Every advanced session is on disk before any copy can leave.
     store.save_peers(&advanced)?;

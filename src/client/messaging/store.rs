@@ -81,11 +81,6 @@ impl<'a> SignalStore<'a> {
         Ok(())
     }
 
-    /// Whether a usable session with the device exists.
-    pub fn has_session(&self, address: &DeviceAddress) -> Result<bool, ClientError> {
-        Ok(self.peer(address)?.session.has_current_session())
-    }
-
     pub fn remove_prekey(&self, id: u32) -> Result<(), ClientError> {
         creds::remove_prekey(self.dir, id)
     }

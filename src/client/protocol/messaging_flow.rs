@@ -17,11 +17,12 @@ use crate::client::events::Event;
 use crate::client::iq::IqKind;
 use crate::client::messaging::{
     receipts, receive, send, user_of_recipient, DeviceAddress, Encrypted, Incoming, Outgoing,
-    OwnKeys, Plan, Received,
+    OwnKeys, Plan, Prepared, Received,
 };
 use crate::client::{ClientError, SentMessage};
 use crate::proto::text::Quote;
 use crate::signal::PreKeyBundle;
+use crate::store::SessionDir;
 use crate::wire::Node;
 
 /// Where a send waits for its caller.
@@ -211,22 +212,66 @@ impl Protocol {
         let message = message.clone();
         // Nobody waits for a resend; its outcome is only logged.
         let (reply, _) = oneshot::channel();
-        let devices = vec![device.clone()];
         self.sends.pending.insert(
             message.id.clone(),
             PendingSend {
                 message,
                 reply,
-                devices: devices.clone(),
+                devices: vec![device],
                 resend: true,
                 ack_deadline: None,
             },
         );
-        let message_id = id.to_string();
+        self.first_pass(id.to_string(), true)
+    }
+
+    /// The blocking step after the device lists: encrypt with the sessions
+    /// we have, or learn which bundles to fetch (after dropping the
+    /// sessions first, for a resend).
+    fn first_pass(&mut self, message_id: String, forget: bool) -> Vec<Action> {
+        self.send_work(
+            message_id,
+            move |dir, keys, message, devices, message_id| {
+                let forgotten = if forget {
+                    send::forget_sessions(dir, devices)
+                } else {
+                    Ok(())
+                };
+                match forgotten.and_then(|()| send::prepare(dir, keys, message, devices)) {
+                    Ok(Prepared::Encrypted(e)) => WorkDone::SendEncrypted {
+                        message_id,
+                        result: Ok(e),
+                    },
+                    Ok(Prepared::NeedBundles(plan)) => WorkDone::SendPlanned {
+                        message_id,
+                        result: Ok(plan),
+                    },
+                    Err(e) => WorkDone::SendEncrypted {
+                        message_id,
+                        result: Err(e),
+                    },
+                }
+            },
+        )
+    }
+
+    /// Blocking work on a pending send, with our keys, its message and
+    /// its devices.
+    fn send_work(
+        &mut self,
+        message_id: String,
+        work: impl FnOnce(&SessionDir, &OwnKeys, &Outgoing, &[DeviceAddress], String) -> WorkDone
+            + Send
+            + 'static,
+    ) -> Vec<Action> {
+        let (Some(pending), Some(keys)) = (self.sends.pending.get(&message_id), self.own_keys())
+        else {
+            return self.fail_send(&message_id, ClientError::NotConnected);
+        };
+        let message = pending.message.clone();
+        let devices = pending.devices.clone();
         vec![Action::Blocking(Work::new(move |dir| {
-            let result =
-                send::forget_sessions(dir, &devices).and_then(|()| send::plan(dir, &devices));
-            WorkDone::SendPlanned { message_id, result }
+            work(dir, &keys, &message, &devices, message_id)
         }))]
     }
 
@@ -269,31 +314,12 @@ impl Protocol {
         }
         devices.retain(|d| *d != own);
         devices.dedup();
-        pending.devices = devices.clone();
-        let id = message_id.to_string();
-        let message = pending.message.clone();
-        self.sends.pending.insert(id.clone(), pending);
-        let Some(keys) = self.own_keys() else {
-            return self.fail_send(&id, ClientError::NotConnected);
-        };
-        // One trip to the blocking pool when every session exists (the
-        // usual case): plan and encrypt together.
-        vec![Action::Blocking(Work::new(move |dir| {
-            match send::plan(dir, &devices) {
-                Ok(plan) if plan.missing.is_empty() => WorkDone::SendEncrypted {
-                    message_id: id,
-                    result: send::encrypt(dir, &keys, &message, &devices, &HashMap::new()),
-                },
-                result => WorkDone::SendPlanned {
-                    message_id: id,
-                    result,
-                },
-            }
-        }))]
+        pending.devices = devices;
+        self.sends.pending.insert(message_id.to_string(), pending);
+        self.first_pass(message_id.to_string(), false)
     }
 
-    /// We know which devices lack a session: fetch their bundles, or
-    /// encrypt at once.
+    /// We know which devices lack a session: fetch their bundles.
     pub(super) fn on_send_planned(
         &mut self,
         message_id: String,
@@ -306,9 +332,6 @@ impl Protocol {
         };
         if !self.sends.pending.contains_key(&message_id) {
             return Vec::new();
-        }
-        if plan.missing.is_empty() {
-            return self.encrypt_send(message_id, HashMap::new());
         }
         let iq_id = self.iqs.next_id();
         let node = send::prekey_fetch(&iq_id, &plan.missing);
@@ -332,16 +355,13 @@ impl Protocol {
         message_id: String,
         bundles: HashMap<DeviceAddress, PreKeyBundle>,
     ) -> Vec<Action> {
-        let (Some(pending), Some(keys)) = (self.sends.pending.get(&message_id), self.own_keys())
-        else {
-            return self.fail_send(&message_id, ClientError::NotConnected);
-        };
-        let message = pending.message.clone();
-        let devices = pending.devices.clone();
-        vec![Action::Blocking(Work::new(move |dir| {
-            let result = send::encrypt(dir, &keys, &message, &devices, &bundles);
-            WorkDone::SendEncrypted { message_id, result }
-        }))]
+        self.send_work(
+            message_id,
+            move |dir, keys, message, devices, message_id| WorkDone::SendEncrypted {
+                message_id,
+                result: send::encrypt(dir, keys, message, devices, &bundles),
+            },
+        )
     }
 
     /// Every copy is encrypted and its session stored: send the stanza.
@@ -480,8 +500,8 @@ impl Protocol {
         result: Result<Received, ClientError>,
     ) -> Vec<Action> {
         let own = self
-            .own_keys()
-            .is_some_and(|k| k.user == incoming.from.user && !incoming.from.lid);
+            .own_device()
+            .is_some_and(|d| d.user == incoming.from.user && !incoming.from.lid);
         match result {
             Ok(Received::Text {
                 message,
