@@ -26,18 +26,19 @@ fn jid(phone: &str) -> String {
 /// Polls the phone's inbox until it holds `n` texts (a hang guard, not a
 /// timing assertion).
 async fn phone_inbox(h: &Harness, phone: &str, n: usize) -> Vec<wasp::sim::PhoneMessage> {
-    let wait = async {
-        loop {
-            let got = h.sim.phone_messages(phone).expect("known phone");
-            if got.len() >= n {
-                return got;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(harness::GUARD, wait)
-        .await
-        .expect("phone receives")
+    harness::eventually("the phone receives", || {
+        let got = h.sim.phone_messages(phone).expect("known phone");
+        (got.len() >= n).then_some(got)
+    })
+    .await
+}
+
+/// Waits until the server holds nothing more for the device.
+async fn queue_drains(h: &Harness, device: &str) {
+    harness::eventually("the device's queue drains", || {
+        (h.sim.state().queued(device).expect("device") == 0).then_some(())
+    })
+    .await
 }
 
 #[tokio::test]
@@ -118,18 +119,11 @@ async fn a_session_and_a_phone_exchange_texts_both_ways() {
         .mark_read(&jid(&bob), &[first.id.clone(), second.id.clone()])
         .await
         .expect("receipt sent");
-    let wait = async {
-        loop {
-            let receipts = h.sim.phone_receipts(&bob).expect("known phone");
-            if let Some(r) = receipts.iter().find(|r| r.kind == "read") {
-                return r.clone();
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    };
-    let read = tokio::time::timeout(harness::GUARD, wait)
-        .await
-        .expect("read receipt");
+    let read = harness::eventually("a read receipt", || {
+        let receipts = h.sim.phone_receipts(&bob).expect("known phone");
+        receipts.into_iter().find(|r| r.kind == "read")
+    })
+    .await;
     assert_eq!(read.ids, vec![first.id.clone(), second.id.clone()]);
     h.sim
         .phone_read(&bob, std::slice::from_ref(&sent.id))
@@ -328,39 +322,19 @@ async fn an_undecryptable_message_is_reported_and_the_sender_asked_to_retry() {
     let got = next_message(&mut alice).await;
     assert_eq!((got.id, got.text), (lost.id, "three".to_string()));
     // Nothing is left queued for the device.
-    let wait = async {
-        while h.sim.state().queued(&alice_device).expect("device") > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(harness::GUARD, wait)
-        .await
-        .expect("queue drains");
+    queue_drains(&h, &alice_device).await;
 }
 
 #[tokio::test]
 async fn one_time_prekeys_are_refilled_when_first_contacts_use_them_up() {
     let h = Harness::new().await;
     let (mut alice, alice_phone, alice_device) = h.linked("alice").await;
-    let wait_for = |want: Box<dyn Fn(usize) -> bool + Send>| {
-        let state = h.sim.state().clone();
-        let device = alice_device.clone();
-        async move {
-            let wait = async {
-                loop {
-                    let n = state.prekeys_left(&device).expect("device");
-                    if want(n) {
-                        return n;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                }
-            };
-            tokio::time::timeout(harness::GUARD, wait)
-                .await
-                .expect("prekey count")
-        }
-    };
-    let uploaded = wait_for(Box::new(|n| n > 0)).await;
+    let prekeys = || h.sim.state().prekeys_left(&alice_device).expect("device");
+    let uploaded = harness::eventually("prekeys uploaded", || {
+        let n = prekeys();
+        (n > 0).then_some(n)
+    })
+    .await;
     // Every new contact's first message uses up one one-time prekey.
     for i in 0..uploaded {
         let contact = h.sim.create_phone(None).await.expect("phone");
@@ -370,7 +344,11 @@ async fn one_time_prekeys_are_refilled_when_first_contacts_use_them_up() {
         next_message(&mut alice).await;
     }
     // The server told the session it was running low; it uploaded more.
-    let refilled = wait_for(Box::new(move |n| n >= uploaded / 2)).await;
+    let refilled = harness::eventually("prekeys refilled", || {
+        let n = prekeys();
+        (n >= uploaded / 2).then_some(n)
+    })
+    .await;
     assert!(refilled >= 5, "{refilled}");
 }
 
@@ -405,14 +383,10 @@ async fn the_signed_prekey_is_rotated_and_the_old_one_still_opens_first_messages
     let mut alice = h.spawn_with("alice", config);
     let got = next_message(&mut alice).await;
     assert_eq!((got.id, got.text), (early.id, "to the old key".to_string()));
-    let wait = async {
-        while h.sim.state().signed_prekey_id(&device).expect("device") == first_id {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(harness::GUARD, wait)
-        .await
-        .expect("rotation reaches the server");
+    harness::eventually("the rotation reaches the server", || {
+        (h.sim.state().signed_prekey_id(&device).expect("device") != first_id).then_some(())
+    })
+    .await;
 
     // A new contact's first message uses the new key.
     let carol = h.sim.create_phone(None).await.expect("phone");
@@ -490,13 +464,6 @@ async fn a_message_is_confirmed_to_the_server_only_once_the_host_stored_it() {
     for gate in sink.gates.lock().unwrap().drain(..) {
         let _ = gate.send(());
     }
-    let wait = async {
-        while h.sim.state().queued(&device).expect("device") > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(harness::GUARD, wait)
-        .await
-        .expect("queue drains");
+    queue_drains(&h, &device).await;
     client.shutdown().await;
 }

@@ -306,10 +306,10 @@ impl Host {
     /// With a derived capacity: budgets sessions at what they measurably
     /// cost here once that is more than the default, and derives
     /// `max_sessions` again. Running sessions are never touched; only
-    /// admissions see the new limit.
-    fn refresh_budget(&self, report: &CapacityReport) {
+    /// admissions see the new limit. Returns whether the limit changed.
+    fn refresh_budget(&self, report: &CapacityReport) -> bool {
         let (None, Some(limit)) = (self.config.max_sessions, self.memory_limit) else {
-            return;
+            return false;
         };
         let budget =
             capacity::budget_cost(report.memory.measured_per_session_bytes, report.sessions);
@@ -317,15 +317,19 @@ impl Host {
             let max = capacity::derive_max_sessions(limit, budget);
             self.max_sessions.store(max, Ordering::Relaxed);
             tracing::info!(budget, max, "per-session budget follows the measured cost");
+            return true;
         }
+        false
     }
 
     /// Raises or clears the capacity alert (log, event) on a change.
     /// Called on every admission and removal, and by the monitor (which
     /// also updates the per-session budget from measurement).
     pub fn check_capacity(&self) {
-        self.refresh_budget(&self.capacity());
-        let report = self.capacity();
+        let mut report = self.capacity();
+        if self.refresh_budget(&report) {
+            report = self.capacity();
+        }
         let raised = self.alert.load(Ordering::Relaxed);
         let Some(raise) = capacity::next_alert(raised, report.utilization) else {
             return;

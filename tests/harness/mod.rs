@@ -120,3 +120,19 @@ impl Session {
         seen
     }
 }
+
+/// Polls `check` every 10 ms until it returns `Some` (a hang guard, not a
+/// timing assertion); `what` names the awaited state in the panic.
+pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let wait = async {
+        loop {
+            if let Some(found) = check() {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(GUARD, wait)
+        .await
+        .unwrap_or_else(|_| panic!("never happened: {what}"))
+}

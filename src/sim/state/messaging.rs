@@ -395,6 +395,7 @@ impl Inner {
         }
         let mut delivered = 0;
         let sender: Address = (from.to_string(), 0);
+        self.senders.remember(id, sender.clone());
         for target in &targets {
             let plaintext = if target.0 == from {
                 text::encode_device_sent(&chat, text_body, quoted)
@@ -409,7 +410,6 @@ impl Inner {
                 }
             };
             let enc = enc_node(&ciphertext);
-            self.senders.remember(id, sender.clone());
             if let Some(receipt) =
                 self.deliver_copy(&sender, target, to_user, id, timestamp, enc, None)
             {
@@ -866,37 +866,28 @@ impl SimState {
 
     /// How many one-time prekeys the server holds for a companion.
     pub fn prekeys_left(&self, device_jid: &str) -> Result<usize, SimError> {
-        let mut inner = self.lock();
-        let address = inner
-            .resolve(device_jid)
-            .ok_or_else(|| SimError::UnknownDevice(device_jid.to_string()))?;
-        inner
-            .device_mut(&address)
-            .map(|d| d.prekeys.len())
-            .ok_or_else(|| SimError::UnknownDevice(device_jid.to_string()))
+        self.with_device(device_jid, |d| d.prekeys.len())
     }
 
     /// The id of the signed prekey the server holds for a companion.
     pub fn signed_prekey_id(&self, device_jid: &str) -> Result<u32, SimError> {
-        let mut inner = self.lock();
-        let address = inner
-            .resolve(device_jid)
-            .ok_or_else(|| SimError::UnknownDevice(device_jid.to_string()))?;
-        inner
-            .device_mut(&address)
-            .map(|d| d.signed_prekey.id)
-            .ok_or_else(|| SimError::UnknownDevice(device_jid.to_string()))
+        self.with_device(device_jid, |d| d.signed_prekey.id)
     }
 
     /// How many stanzas the server holds for a companion.
     pub fn queued(&self, device_jid: &str) -> Result<usize, SimError> {
+        self.with_device(device_jid, |d| d.queue.len())
+    }
+
+    fn with_device<T>(
+        &self,
+        device_jid: &str,
+        read: impl FnOnce(&Device) -> T,
+    ) -> Result<T, SimError> {
         let mut inner = self.lock();
-        let address = inner
-            .resolve(device_jid)
-            .ok_or_else(|| SimError::UnknownDevice(device_jid.to_string()))?;
         inner
-            .device_mut(&address)
-            .map(|d| d.queue.len())
+            .resolve(device_jid)
+            .and_then(|address| inner.device_mut(&address).map(|d| read(d)))
             .ok_or_else(|| SimError::UnknownDevice(device_jid.to_string()))
     }
 }
