@@ -13,45 +13,23 @@
 #[path = "../tests/interop/admin.rs"]
 mod admin;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+#[allow(dead_code)]
+#[path = "../benches/support/heap.rs"]
+mod heap;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use heap::CountingAllocator;
 use wasp::client::{ChannelSink, Client, ClientConfig, Event, Status};
 use wasp::store::DataDir;
 
-/// Counts live heap bytes and allocations.
-struct Counting;
-
-static LIVE: AtomicI64 = AtomicI64::new(0);
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: `ptr` came from `alloc` above with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: as for `alloc` and `dealloc`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 fn live() -> i64 {
-    LIVE.load(Ordering::Relaxed)
+    heap::live_bytes() as i64
 }
 
 fn rss() -> u64 {
@@ -120,7 +98,6 @@ async fn main() -> Result<()> {
             "sessions": n,
             "heap_per_session_kib": per(heap0, heap1),
             "rss_per_session_kib": per(rss0 as i64, rss1 as i64),
-            "allocations": ALLOCS.load(Ordering::Relaxed),
         })
     );
     for c in &clients {

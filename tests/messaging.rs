@@ -246,6 +246,46 @@ async fn sending_needs_a_valid_recipient_on_whatsapp() {
 }
 
 #[tokio::test]
+async fn a_device_linked_after_a_chat_started_gets_the_next_text() {
+    let h = Harness::new().await;
+    let (alice, _, alice_device) = h.linked("alice").await;
+    let bob = h.sim.create_phone(None).await.expect("phone");
+    // Alice's session learns Bob's device list (his phone alone) and
+    // keeps it for the next texts.
+    alice
+        .client
+        .send_text(&jid(&bob), "one")
+        .await
+        .expect("accepted");
+    phone_inbox(&h, &bob, 1).await;
+
+    // Bob links a second device; the server announces it to those who
+    // asked for his devices.
+    let mut bob_web = h.spawn("bob-web");
+    let qr = bob_web
+        .next_matching(|e| match e {
+            Event::Qr { code, .. } => Some(code.clone()),
+            _ => None,
+        })
+        .await;
+    h.sim.scan(&bob, &qr).await.expect("scan links");
+    bob_web.until(|e| *e == Event::Connected).await;
+    // Alice's session acknowledged the announcement (as a real one, it may
+    // only miss the new device in the moment before the news arrives).
+    queue_drains(&h, &alice_device).await;
+
+    // Alice's next text is encrypted for the new device too.
+    let two = alice
+        .client
+        .send_text(&jid(&bob), "two")
+        .await
+        .expect("accepted");
+    let got = next_message(&mut bob_web).await;
+    assert_eq!((got.id, got.text.as_str()), (two.id, "two"));
+    assert_eq!(phone_inbox(&h, &bob, 2).await[1].text, "two");
+}
+
+#[tokio::test]
 async fn a_reinstalled_contact_is_an_identity_change_and_retries_recover_the_text() {
     let h = Harness::new().await;
     let (mut alice, alice_phone, _) = h.linked("alice").await;

@@ -71,7 +71,13 @@ impl IqTracker {
     }
 
     pub fn take(&mut self, id: &str) -> Option<IqKind> {
-        self.pending.remove(id).map(|p| p.kind)
+        let taken = self.pending.remove(id).map(|p| p.kind);
+        if self.pending.is_empty() {
+            // An idle session waits on nothing: give the table back
+            // rather than keep it for the next ping.
+            self.pending.shrink_to_fit();
+        }
+        taken
     }
 
     pub fn earliest_deadline(&self) -> Option<Instant> {

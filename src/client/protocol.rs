@@ -210,7 +210,7 @@ impl Protocol {
                 let _ = reply.send(Err(ClientError::NotConnected));
             }
         }
-        self.sends.fail_all(|| ClientError::NotConnected);
+        self.sends.on_disconnected();
     }
 
     /// The socket failed or closed under us.
@@ -415,6 +415,17 @@ impl Protocol {
                 if low && self.phase == Phase::Connected {
                     out.extend(self.upload_prekeys(now));
                 }
+                // `<notification type="devices" from=user>`: that user
+                // linked or removed a device (whatsmeow
+                // `handleDeviceNotification`); ask again on the next send.
+                if node.get_attr("type") == Some("devices") {
+                    if let Some(user) = node
+                        .get_attr("from")
+                        .and_then(crate::client::messaging::DeviceAddress::parse)
+                    {
+                        self.sends.device_lists.forget(&user.user_jid());
+                    }
+                }
                 out
             }
             "call" => {
@@ -511,7 +522,7 @@ impl Protocol {
                 reason: "logout".into(),
                 done,
             })],
-            IqKind::SendDevices { message_id } => self.on_send_devices(&message_id, iq),
+            IqKind::SendDevices { message_id } => self.on_send_devices(&message_id, iq, now),
             IqKind::SendBundles { message_id } => self.on_send_bundles(message_id, iq),
             IqKind::PairCodeHello => self.on_pair_code_hello_answer(Some(iq), now),
             IqKind::PairCodeFinish => self.on_pair_code_finish_answer(iq),

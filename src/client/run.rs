@@ -13,7 +13,7 @@ use super::connector::Connector;
 use super::creds::{self, Creds, StoredCreds};
 use super::events::{Event, EventSink, Status};
 use super::payload::encode_payload;
-use super::protocol::{Action, Command, Ending, Protocol};
+use super::protocol::{Action, Ending, Protocol};
 use super::{backoff, ClientConfig, ClientError, Snapshot};
 use crate::signal::PreKey;
 use crate::store::SessionDir;
@@ -25,11 +25,14 @@ pub(crate) struct Runner<C: Connector> {
     pub dir: SessionDir,
     pub sink: Arc<dyn EventSink>,
     pub state: watch::Sender<Snapshot>,
-    pub commands: mpsc::Receiver<Command>,
+    pub commands: mpsc::Receiver<super::QueuedCommand>,
     pub connector: Arc<C>,
 }
 
-type Socket<C> = NoiseSocket<<C as Connector>::Transport>;
+/// A session's socket, boxed: it is ~1.5 KiB (the WebSocket's state), and
+/// a value passed into an async fn is kept twice in its future (the
+/// argument and the local), so the serving future would hold it twice.
+type Socket<C> = Box<NoiseSocket<<C as Connector>::Transport>>;
 
 impl<C: Connector> Runner<C> {
     pub async fn run(mut self) {
@@ -54,10 +57,14 @@ impl<C: Connector> Runner<C> {
         let mut restarted = false;
         loop {
             self.set_status(Status::Connecting);
-            let ending = match self.connect(&mut protocol).await {
+            // Each phase's future is boxed, so that the task itself stays small
+            // and only the phase running holds memory: the connect and
+            // handshake state (~several KiB) is gone while the session
+            // serves, which is where an idle session spends its life.
+            let ending = match Box::pin(self.connect(&mut protocol)).await {
                 Ok(Some(socket)) => {
                     protocol.on_connected();
-                    self.serve(&mut protocol, socket).await
+                    Box::pin(self.serve(&mut protocol, socket)).await
                 }
                 Ok(None) => Ending::Stop {
                     failed: false,
@@ -91,13 +98,13 @@ impl<C: Connector> Runner<C> {
                         attempt = 0;
                     }
                     attempt = attempt.saturating_add(1 + penalty);
-                    if let Some(ending) = self.back_off(&mut protocol, attempt).await {
-                        self.end(&protocol, ending).await;
+                    if let Some(ending) = Box::pin(self.back_off(&mut protocol, attempt)).await {
+                        Box::pin(self.end(&protocol, ending)).await;
                         return;
                     }
                 }
                 ending => {
-                    self.end(&protocol, ending).await;
+                    Box::pin(self.end(&protocol, ending)).await;
                     return;
                 }
             }
@@ -161,14 +168,14 @@ impl<C: Connector> Runner<C> {
             tokio::select! {
                 result = &mut attempt => {
                     return match result {
-                        Ok(Ok(socket)) => Ok(Some(socket)),
+                        Ok(Ok(socket)) => Ok(Some(Box::new(socket))),
                         Ok(Err(e)) => Err(Connect::Failed(format!("connect failed: {e}"))),
                         Err(_) => Err(Connect::Failed("connect timed out".into())),
                     };
                 }
                 command = self.commands.recv() => {
                     let Some(command) = command else { return Ok(None) };
-                    let actions = protocol.on_command(command, Instant::now());
+                    let actions = protocol.on_command(*command, Instant::now());
                     if let Some(ending) = self.execute_offline(actions).await {
                         return Err(Connect::Ended(ending));
                     }
@@ -213,7 +220,7 @@ impl<C: Connector> Runner<C> {
                     "server silent after the handshake: no pairing or login answer".into(),
                 ),
                 command = self.commands.recv() => match command {
-                    Some(command) => protocol.on_command(command, Instant::now()),
+                    Some(command) => protocol.on_command(*command, Instant::now()),
                     None => vec![Action::End(Ending::Stop {
                         failed: false,
                         reason: "shutdown".into(),
@@ -222,7 +229,9 @@ impl<C: Connector> Runner<C> {
                 },
                 () = timer => protocol.on_timer(Instant::now()),
             };
-            if let Some(ending) = self.execute(protocol, &mut socket, actions).await {
+            // Boxed: the waiting state above is what an idle session holds;
+            // acting on a stanza needs more, and only for a moment.
+            if let Some(ending) = Box::pin(self.execute(protocol, &mut socket, actions)).await {
                 break ending;
             }
         };
@@ -360,7 +369,7 @@ impl<C: Connector> Runner<C> {
                     let Some(command) = command else {
                         return Some(Ending::Stop { failed: false, reason: "shutdown".into(), done: None });
                     };
-                    let actions = protocol.on_command(command, Instant::now());
+                    let actions = protocol.on_command(*command, Instant::now());
                     if let Some(ending) = self.execute_offline(actions).await {
                         return Some(ending);
                     }

@@ -386,6 +386,19 @@ fn usync(session: &Session<'_>, iq: &Node) -> Node {
     };
     let query = request.child("query");
     let wants = |p: &str| query.is_some_and(|q| q.child(p).is_some());
+    if wants("devices") {
+        let phones: Vec<&str> = request
+            .child("list")
+            .map(|l| l.child_nodes())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|u| u.get_attr("jid"))
+            .filter_map(|jid| jid.split(['@', ':', '.']).next())
+            .collect();
+        session
+            .state
+            .watch_devices(&(session.phone.to_string(), session.device), &phones);
+    }
     let users = request
         .child("list")
         .map(|l| l.child_nodes())

@@ -210,6 +210,9 @@ struct Inner {
     lids: HashMap<String, String>,
     /// Who sent recent messages, so receipts find their way back.
     senders: messaging::SenderIndex,
+    /// Phone -> the devices that asked for its device list (usync): they
+    /// are told when it changes.
+    device_watchers: HashMap<String, std::collections::HashSet<messaging::Address>>,
 }
 
 /// Why a login is refused (`<failure reason=..>`).
@@ -503,6 +506,7 @@ impl SimState {
             if let Some(p) = inner.phones.get_mut(&phone) {
                 p.remove_device(id);
             }
+            inner.announce_devices(&phone, "remove", id);
             if let Some(live) = inner.live.remove(&key) {
                 let _ = live.control.try_send(Control::Fault(kind));
             }
@@ -689,6 +693,7 @@ impl SimState {
             },
         );
         phone.devices_changed_at = unix_now();
+        inner.announce_devices(&link.phone, "add", link.device_id);
         Ok(device_jid(&link.phone, link.device_id))
     }
 
@@ -790,6 +795,9 @@ impl SimState {
             if live.conn_id != by_conn {
                 let _ = live.control.try_send(Control::Unlinked);
             }
+        }
+        if removed {
+            inner.announce_devices(phone, "remove", target);
         }
         removed
     }
@@ -1119,6 +1127,42 @@ mod tests {
         assert_eq!(
             s.fault(&jid, FaultKind::Drop).unwrap_err().code(),
             "unknown_device"
+        );
+    }
+
+    #[test]
+    fn those_who_asked_for_a_device_list_hear_of_its_changes() {
+        let s = state();
+        let alice = s.create_phone(None).unwrap();
+        let bob = s.create_phone(None).unwrap();
+        let watcher = s.link_directly(&alice, registration([1; 32])).unwrap();
+        let other = s.link_directly(&alice, registration([5; 32])).unwrap();
+        let bobs = s.link_directly(&bob, registration([6; 32])).unwrap();
+        let second = s.link_directly(&bob, registration([7; 32])).unwrap();
+        s.watch_devices(&(alice.clone(), watcher), &[bob.as_str()]);
+
+        assert!(s.unlink(&bob, second, 0));
+        // The watcher and Bob's remaining companion are told; Alice's
+        // other device never asked.
+        assert_eq!(s.queued(&device_jid(&alice, watcher)).unwrap(), 1);
+        assert_eq!(s.queued(&device_jid(&bob, bobs)).unwrap(), 1);
+        assert_eq!(s.queued(&device_jid(&alice, other)).unwrap(), 0);
+        let told = s
+            .lock()
+            .phones
+            .get(&alice)
+            .and_then(|p| p.devices.get(&watcher))
+            .and_then(|d| d.queue.front().cloned())
+            .map(|q| q.node().clone())
+            .unwrap();
+        assert_eq!(told.get_attr("type"), Some("devices"));
+        let removed = told
+            .child("remove")
+            .and_then(|r| r.child("device"))
+            .unwrap();
+        assert_eq!(
+            removed.get_attr("jid"),
+            Some(device_jid(&bob, second).as_str())
         );
     }
 

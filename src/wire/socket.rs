@@ -59,9 +59,10 @@ pub const HANDSHAKE_MAX_FRAME_LEN: usize = 64 * 1024;
 /// misbehaving peer; idle memory is governed by the buffer sizes below.
 pub const MAX_WS_MESSAGE_LEN: usize = MAX_FRAME_LEN + 3;
 
-/// WebSocket read chunk. tungstenite allocates it eagerly per connection
-/// and keeps it for the connection's life, so it is small: reads of large
-/// messages just take more syscalls.
+/// WebSocket read chunk: the most one read takes in. The frame buffer
+/// itself is the 4 KiB buffer tungstenite's HTTP upgrade read the server's
+/// answer into (it is kept as the connection's buffer), so a smaller
+/// chunk here would save no memory, only cost more reads.
 const WS_READ_BUFFER: usize = 4 * 1024;
 
 /// The Origin WhatsApp Web sends (whatsmeow `socket.Origin`).
@@ -291,8 +292,10 @@ impl<T: Transport> NoiseSocket<T> {
         Ok(binary::unmarshal(&plaintext)?)
     }
 
-    /// Closes the connection (best effort).
-    pub async fn close(mut self) {
+    /// Closes the connection (best effort). By reference, not by value:
+    /// a socket moved into the closing future would double the size of
+    /// every future that owns one.
+    pub async fn close(&mut self) {
         self.transport.close().await;
     }
 }

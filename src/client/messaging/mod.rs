@@ -14,12 +14,14 @@
 //! hold no Signal state at all.
 
 pub mod address;
+pub mod device_lists;
 pub mod receipts;
 pub mod receive;
 pub mod send;
 pub mod store;
 
 pub use address::{user_of_recipient, DeviceAddress};
+pub use device_lists::DeviceLists;
 pub use receive::{Incoming, OwnKeys, Received};
 pub use send::{Encrypted, Outgoing, Plan, Prepared};
 pub use store::SignalStore;

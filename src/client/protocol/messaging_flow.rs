@@ -16,8 +16,8 @@ use super::{iq_error, Action, Phase, Protocol, Work, WorkDone};
 use crate::client::events::Event;
 use crate::client::iq::IqKind;
 use crate::client::messaging::{
-    receipts, receive, send, user_of_recipient, DeviceAddress, Encrypted, Incoming, Outgoing,
-    OwnKeys, Plan, Prepared, Received,
+    receipts, receive, send, user_of_recipient, DeviceAddress, DeviceLists, Encrypted, Incoming,
+    Outgoing, OwnKeys, Plan, Prepared, Received,
 };
 use crate::client::{ClientError, SentMessage};
 use crate::proto::text::Quote;
@@ -47,10 +47,13 @@ pub(super) struct PendingSend {
     ack_deadline: Option<Instant>,
 }
 
-/// Sends in flight, by message id, and the texts sent lately.
+/// Sends in flight, by message id, the texts sent lately and the device
+/// lists of recent chats.
 #[derive(Default)]
 pub(super) struct Sends {
     pending: HashMap<String, PendingSend>,
+    /// Device lists of recent chats and of our own account.
+    pub(super) device_lists: DeviceLists,
     /// Recently accepted texts and how often each device asked for them
     /// again, newest last.
     recent: std::collections::VecDeque<(Outgoing, Vec<(DeviceAddress, u8)>)>,
@@ -68,6 +71,13 @@ impl Sends {
         }
     }
 
+    /// The connection is gone: fail what was in flight, and forget the
+    /// device lists (a change announced meanwhile would go unseen).
+    pub fn on_disconnected(&mut self) {
+        self.fail_all(|| ClientError::NotConnected);
+        self.device_lists.clear();
+    }
+
     fn expired(&mut self, now: Instant) -> Vec<PendingSend> {
         let ids: Vec<String> = self
             .pending
@@ -79,6 +89,34 @@ impl Sends {
             .filter_map(|id| self.pending.remove(id))
             .collect()
     }
+}
+
+/// Every device a text to `chat` is encrypted for: each of the
+/// recipient's, and each of our own account's but this one.
+fn devices_to_encrypt_for(
+    chat: &str,
+    theirs: &[u16],
+    own: &DeviceAddress,
+    ours: &[u16],
+) -> Vec<DeviceAddress> {
+    let mut devices: Vec<DeviceAddress> = Vec::new();
+    if let Some(base) = DeviceAddress::parse(chat) {
+        devices.extend(theirs.iter().map(|&device| DeviceAddress {
+            device,
+            ..base.clone()
+        }));
+    }
+    devices.extend(
+        ours.iter()
+            .filter(|&&d| d != own.device)
+            .map(|&device| DeviceAddress {
+                device,
+                ..own.clone()
+            }),
+    );
+    devices.retain(|d| d != own);
+    devices.dedup();
+    devices
 }
 
 /// A WhatsApp-Web-style message id: `3EB0` and 16 hex digits.
@@ -151,33 +189,38 @@ impl Protocol {
             return Vec::new();
         };
         let message_id = new_message_id();
+        let own_user = own.user_jid();
+        // Recent chat: the device lists are known, encrypt at once.
+        let known = self.sends.device_lists.get(&chat, now).and_then(|theirs| {
+            let ours = self.sends.device_lists.get(&own_user, now)?;
+            Some(devices_to_encrypt_for(&chat, theirs, &own, ours))
+        });
+        let pending = PendingSend {
+            message: Outgoing {
+                id: message_id.clone(),
+                chat: chat.clone(),
+                text,
+                quoted,
+            },
+            reply,
+            devices: known.clone().unwrap_or_default(),
+            resend: false,
+            ack_deadline: None,
+        };
+        self.sends.pending.insert(message_id.clone(), pending);
+        if known.is_some() {
+            return self.first_pass(message_id, false);
+        }
         let mut users = vec![chat.clone()];
-        if own.user_jid() != chat {
-            users.push(own.user_jid());
+        if own_user != chat {
+            users.push(own_user);
         }
         let iq_id = self.iqs.next_id();
         let node = send::device_query(&iq_id, &iq_id, &users);
         self.iqs.track(
             iq_id,
-            IqKind::SendDevices {
-                message_id: message_id.clone(),
-            },
+            IqKind::SendDevices { message_id },
             now + self.config.iq_timeout,
-        );
-        self.sends.pending.insert(
-            message_id.clone(),
-            PendingSend {
-                message: Outgoing {
-                    id: message_id,
-                    chat,
-                    text,
-                    quoted,
-                },
-                reply,
-                devices: Vec::new(),
-                resend: false,
-                ack_deadline: None,
-            },
         );
         vec![Action::Send(node)]
     }
@@ -277,7 +320,12 @@ impl Protocol {
 
     /// The device lists arrived: find the devices without a session (and
     /// encrypt at once when there are none).
-    pub(super) fn on_send_devices(&mut self, message_id: &str, iq: &Node) -> Vec<Action> {
+    pub(super) fn on_send_devices(
+        &mut self,
+        message_id: &str,
+        iq: &Node,
+        now: Instant,
+    ) -> Vec<Action> {
         let Some(mut pending) = self.sends.pending.remove(message_id) else {
             return Vec::new();
         };
@@ -286,6 +334,7 @@ impl Protocol {
             return Vec::new();
         }
         let lists = send::parse_device_lists(iq);
+        self.sends.device_lists.insert(&lists, now);
         let chat = pending.message.chat.clone();
         let theirs = lists.get(&chat).filter(|ids| !ids.is_empty());
         let Some(theirs) = theirs else {
@@ -296,25 +345,8 @@ impl Protocol {
             let _ = pending.reply.send(Err(ClientError::NotConnected));
             return Vec::new();
         };
-        let chat_address = DeviceAddress::parse(&chat);
-        let mut devices: Vec<DeviceAddress> = Vec::new();
-        if let Some(base) = chat_address {
-            devices.extend(theirs.iter().map(|&device| DeviceAddress {
-                device,
-                ..base.clone()
-            }));
-        }
-        if let Some(ours) = lists.get(&own.user_jid()) {
-            devices.extend(ours.iter().filter(|&&d| d != own.device).map(|&device| {
-                DeviceAddress {
-                    device,
-                    ..own.clone()
-                }
-            }));
-        }
-        devices.retain(|d| *d != own);
-        devices.dedup();
-        pending.devices = devices;
+        let ours = lists.get(&own.user_jid()).map_or(&[][..], Vec::as_slice);
+        pending.devices = devices_to_encrypt_for(&chat, theirs, &own, ours);
         self.sends.pending.insert(message_id.to_string(), pending);
         self.first_pass(message_id.to_string(), false)
     }
@@ -488,6 +520,9 @@ impl Protocol {
         let Some(keys) = self.own_keys() else {
             return Vec::new();
         };
+        self.sends
+            .device_lists
+            .saw_device(&incoming.from.user_jid(), incoming.from.device);
         vec![Action::Blocking(Work::new(move |dir| {
             let result = receive::receive(dir, &keys, &incoming);
             WorkDone::Received { incoming, result }

@@ -33,6 +33,9 @@ const MAX_PHONE_PREKEYS: usize = 500;
 const LOW_PREKEYS: usize = 5;
 /// How many recent message ids the server remembers the sender of.
 const MAX_SENDERS: usize = 100_000;
+/// Most devices told about one account's device changes; later askers
+/// rely on their cache's age limit.
+const MAX_DEVICE_WATCHERS: usize = 10_000;
 
 /// A device address: (phone number, device id; 0 is the phone itself).
 pub(crate) type Address = (String, u16);
@@ -44,6 +47,13 @@ pub(crate) struct Queued {
     class: &'static str,
     id: String,
     node: Node,
+}
+
+#[cfg(test)]
+impl Queued {
+    pub(crate) fn node(&self) -> &Node {
+        &self.node
+    }
 }
 
 /// A text a phone received, as `GET /sim/phones/{phone}/messages` lists it.
@@ -197,6 +207,44 @@ impl Inner {
 
     fn device_mut(&mut self, (phone, id): &Address) -> Option<&mut Device> {
         self.phones.get_mut(phone)?.devices.get_mut(id)
+    }
+
+    /// `phone`'s set of devices changed (`change` is `add` or `remove`
+    /// of `device`): everyone who may hold its device list, i.e. the
+    /// devices that asked for it and the account's other companions, gets
+    /// `<notification type="devices">` (queued for offline devices, as
+    /// messages are). Shape after whatsmeow `handleDeviceNotification`.
+    pub(super) fn announce_devices(&mut self, phone: &str, change: &'static str, device: u16) {
+        let mut to: Vec<Address> = self
+            .device_watchers
+            .get(phone)
+            .map(|w| w.iter().cloned().collect())
+            .unwrap_or_default();
+        to.extend(self.devices_of(phone).into_iter().filter(|(_, d)| *d != 0));
+        to.sort_unstable();
+        to.dedup();
+        let changed = ad_jid((phone, device));
+        for watcher in to.iter().filter(|w| **w != (phone.to_string(), device)) {
+            let id = super::stanza::new_iq_id();
+            let node = Node::new("notification")
+                .attr("from", format!("{phone}@s.whatsapp.net"))
+                .attr("id", id.clone())
+                .attr("type", "devices")
+                .attr("t", unix_now().to_string())
+                .children(vec![
+                    Node::new(change).children(vec![Node::new("device").attr("jid", &changed)])
+                ]);
+            self.enqueue(watcher, "notification", &id, node);
+        }
+        // Watchers that are gone (unlinked) need no further news.
+        let Inner {
+            device_watchers,
+            phones,
+            ..
+        } = self;
+        if let Some(w) = device_watchers.get_mut(phone) {
+            w.retain(|(p, d)| phones.get(p).is_some_and(|a| a.devices.contains_key(d)));
+        }
     }
 
     /// Every device of `phone`: 0 (the phone) then its companions.
@@ -700,6 +748,18 @@ impl SimState {
             inner.enqueue(&original_sender, "receipt", id, forwarded);
         }
         vec![ack]
+    }
+
+    /// `watcher` asked for the device lists of `phones`: it is told when
+    /// they change.
+    pub(crate) fn watch_devices(&self, watcher: &Address, phones: &[&str]) {
+        let mut inner = self.lock();
+        for phone in phones {
+            let watchers = inner.device_watchers.entry(phone.to_string()).or_default();
+            if watchers.len() < MAX_DEVICE_WATCHERS {
+                watchers.insert(watcher.clone());
+            }
+        }
     }
 
     /// A companion acknowledged a stanza: it leaves the queue.
