@@ -1,6 +1,10 @@
 //! Webhooks end to end: signed deliveries, retries after a failing
 //! receiver, and the durable outbox surviving a restart of the host.
 
+// Each test file uses part of the shared TLS helper.
+#[allow(dead_code)]
+mod tls;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -179,22 +183,8 @@ async fn session_webhooks_are_signed_and_retried() {
 #[tokio::test]
 async fn https_webhooks_reach_an_endpoint_signed_by_a_trusted_ca() {
     // A self-signed certificate for "localhost", trusted as an extra CA.
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![cert.der().clone()],
-        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    )
-    .unwrap();
+    let tls = tls::localhost_tls();
+    let server = tls.server;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
@@ -204,7 +194,7 @@ async fn https_webhooks_reach_an_endpoint_signed_by_a_trusted_ca() {
     let data = tempfile::tempdir().unwrap();
     let client = ClientConfig::for_tests(sim.ws_url(), sim.root_public_key());
     let mut config = HostConfig::new(data.path(), client);
-    assert_eq!(config.webhooks.trust_pem(cert.pem().as_bytes()), Ok(1));
+    assert_eq!(config.webhooks.trust_pem(tls.cert_pem.as_bytes()), Ok(1));
     assert!(config.webhooks.trust_pem(b"not pem").is_err());
     config.webhooks.global = Some(WebhookTarget {
         url: format!("https://localhost:{port}/hook"),

@@ -11,7 +11,7 @@ use wasp::crypto::{hmac_sha256, xeddsa_verify, KeyPair};
 use wasp::proto::client_payload::DevicePairingRegistrationData;
 use wasp::proto::{AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac, ClientPayload};
 use wasp::sim::{self, FaultKind, SimConfig, SimHandle};
-use wasp::wire::socket::{client_handshake, ClientHandshake, ClientWebSocket, NoiseSocket};
+use wasp::wire::socket::{client_handshake, ClientHandshake, NoiseSocket};
 use wasp::wire::Node;
 
 /// Hang guard for every wait (never a timing assertion).
@@ -19,7 +19,10 @@ const GUARD: Duration = Duration::from_secs(20);
 
 /// The companion's plain ws:// socket (the wire layer implements
 /// `Transport` for it).
-type Ws = ClientWebSocket;
+/// tokio-tungstenite's client, not ours: the simulator is checked with an
+/// independent WebSocket client.
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The long-term keys of a companion device.
 struct Companion {

@@ -36,7 +36,7 @@ type Socket<C> = Box<NoiseSocket<<C as Connector>::Transport>>;
 
 impl<C: Connector> Runner<C> {
     pub async fn run(mut self) {
-        let creds = match self.load_creds().await {
+        let creds = match Box::pin(self.load_creds()).await {
             Ok(Some(creds)) => creds,
             Ok(None) => return, // logged out earlier: reported, nothing to run
             Err(e) => {

@@ -1,6 +1,7 @@
 //! The wire layer: everything between a WebSocket and a decoded stanza.
 //!
-//! Owns: the WebSocket transport, the frame codec (connection header,
+//! Owns: the WebSocket transport (`websocket`: the client side, ours;
+//! the server side is tokio-tungstenite's), the frame codec (connection header,
 //! 3-byte length prefixes), the Noise_XX handshake and transport ciphers,
 //! the server certificate chain, and the binary node ("binary XML") codec.
 //! Both roles live here, client and server, so the simulator speaks the
@@ -14,6 +15,7 @@ pub mod cert;
 pub mod frame;
 pub mod noise;
 pub mod socket;
+pub mod websocket;
 
 pub use binary::{Content, Jid, Node};
 pub use socket::NoiseSocket;

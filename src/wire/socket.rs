@@ -29,8 +29,6 @@ use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tungstenite::Message;
 
 use super::cert;
@@ -38,7 +36,7 @@ use super::frame::{
     client_intro, encode_frame, push_frame_len, FrameDecoder, MAX_FRAME_LEN, WA_HEADER,
 };
 use super::noise::{CipherState, HandshakeState, NOISE_XX_FALLBACK_NAME, TAG_LEN};
-use super::{binary, Node, WireError};
+use super::{binary, websocket, Node, WireError};
 use crate::crypto::KeyPair;
 use crate::proto::handshake_message::{ClientFinish, ClientHello, ServerHello};
 use crate::proto::HandshakeMessage;
@@ -56,14 +54,8 @@ pub const HANDSHAKE_MAX_FRAME_LEN: usize = 64 * 1024;
 /// frame of the maximum size plus its 3-byte prefix. WhatsApp may send any
 /// frame its 24-bit length allows; a lower cap would turn one large but
 /// legitimate stanza into an endless reconnect loop. The cap only bounds a
-/// misbehaving peer; idle memory is governed by the buffer sizes below.
+/// misbehaving peer: a connection buffers only a message in progress.
 pub const MAX_WS_MESSAGE_LEN: usize = MAX_FRAME_LEN + 3;
-
-/// WebSocket read chunk: the most one read takes in. The frame buffer
-/// itself is the 4 KiB buffer tungstenite's HTTP upgrade read the server's
-/// answer into (it is kept as the connection's buffer), so a smaller
-/// chunk here would save no memory, only cost more reads.
-const WS_READ_BUFFER: usize = 4 * 1024;
 
 /// The Origin WhatsApp Web sends (whatsmeow `socket.Origin`).
 pub const WHATSAPP_ORIGIN: &str = "https://web.whatsapp.com";
@@ -79,12 +71,29 @@ pub trait Transport: Send {
     fn close(&mut self) -> impl Future<Output = ()> + Send;
 }
 
-/// The client's WebSocket (ws:// or wss:// via rustls).
-pub type ClientWebSocket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+/// The client's WebSocket (ws:// or wss:// via rustls): our own client
+/// side, which holds no buffer while idle (`wire::websocket`).
+pub type ClientWebSocket = websocket::WebSocket<websocket::Stream>;
 
-/// Any WebSocket is a transport: the client's [`ClientWebSocket`] as well
-/// as a server's accepted stream (the simulator).
+impl<S> Transport for websocket::WebSocket<S>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    async fn send(&mut self, data: Vec<u8>) -> Result<(), WireError> {
+        websocket::WebSocket::send(self, &data).await
+    }
+
+    async fn recv(&mut self) -> Result<Option<Vec<u8>>, WireError> {
+        websocket::WebSocket::recv(self).await
+    }
+
+    async fn close(&mut self) {
+        websocket::WebSocket::close(self).await;
+    }
+}
+
+/// A tokio-tungstenite WebSocket is a transport too: the simulator's
+/// accepted streams (server side).
 impl<S> Transport for tokio_tungstenite::WebSocketStream<S>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
@@ -130,41 +139,17 @@ fn ws_error(e: tungstenite::Error) -> WireError {
     WireError::WebSocket(e.to_string())
 }
 
-/// The WebSocket settings for one session: small buffers, since thousands
-/// of mostly idle connections share the process.
-pub fn websocket_config() -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(WS_READ_BUFFER)
-        // Every send is a complete frame that should leave now; buffering
-        // would only hold memory.
-        .write_buffer_size(0)
-        // Backpressure instead of unbounded growth if the socket stalls.
-        .max_write_buffer_size(MAX_WS_MESSAGE_LEN + WS_READ_BUFFER)
-        .max_message_size(Some(MAX_WS_MESSAGE_LEN))
-        .max_frame_size(Some(MAX_WS_MESSAGE_LEN))
-}
-
-/// Opens a WebSocket to `url` with buffers sized for many idle sessions.
+/// Opens a WebSocket to `url` (ws:// or wss://), sending WhatsApp Web's
+/// Origin; TLS trusts the Mozilla roots. One TLS configuration is shared
+/// by every session instead of a root store copied per socket.
 pub async fn connect_websocket(url: &str) -> Result<ClientWebSocket, WireError> {
-    let mut request = url
-        .into_client_request()
-        .map_err(|e| WireError::WebSocket(format!("bad URL {url:?}: {e}")))?;
-    request.headers_mut().insert(
-        "Origin",
-        tungstenite::http::HeaderValue::from_static(WHATSAPP_ORIGIN),
-    );
-    // Nagle off: stanzas are small and latency-sensitive. One TLS config is
-    // shared by every session instead of a root store copied per socket.
-    let connector = tokio_tungstenite::Connector::Rustls(shared_tls_config());
-    let (socket, _response) = tokio_tungstenite::connect_async_tls_with_config(
-        request,
-        Some(websocket_config()),
-        true,
-        Some(connector),
+    websocket::connect(
+        url,
+        WHATSAPP_ORIGIN,
+        shared_tls_config(),
+        MAX_WS_MESSAGE_LEN,
     )
     .await
-    .map_err(ws_error)?;
-    Ok(socket)
 }
 
 /// The process-wide rustls client configuration: ring as the crypto
