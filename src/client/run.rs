@@ -29,9 +29,10 @@ pub(crate) struct Runner<C: Connector> {
     pub connector: Arc<C>,
 }
 
-/// A session's socket, boxed: it is ~1.5 KiB (the WebSocket's state), and
-/// a value passed into an async fn is kept twice in its future (the
-/// argument and the local), so the serving future would hold it twice.
+/// A session's socket, boxed: a value passed into an async fn is kept
+/// twice in its future (the argument and the local), so the serving
+/// future would hold the socket's few hundred bytes twice (and ~1.5 KiB
+/// twice with tokio-tungstenite's state, before `wire::websocket`).
 type Socket<C> = Box<NoiseSocket<<C as Connector>::Transport>>;
 
 impl<C: Connector> Runner<C> {

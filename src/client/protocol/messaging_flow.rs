@@ -203,12 +203,13 @@ impl Protocol {
                 quoted,
             },
             reply,
-            devices: known.clone().unwrap_or_default(),
+            devices: known.unwrap_or_default(),
             resend: false,
             ack_deadline: None,
         };
+        let lists_known = !pending.devices.is_empty();
         self.sends.pending.insert(message_id.clone(), pending);
-        if known.is_some() {
+        if lists_known {
             return self.first_pass(message_id, false);
         }
         let mut users = vec![chat.clone()];
