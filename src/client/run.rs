@@ -17,7 +17,7 @@ use super::protocol::{Action, Ending, Protocol};
 use super::{backoff, ClientConfig, ClientError, Snapshot};
 use crate::signal::PreKey;
 use crate::store::SessionDir;
-use crate::wire::socket::{client_handshake, ClientHandshake, NoiseSocket};
+use crate::wire::socket::{client_handshake, ClientHandshake, NoiseSocket, Transport};
 
 pub(crate) struct Runner<C: Connector> {
     pub id: String,
@@ -272,10 +272,7 @@ impl<C: Connector> Runner<C> {
                 }
                 Action::Send(node) => {
                     if let Err(e) = socket.send_node(&node).await {
-                        return protocol
-                            .on_connection_lost(format!("send failed: {e}"))
-                            .into_iter()
-                            .find_map(ending_of);
+                        return Some(send_failed(protocol, socket.as_mut(), e));
                     }
                 }
                 Action::SendFor(node, done) => {
@@ -283,10 +280,7 @@ impl<C: Connector> Runner<C> {
                     let failed = result.as_ref().err().map(|e| e.to_string());
                     let _ = done.send(result.map_err(ClientError::from));
                     if let Some(e) = failed {
-                        return protocol
-                            .on_connection_lost(format!("send failed: {e}"))
-                            .into_iter()
-                            .find_map(ending_of);
+                        return Some(send_failed(protocol, socket.as_mut(), e));
                     }
                 }
                 other => {
@@ -465,6 +459,36 @@ impl<C: Connector> Runner<C> {
 enum Connect {
     Ended(Ending),
     Failed(String),
+}
+
+/// A send failed because the server closed the connection. It may have
+/// said why just before (`<stream:error>` for a conflict or a removed
+/// device): stanzas already received are read, without waiting, and the
+/// first one that ends the session decides; otherwise the connection was
+/// simply lost.
+fn send_failed<T: Transport>(
+    protocol: &mut Protocol,
+    socket: &mut NoiseSocket<T>,
+    error: impl std::fmt::Display,
+) -> Ending {
+    use futures_util::FutureExt as _;
+    while let Some(Ok(node)) = socket.recv_node().now_or_never() {
+        let ending = protocol
+            .on_node(&node, Instant::now())
+            .into_iter()
+            .find_map(ending_of);
+        if let Some(ending) = ending {
+            return ending;
+        }
+    }
+    protocol
+        .on_connection_lost(format!("send failed: {error}"))
+        .into_iter()
+        .find_map(ending_of)
+        .unwrap_or(Ending::Reconnect {
+            reason: format!("send failed: {error}"),
+            penalty: 0,
+        })
 }
 
 fn ending_of(action: Action) -> Option<Ending> {
