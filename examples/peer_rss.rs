@@ -27,13 +27,7 @@ use whatsapp_rust::types::events::Event;
 
 /// Resident set size of this process, from `/proc/self/statm`.
 fn rss_bytes() -> Result<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm")?;
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .context("unreadable /proc/self/statm")?;
-    Ok(pages * 4096)
+    wasp::host::process_rss().context("unreadable /proc/self/statm")
 }
 
 /// Links one peer to a new phone; returns it running.

@@ -17,7 +17,8 @@ mod records;
 mod webhook;
 
 pub use capacity::{
-    derive_max_sessions, rss_from_statm, CapacityReport, MemoryReport, DEFAULT_SESSION_COST,
+    derive_max_sessions, process_rss, rss_from_statm, CapacityReport, MemoryReport,
+    DEFAULT_SESSION_COST,
 };
 pub use error::HostError;
 pub use fanout::{HostEvent, QrState};

@@ -386,19 +386,9 @@ fn usync(session: &Session<'_>, iq: &Node) -> Node {
     };
     let query = request.child("query");
     let wants = |p: &str| query.is_some_and(|q| q.child(p).is_some());
-    if wants("devices") {
-        let phones: Vec<&str> = request
-            .child("list")
-            .map(|l| l.child_nodes())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|u| u.get_attr("jid"))
-            .filter_map(|jid| jid.split(['@', ':', '.']).next())
-            .collect();
-        session
-            .state
-            .watch_devices(&(session.phone.to_string(), session.device), &phones);
-    }
+    // The phones whose device lists were asked for: the asker hears of
+    // their changes.
+    let mut asked: Vec<&str> = Vec::new();
     let users = request
         .child("list")
         .map(|l| l.child_nodes())
@@ -412,6 +402,7 @@ fn usync(session: &Session<'_>, iq: &Node) -> Node {
             let known = session.state.device_list(phone);
             let mut protocols = Vec::new();
             if wants("devices") {
+                asked.push(phone);
                 let mut devices = Vec::new();
                 if let Some(known) = &known {
                     let list = known
@@ -452,6 +443,11 @@ fn usync(session: &Session<'_>, iq: &Node) -> Node {
             Node::new("user").attr("jid", jid).children(protocols)
         })
         .collect();
+    if !asked.is_empty() {
+        session
+            .state
+            .watch_devices(&(session.phone.to_string(), session.device), &asked);
+    }
     let mut echo = Node::new("usync");
     for key in ["sid", "mode", "context"] {
         if let Some(v) = request.get_attr(key) {

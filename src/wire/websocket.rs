@@ -227,7 +227,7 @@ fn check_upgrade_answer(head: &[u8], key: &str) -> Result<(), WireError> {
         )));
     }
     let header = |name: &str| {
-        text.split("\r\n").skip(1).find_map(|line| {
+        lines.clone().find_map(|line| {
             let (n, v) = line.split_once(':')?;
             n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
         })

@@ -56,6 +56,18 @@ impl Queued {
     }
 }
 
+/// `<notification from id type t>` with `children`, and its fresh id.
+fn notification(from: &str, kind: &str, children: Vec<Node>) -> (String, Node) {
+    let id = super::stanza::new_iq_id();
+    let node = Node::new("notification")
+        .attr("from", from)
+        .attr("id", id.clone())
+        .attr("type", kind)
+        .attr("t", unix_now().to_string())
+        .children(children);
+    (id, node)
+}
+
 /// A text a phone received, as `GET /sim/phones/{phone}/messages` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PhoneMessage {
@@ -223,17 +235,16 @@ impl Inner {
         to.extend(self.devices_of(phone).into_iter().filter(|(_, d)| *d != 0));
         to.sort_unstable();
         to.dedup();
-        let changed = ad_jid((phone, device));
-        for watcher in to.iter().filter(|w| **w != (phone.to_string(), device)) {
-            let id = super::stanza::new_iq_id();
-            let node = Node::new("notification")
-                .attr("from", format!("{phone}@s.whatsapp.net"))
-                .attr("id", id.clone())
-                .attr("type", "devices")
-                .attr("t", unix_now().to_string())
-                .children(vec![
-                    Node::new(change).children(vec![Node::new("device").attr("jid", &changed)])
-                ]);
+        let changed = (phone.to_string(), device);
+        let changed_jid = ad_jid((phone, device));
+        for watcher in to.iter().filter(|w| **w != changed) {
+            let (id, node) = notification(
+                &ad_jid((phone, 0)),
+                "devices",
+                vec![
+                    Node::new(change).children(vec![Node::new("device").attr("jid", &changed_jid)])
+                ],
+            );
             self.enqueue(watcher, "notification", &id, node);
         }
         // Watchers that are gone (unlinked) need no further news.
@@ -292,14 +303,8 @@ impl Inner {
             let count = device.prekeys.len();
             let live = self.live.get(&(phone.clone(), *id));
             if let Some(deliver) = live.and_then(|l| l.deliver.as_ref()) {
-                let _ = deliver.send(
-                    Node::new("notification")
-                        .attr("from", SERVER_JID)
-                        .attr("id", super::stanza::new_iq_id())
-                        .attr("type", "encrypt")
-                        .attr("t", unix_now().to_string())
-                        .children(vec![Node::new("count").attr("value", count.to_string())]),
-                );
+                let count = Node::new("count").attr("value", count.to_string());
+                let _ = deliver.send(notification(SERVER_JID, "encrypt", vec![count]).1);
             }
         }
         Some(PreKeyBundle {
