@@ -30,4 +30,5 @@ pub mod proto;
 pub mod signal;
 pub mod sim;
 pub mod store;
+pub mod types;
 pub mod wire;

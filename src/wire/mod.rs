@@ -17,7 +17,7 @@ pub mod noise;
 pub mod socket;
 pub mod websocket;
 
-pub use binary::{Content, Jid, Node};
+pub use binary::{Content, Node};
 pub use socket::NoiseSocket;
 
 /// Everything that can go wrong below the stanza level. Each is fatal for

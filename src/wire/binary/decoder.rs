@@ -231,7 +231,7 @@ impl<'a> Reader<'a> {
         };
         let mut text = String::with_capacity(user.len() + server.len() + 7);
         // Writing into a String cannot fail.
-        let _ = jid::write_canonical(&mut text, &user, 0, device, &server);
+        let _ = crate::types::jid_text(&mut text, &user, 0, device, &server);
         Ok(text)
     }
 

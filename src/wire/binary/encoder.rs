@@ -6,11 +6,12 @@
 //! JIDs, and some decoders insist on plain strings there.
 
 use super::error::BinaryError;
-use super::jid::{self, JidParts};
+use super::jid;
 use super::node::{Content, Node};
 use super::tags;
 use super::tokens::{self, Token};
 use super::MAX_DEPTH;
+use crate::types::{JidRef, Server};
 
 /// Appends the encoding of `node` to `out`.
 pub(crate) fn write_node(out: &mut Vec<u8>, node: &Node) -> Result<(), BinaryError> {
@@ -150,7 +151,7 @@ impl Encoder<'_> {
         if !s.contains('@') {
             return Ok(false);
         }
-        let Ok(parts) = JidParts::split(s) else {
+        let Ok(parts) = JidRef::split(s) else {
             return Ok(false);
         };
         if parts.user.is_empty()
@@ -173,7 +174,7 @@ impl Encoder<'_> {
             self.string(parts.user, false)?;
             return Ok(true);
         }
-        if parts.server == jid::MESSENGER_SERVER {
+        if Server::known(parts.server) == Some(Server::Messenger) {
             self.out.push(tags::FB_JID);
             self.string(parts.user, false)?;
             self.out.extend_from_slice(&parts.device.to_be_bytes());

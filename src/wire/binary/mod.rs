@@ -1,6 +1,7 @@
 //! The binary node codec ("binary XML" stanzas), dictionary version 3.
 //!
-//! Owns: node <-> bytes, the token tables, tag bytes and JID text forms.
+//! Owns: node <-> bytes, the token tables, tag bytes and the binary JID
+//! forms (their text form is `types::Jid`).
 //! Must not touch: transport, framing, Noise, what stanzas mean.
 //!
 //! Wire format. A frame payload is one flags byte and one node; flag bit
@@ -30,11 +31,6 @@ pub mod tokens;
 use std::io::Read;
 
 pub use error::BinaryError;
-pub use jid::{
-    Jid, BOT_SERVER, BROADCAST_SERVER, CALL_SERVER, DEFAULT_USER_SERVER, GROUP_SERVER,
-    HOSTED_LID_SERVER, HOSTED_SERVER, INTEROP_SERVER, LEGACY_USER_SERVER, LID_SERVER,
-    MESSENGER_SERVER, NEWSLETTER_SERVER, STATUS_BROADCAST_USER,
-};
 pub use node::{Content, Node};
 
 /// Deepest node nesting accepted (and produced); real stanzas stay under 20.

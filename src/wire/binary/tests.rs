@@ -402,6 +402,7 @@ fn oversized_lists_are_refused_by_the_encoder() {
 
 mod props {
     use super::*;
+    use crate::types::{Jid, Server, STATUS_BROADCAST_USER};
     use proptest::collection::vec;
     use proptest::prelude::*;
 
@@ -416,18 +417,18 @@ mod props {
 
     fn server() -> impl Strategy<Value = &'static str> {
         proptest::sample::select(vec![
-            DEFAULT_USER_SERVER,
-            LID_SERVER,
-            GROUP_SERVER,
-            BROADCAST_SERVER,
-            NEWSLETTER_SERVER,
-            HOSTED_SERVER,
-            HOSTED_LID_SERVER,
-            MESSENGER_SERVER,
-            INTEROP_SERVER,
-            BOT_SERVER,
-            LEGACY_USER_SERVER,
-            CALL_SERVER,
+            "s.whatsapp.net",
+            "lid",
+            "g.us",
+            "broadcast",
+            "newsletter",
+            "hosted",
+            "hosted.lid",
+            "msgr",
+            "interop",
+            "bot",
+            "c.us",
+            "call",
             "example.com",
         ])
     }
@@ -449,7 +450,7 @@ mod props {
                 user,
                 agent,
                 device,
-                server: server.to_owned(),
+                server: Server::parse(server),
             }
             .to_string()
         })
