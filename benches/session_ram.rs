@@ -27,7 +27,7 @@ use anyhow::{bail, Context, Result};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use heap::{CountingAllocator, HeapBytes};
 use wasp::client::{ChannelSink, Client, ClientConfig, Event, Status};
-use wasp::store::DataDir;
+use wasp::store::{DataDir, FileAuthStore};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -102,8 +102,8 @@ async fn heap_of_sessions(sim: &Sim, config: &Arc<ClientConfig>, n: u64) -> Resu
     let mut clients = Vec::with_capacity(n as usize);
     for i in 0..n {
         let id = format!("s{i}");
-        let dir = data.session(&id)?;
-        clients.push(Client::spawn(id, config.clone(), dir, sink.clone()));
+        let store = Arc::new(FileAuthStore::new(data.session(&id)?));
+        clients.push(Client::spawn(id, config.clone(), store, sink.clone()));
     }
     // A phone scans each session's first QR code, concurrently.
     let mut scanned = HashSet::new();

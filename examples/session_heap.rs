@@ -23,7 +23,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use heap::CountingAllocator;
 use wasp::client::{ChannelSink, Client, ClientConfig, Event, Status};
-use wasp::store::DataDir;
+use wasp::store::{DataDir, FileAuthStore};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -68,7 +68,7 @@ async fn main() -> Result<()> {
         clients.push(Client::spawn(
             id.clone(),
             config.clone(),
-            data.session(&id)?,
+            Arc::new(FileAuthStore::new(data.session(&id)?)),
             sink.clone(),
         ));
         // Link this one before the next (keeps QR timers short).

@@ -268,10 +268,11 @@ async fn run_link(args: LinkArgs) -> anyhow::Result<()> {
     use std::sync::Arc;
     use wasp::client::{ChannelSink, Client, ClientConfig, Event};
 
+    use wasp::store::AuthStores as _;
     let data = wasp::store::DataDir::open(&args.data)
         .with_context(|| format!("opening data directory {}", args.data.display()))?;
-    let dir = data
-        .session(&args.session)
+    let store = wasp::store::FileStores::new(data)
+        .open(&args.session)
         .with_context(|| format!("session id {:?}", args.session))?;
     let mut config = ClientConfig {
         url: args.whatsapp.whatsapp_url,
@@ -281,7 +282,12 @@ async fn run_link(args: LinkArgs) -> anyhow::Result<()> {
         config.root_key = root;
     }
     let (sink, mut events) = ChannelSink::new();
-    let client = Client::spawn(args.session.clone(), Arc::new(config), dir, Arc::new(sink));
+    let client = Client::spawn(
+        args.session.clone(),
+        Arc::new(config),
+        store,
+        Arc::new(sink),
+    );
     let mut pair_code_phone = args.pair_code;
 
     let shutdown = shutdown_signal();

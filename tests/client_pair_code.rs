@@ -9,7 +9,7 @@ mod admin;
 mod harness;
 
 use serde_json::{json, Value};
-use wasp::client::pair_code::PairCodeError;
+use wasp::client::pairing::code::PairCodeError;
 use wasp::client::{ClientError, Event, Status};
 use wasp::sim::SimHandle;
 
@@ -66,7 +66,7 @@ async fn links_by_code_then_logs_in_again_without_qr_or_code() {
     let seen = session.until(|e| *e == Event::Connected).await;
     assert!(
         seen.contains(&Event::Paired {
-            jid: device.clone()
+            jid: device.parse().unwrap()
         }),
         "{seen:?}"
     );
@@ -118,7 +118,10 @@ async fn a_wrong_code_does_not_link_and_the_right_one_still_does() {
         .await
         .expect("the right code links");
     let seen = session.until(|e| *e == Event::Connected).await;
-    assert!(seen.contains(&Event::Paired { jid: device }), "{seen:?}");
+    let paired = Event::Paired {
+        jid: device.parse().unwrap(),
+    };
+    assert!(seen.contains(&paired), "{seen:?}");
     session.client.shutdown().await;
 }
 
@@ -191,6 +194,9 @@ async fn the_admin_route_links_by_code_and_reports_a_wrong_one() {
     assert_eq!(status, 200, "{json}");
     let device = json["device"].as_str().expect("device JID").to_string();
     let seen = session.until(|e| *e == Event::Connected).await;
-    assert!(seen.contains(&Event::Paired { jid: device }), "{seen:?}");
+    let paired = Event::Paired {
+        jid: device.parse().unwrap(),
+    };
+    assert!(seen.contains(&paired), "{seen:?}");
     session.client.shutdown().await;
 }

@@ -31,7 +31,7 @@ use wasp::proto::{
     AdvDeviceIdentity, AdvEncryptionType, AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac,
     HandshakeMessage,
 };
-use wasp::store::DataDir;
+use wasp::store::{DataDir, FileAuthStore};
 use wasp::wire::cert::issue_chain;
 use wasp::wire::frame::encode_frame;
 use wasp::wire::socket::{server_handshake, ServerIdentity, Transport};
@@ -291,8 +291,10 @@ impl Session {
         let tmp = tempfile::tempdir().expect("temp dir");
         let data = DataDir::open(tmp.path()).expect("data dir");
         let (sink, events) = ChannelSink::new();
-        let dir = data.session(id).expect("valid session id");
-        let client = Client::spawn(id.to_string(), Arc::new(config), dir, Arc::new(sink));
+        let store = Arc::new(FileAuthStore::new(
+            data.session(id).expect("valid session id"),
+        ));
+        let client = Client::spawn(id.to_string(), Arc::new(config), store, Arc::new(sink));
         Session {
             client,
             events,
@@ -1071,7 +1073,7 @@ async fn genuine_pair_success_from_the_same_server_links() {
     assert_eq!(
         seen.last(),
         Some(&Event::Paired {
-            jid: PAIRED_JID.to_string()
+            jid: PAIRED_JID.parse().unwrap()
         })
     );
     let answer = next_answer(&mut answers).await;

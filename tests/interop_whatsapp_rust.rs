@@ -202,7 +202,7 @@ async fn wasp_and_whatsapp_rust_exchange_texts_both_ways() -> Result<()> {
 
     // whatsapp-rust confirmed delivery of both (Bob's phone, which got its
     // own copies, confirms too; only the companion's receipts count here).
-    let mut from_peer: Vec<String> = Vec::new();
+    let mut from_peer: Vec<wasp::types::MessageId> = Vec::new();
     while !sent.iter().all(|id| from_peer.contains(id)) {
         let (sender, ids) = alice
             .next_matching(|e| match e {

@@ -10,7 +10,7 @@ use wasp::client::{Event, IncomingMessage, ReceiptKind};
 
 fn message(e: &Event) -> Option<IncomingMessage> {
     match e {
-        Event::Message(m) => Some(m.clone()),
+        Event::Message(m) => Some((**m).clone()),
         _ => None,
     }
 }
@@ -126,7 +126,7 @@ async fn a_session_and_a_phone_exchange_texts_both_ways() {
     .await;
     assert_eq!(read.ids, vec![first.id.clone(), second.id.clone()]);
     h.sim
-        .phone_read(&bob, std::slice::from_ref(&sent.id))
+        .phone_read(&bob, &[sent.id.to_string()])
         .expect("read");
     let read_by_bob = alice
         .next_matching(|e| match e {
@@ -135,7 +135,7 @@ async fn a_session_and_a_phone_exchange_texts_both_ways() {
                 ids,
                 chat,
                 ..
-            } => Some((ids.clone(), chat.clone())),
+            } => Some((ids.clone(), chat.to_string())),
             _ => None,
         })
         .await;
@@ -169,7 +169,7 @@ async fn own_phone_messages_arrive_as_from_me_and_replies_carry_the_quote() {
     let answer = h
         .sim
         .state()
-        .phone_send(&bob, &alice_phone, "answer!", Some(&sent.id))
+        .phone_send(&bob, &alice_phone, "answer!", Some(sent.id.as_str()))
         .expect("sent");
     let got = next_message(&mut alice).await;
     assert_eq!(got.id, answer.id);
@@ -325,7 +325,10 @@ async fn a_reinstalled_contact_is_an_identity_change_and_retries_recover_the_tex
         .phone_send(&bob, &alice_phone, "new phone")
         .expect("sent");
     let got = next_message(&mut alice).await;
-    assert_eq!((got.id, got.text), (hello.id, "new phone".to_string()));
+    assert_eq!(
+        (got.id.to_string(), got.text),
+        (hello.id, "new phone".to_string())
+    );
 }
 
 #[tokio::test]
@@ -354,13 +357,16 @@ async fn an_undecryptable_message_is_reported_and_the_sender_asked_to_retry() {
         })
         .await;
     assert_eq!(
-        (id.as_str(), sender.as_str()),
+        (id.as_str(), sender.to_string().as_str()),
         (lost.id.as_str(), jid(&bob).as_str())
     );
     // Bob's phone answers the retry receipt with a new session: the text
     // arrives after all, under the same id.
     let got = next_message(&mut alice).await;
-    assert_eq!((got.id, got.text), (lost.id, "three".to_string()));
+    assert_eq!(
+        (got.id.to_string(), got.text),
+        (lost.id, "three".to_string())
+    );
     // Nothing is left queued for the device.
     queue_drains(&h, &alice_device).await;
 }
@@ -422,7 +428,10 @@ async fn the_signed_prekey_is_rotated_and_the_old_one_still_opens_first_messages
     // The next login rotates; the queued message still opens.
     let mut alice = h.spawn_with("alice", config);
     let got = next_message(&mut alice).await;
-    assert_eq!((got.id, got.text), (early.id, "to the old key".to_string()));
+    assert_eq!(
+        (got.id.to_string(), got.text),
+        (early.id, "to the old key".to_string())
+    );
     harness::eventually("the rotation reaches the server", || {
         (h.sim.state().signed_prekey_id(&device).expect("device") != first_id).then_some(())
     })
@@ -483,7 +492,8 @@ async fn a_message_is_confirmed_to_the_server_only_once_the_host_stored_it() {
         gates: std::sync::Mutex::new(Vec::new()),
     });
     let dir = h.data.session("alice").expect("dir");
-    let client = wasp::client::Client::spawn("alice".into(), h.config(), dir, sink.clone());
+    let store = std::sync::Arc::new(wasp::store::FileAuthStore::new(dir));
+    let client = wasp::client::Client::spawn("alice".into(), h.config(), store, sink.clone());
     let Event::Qr { code, .. } = next(&mut events, |e| matches!(e, Event::Qr { .. })).await else {
         unreachable!()
     };

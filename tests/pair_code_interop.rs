@@ -5,11 +5,10 @@
 //!
 //! PBKDF2 runs 2^17 rounds per wrap/unwrap; each test keeps to four.
 
-use wasp::client::pair_code::{
-    self as companion, PairCodeError, PairCodeNotification, PhoneNumber,
-};
+use wasp::client::pairing::code::{self as companion, PairCodeError, PairCodeNotification};
 use wasp::crypto::KeyPair;
 use wasp::sim::pair_code::{self as sim, SimPairCodeError};
+use wasp::types::PhoneNumber;
 use wasp::wire::{Content, Node};
 
 use whatsapp_rust::wacore::libsignal::protocol::{KeyPair as WaKeyPair, PrivateKey};

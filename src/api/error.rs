@@ -65,6 +65,7 @@ fn client_status(e: &ClientError) -> (StatusCode, &'static str) {
         ClientError::NotConnected => (S::CONFLICT, "not_connected"),
         ClientError::Stopped => (S::CONFLICT, "session_stopped"),
         ClientError::InvalidRecipient(_) => (S::BAD_REQUEST, "invalid_recipient"),
+        ClientError::UnsupportedRecipient(_) => (S::BAD_REQUEST, "unsupported_recipient"),
         ClientError::NotOnWhatsApp(_) => (S::UNPROCESSABLE_ENTITY, "not_on_whatsapp"),
         ClientError::Timeout => (S::GATEWAY_TIMEOUT, "timeout"),
         ClientError::Server { .. } => (S::BAD_GATEWAY, "server_error"),

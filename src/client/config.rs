@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::types::{SharedClock, SystemClock};
+
 /// WhatsApp's real chat endpoint (WhatsApp Web's socket URL).
 pub const DEFAULT_URL: &str = "wss://web.whatsapp.com/ws/chat";
 
@@ -57,6 +59,8 @@ pub struct ClientConfig {
     /// Replace the signed prekey at the first login after it is this old
     /// (libsignal suggests between a week and a month).
     pub signed_prekey_rotation: Duration,
+    /// Wall-clock time for stanzas and credentials (tests set the date).
+    pub clock: SharedClock,
 }
 
 impl Default for ClientConfig {
@@ -77,11 +81,12 @@ impl Default for ClientConfig {
             reconnect_max: Duration::from_secs(60),
             qr_first_ttl: Duration::from_secs(60),
             qr_next_ttl: Duration::from_secs(20),
-            pair_code_ttl: super::pair_code::CODE_VALIDITY,
-            pair_code_success_timeout: super::pair_code::PAIR_SUCCESS_TIMEOUT,
+            pair_code_ttl: super::pairing::CODE_VALIDITY,
+            pair_code_success_timeout: super::pairing::PAIR_SUCCESS_TIMEOUT,
             prekey_min_count: 5,
             prekey_batch: 50,
             signed_prekey_rotation: Duration::from_secs(30 * 24 * 3600),
+            clock: SystemClock::shared(),
         }
     }
 }

@@ -1,21 +1,18 @@
-//! Everything a device must persist to log in again: `creds.json`.
+//! Everything a device must persist to log in again, and how it is
+//! written to the session's [`AuthStore`].
 //!
-//! The file is JSON with keys as standard base64 (private keys only; the
-//! public halves are derived on load). It is always replaced atomically.
-//! After a logout it is overwritten with a record that holds no key at
-//! all, only why the device was logged out.
+//! The credentials document is JSON with keys as standard base64 (private
+//! keys only; the public halves are derived on load); the store replaces
+//! it atomically. After a logout it is overwritten with a record that
+//! holds no key at all, only why the device was logged out.
 
 use serde::{Deserialize, Serialize};
 
 use super::ClientError;
 use crate::crypto::KeyPair;
 use crate::signal::{self, serde_b64, PreKey, SignedPreKey};
-use crate::store::SessionDir;
-
-pub const CREDS_FILE: &str = "creds.json";
-/// One-time prekeys generated so far (their private keys are needed to
-/// answer the first message of a new Signal session).
-pub const PREKEYS_FILE: &str = "prekeys.json";
+use crate::store::AuthStore;
+use crate::types::Jid;
 
 /// The id of the single signed prekey a fresh device registers with
 /// (whatsmeow and wacore both use 1).
@@ -31,7 +28,7 @@ pub enum StoredCreds {
         /// Why the device is no longer linked.
         logged_out: String,
         /// The JID it had, for the host's records.
-        jid: Option<String>,
+        jid: Option<Jid>,
     },
 }
 
@@ -72,9 +69,9 @@ pub struct Creds {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PairedIdentity {
     /// AD form: `user:device@s.whatsapp.net`.
-    pub jid: String,
+    pub jid: Jid,
     /// `user:device@lid`, when the server gave one.
-    pub lid: Option<String>,
+    pub lid: Option<Jid>,
     /// Encoded `ADVSignedDeviceIdentity` (with the account signature key
     /// and our device signature).
     #[serde(with = "serde_b64::bytes")]
@@ -84,8 +81,9 @@ pub struct PairedIdentity {
 }
 
 impl Creds {
-    /// Fresh registration material for a device that was never linked.
-    pub fn generate(push_name: &str) -> Creds {
+    /// Fresh registration material for a device that was never linked,
+    /// made at `now` (seconds since the epoch).
+    pub fn generate(push_name: &str, now: u64) -> Creds {
         let identity_key = KeyPair::generate();
         let signed_prekey = SignedPreKey::generate(&identity_key, SIGNED_PREKEY_ID);
         Creds {
@@ -99,7 +97,7 @@ impl Creds {
             paired: None,
             push_name: push_name.to_string(),
             routing_info: None,
-            signed_prekey_at: unix_now(),
+            signed_prekey_at: now,
             previous_signed_prekey: None,
         }
     }
@@ -114,8 +112,8 @@ impl Creds {
     }
 
     /// The own JID once paired.
-    pub fn jid(&self) -> Option<&str> {
-        self.paired.as_ref().map(|p| p.jid.as_str())
+    pub fn jid(&self) -> Option<&Jid> {
+        self.paired.as_ref().map(|p| &p.jid)
     }
 }
 
@@ -131,10 +129,10 @@ impl std::fmt::Debug for Creds {
 
 impl StoredCreds {
     /// The record left behind by a logout: no key survives it.
-    pub fn logged_out(reason: &str, jid: Option<&str>) -> StoredCreds {
+    pub fn logged_out(reason: &str, jid: Option<&Jid>) -> StoredCreds {
         StoredCreds::LoggedOut {
             logged_out: reason.to_string(),
-            jid: jid.map(str::to_string),
+            jid: jid.cloned(),
         }
     }
 
@@ -148,82 +146,41 @@ impl StoredCreds {
     }
 }
 
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Loads `creds.json`; `None` when the session has none yet.
-pub fn load(dir: &SessionDir) -> Result<Option<StoredCreds>, ClientError> {
-    dir.read(CREDS_FILE)?
+/// Loads the credentials; `None` when the session has none yet.
+pub fn load(store: &dyn AuthStore) -> Result<Option<StoredCreds>, ClientError> {
+    store
+        .load_creds()?
         .map(|bytes| StoredCreds::from_json(&bytes))
         .transpose()
 }
 
-/// Atomically replaces `creds.json`.
-pub fn save(dir: &SessionDir, creds: &StoredCreds) -> Result<(), ClientError> {
-    dir.write_atomic(CREDS_FILE, &creds.to_json())?;
+/// Atomically replaces the credentials.
+pub fn save(store: &dyn AuthStore, creds: &StoredCreds) -> Result<(), ClientError> {
+    store.save_creds(&creds.to_json())?;
     Ok(())
 }
 
-/// The one-time prekeys in `prekeys.json` (none when it does not exist).
-pub fn load_prekeys(dir: &SessionDir) -> Result<Vec<PreKey>, ClientError> {
-    match dir.read(PREKEYS_FILE)? {
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| ClientError::Creds(format!("{PREKEYS_FILE}: {e}"))),
-        None => Ok(Vec::new()),
-    }
-}
-
-/// The one-time prekey `id`, if `prekeys.json` still holds it. Only that
-/// key's public half is derived (loading them all would cost one scalar
+/// The one-time prekey `id`, while the store still holds it. Only that
+/// key's public half is derived (deriving them all would cost one scalar
 /// multiplication per stored key, for every first message received).
-pub fn find_prekey(dir: &SessionDir, id: u32) -> Result<Option<PreKey>, ClientError> {
-    #[derive(serde::Deserialize)]
-    struct Stored {
-        id: u32,
-        #[serde(with = "serde_b64::bytes32")]
-        private: [u8; 32],
-    }
-    let Some(bytes) = dir.read(PREKEYS_FILE)? else {
-        return Ok(None);
-    };
-    let all: Vec<Stored> = serde_json::from_slice(&bytes)
-        .map_err(|e| ClientError::Creds(format!("{PREKEYS_FILE}: {e}")))?;
-    Ok(all.into_iter().find(|k| k.id == id).map(|k| PreKey {
-        id: k.id,
-        key_pair: KeyPair::from_private(k.private),
+pub fn find_prekey(store: &dyn AuthStore, id: u32) -> Result<Option<PreKey>, ClientError> {
+    Ok(store.prekey(id)?.map(|private| PreKey {
+        id,
+        key_pair: KeyPair::from_private(private),
     }))
 }
 
-/// Deletes a one-time prekey a first message used up, so it can never
-/// answer a second one.
-pub fn remove_prekey(dir: &SessionDir, id: u32) -> Result<(), ClientError> {
-    let mut all = load_prekeys(dir)?;
-    let before = all.len();
-    all.retain(|k| k.id != id);
-    if all.len() != before {
-        let json = serde_json::to_vec(&all).unwrap_or_default();
-        dir.write_atomic(PREKEYS_FILE, &json)?;
-    }
+/// Keeps freshly generated one-time prekeys.
+pub fn append_prekeys(store: &dyn AuthStore, new: &[PreKey]) -> Result<(), ClientError> {
+    let keys: Vec<(u32, [u8; 32])> = new.iter().map(|k| (k.id, k.key_pair.private)).collect();
+    store.add_prekeys(&keys)?;
     Ok(())
 }
 
-/// Appends freshly generated one-time prekeys to `prekeys.json`.
-pub fn append_prekeys(dir: &SessionDir, new: &[PreKey]) -> Result<(), ClientError> {
-    let mut all = load_prekeys(dir)?;
-    all.extend_from_slice(new);
-    let json = serde_json::to_vec(&all).unwrap_or_default();
-    dir.write_atomic(PREKEYS_FILE, &json)?;
-    Ok(())
-}
-
-/// Logs a device out on disk: the tombstone replaces the credentials and
-/// the prekeys are deleted, so nothing usable remains.
-pub fn wipe(dir: &SessionDir, reason: &str, jid: Option<&str>) -> Result<(), ClientError> {
-    save(dir, &StoredCreds::logged_out(reason, jid))?;
-    dir.remove(PREKEYS_FILE)?;
+/// Logs a device out in its store: the tombstone replaces the credentials
+/// and the prekeys are deleted, so nothing usable remains.
+pub fn wipe(store: &dyn AuthStore, reason: &str, jid: Option<&Jid>) -> Result<(), ClientError> {
+    store.wipe(&StoredCreds::logged_out(reason, jid).to_json())?;
     Ok(())
 }
 
@@ -258,11 +215,13 @@ pub(crate) mod tests_support {
 mod tests {
     use super::*;
 
-    fn session_dir() -> (tempfile::TempDir, SessionDir) {
+    use crate::store::{FileAuthStore, SessionDir, CREDS_FILE, PREKEYS_FILE};
+
+    fn session_dir() -> (tempfile::TempDir, FileAuthStore) {
         let tmp = tempfile::tempdir().unwrap();
-        let dir = SessionDir::at(tmp.path().join("s"));
-        dir.create().unwrap();
-        (tmp, dir)
+        let store = FileAuthStore::new(SessionDir::at(tmp.path().join("s")));
+        store.prepare().unwrap();
+        (tmp, store)
     }
 
     fn sample_creds() -> Creds {
@@ -281,8 +240,8 @@ mod tests {
             next_prekey_id: 51,
             first_unuploaded_prekey_id: 51,
             paired: Some(PairedIdentity {
-                jid: "15551234567:3@s.whatsapp.net".into(),
-                lid: Some("99887766:3@lid".into()),
+                jid: "15551234567:3@s.whatsapp.net".parse().unwrap(),
+                lid: Some("99887766:3@lid".parse().unwrap()),
                 account: vec![1, 2, 3],
                 platform: "android".into(),
                 business_name: String::new(),
@@ -326,7 +285,7 @@ mod tests {
         append_prekeys(&dir, &crate::signal::generate_prekeys(1, 3)).unwrap();
         wipe(&dir, "device_removed", creds.jid()).unwrap();
 
-        let bytes = dir.read(CREDS_FILE).unwrap().unwrap();
+        let bytes = dir.dir().read(CREDS_FILE).unwrap().unwrap();
         let text = String::from_utf8(bytes.clone()).unwrap();
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD;
@@ -339,11 +298,14 @@ mod tests {
             assert!(!text.contains(&b64.encode(secret)));
         }
         assert!(!text.contains("private"));
-        assert!(dir.read(PREKEYS_FILE).unwrap().is_none());
+        assert!(dir.dir().read(PREKEYS_FILE).unwrap().is_none());
         match StoredCreds::from_json(&bytes).unwrap() {
             StoredCreds::LoggedOut { logged_out, jid } => {
                 assert_eq!(logged_out, "device_removed");
-                assert_eq!(jid.as_deref(), Some("15551234567:3@s.whatsapp.net"));
+                assert_eq!(
+                    jid.map(|j| j.to_string()).as_deref(),
+                    Some("15551234567:3@s.whatsapp.net")
+                );
             }
             StoredCreds::Active(_) => panic!("still active"),
         }
@@ -352,9 +314,10 @@ mod tests {
     #[test]
     fn corrupt_creds_are_a_clear_error() {
         let (_tmp, dir) = session_dir();
-        dir.write_atomic(CREDS_FILE, b"{not json").unwrap();
+        dir.dir().write_atomic(CREDS_FILE, b"{not json").unwrap();
         assert!(matches!(load(&dir), Err(ClientError::Creds(_))));
-        dir.write_atomic(CREDS_FILE, br#"{"state":"active","noise_key":"AA=="}"#)
+        dir.dir()
+            .write_atomic(CREDS_FILE, br#"{"state":"active","noise_key":"AA=="}"#)
             .unwrap();
         assert!(matches!(load(&dir), Err(ClientError::Creds(_))));
     }
@@ -365,7 +328,7 @@ mod tests {
         append_prekeys(&dir, &crate::signal::generate_prekeys(1, 2)).unwrap();
         append_prekeys(&dir, &crate::signal::generate_prekeys(3, 2)).unwrap();
         let all: Vec<PreKey> =
-            serde_json::from_slice(&dir.read(PREKEYS_FILE).unwrap().unwrap()).unwrap();
+            serde_json::from_slice(&dir.dir().read(PREKEYS_FILE).unwrap().unwrap()).unwrap();
         assert_eq!(
             all.iter().map(|k| k.id).collect::<Vec<_>>(),
             vec![1, 2, 3, 4]

@@ -1,6 +1,6 @@
 //! Errors a client reports to its caller.
 
-use super::pair_code::PairCodeError;
+use super::pairing::code::PairCodeError;
 use crate::store::StoreError;
 use crate::wire::WireError;
 
@@ -14,6 +14,8 @@ pub enum ClientError {
     NotConnected,
     #[error("invalid recipient: {0}")]
     InvalidRecipient(String),
+    #[error("unsupported recipient: {0}")]
+    UnsupportedRecipient(String),
     #[error("{0} is not on WhatsApp")]
     NotOnWhatsApp(String),
     #[error("timed out waiting for the server")]

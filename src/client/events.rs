@@ -3,6 +3,8 @@
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::types::{Jid, MessageId};
+
 /// A state change of one session. Serialized as
 /// `{"type": "qr", "code": ..., "expires_in_secs": ...}` and so on.
 ///
@@ -15,7 +17,7 @@ pub enum Event {
     /// A linking code to type on the phone.
     PairCode { code: String },
     /// The phone linked this device; a login follows.
-    Paired { jid: String },
+    Paired { jid: Jid },
     /// Logged in and online.
     Connected,
     /// An established connection ended (a reconnect usually follows).
@@ -29,25 +31,25 @@ pub enum Event {
     Stopped { reason: String },
     /// A text message arrived (or one of our other devices sent one:
     /// `from_me`). Reported once per message id, even across restarts.
-    Message(IncomingMessage),
+    Message(Box<IncomingMessage>),
     /// A message could not be decrypted; a retry was requested from the
     /// sender. Reported, never dropped silently.
     Undecryptable {
-        id: String,
-        chat: String,
-        sender: String,
+        id: MessageId,
+        chat: Jid,
+        sender: Jid,
         reason: String,
     },
     /// A contact's device presented a different identity key than before
     /// (WhatsApp shows "security code changed"); messages keep flowing.
-    IdentityChanged { jid: String },
+    IdentityChanged { jid: Jid },
     /// Receipts for messages we sent: `delivered`, `read` or `played`.
     Receipt {
         kind: ReceiptKind,
-        chat: String,
+        chat: Jid,
         /// The device that sent the receipt.
-        sender: String,
-        ids: Vec<String>,
+        sender: Jid,
+        ids: Vec<MessageId>,
         timestamp: u64,
     },
 }
@@ -56,11 +58,11 @@ pub enum Event {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct IncomingMessage {
     /// WhatsApp's message id (unique per sender).
-    pub id: String,
+    pub id: MessageId,
     /// The conversation: the other party's user JID (`123@s.whatsapp.net`).
-    pub chat: String,
+    pub chat: Jid,
     /// The device that sent it (`123:0@s.whatsapp.net`).
-    pub sender: String,
+    pub sender: Jid,
     /// Seconds since the epoch, as the server stamped it.
     pub timestamp: u64,
     pub text: String,
@@ -77,10 +79,10 @@ pub struct IncomingMessage {
 /// The message a reply quotes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct QuotedMessage {
-    pub id: String,
+    pub id: MessageId,
     /// Who wrote the quoted message, when the reply says so.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sender: Option<String>,
+    pub sender: Option<Jid>,
     /// Its text, when it was a text message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,

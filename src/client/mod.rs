@@ -1,35 +1,42 @@
 //! One WhatsApp session: the companion-device state machine.
 //!
-//! Owns: pairing (QR and linking code), login, keepalive, reconnect with
-//! backoff, stream errors, and the events a host subscribes to.
-//! Must not touch: other sessions, HTTP, process-wide state.
+//! Owns: everything one linked device does — pairing (QR and linking
+//! code), login, keepalive, reconnect with backoff, stream errors,
+//! prekeys, messaging — and the events a host subscribes to.
+//! Must not touch: other sessions, HTTP, process-wide state; its state
+//! goes to the [`AuthStore`] it is given, never to files of its own.
 //!
 //! Each session is ONE tokio task ([`Client::spawn`]); the [`Client`]
 //! value is a cheap handle to it (a command sender and a status watch).
 //! The protocol logic is I/O-free ([`protocol`]): stanzas in, actions
 //! out, so it is tested with plain nodes.
 //!
+//! Folders are features (`connection`, `pairing`, `prekeys`,
+//! `messaging`, `raw`): each owns its state, the stanzas it handles, its
+//! iq specs and its commands; `core` holds what they are built from;
+//! `protocol` dispatches between them; `run` is the task that does the
+//! I/O.
+//!
 //! Lifecycle: the last event of every session task is `LoggedOut` or
-//! `Stopped`. A session whose `creds.json` says logged out reports
+//! `Stopped`. A session whose stored credentials say logged out reports
 //! `LoggedOut` again at start and does not connect; to link it anew,
-//! remove the session directory and spawn it again.
+//! remove its state and spawn it again.
 
 mod backoff;
 mod config;
+mod connection;
 mod connector;
+pub mod core;
 pub mod creds;
 mod error;
 mod events;
-mod iq;
-mod jid;
 pub mod messaging;
-pub mod pair_code;
-mod pairing;
+pub mod pairing;
 mod payload;
+mod prekeys;
 pub mod protocol;
-mod qr;
+mod raw;
 mod run;
-mod stanzas;
 
 use std::sync::Arc;
 
@@ -41,13 +48,13 @@ pub use error::ClientError;
 pub use events::{
     ChannelSink, Event, EventSink, IncomingMessage, QuotedMessage, ReceiptKind, Status,
 };
-pub use qr::qr_string;
-pub use stanzas::SERVER_JID;
+pub use pairing::qr_string;
 
-use protocol::Command;
+use core::Then;
 use run::Runner;
 
-use crate::store::SessionDir;
+use crate::store::AuthStore;
+use crate::types::{Jid, MessageId};
 use crate::wire::Node;
 
 /// Commands waiting for a busy session; senders wait when it is full.
@@ -55,9 +62,9 @@ const COMMAND_QUEUE: usize = 8;
 
 /// A command as it travels to the session task. Boxed because tokio's
 /// bounded channel allocates its slots 32 at a time when it is created,
-/// whatever its capacity: 32 inline `Command`s (~128 bytes each) were 4 KiB
-/// of every idle session's heap, 32 boxes are 256 bytes.
-type QueuedCommand = Box<Command>;
+/// whatever its capacity: 32 boxes are 256 bytes of every idle session's
+/// heap, 32 inline continuations would be twice that.
+type QueuedCommand = Box<Then>;
 
 /// What a host can read about a session at any time.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,9 +79,9 @@ pub struct Snapshot {
 /// A message the server accepted from us.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SentMessage {
-    pub id: String,
+    pub id: MessageId,
     /// The conversation (the recipient's user JID).
-    pub chat: String,
+    pub chat: Jid,
     /// Seconds since the epoch, as the server's ack stamped it.
     pub timestamp: u64,
 }
@@ -89,21 +96,22 @@ pub struct Client {
 }
 
 impl Client {
-    /// Spawns the session task connecting over WebSockets to `config.url`.
+    /// Spawns the session task connecting over WebSockets to `config.url`,
+    /// keeping its state in `store`.
     pub fn spawn(
         id: String,
         config: Arc<ClientConfig>,
-        dir: SessionDir,
+        store: Arc<dyn AuthStore>,
         sink: Arc<dyn EventSink>,
     ) -> Client {
-        Client::spawn_with(id, config, dir, sink, Arc::new(WebSocketConnector))
+        Client::spawn_with(id, config, store, sink, Arc::new(WebSocketConnector))
     }
 
     /// Like [`Client::spawn`] with a custom transport (tests).
     pub fn spawn_with<C: Connector>(
         id: String,
         config: Arc<ClientConfig>,
-        dir: SessionDir,
+        store: Arc<dyn AuthStore>,
         sink: Arc<dyn EventSink>,
         connector: Arc<C>,
     ) -> Client {
@@ -116,7 +124,7 @@ impl Client {
         let runner = Runner {
             id: id.clone(),
             config,
-            dir,
+            store,
             sink,
             state,
             commands,
@@ -180,11 +188,8 @@ impl Client {
     /// `PairCodeBusy` (another request is in flight), `Timeout`.
     pub async fn request_pair_code(&self, phone: &str) -> Result<String, ClientError> {
         let (reply, rx) = oneshot::channel();
-        self.command(Command::PairCode {
-            phone: phone.to_string(),
-            reply,
-        })
-        .await?;
+        self.command(pairing::request_code(phone.to_string(), reply))
+            .await?;
         rx.await.map_err(|_| ClientError::Stopped)?
     }
 
@@ -193,7 +198,7 @@ impl Client {
     /// `LoggedOut` and ends the session.
     pub async fn logout(&self) -> Result<(), ClientError> {
         let (done, rx) = oneshot::channel();
-        if self.command(Command::Logout { done }).await.is_err() {
+        if self.command(connection::logout(done)).await.is_err() {
             return self.ended_as(Status::LoggedOut);
         }
         match rx.await {
@@ -206,7 +211,7 @@ impl Client {
     /// credentials stay for the next start.
     pub async fn shutdown(&self) {
         let (done, rx) = oneshot::channel();
-        if self.command(Command::Shutdown { done }).await.is_ok() {
+        if self.command(connection::shutdown(done)).await.is_ok() {
             let _ = rx.await;
         }
     }
@@ -215,8 +220,9 @@ impl Client {
     /// a user JID) and returns once the server acknowledged it: encrypted
     /// for every device of the recipient and every other device of ours.
     ///
-    /// Errors: `NotConnected`, `InvalidRecipient`, `NotOnWhatsApp`,
-    /// `Timeout`, `Server` (the server refused the message).
+    /// Errors: `NotConnected`, `InvalidRecipient`, `UnsupportedRecipient`
+    /// (a LID address), `NotOnWhatsApp`, `Timeout`, `Server` (the server
+    /// refused the message).
     pub async fn send_text(&self, to: &str, text: &str) -> Result<SentMessage, ClientError> {
         self.send_reply(to, text, None).await
     }
@@ -229,12 +235,12 @@ impl Client {
         quoted: Option<crate::proto::text::Quote>,
     ) -> Result<SentMessage, ClientError> {
         let (reply, rx) = oneshot::channel();
-        self.command(Command::SendText {
-            to: to.to_string(),
-            text: text.to_string(),
+        self.command(messaging::send_text(
+            to.to_string(),
+            text.to_string(),
             quoted,
             reply,
-        })
+        ))
         .await?;
         rx.await.map_err(|_| ClientError::Stopped)?
     }
@@ -243,19 +249,15 @@ impl Client {
     /// their sender. Errors: `NotConnected`, `InvalidRecipient`.
     pub async fn mark_read(&self, chat: &str, ids: &[String]) -> Result<(), ClientError> {
         let (done, rx) = oneshot::channel();
-        self.command(Command::MarkRead {
-            chat: chat.to_string(),
-            ids: ids.to_vec(),
-            done,
-        })
-        .await?;
+        self.command(messaging::mark_read(chat.to_string(), ids.to_vec(), done))
+            .await?;
         rx.await.map_err(|_| ClientError::Stopped)?
     }
 
     /// Sends one stanza as is.
     pub async fn send_node(&self, node: Node) -> Result<(), ClientError> {
         let (done, rx) = oneshot::channel();
-        self.command(Command::SendNode { node, done }).await?;
+        self.command(raw::send_node(node, done)).await?;
         rx.await.map_err(|_| ClientError::Stopped)?
     }
 
@@ -263,11 +265,11 @@ impl Client {
     /// the result node, or the server's error.
     pub async fn send_iq(&self, iq: Node) -> Result<Node, ClientError> {
         let (reply, rx) = oneshot::channel();
-        self.command(Command::SendIq { node: iq, reply }).await?;
+        self.command(raw::send_iq(iq, reply)).await?;
         rx.await.map_err(|_| ClientError::Stopped)?
     }
 
-    async fn command(&self, command: Command) -> Result<(), ClientError> {
+    async fn command(&self, command: Then) -> Result<(), ClientError> {
         self.commands
             .send(Box::new(command))
             .await
@@ -284,5 +286,18 @@ impl Client {
     }
 }
 
+/// Unlinks a session that is not running, in its store: nothing usable
+/// to log in remains (the server learns of it at the next login).
+pub fn log_out_stored(store: &dyn AuthStore, reason: &str) -> Result<(), ClientError> {
+    store.prepare()?;
+    let jid = match creds::load(store) {
+        Ok(Some(creds::StoredCreds::Active(creds))) => creds.jid().cloned(),
+        _ => None,
+    };
+    creds::wipe(store, reason, jid.as_ref())
+}
+
+#[cfg(test)]
+mod testing;
 #[cfg(test)]
 mod tests;

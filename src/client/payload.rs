@@ -8,13 +8,13 @@ use prost::Message;
 
 use super::config::ClientConfig;
 use super::creds::Creds;
-use super::jid::parse_ad_jid;
 use crate::proto::client_payload::{
     user_agent, web_info, ConnectReason, ConnectType, DevicePairingRegistrationData, UserAgent,
     WebInfo,
 };
 use crate::proto::{device_props, ClientPayload, DeviceProps};
 use crate::signal::DJB_KEY_TYPE;
+use crate::types::Jid;
 
 /// The WhatsApp Web version we claim (wacore-0.7.0 `Device::new`).
 const WA_VERSION: [u32; 3] = [2, 3000, 1_042_742_319];
@@ -114,11 +114,10 @@ pub fn registration_payload(creds: &Creds, config: &ClientConfig) -> ClientPaylo
 
 /// The payload for a linked device: who it is. `None` if the stored JID
 /// is not a valid AD JID (the credentials are then unusable).
-pub fn login_payload(jid: &str) -> Option<ClientPayload> {
-    let (user, device) = parse_ad_jid(jid)?;
+pub fn login_payload(jid: &Jid) -> Option<ClientPayload> {
     let mut payload = base_payload();
-    payload.username = Some(user.parse().ok()?);
-    payload.device = Some(u32::from(device));
+    payload.username = Some(jid.user.parse().ok()?);
+    payload.device = Some(u32::from(jid.device));
     // whatsmeow logs in passive and turns active after <success>.
     payload.passive = Some(true);
     payload.pull = Some(true);
@@ -140,14 +139,15 @@ mod tests {
 
     #[test]
     fn login_payload_names_user_and_device() {
-        let p = login_payload("15551234567:12@s.whatsapp.net").unwrap();
+        let jid = |text: &str| text.parse::<Jid>().unwrap();
+        let p = login_payload(&jid("15551234567:12@s.whatsapp.net")).unwrap();
         assert_eq!(p.username, Some(15551234567));
         assert_eq!(p.device, Some(12));
         assert_eq!(p.passive, Some(true));
         assert_eq!(p.pull, Some(true));
         assert!(p.device_pairing_data.is_none());
-        assert!(login_payload("abc:1@s.whatsapp.net").is_none());
-        assert!(login_payload("garbage").is_none());
+        assert!(login_payload(&jid("abc:1@s.whatsapp.net")).is_none());
+        assert!(login_payload(&jid("garbage")).is_none());
     }
 
     #[test]

@@ -10,19 +10,20 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
 use super::connector::Connector;
+use super::core::{Action, Ending};
 use super::creds::{self, Creds, StoredCreds};
 use super::events::{Event, EventSink, Status};
 use super::payload::encode_payload;
-use super::protocol::{Action, Ending, Protocol};
+use super::protocol::Protocol;
 use super::{backoff, ClientConfig, ClientError, Snapshot};
 use crate::signal::PreKey;
-use crate::store::SessionDir;
+use crate::store::AuthStore;
 use crate::wire::socket::{client_handshake, ClientHandshake, NoiseSocket, Transport};
 
 pub(crate) struct Runner<C: Connector> {
     pub id: String,
     pub config: Arc<ClientConfig>,
-    pub dir: SessionDir,
+    pub store: Arc<dyn AuthStore>,
     pub sink: Arc<dyn EventSink>,
     pub state: watch::Sender<Snapshot>,
     pub commands: mpsc::Receiver<super::QueuedCommand>,
@@ -100,12 +101,12 @@ impl<C: Connector> Runner<C> {
                     }
                     attempt = attempt.saturating_add(1 + penalty);
                     if let Some(ending) = Box::pin(self.back_off(&mut protocol, attempt)).await {
-                        Box::pin(self.end(&protocol, ending)).await;
+                        Box::pin(self.end(protocol.creds().jid().cloned(), ending)).await;
                         return;
                     }
                 }
                 ending => {
-                    Box::pin(self.end(&protocol, ending)).await;
+                    Box::pin(self.end(protocol.creds().jid().cloned(), ending)).await;
                     return;
                 }
             }
@@ -115,15 +116,16 @@ impl<C: Connector> Runner<C> {
     /// Loads credentials, creating and storing fresh registration
     /// material on first start. `Ok(None)`: the session was logged out.
     async fn load_creds(&self) -> Result<Option<Creds>, ClientError> {
-        let dir = self.dir.clone();
+        let store = self.store.clone();
         let push_name = self.config.push_name.clone();
+        let now = self.config.clock.unix_secs();
         let loaded = blocking(move || {
-            dir.create()?;
-            match creds::load(&dir)? {
+            store.prepare()?;
+            match creds::load(&*store)? {
                 Some(stored) => Ok(stored),
                 None => {
-                    let fresh = StoredCreds::Active(Box::new(Creds::generate(&push_name)));
-                    creds::save(&dir, &fresh)?;
+                    let fresh = StoredCreds::Active(Box::new(Creds::generate(&push_name, now)));
+                    creds::save(&*store, &fresh)?;
                     Ok(fresh)
                 }
             }
@@ -201,8 +203,9 @@ impl<C: Connector> Runner<C> {
                     None => pending().await,
                 }
             };
-            let silence = async {
-                if protocol.was_online() {
+            let online = protocol.was_online();
+            let silence = async move {
+                if online {
                     pending().await
                 } else {
                     sleep_until(quiet_until).await
@@ -254,9 +257,9 @@ impl<C: Connector> Runner<C> {
         while let Some(action) = queue.pop_front() {
             match action {
                 Action::Blocking(work) => {
-                    let dir = self.dir.clone();
-                    let done = match tokio::task::spawn_blocking(move || work.run(&dir)).await {
-                        Ok(done) => done,
+                    let store = self.store.clone();
+                    let then = match tokio::task::spawn_blocking(move || work.run(&*store)).await {
+                        Ok(then) => then,
                         Err(e) => {
                             return Some(Ending::Stop {
                                 failed: true,
@@ -265,7 +268,7 @@ impl<C: Connector> Runner<C> {
                             })
                         }
                     };
-                    let next = protocol.on_work_done(done, Instant::now());
+                    let next = protocol.on_command(then, Instant::now());
                     for action in next.into_iter().rev() {
                         queue.push_front(action);
                     }
@@ -311,14 +314,12 @@ impl<C: Connector> Runner<C> {
                 if let Event::Paired { jid } = &event {
                     self.set_jid(Some(jid));
                 }
-                let message = matches!(event, Event::Message(_));
                 self.emit(event);
-                if message {
-                    // The receipt comes next: the host must have the
-                    // message stored before the server forgets it.
-                    if let Some(stored) = self.sink.durable() {
-                        let _ = stored.await;
-                    }
+            }
+            Action::EmitDurable(event) => {
+                self.emit(event);
+                if let Some(stored) = self.sink.durable() {
+                    let _ = stored.await;
                 }
             }
             Action::Status(status) => {
@@ -373,8 +374,9 @@ impl<C: Connector> Runner<C> {
         }
     }
 
-    /// Final bookkeeping for a session that stops for good.
-    async fn end(&self, protocol: &Protocol, ending: Ending) {
+    /// Final bookkeeping for a session that stops for good (`jid`: ours,
+    /// kept in the logout record).
+    async fn end(&self, jid: Option<crate::types::Jid>, ending: Ending) {
         match ending {
             Ending::Stop {
                 failed,
@@ -395,10 +397,9 @@ impl<C: Connector> Runner<C> {
             }
             Ending::LoggedOut { reason, done } => {
                 tracing::info!(session = %self.id, %reason, "logged out");
-                let dir = self.dir.clone();
-                let jid = protocol.creds().jid().map(str::to_string);
+                let store = self.store.clone();
                 let why = reason.clone();
-                let wiped = blocking(move || creds::wipe(&dir, &why, jid.as_deref())).await;
+                let wiped = blocking(move || creds::wipe(&*store, &why, jid.as_ref())).await;
                 if let Err(e) = &wiped {
                     tracing::error!(session = %self.id, error = %e, "could not wipe credentials");
                 }
@@ -414,14 +415,14 @@ impl<C: Connector> Runner<C> {
     }
 
     async fn save_creds(&self, creds: &Creds) -> Result<(), ClientError> {
-        let dir = self.dir.clone();
+        let store = self.store.clone();
         let stored = StoredCreds::Active(Box::new(creds.clone()));
-        blocking(move || creds::save(&dir, &stored)).await
+        blocking(move || creds::save(&*store, &stored)).await
     }
 
     async fn store_prekeys(&self, keys: Vec<PreKey>) -> Result<(), ClientError> {
-        let dir = self.dir.clone();
-        blocking(move || creds::append_prekeys(&dir, &keys)).await
+        let store = self.store.clone();
+        blocking(move || creds::append_prekeys(&*store, &keys)).await
     }
 
     fn emit(&self, event: Event) {
@@ -440,8 +441,8 @@ impl<C: Connector> Runner<C> {
         self.state.send_modify(|s| s.last_error = error);
     }
 
-    fn set_jid(&self, jid: Option<&str>) {
-        let jid = jid.map(str::to_string);
+    fn set_jid(&self, jid: Option<&crate::types::Jid>) {
+        let jid = jid.map(|j| j.to_string());
         self.state.send_modify(|s| s.jid = jid);
     }
 

@@ -1,19 +1,18 @@
 //! The session host: many sessions in one process.
 //!
-//! Owns: the pool of running sessions ([`Host`]), the host's own records
-//! (rusqlite, `DATA/wasp.db`), restore on start, capacity admission and
+//! Owns: the pool of running sessions ([`Host`]), which sessions exist
+//! (through `store::SessionRecords`), restore on start, capacity admission and
 //! the memory alert, and the fan-out of every session's events to
 //! subscribers (the API's event streams).
 //! Must not touch: HTTP (that is `api`), the WhatsApp protocol (that is
-//! `client`). Sessions' auth state stays in their own directories
-//! (`store`); the host only decides which sessions run.
+//! `client`), what sessions store (`store::AuthStores` hands each
+//! session its own store; the host only decides which sessions run).
 
 mod capacity;
 mod error;
 mod fanout;
 mod http_post;
 mod pool;
-mod records;
 mod webhook;
 
 pub use capacity::{

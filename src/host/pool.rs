@@ -12,12 +12,12 @@ use tokio::sync::broadcast;
 
 use super::capacity::{self, CapacityReport, MemoryReport, DEFAULT_SESSION_COST};
 use super::fanout::{now, CapacityEvent, Fanout, HostEvent, HostEventKind, QrState};
-use super::records::{Records, SessionRecord};
 use super::webhook::{WebhookConfig, WebhookTarget, Webhooks};
 use super::HostError;
-use crate::client::creds;
-use crate::client::{Client, ClientConfig, SentMessage, Status};
-use crate::store::{valid_session_id, DataDir};
+use crate::client::{self, Client, ClientConfig, SentMessage, Status};
+use crate::store::{
+    valid_session_id, AuthStores, DataDir, FileStores, SessionRecords, SessionRow, SqliteRecords,
+};
 
 /// How a host runs.
 #[derive(Clone, Debug)]
@@ -75,8 +75,9 @@ pub struct SessionInfo {
 /// The session host. Share it as `Arc<Host>`.
 pub struct Host {
     config: HostConfig,
-    data: DataDir,
-    records: Records,
+    /// Every session's auth state.
+    stores: Arc<dyn AuthStores>,
+    records: Box<dyn SessionRecords>,
     fanout: Arc<Fanout>,
     webhooks: Arc<Webhooks>,
     running: Mutex<HashMap<String, Client>>,
@@ -100,7 +101,7 @@ impl Host {
     pub fn open(config: HostConfig) -> Result<Arc<Host>, HostError> {
         let data = DataDir::open(&config.data)?;
         let db_path = data.path().join("wasp.db");
-        let records = Records::open(&db_path)?;
+        let records = SqliteRecords::open(&db_path)?;
         let webhooks = Webhooks::open(&db_path, config.webhooks.clone())?;
         for record in records.all()? {
             webhooks.set_target(&record.id, target_of(&record));
@@ -113,8 +114,8 @@ impl Host {
         });
         Ok(Arc::new(Host {
             config,
-            data,
-            records,
+            stores: Arc::new(FileStores::new(data)),
+            records: Box::new(records),
             fanout,
             webhooks,
             running: Mutex::new(HashMap::new()),
@@ -174,7 +175,7 @@ impl Host {
                 max: self.max_sessions(),
             });
         }
-        let record = SessionRecord {
+        let record = SessionRow {
             id: id.clone(),
             created_at: now(),
             webhook_url: request.webhook_url,
@@ -186,7 +187,7 @@ impl Host {
         self.webhooks.set_target(&id, target_of(&record));
         // A directory left by an earlier session of the same id would log
         // in as that account: a new session starts clean.
-        self.data.remove_session(&id)?;
+        self.stores.remove(&id)?;
         self.start(&id)?;
         self.check_capacity();
         self.get(&id)
@@ -214,7 +215,7 @@ impl Host {
                 client.shutdown().await;
             }
         }
-        self.data.remove_session(id)?;
+        self.stores.remove(id)?;
         self.records.remove(id)?;
         self.webhooks.set_target(id, None);
         self.fanout.forget(id);
@@ -227,7 +228,7 @@ impl Host {
         self.get(id)?;
         match self.client(id) {
             Some(client) if !client.status().is_terminal() => client.logout().await?,
-            _ => creds::wipe(&self.data.session(id)?, "logged out by the host", None)?,
+            _ => client::log_out_stored(&*self.stores.open(id)?, "logged out by the host")?,
         }
         self.get(id)
     }
@@ -411,18 +412,18 @@ impl Host {
     }
 
     fn start(&self, id: &str) -> Result<(), HostError> {
-        let dir = self.data.session(id)?;
+        let store = self.stores.open(id)?;
         let client = Client::spawn(
             id.to_string(),
             self.config.client.clone(),
-            dir,
+            store,
             self.fanout.clone(),
         );
         self.lock().insert(id.to_string(), client);
         Ok(())
     }
 
-    fn info(&self, record: SessionRecord) -> SessionInfo {
+    fn info(&self, record: SessionRow) -> SessionInfo {
         let snapshot = self.client(&record.id).map(|c| c.snapshot());
         let (status, jid, last_error) = match snapshot {
             Some(s) => (s.status, s.jid, s.last_error),
@@ -500,7 +501,7 @@ pub fn validate_webhook_url(url: &str) -> Result<(), HostError> {
     }
 }
 
-fn target_of(record: &SessionRecord) -> Option<WebhookTarget> {
+fn target_of(record: &SessionRow) -> Option<WebhookTarget> {
     record.webhook_url.as_ref().map(|url| WebhookTarget {
         url: url.clone(),
         secret: record.webhook_secret.clone(),

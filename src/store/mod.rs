@@ -1,17 +1,32 @@
-//! Per-session persistent state on disk.
+//! Persistent state, behind interfaces.
 //!
-//! Owns: one directory per session under a data root, and crash-safe
-//! atomic writes of the files in it (write to a temporary file, flush,
-//! rename, flush; flushes are group commits shared by concurrent writers,
-//! `group_sync`), and two-slot files rewritten in place for state that
-//! changes with every message (`slots`). Must not touch: the meaning of those files; callers hand
-//! it bytes.
+//! Owns: the interfaces to what must survive a restart — each session's
+//! auth state ([`AuthStore`], [`AuthStores`]) and the host's records
+//! ([`SessionRecords`]) — and their single-node implementations: one
+//! directory per session under a data root ([`FileStores`]) with
+//! crash-safe atomic writes (write to a temporary file, flush, rename,
+//! flush; flushes are group commits shared by concurrent writers,
+//! `group_sync`) and two-slot files rewritten in place for state that
+//! changes with every message (`slots`), and SQLite for the records
+//! ([`SqliteRecords`]). [`conformance`] holds the checks every backend
+//! must pass.
+//! Must not touch: the meaning of what it keeps; callers hand it bytes and
+//! keys, and decide when to write.
 
+mod auth;
+pub mod conformance;
 mod dir;
+mod files;
 mod group_sync;
+mod records;
 mod slots;
+mod sqlite;
 
+pub use auth::{AuthStore, AuthStores};
 pub use dir::{DataDir, SessionDir};
+pub use files::{peer_file, FileAuthStore, FileStores, CREDS_FILE, PREKEYS_FILE};
+pub use records::{SessionRecords, SessionRow};
+pub use sqlite::SqliteRecords;
 
 use std::path::PathBuf;
 
@@ -28,6 +43,10 @@ pub enum StoreError {
     InvalidFileName(String),
     #[error("disk full while writing {path}")]
     DiskFull { path: PathBuf },
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
     #[error("I/O error on {path}: {source}")]
     Io {
         path: PathBuf,

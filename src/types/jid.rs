@@ -234,6 +234,31 @@ impl FromStr for Jid {
     }
 }
 
+/// A JID equals the text that is its canonical form.
+impl PartialEq<str> for Jid {
+    fn eq(&self, other: &str) -> bool {
+        JidRef::split(other).is_ok_and(|r| r.formats_as(other) && r.to_owned() == *self)
+    }
+}
+
+impl PartialEq<&str> for Jid {
+    fn eq(&self, other: &&str) -> bool {
+        *self == **other
+    }
+}
+
+impl PartialEq<String> for Jid {
+    fn eq(&self, other: &String) -> bool {
+        *self == *other.as_str()
+    }
+}
+
+impl PartialEq<Jid> for String {
+    fn eq(&self, other: &Jid) -> bool {
+        *other == *self.as_str()
+    }
+}
+
 impl serde::Serialize for Jid {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
@@ -469,6 +494,15 @@ mod tests {
         assert_eq!(Jid::server().to_string(), "s.whatsapp.net");
         assert_eq!(Jid::lid("1").with_device(4).to_string(), "1:4@lid");
         assert_eq!(Jid::pn("15").to_string(), "15@s.whatsapp.net");
+    }
+
+    #[test]
+    fn equals_its_canonical_text_only() {
+        let j = Jid::pn("15").with_device(2);
+        assert_eq!(j, "15:2@s.whatsapp.net");
+        assert_eq!("15:2@s.whatsapp.net".to_string(), j);
+        assert_ne!(j, "15:02@s.whatsapp.net");
+        assert_ne!(j, "15@s.whatsapp.net");
     }
 
     #[test]

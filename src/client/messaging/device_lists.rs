@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::types::Jid;
+
 /// How long a fetched list is trusted without any news (Baileys keeps
 /// its user-devices cache for 5 minutes as well).
 pub const MAX_AGE: Duration = Duration::from_secs(5 * 60);
@@ -23,7 +25,7 @@ pub const MAX_USERS: usize = 64;
 /// Device lists by user JID (`user@server`).
 #[derive(Default)]
 pub struct DeviceLists {
-    lists: HashMap<String, Entry>,
+    lists: HashMap<Jid, Entry>,
 }
 
 struct Entry {
@@ -33,7 +35,7 @@ struct Entry {
 
 impl DeviceLists {
     /// The devices of `user`, if a fresh list is known.
-    pub fn get(&self, user: &str, now: Instant) -> Option<&[u16]> {
+    pub fn get(&self, user: &Jid, now: Instant) -> Option<&[u16]> {
         self.lists
             .get(user)
             .filter(|e| now.saturating_duration_since(e.fetched) < MAX_AGE)
@@ -42,7 +44,7 @@ impl DeviceLists {
 
     /// Remembers lists a usync answer gave. Empty lists (users not on
     /// WhatsApp) are not kept: the next send asks again.
-    pub fn insert(&mut self, lists: &HashMap<String, Vec<u16>>, now: Instant) {
+    pub fn insert(&mut self, lists: &HashMap<Jid, Vec<u16>>, now: Instant) {
         for (user, devices) in lists.iter().filter(|(_, d)| !d.is_empty()) {
             if !self.lists.contains_key(user) && self.lists.len() >= MAX_USERS {
                 self.evict_oldest();
@@ -58,13 +60,13 @@ impl DeviceLists {
     }
 
     /// Forgets `user`'s list (its devices changed).
-    pub fn forget(&mut self, user: &str) {
+    pub fn forget(&mut self, user: &Jid) {
         self.lists.remove(user);
     }
 
     /// Forgets `user`'s list unless it already has `device`: a message
     /// from a device we did not know of means the list is stale.
-    pub fn saw_device(&mut self, user: &str, device: u16) {
+    pub fn saw_device(&mut self, user: &Jid, device: u16) {
         if self
             .lists
             .get(user)
@@ -95,11 +97,12 @@ impl DeviceLists {
 mod tests {
     use super::*;
 
-    fn lists(pairs: &[(&str, &[u16])]) -> HashMap<String, Vec<u16>> {
-        pairs
-            .iter()
-            .map(|(u, d)| (u.to_string(), d.to_vec()))
-            .collect()
+    fn lists(pairs: &[(&str, &[u16])]) -> HashMap<Jid, Vec<u16>> {
+        pairs.iter().map(|(u, d)| (j(u), d.to_vec())).collect()
+    }
+
+    fn j(text: &str) -> Jid {
+        text.parse().unwrap()
     }
 
     #[test]
@@ -107,9 +110,9 @@ mod tests {
         let mut cache = DeviceLists::default();
         let t0 = Instant::now();
         cache.insert(&lists(&[("1@s.whatsapp.net", &[0, 3])]), t0);
-        assert_eq!(cache.get("1@s.whatsapp.net", t0), Some(&[0, 3][..]));
-        assert_eq!(cache.get("1@s.whatsapp.net", t0 + MAX_AGE), None);
-        assert_eq!(cache.get("2@s.whatsapp.net", t0), None);
+        assert_eq!(cache.get(&j("1@s.whatsapp.net"), t0), Some(&[0, 3][..]));
+        assert_eq!(cache.get(&j("1@s.whatsapp.net"), t0 + MAX_AGE), None);
+        assert_eq!(cache.get(&j("2@s.whatsapp.net"), t0), None);
     }
 
     #[test]
@@ -117,7 +120,7 @@ mod tests {
         let mut cache = DeviceLists::default();
         let t0 = Instant::now();
         cache.insert(&lists(&[("1@s.whatsapp.net", &[])]), t0);
-        assert_eq!(cache.get("1@s.whatsapp.net", t0), None);
+        assert_eq!(cache.get(&j("1@s.whatsapp.net"), t0), None);
     }
 
     #[test]
@@ -128,12 +131,12 @@ mod tests {
             &lists(&[("1@s.whatsapp.net", &[0, 3]), ("2@s.whatsapp.net", &[0])]),
             t0,
         );
-        cache.saw_device("1@s.whatsapp.net", 3);
-        assert!(cache.get("1@s.whatsapp.net", t0).is_some());
-        cache.saw_device("1@s.whatsapp.net", 4);
-        assert_eq!(cache.get("1@s.whatsapp.net", t0), None);
-        cache.forget("2@s.whatsapp.net");
-        assert_eq!(cache.get("2@s.whatsapp.net", t0), None);
+        cache.saw_device(&j("1@s.whatsapp.net"), 3);
+        assert!(cache.get(&j("1@s.whatsapp.net"), t0).is_some());
+        cache.saw_device(&j("1@s.whatsapp.net"), 4);
+        assert_eq!(cache.get(&j("1@s.whatsapp.net"), t0), None);
+        cache.forget(&j("2@s.whatsapp.net"));
+        assert_eq!(cache.get(&j("2@s.whatsapp.net"), t0), None);
     }
 
     #[test]
@@ -148,8 +151,8 @@ mod tests {
             );
         }
         assert_eq!(cache.lists.len(), MAX_USERS);
-        assert_eq!(cache.get("0@s.whatsapp.net", t0), None);
+        assert_eq!(cache.get(&j("0@s.whatsapp.net"), t0), None);
         let newest = format!("{MAX_USERS}@s.whatsapp.net");
-        assert!(cache.get(&newest, t0).is_some());
+        assert!(cache.get(&j(&newest), t0).is_some());
     }
 }

@@ -1,27 +1,76 @@
-//! Text messaging for one session: addressing, the on-disk Signal store,
-//! and the blocking steps of sending (encrypt one copy per device) and
-//! receiving (decrypt, dedupe) a message.
+//! Messaging: end-to-end encrypted texts both ways, receipts, retries.
 //!
-//! Owns: how Signal state and recently seen message ids are kept on disk
-//! (one small file per peer device, written atomically with the ratchet
-//! step it belongs to), and the message stanzas' shapes.
-//! Must not touch: the socket or the session's state machine; the
-//! protocol (`client::protocol`) decides when these steps run, and the
-//! run loop runs them on the blocking pool.
+//! Owns: the send flow (`send`: device lists by `usync`, prekey
+//! `bundles`, `encrypt`, the server's ack), the receive flow (`receive`,
+//! with `decrypt` on the blocking pool), `receipts` both ways, `retry`
+//! receipts, the device lists of recent chats (`device_lists`), and what
+//! is kept with each peer device in the session's store (`peers`).
+//! Must not touch: the socket or the session's state machine; it hands
+//! actions to the run loop, and its blocking steps run off the async
+//! workers.
 //!
-//! Nothing here stays in memory between messages: every step loads the
-//! records it needs and writes them back, so thousands of idle sessions
-//! hold no Signal state at all.
+//! Nothing of a peer stays in memory between messages: every step loads
+//! the records it needs and writes them back, so thousands of idle
+//! sessions hold no Signal state at all.
 
-pub mod address;
-pub mod device_lists;
-pub mod receipts;
-pub mod receive;
-pub mod send;
-pub mod store;
+mod bundles;
+mod decrypt;
+mod device_lists;
+mod encrypt;
+mod keys;
+mod peers;
+mod receipts;
+mod receive;
+mod retry;
+mod send;
+mod state;
+mod usync;
 
-pub use address::{user_of_recipient, DeviceAddress};
+use tokio::time::Instant;
+
+use super::core::{stanza, Action, Ctx, Feature, Phase};
+use crate::types::DeviceAddress;
+use crate::wire::Node;
+
 pub use device_lists::DeviceLists;
-pub use receive::{Incoming, OwnKeys, Received};
-pub use send::{Encrypted, Outgoing, Plan, Prepared};
-pub use store::SignalStore;
+pub use receipts::mark_read;
+pub use send::{chat_of, send_text};
+pub use state::{Messaging, SendReply};
+
+impl Feature for Messaging {
+    fn on_node(&mut self, ctx: &mut Ctx, node: &Node, _now: Instant) -> Option<Vec<Action>> {
+        match node.tag.as_str() {
+            "message" if ctx.phase == Phase::Connected => Some(self.on_message(ctx, node)),
+            "receipt" => Some(self.on_receipt(ctx, node)),
+            "ack" => Some(self.on_ack(ctx, node)),
+            // `<notification type="devices" from=user>`: that user linked
+            // or removed a device (whatsmeow `handleDeviceNotification`);
+            // ask again on the next send.
+            "notification" if node.get_attr("type") == Some("devices") => {
+                if let Some(user) = node.get_attr("from").and_then(DeviceAddress::parse) {
+                    self.device_lists.forget(&user.user_jid());
+                }
+                Some(stanza::ack_actions(node))
+            }
+            _ => None,
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.pending.values().filter_map(|p| p.ack_deadline).min()
+    }
+
+    fn on_timer(&mut self, _ctx: &mut Ctx, now: Instant) -> Vec<Action> {
+        self.on_send_timer(now);
+        Vec::new()
+    }
+
+    /// Fails what was in flight and forgets the device lists (a change
+    /// announced meanwhile would go unseen).
+    fn on_disconnected(&mut self, _ctx: &mut Ctx) {
+        for (_, p) in self.pending.drain() {
+            let _ = p.reply.send(Err(super::ClientError::NotConnected));
+        }
+        self.device_lists.clear();
+    }
+}

@@ -1,9 +1,14 @@
-//! Receipt stanzas, both ways (shapes: whatsmeow `receipt.go`, wacore
-//! `receipt.rs`).
+//! Receipts, both ways: confirming what we received (delivered, retry),
+//! marking messages read, and the receipts contacts send for our texts
+//! (shapes: whatsmeow `receipt.go`, wacore `receipt.rs`).
 
-use super::address::DeviceAddress;
-use super::receive::Incoming;
-use crate::client::events::ReceiptKind;
+use super::decrypt::Incoming;
+use super::send::chat_of;
+use super::state::Messaging;
+use crate::client::core::{stanza, Action, Ctx, Done, Phase, Then};
+use crate::client::events::{Event, ReceiptKind};
+use crate::client::ClientError;
+use crate::types::{DeviceAddress, Jid, MessageId};
 use crate::wire::Node;
 
 /// `<receipt id to=SENDER [type="sender"]/>`: the message arrived and was
@@ -12,10 +17,10 @@ use crate::wire::Node;
 pub fn delivered(incoming: &Incoming, from_own_device: bool) -> Node {
     let node = Node::new("receipt")
         .attr("id", incoming.id.as_str())
-        .attr("to", incoming.from.jid());
+        .attr("to", incoming.from.to_string());
     if from_own_device {
         let node = match &incoming.recipient {
-            Some(r) => node.attr("recipient", r.as_str()),
+            Some(r) => node.attr("recipient", r.to_string()),
             None => node,
         };
         node.attr("type", "sender")
@@ -30,7 +35,7 @@ pub fn delivered(incoming: &Incoming, from_own_device: bool) -> Node {
 pub fn retry(incoming: &Incoming, registration_id: u32) -> Node {
     Node::new("receipt")
         .attr("id", incoming.id.as_str())
-        .attr("to", incoming.from.jid())
+        .attr("to", incoming.from.to_string())
         .attr("type", "retry")
         .children(vec![
             Node::new("retry")
@@ -44,11 +49,11 @@ pub fn retry(incoming: &Incoming, registration_id: u32) -> Node {
 
 /// `<receipt id=FIRST to=CHAT type="read" t><list><item id/>..</list>`.
 /// `None` without ids.
-pub fn read(chat: &str, ids: &[String], timestamp: u64) -> Option<Node> {
+pub fn read(chat: &Jid, ids: &[String], timestamp: u64) -> Option<Node> {
     let (first, rest) = ids.split_first()?;
     let node = Node::new("receipt")
         .attr("id", first.as_str())
-        .attr("to", chat)
+        .attr("to", chat.to_string())
         .attr("type", "read")
         .attr("t", timestamp.to_string());
     if rest.is_empty() {
@@ -67,9 +72,9 @@ pub struct IncomingReceipt {
     /// `None` for kinds that are not reported (retry, sender, inactive..).
     pub kind: Option<ReceiptKind>,
     pub retry: bool,
-    pub chat: String,
-    pub sender: String,
-    pub ids: Vec<String>,
+    pub chat: Jid,
+    pub sender: DeviceAddress,
+    pub ids: Vec<MessageId>,
     pub timestamp: u64,
 }
 
@@ -77,13 +82,13 @@ pub struct IncomingReceipt {
 pub fn parse(node: &Node) -> Option<IncomingReceipt> {
     let from = node.get_attr("from")?;
     let sender = DeviceAddress::parse(from)?;
-    let mut ids = vec![node.get_attr("id")?.to_string()];
+    let mut ids = vec![MessageId::from(node.get_attr("id")?)];
     if let Some(list) = node.child("list") {
         ids.extend(
             list.child_nodes()
                 .iter()
                 .filter_map(|i| i.get_attr("id"))
-                .map(str::to_string),
+                .map(MessageId::from),
         );
     }
     let kind_attr = node.get_attr("type").unwrap_or_default();
@@ -98,12 +103,62 @@ pub fn parse(node: &Node) -> Option<IncomingReceipt> {
         retry: kind_attr == "retry",
         chat: node
             .get_attr("recipient")
-            .map_or_else(|| sender.user_jid(), str::to_string),
-        sender: sender.jid(),
+            .and_then(|r| Jid::parse(r).ok())
+            .unwrap_or_else(|| sender.user_jid()),
+        sender,
         ids,
         timestamp: node
             .get_attr("t")
             .and_then(|t| t.parse().ok())
             .unwrap_or_default(),
     })
+}
+
+/// The mark-read command: read receipts for `ids` of `chat` to their
+/// sender.
+pub fn mark_read(chat: String, ids: Vec<String>, done: Done) -> Then {
+    Then::ctx(move |ctx, _| {
+        if ctx.phase != Phase::Connected {
+            let _ = done.send(Err(ClientError::NotConnected));
+            return Vec::new();
+        }
+        let Some(jid) = chat_of(&chat) else {
+            let _ = done.send(Err(ClientError::InvalidRecipient(chat)));
+            return Vec::new();
+        };
+        match read(&jid, &ids, ctx.unix_now()) {
+            Some(node) => vec![Action::SendFor(node, done)],
+            None => {
+                let _ = done.send(Ok(()));
+                Vec::new()
+            }
+        }
+    })
+}
+
+impl Messaging {
+    /// An incoming `<receipt>`: a retry is answered, the rest reported;
+    /// acknowledged either way.
+    pub(super) fn on_receipt(&mut self, ctx: &Ctx, node: &Node) -> Vec<Action> {
+        let mut out = Vec::new();
+        if let Some(receipt) = parse(node) {
+            if receipt.retry {
+                tracing::info!(ids = ?receipt.ids, from = %receipt.sender, "peer asked for a retry");
+                if let Some(id) = receipt.ids.first() {
+                    out.extend(self.on_retry_receipt(ctx, id, &receipt.sender));
+                }
+            }
+            if let Some(kind) = receipt.kind {
+                out.push(Action::Emit(Event::Receipt {
+                    kind,
+                    chat: receipt.chat,
+                    sender: receipt.sender.jid(),
+                    ids: receipt.ids,
+                    timestamp: receipt.timestamp,
+                }));
+            }
+        }
+        out.extend(stanza::ack_actions(node));
+        out
+    }
 }

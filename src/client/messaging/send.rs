@@ -1,324 +1,355 @@
-//! Sending: the blocking steps between the device-list answer and the
-//! `<message>` stanza, and the stanzas of that exchange.
-//!
-//! 1. [`prepare`]: with a session for every device (the usual case) this
-//!    already encrypts; otherwise it names the devices whose bundles must
-//!    be fetched ([`prekey_fetch`]), and [`encrypt`] follows with them.
-//!    Either way one copy per device, each session written back before
-//!    the stanza leaves, so a crash after this step only skips a counter
-//!    the receiver tolerates; it never reuses a message key.
-//! 2. [`message_stanza`], then the server's `<ack>` confirms it.
+//! Sending a text: the recipient's and our own device lists (cached, or a
+//! usync query), sessions or prekey bundles, one encrypted copy per
+//! device, the `<message>` stanza, and the server's `<ack>` that answers
+//! the caller.
 
 use std::collections::HashMap;
 
-use super::address::DeviceAddress;
-use super::receive::OwnKeys;
-use super::store::{PeerState, SignalStore};
-use crate::client::ClientError;
-use crate::proto::text::{self, Quote};
-use crate::signal::{self, CiphertextMessage, IdentityCheck, PreKeyBundle};
-use crate::store::SessionDir;
+use tokio::time::Instant;
+
+use super::bundles::BundleFetch;
+use super::encrypt::{self, Encrypted, Outgoing, Prepared};
+use super::keys::OwnKeys;
+use super::state::{Messaging, PendingSend, SendReply};
+use super::usync::DeviceQuery;
+use crate::client::core::{Action, Ctx, Phase, Then, Work};
+use crate::client::events::Event;
+use crate::client::{ClientError, SentMessage};
+use crate::proto::text::Quote;
+use crate::signal::PreKeyBundle;
+use crate::store::AuthStore;
+use crate::types::{DeviceAddress, Jid, MessageId, PhoneNumber};
 use crate::wire::Node;
 
-/// A text on its way out.
-#[derive(Clone, Debug)]
-pub struct Outgoing {
-    pub id: String,
-    /// The recipient's user JID.
-    pub chat: String,
-    pub text: String,
-    pub quoted: Option<Quote>,
+/// The send command: a text to `to` (a phone number with country code or
+/// a user JID), answered once the server accepted it.
+pub fn send_text(to: String, text: String, quoted: Option<Quote>, reply: SendReply) -> Then {
+    Then::to::<Messaging>(move |m, ctx, now| m.start_send(ctx, &to, text, quoted, reply, now))
 }
 
-/// The devices that still need a prekey bundle.
-#[derive(Debug, Default)]
-pub struct Plan {
-    pub missing: Vec<DeviceAddress>,
-}
-
-/// What [`prepare`] found.
-#[derive(Debug)]
-pub enum Prepared {
-    /// Every device had a session: the copies are ready.
-    Encrypted(Encrypted),
-    /// These devices need a bundle first; nothing was written.
-    NeedBundles(Plan),
-}
-
-/// Encrypts `message` for every device if each has a session; otherwise
-/// reports the ones without. Each peer file is read once.
-pub fn prepare(
-    dir: &SessionDir,
-    keys: &OwnKeys,
-    message: &Outgoing,
-    devices: &[DeviceAddress],
-) -> Result<Prepared, ClientError> {
-    let store = SignalStore::new(dir);
-    let peers = load_peers(&store, devices);
-    let missing: Vec<DeviceAddress> = peers
-        .iter()
-        .filter(|(_, p)| !p.session.has_current_session())
-        .map(|(d, _)| d.clone())
-        .collect();
-    if !missing.is_empty() {
-        return Ok(Prepared::NeedBundles(Plan { missing }));
+/// The conversation a recipient names: a phone number with country code
+/// (`+`, spaces, dashes, dots and parentheses allowed) or a user JID
+/// (`N@s.whatsapp.net`, `N@lid`).
+pub fn chat_of(to: &str) -> Option<Jid> {
+    let to = to.trim();
+    if to.contains('@') {
+        let address = DeviceAddress::parse(to)?;
+        return (address.device() == 0).then(|| address.user_jid());
     }
-    encrypt_loaded(&store, keys, message, peers, &HashMap::new()).map(Prepared::Encrypted)
+    PhoneNumber::parse(to).ok().map(|p| p.jid())
 }
 
-/// Each device's state; an unreadable file counts as no session (a new
-/// one replaces it).
-fn load_peers(
-    store: &SignalStore<'_>,
-    devices: &[DeviceAddress],
-) -> Vec<(DeviceAddress, PeerState)> {
+/// Every device a text to `chat` is encrypted for: each of the
+/// recipient's, and each of our own account's but this one.
+fn devices_to_encrypt_for(
+    chat: &Jid,
+    theirs: &[u16],
+    own: &DeviceAddress,
+    ours: &[u16],
+) -> Vec<DeviceAddress> {
+    let mut devices: Vec<DeviceAddress> = Vec::new();
+    if let Some(base) = DeviceAddress::from_jid(chat) {
+        devices.extend(theirs.iter().map(|&device| base.with_device(device)));
+    }
+    devices.extend(
+        ours.iter()
+            .filter(|&&d| d != own.device())
+            .map(|&device| own.with_device(device)),
+    );
+    devices.retain(|d| d != own);
+    devices.dedup();
     devices
-        .iter()
-        .map(|d| (d.clone(), store.peer(d).unwrap_or_default()))
-        .collect()
 }
 
-/// Drops our sessions with `devices` (they asked for a retry: theirs is
-/// gone), so the next message starts new ones from fresh bundles.
-pub fn forget_sessions(dir: &SessionDir, devices: &[DeviceAddress]) -> Result<(), ClientError> {
-    let store = SignalStore::new(dir);
-    for d in devices {
-        let mut peer = store.peer(d).unwrap_or_default();
-        if peer.session.has_current_session() {
-            peer.session.archive_current();
-            store.save_peer(d, &peer)?;
+impl Messaging {
+    fn start_send(
+        &mut self,
+        ctx: &mut Ctx,
+        to: &str,
+        text: String,
+        quoted: Option<Quote>,
+        reply: SendReply,
+        now: Instant,
+    ) -> Vec<Action> {
+        if ctx.phase != Phase::Connected {
+            let _ = reply.send(Err(ClientError::NotConnected));
+            return Vec::new();
         }
+        let Some(chat) = chat_of(to) else {
+            let _ = reply.send(Err(ClientError::InvalidRecipient(format!(
+                "{to:?} is neither a phone number with country code nor a user JID"
+            ))));
+            return Vec::new();
+        };
+        if chat.is_lid() {
+            // Until LID addressing is supported a LID recipient is refused
+            // up front rather than failing at the server.
+            let _ = reply.send(Err(ClientError::UnsupportedRecipient(format!(
+                "{chat}: sending to LID addresses is not supported yet; use the phone number"
+            ))));
+            return Vec::new();
+        }
+        let Some(own) = ctx.own_device() else {
+            let _ = reply.send(Err(ClientError::NotConnected));
+            return Vec::new();
+        };
+        let id = MessageId::generate();
+        let own_user = own.user_jid();
+        // Recent chat: the device lists are known, encrypt at once.
+        let known = self.device_lists.get(&chat, now).and_then(|theirs| {
+            let ours = self.device_lists.get(&own_user, now)?;
+            Some(devices_to_encrypt_for(&chat, theirs, &own, ours))
+        });
+        let pending = PendingSend {
+            message: Outgoing {
+                id: id.clone(),
+                chat: chat.clone(),
+                text,
+                quoted,
+            },
+            reply,
+            devices: known.unwrap_or_default(),
+            resend: false,
+            ack_deadline: None,
+        };
+        let lists_known = !pending.devices.is_empty();
+        self.pending.insert(id.clone(), pending);
+        if lists_known {
+            return self.first_pass(ctx, id, false);
+        }
+        let mut users = vec![chat.clone()];
+        if own_user != chat {
+            users.push(own_user);
+        }
+        vec![ctx.send_iq(
+            DeviceQuery { users },
+            now,
+            move |m: &mut Messaging, ctx, answer, now| m.on_devices(ctx, id, answer, now),
+        )]
     }
-    Ok(())
-}
 
-/// The copies of one message.
-#[derive(Debug)]
-pub struct Encrypted {
-    pub copies: Vec<(DeviceAddress, CiphertextMessage)>,
-    /// Devices left out (no bundle, bad bundle), with why.
-    pub skipped: Vec<(DeviceAddress, String)>,
-    /// Devices whose identity key changed since our last session.
-    pub identity_changed: Vec<DeviceAddress>,
-}
-
-impl Encrypted {
-    pub fn has_prekey_message(&self) -> bool {
-        self.copies
-            .iter()
-            .any(|(_, c)| matches!(c, CiphertextMessage::PreKey(_)))
-    }
-}
-
-/// Encrypts `message` for every device: the plain text for the
-/// recipient's devices, a `DeviceSentMessage` for our own. Devices with
-/// neither a session nor a usable bundle are left out.
-pub fn encrypt(
-    dir: &SessionDir,
-    keys: &OwnKeys,
-    message: &Outgoing,
-    devices: &[DeviceAddress],
-    bundles: &HashMap<DeviceAddress, PreKeyBundle>,
-) -> Result<Encrypted, ClientError> {
-    let store = SignalStore::new(dir);
-    let peers = load_peers(&store, devices);
-    encrypt_loaded(&store, keys, message, peers, bundles)
-}
-
-fn encrypt_loaded(
-    store: &SignalStore<'_>,
-    keys: &OwnKeys,
-    message: &Outgoing,
-    peers: Vec<(DeviceAddress, PeerState)>,
-    bundles: &HashMap<DeviceAddress, PreKeyBundle>,
-) -> Result<Encrypted, ClientError> {
-    let for_them = text::pad(&text::encode(&message.text, message.quoted.as_ref()));
-    let for_us = text::pad(&text::encode_device_sent(
-        &message.chat,
-        &message.text,
-        message.quoted.as_ref(),
-    ));
-    let mut out = Encrypted {
-        copies: Vec::with_capacity(peers.len()),
-        skipped: Vec::new(),
-        identity_changed: Vec::new(),
-    };
-    let mut advanced = Vec::with_capacity(peers.len());
-    for (device, mut peer) in peers {
-        if !peer.session.has_current_session() {
-            let Some(bundle) = bundles.get(&device) else {
-                out.skipped.push((device, "no prekey bundle".into()));
-                continue;
+    /// The blocking step after the device lists: encrypt with the sessions
+    /// we have, or learn which bundles to fetch (after dropping the
+    /// sessions first, for a resend).
+    pub(super) fn first_pass(&mut self, ctx: &Ctx, id: MessageId, forget: bool) -> Vec<Action> {
+        self.send_work(ctx, id, move |store, keys, message, devices| {
+            let forgotten = if forget {
+                encrypt::forget_sessions(store, devices)
+            } else {
+                Ok(())
             };
-            match signal::initiate_session(
-                &mut peer.session,
-                &keys.identity,
-                keys.registration_id,
-                bundle,
-            ) {
-                Ok(IdentityCheck::Changed) => out.identity_changed.push(device.clone()),
-                Ok(_) => {}
-                Err(e) => {
-                    out.skipped.push((device, e.to_string()));
-                    continue;
-                }
-            }
-        }
-        let plaintext = if device.user == keys.user && !device.lid {
-            &for_us
-        } else {
-            &for_them
+            forgotten.and_then(|()| encrypt::prepare(store, keys, message, devices))
+        })
+    }
+
+    /// Blocking work on a pending send, with our keys, its message and
+    /// its devices; its result comes back to [`Messaging::on_prepared`].
+    fn send_work(
+        &mut self,
+        ctx: &Ctx,
+        id: MessageId,
+        work: impl FnOnce(
+                &dyn AuthStore,
+                &OwnKeys,
+                &Outgoing,
+                &[DeviceAddress],
+            ) -> Result<Prepared, ClientError>
+            + Send
+            + 'static,
+    ) -> Vec<Action> {
+        let (Some(pending), Some(keys)) = (self.pending.get(&id), OwnKeys::of(ctx)) else {
+            self.fail_send(&id, ClientError::NotConnected);
+            return Vec::new();
         };
-        let ciphertext = match signal::encrypt(&mut peer.session, &keys.identity, plaintext) {
-            Ok(c) => c,
+        let message = pending.message.clone();
+        let devices = pending.devices.clone();
+        vec![Action::Blocking(Work::new(move |store| {
+            let result = work(store, &keys, &message, &devices);
+            Then::to::<Messaging>(move |m, ctx, now| m.on_prepared(ctx, id, result, now))
+        }))]
+    }
+
+    /// The device lists arrived: find the devices without a session (and
+    /// encrypt at once when there are none).
+    fn on_devices(
+        &mut self,
+        ctx: &mut Ctx,
+        id: MessageId,
+        answer: Result<HashMap<Jid, Vec<u16>>, ClientError>,
+        now: Instant,
+    ) -> Vec<Action> {
+        let Some(mut pending) = self.pending.remove(&id) else {
+            return Vec::new();
+        };
+        let lists = match answer {
+            Ok(lists) => lists,
             Err(e) => {
-                out.skipped.push((device, e.to_string()));
-                continue;
+                let _ = pending.reply.send(Err(e));
+                return Vec::new();
             }
         };
-        out.copies.push((device.clone(), ciphertext));
-        advanced.push((device, peer));
+        self.device_lists.insert(&lists, now);
+        let chat = pending.message.chat.clone();
+        let Some(theirs) = lists.get(&chat).filter(|ids| !ids.is_empty()) else {
+            let _ = pending
+                .reply
+                .send(Err(ClientError::NotOnWhatsApp(chat.to_string())));
+            return Vec::new();
+        };
+        let Some(own) = ctx.own_device() else {
+            let _ = pending.reply.send(Err(ClientError::NotConnected));
+            return Vec::new();
+        };
+        let ours = lists.get(&own.user_jid()).map_or(&[][..], Vec::as_slice);
+        pending.devices = devices_to_encrypt_for(&chat, theirs, &own, ours);
+        self.pending.insert(id.clone(), pending);
+        self.first_pass(ctx, id, false)
     }
-    // Every advanced session is on disk before any copy can leave.
-    store.save_peers(&advanced)?;
-    Ok(out)
-}
 
-/// `<message id to type="text"><participants><to jid><enc v="2" type>..`
-/// plus our `<device-identity>` when a copy starts a session (whatsmeow
-/// `sendDM`, wacore `send.rs`).
-pub fn message_stanza(message: &Outgoing, encrypted: &Encrypted, device_identity: &[u8]) -> Node {
-    let participants = encrypted
-        .copies
-        .iter()
-        .map(|(device, c)| {
-            Node::new("to")
-                .attr("jid", device.jid())
-                .children(vec![Node::new("enc")
-                    .attr("v", "2")
-                    .attr("type", c.enc_type())
-                    .bytes(c.bytes().to_vec())])
+    /// Encrypted, or we know which devices lack a session: fetch their
+    /// bundles.
+    fn on_prepared(
+        &mut self,
+        ctx: &mut Ctx,
+        id: MessageId,
+        result: Result<Prepared, ClientError>,
+        now: Instant,
+    ) -> Vec<Action> {
+        let plan = match result {
+            Ok(Prepared::Encrypted(encrypted)) => {
+                return self.on_encrypted(ctx, id, encrypted, now)
+            }
+            Ok(Prepared::NeedBundles(plan)) => plan,
+            Err(e) => {
+                self.fail_send(&id, e);
+                return Vec::new();
+            }
+        };
+        if !self.pending.contains_key(&id) {
+            return Vec::new();
+        }
+        let spec = BundleFetch {
+            devices: plan.missing,
+        };
+        vec![
+            ctx.send_iq(spec, now, move |m: &mut Messaging, ctx, answer, _| {
+                m.on_bundles(ctx, id, answer)
+            }),
+        ]
+    }
+
+    fn on_bundles(
+        &mut self,
+        ctx: &mut Ctx,
+        id: MessageId,
+        answer: Result<HashMap<DeviceAddress, PreKeyBundle>, ClientError>,
+    ) -> Vec<Action> {
+        let bundles = match answer {
+            Ok(bundles) => bundles,
+            Err(e) => {
+                self.fail_send(&id, e);
+                return Vec::new();
+            }
+        };
+        self.send_work(ctx, id, move |store, keys, message, devices| {
+            encrypt::encrypt(store, keys, message, devices, &bundles).map(Prepared::Encrypted)
         })
-        .collect();
-    let mut children = vec![Node::new("participants").children(participants)];
-    if encrypted.has_prekey_message() && !device_identity.is_empty() {
-        children.push(Node::new("device-identity").bytes(device_identity.to_vec()));
     }
-    Node::new("message")
-        .attr("id", message.id.as_str())
-        .attr("to", message.chat.as_str())
-        .attr("type", "text")
-        .children(children)
-}
 
-/// `<iq xmlns="usync" type="get"><usync context="message" mode="query"
-/// ..><query><devices version="2"/></query><list><user jid/>..` (whatsmeow
-/// `usync.go`, wacore `usync.rs`).
-pub fn device_query(iq_id: &str, sid: &str, users: &[String]) -> Node {
-    let list = users
-        .iter()
-        .map(|u| Node::new("user").attr("jid", u.as_str()))
-        .collect();
-    crate::client::stanzas::iq(
-        iq_id,
-        "usync",
-        "get",
-        vec![Node::new("usync")
-            .attr("sid", sid)
-            .attr("mode", "query")
-            .attr("last", "true")
-            .attr("index", "0")
-            .attr("context", "message")
-            .children(vec![
-                Node::new("query").children(vec![Node::new("devices").attr("version", "2")]),
-                Node::new("list").children(list),
-            ])],
-    )
-}
-
-/// Device ids per user JID from a usync answer. A user whose device list
-/// is empty (or missing) is not on WhatsApp.
-pub fn parse_device_lists(answer: &Node) -> HashMap<String, Vec<u16>> {
-    let users = answer
-        .child("usync")
-        .and_then(|u| u.child("list"))
-        .map(|l| l.child_nodes())
-        .unwrap_or_default();
-    users
-        .iter()
-        .filter(|u| u.tag == "user")
-        .filter_map(|u| {
-            let jid = u.get_attr("jid")?;
-            let user = DeviceAddress::parse(jid)?.user_jid();
-            let ids = u
-                .child("devices")
-                .and_then(|d| d.child("device-list"))
-                .map(|l| l.child_nodes())
-                .unwrap_or_default()
-                .iter()
-                .filter(|d| d.tag == "device")
-                .filter_map(|d| d.get_attr("id")?.parse().ok())
-                .collect();
-            Some((user, ids))
-        })
-        .collect()
-}
-
-/// `<iq xmlns="encrypt" type="get"><key><user jid/>..</key></iq>`.
-pub fn prekey_fetch(iq_id: &str, devices: &[DeviceAddress]) -> Node {
-    let users = devices
-        .iter()
-        .map(|d| Node::new("user").attr("jid", d.jid()))
-        .collect();
-    crate::client::stanzas::iq(
-        iq_id,
-        "encrypt",
-        "get",
-        vec![Node::new("key").children(users)],
-    )
-}
-
-/// The bundles of a prekey answer (`<list><user jid>..`); users that
-/// answer with an `<error>` or malformed keys are left out.
-pub fn parse_bundles(answer: &Node) -> HashMap<DeviceAddress, PreKeyBundle> {
-    let users = answer
-        .child("list")
-        .map(|l| l.child_nodes())
-        .unwrap_or_default();
-    users
-        .iter()
-        .filter(|u| u.tag == "user")
-        .filter_map(|u| {
-            let address = DeviceAddress::parse(u.get_attr("jid")?)?;
-            Some((address, parse_bundle(u)?))
-        })
-        .collect()
-}
-
-fn parse_bundle(user: &Node) -> Option<PreKeyBundle> {
-    fn bytes(n: Option<&Node>) -> Option<&[u8]> {
-        n.and_then(Node::content_bytes)
+    /// Every copy is encrypted and its session stored: send the stanza.
+    fn on_encrypted(
+        &mut self,
+        ctx: &mut Ctx,
+        id: MessageId,
+        encrypted: Encrypted,
+        now: Instant,
+    ) -> Vec<Action> {
+        for (device, why) in &encrypted.skipped {
+            tracing::warn!(%device, %why, "device left out of a message");
+        }
+        let out: Vec<Action> = encrypted
+            .identity_changed
+            .iter()
+            .map(|d| Action::Emit(Event::IdentityChanged { jid: d.jid() }))
+            .collect();
+        let Some(pending) = self.pending.get_mut(&id) else {
+            return out;
+        };
+        let reaches_recipient = encrypted
+            .copies
+            .iter()
+            .any(|(d, _)| d.user_jid() == pending.message.chat);
+        if !reaches_recipient && !pending.resend {
+            let chat = pending.message.chat.to_string();
+            self.fail_send(
+                &id,
+                ClientError::Server {
+                    code: "no-session".into(),
+                    text: format!("no device of {chat} could be encrypted for"),
+                },
+            );
+            return out;
+        }
+        pending.ack_deadline = Some(now + ctx.config.iq_timeout);
+        let identity = ctx
+            .creds
+            .paired
+            .as_ref()
+            .map(|p| p.account.clone())
+            .unwrap_or_default();
+        let mut out = out;
+        out.push(Action::Send(encrypt::message_stanza(
+            &pending.message,
+            &encrypted,
+            &identity,
+        )));
+        out
     }
-    fn fixed(n: Option<&Node>) -> Option<[u8; 32]> {
-        bytes(n)?.try_into().ok()
+
+    /// `<ack class="message" id>`: the server took our message (or
+    /// refused it, with an `error` attribute).
+    pub(super) fn on_ack(&mut self, ctx: &Ctx, ack: &Node) -> Vec<Action> {
+        if ack.get_attr("class") != Some("message") {
+            return Vec::new();
+        }
+        let Some(id) = ack.get_attr("id").map(MessageId::from) else {
+            return Vec::new();
+        };
+        let waiting = self
+            .pending
+            .get(&id)
+            .is_some_and(|p| p.ack_deadline.is_some());
+        if !waiting {
+            return Vec::new();
+        }
+        let Some(p) = self.pending.remove(&id) else {
+            return Vec::new();
+        };
+        let result = match ack.get_attr("error") {
+            Some(code) => Err(ClientError::Server {
+                code: code.to_string(),
+                text: "message refused".into(),
+            }),
+            None => {
+                self.remember_sent(p.message.clone());
+                Ok(SentMessage {
+                    id: p.message.id,
+                    chat: p.message.chat,
+                    timestamp: ack
+                        .get_attr("t")
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or_else(|| ctx.unix_now()),
+                })
+            }
+        };
+        let _ = p.reply.send(result);
+        Vec::new()
     }
-    fn id3(n: Option<&Node>) -> Option<u32> {
-        let b = bytes(n)?;
-        (b.len() == 3).then(|| u32::from_be_bytes([0, b[0], b[1], b[2]]))
+
+    /// Sends the server did not ack in time.
+    pub(super) fn on_send_timer(&mut self, now: Instant) {
+        for p in self.expired(now) {
+            let _ = p.reply.send(Err(ClientError::Timeout));
+        }
     }
-    let registration: [u8; 4] = bytes(user.child("registration"))?.try_into().ok()?;
-    let skey = user.child("skey")?;
-    let signature: [u8; 64] = bytes(skey.child("signature"))?.try_into().ok()?;
-    let one_time_prekey = match user.child("key") {
-        Some(key) => Some((id3(key.child("id"))?, fixed(key.child("value"))?)),
-        None => None,
-    };
-    Some(PreKeyBundle {
-        registration_id: u32::from_be_bytes(registration),
-        identity_key: fixed(user.child("identity"))?,
-        signed_prekey_id: id3(skey.child("id"))?,
-        signed_prekey: fixed(skey.child("value"))?,
-        signed_prekey_signature: signature,
-        one_time_prekey,
-    })
 }

@@ -1,6 +1,6 @@
-//! Linking by code, as the session's protocol logic runs it (the crypto
-//! and stanzas are [`crate::client::pair_code`]; this is the state machine
-//! around them, still without I/O: PBKDF2 leaves as [`Action::Blocking`]).
+//! Linking by code, as the session runs it: the state machine around the
+//! crypto and stanzas of [`super::code`], still without I/O (PBKDF2 leaves
+//! as [`Action::Blocking`]).
 //!
 //! Lifecycle:
 //! `Hashing` (PBKDF2 on the blocking pool) → `Requesting` (`companion_hello`
@@ -12,87 +12,88 @@
 
 use std::sync::Arc;
 
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::{Action, Ending, Phase, Protocol, Work, WorkDone};
-use crate::client::events::Event;
-use crate::client::iq::IqKind;
-use crate::client::pair_code::{
-    self, CompanionFinish, CompanionHello, PairCodeError, PairCodeNotification, PhoneNumber,
+use super::code::{
+    self, CompanionFinish, CompanionHello, PairCodeError, PairCodeNotification,
     MAX_PRIMARY_HELLO_ATTEMPTS,
 };
+use super::qr::client_type_char;
+use super::state::{end_attempt, CodeFlow, CodeReply, Pairing, Shown, Step};
+use crate::client::core::{stanza, Action, Ctx, IqSpec, Phase, Then, Work};
+use crate::client::events::Event;
 use crate::client::payload::platform_type;
-use crate::client::qr::client_type_char;
-use crate::client::{stanzas, ClientError};
+use crate::client::ClientError;
 use crate::proto::device_props::PlatformType;
+use crate::types::PhoneNumber;
 use crate::wire::Node;
 
-/// Where `request_pair_code` gets its answer.
-pub type CodeReply = oneshot::Sender<Result<String, ClientError>>;
-
-/// One linking-code attempt on the current connection.
-pub struct CodeFlow {
-    phone: PhoneNumber,
-    step: Step,
-}
-
-enum Step {
-    /// `companion_hello` (PBKDF2) is being computed.
-    Hashing { reply: CodeReply },
-    /// `companion_hello` is sent; waiting for the server's ref.
-    Requesting {
-        hello: Arc<CompanionHello>,
-        reply: CodeReply,
-    },
-    /// The code is out; waiting for the phone.
-    Shown(Shown),
-}
-
-struct Shown {
+/// `<iq xmlns="md"><link_code_companion_reg stage="companion_hello">`.
+struct CompanionHelloIq {
     hello: Arc<CompanionHello>,
-    pairing_ref: Vec<u8>,
-    /// The code is written off at this instant: its validity while the
-    /// phone has not answered, then the pair-success timeout after each
-    /// `companion_finish`.
-    deadline: Instant,
-    /// `primary_hello`s answered so far.
-    attempts: u32,
+    phone: PhoneNumber,
+    noise_public: [u8; 32],
+    platform_id: String,
+    platform_display: String,
 }
 
-impl CodeFlow {
-    /// When the flow must be looked at again (only a shown code has a
-    /// timer; the iqs before it have their own).
-    pub fn deadline(&self) -> Option<Instant> {
-        match &self.step {
-            Step::Shown(shown) => Some(shown.deadline),
-            _ => None,
-        }
+impl IqSpec for CompanionHelloIq {
+    /// The pairing ref the phone's answers will name.
+    type Answer = Vec<u8>;
+
+    fn request(&self, id: &str) -> Node {
+        code::companion_hello_iq(
+            &self.hello,
+            id,
+            &self.phone,
+            &self.noise_public,
+            &self.platform_id,
+            &self.platform_display,
+        )
     }
 
-    /// Drops the flow, answering a caller still waiting for its code.
-    pub fn fail(self, error: ClientError) {
-        match self.step {
-            Step::Hashing { reply } | Step::Requesting { reply, .. } => {
-                let _ = reply.send(Err(error));
-            }
-            Step::Shown(_) => {}
-        }
+    /// Error answers are the server's refusals of the code request
+    /// (rate limits, numbers it will not link), reported as such.
+    fn parse(&self, answer: &Node) -> Result<Vec<u8>, ClientError> {
+        Ok(code::parse_companion_hello_result(answer)?)
     }
 }
 
-impl Protocol {
-    /// `Command::PairCode`: valid only on an unlinked session whose
-    /// connection shows QR codes. A code still on screen (even one the
-    /// phone already answered) is replaced by the new one: that is how a
-    /// user retries after typing a wrong number or code. The QR rotation
-    /// pauses while a code flow lives (WA Web hides the QR once the user
-    /// chose "link with phone number").
-    pub(super) fn start_pair_code(&mut self, phone: &str, reply: CodeReply) -> Vec<Action> {
-        let refusal = if self.creds.paired.is_some() {
+/// `<iq xmlns="md"><link_code_companion_reg stage="companion_finish">`,
+/// built by [`code::companion_finish`] off the async workers.
+struct CompanionFinishIq(Node);
+
+impl IqSpec for CompanionFinishIq {
+    type Answer = ();
+
+    fn request(&self, id: &str) -> Node {
+        let mut node = self.0.clone();
+        node.attrs.retain(|(k, _)| k != "id");
+        node.attrs.push(("id".into(), id.to_string()));
+        node
+    }
+
+    fn parse(&self, answer: &Node) -> Result<(), ClientError> {
+        crate::client::core::expect_result(answer).map(|_| ())
+    }
+}
+
+/// The linking-code command: valid only on an unlinked session whose
+/// connection shows QR codes. A code still on screen (even one the phone
+/// already answered) is replaced by the new one: that is how a user
+/// retries after typing a wrong number or code. The QR rotation pauses
+/// while a code flow lives (WA Web hides the QR once the user chose "link
+/// with phone number").
+pub fn request_code(phone: String, reply: CodeReply) -> Then {
+    Then::to::<Pairing>(move |pairing, ctx, _| pairing.start_code(ctx, &phone, reply))
+}
+
+impl Pairing {
+    fn start_code(&mut self, ctx: &mut Ctx, phone: &str, reply: CodeReply) -> Vec<Action> {
+        let refusal = if ctx.creds.paired.is_some() {
             Some(ClientError::AlreadyLinked)
         } else {
-            match self.phase {
+            match ctx.phase {
                 Phase::Pairing => None,
                 Phase::Offline => Some(ClientError::NotConnected),
                 Phase::Handshaken | Phase::Paired | Phase::Connected => {
@@ -107,43 +108,41 @@ impl Protocol {
         let phone = match PhoneNumber::parse(phone) {
             Ok(phone) => phone,
             Err(e) => {
-                let _ = reply.send(Err(e.into()));
+                let _ = reply.send(Err(PairCodeError::from(e).into()));
                 return Vec::new();
             }
         };
-        if self
-            .pair_code
-            .as_ref()
-            .is_some_and(|f| f.deadline().is_none())
-        {
+        if self.code.as_ref().is_some_and(|f| f.deadline().is_none()) {
             let _ = reply.send(Err(ClientError::PairCodeBusy));
             return Vec::new();
         }
-        if self.pair_code.take().is_some() {
+        if self.code.take().is_some() {
             tracing::info!("a new linking code replaces the one shown");
         }
-        self.pair_code = Some(CodeFlow {
+        self.code = Some(CodeFlow {
             phone,
             step: Step::Hashing { reply },
         });
         vec![Action::Blocking(Work::new(|_| {
-            WorkDone::PairCodeHello(pair_code::companion_hello(None))
+            let hello = code::companion_hello(None);
+            Then::to::<Pairing>(move |pairing, ctx, now| pairing.on_hello_ready(ctx, hello, now))
         }))]
     }
 
     /// `companion_hello` is computed: send it.
-    pub(super) fn on_pair_code_hello_ready(
+    fn on_hello_ready(
         &mut self,
+        ctx: &mut Ctx,
         result: Result<CompanionHello, PairCodeError>,
         now: Instant,
     ) -> Vec<Action> {
-        let Some(CodeFlow { phone, step }) = self.pair_code.take() else {
+        let Some(CodeFlow { phone, step }) = self.code.take() else {
             return Vec::new();
         };
         let reply = match step {
             Step::Hashing { reply } => reply,
             step => {
-                self.pair_code = Some(CodeFlow { phone, step });
+                self.code = Some(CodeFlow { phone, step });
                 return Vec::new();
             }
         };
@@ -154,53 +153,49 @@ impl Protocol {
                 return Vec::new();
             }
         };
-        let id = self.iqs.next_id();
-        let node = pair_code::companion_hello_iq(
-            &hello,
-            &id,
-            &phone,
-            &self.creds.noise_key.public,
-            &client_type_char(&self.config.browser).to_string(),
-            &platform_display(&self.config.browser, &self.config.device_os),
-        );
-        self.iqs
-            .track(id, IqKind::PairCodeHello, now + self.config.iq_timeout);
-        self.pair_code = Some(CodeFlow {
+        let spec = CompanionHelloIq {
+            hello: hello.clone(),
+            phone: phone.clone(),
+            noise_public: ctx.creds.noise_key.public,
+            platform_id: client_type_char(&ctx.config.browser).to_string(),
+            platform_display: platform_display(&ctx.config.browser, &ctx.config.device_os),
+        };
+        let send = ctx.send_iq(spec, now, |pairing: &mut Pairing, ctx, answer, now| {
+            pairing.on_hello_answer(ctx, answer, now)
+        });
+        self.code = Some(CodeFlow {
             phone,
             step: Step::Requesting { hello, reply },
         });
-        vec![Action::Send(node)]
+        vec![send]
     }
 
-    /// The server answered `companion_hello` (`None`: it did not in time).
-    pub(super) fn on_pair_code_hello_answer(
+    /// The server answered `companion_hello` (or did not in time).
+    fn on_hello_answer(
         &mut self,
-        answer: Option<&Node>,
+        ctx: &mut Ctx,
+        answer: Result<Vec<u8>, ClientError>,
         now: Instant,
     ) -> Vec<Action> {
-        let Some(CodeFlow { phone, step }) = self.pair_code.take() else {
+        let Some(CodeFlow { phone, step }) = self.code.take() else {
             return Vec::new();
         };
         let (hello, reply) = match step {
             Step::Requesting { hello, reply } => (hello, reply),
             step => {
-                self.pair_code = Some(CodeFlow { phone, step });
+                self.code = Some(CodeFlow { phone, step });
                 return Vec::new();
             }
         };
-        let Some(answer) = answer else {
-            let _ = reply.send(Err(ClientError::Timeout));
-            return Vec::new();
-        };
-        match pair_code::parse_companion_hello_result(answer) {
+        match answer {
             Ok(pairing_ref) => {
                 let code = hello.code.clone();
-                self.pair_code = Some(CodeFlow {
+                self.code = Some(CodeFlow {
                     phone,
                     step: Step::Shown(Shown {
                         hello,
                         pairing_ref,
-                        deadline: now + self.config.pair_code_ttl,
+                        deadline: now + ctx.config.pair_code_ttl,
                         attempts: 0,
                     }),
                 });
@@ -208,8 +203,10 @@ impl Protocol {
                 vec![Action::Emit(Event::PairCode { code })]
             }
             Err(e) => {
-                tracing::warn!(error = %e, "linking code refused");
-                let _ = reply.send(Err(e.into()));
+                if !matches!(e, ClientError::Timeout | ClientError::NotConnected) {
+                    tracing::warn!(error = %e, "linking code refused");
+                }
+                let _ = reply.send(Err(e));
                 Vec::new()
             }
         }
@@ -217,21 +214,20 @@ impl Protocol {
 
     /// `<notification type="link_code_companion_reg">`: acked always;
     /// a `primary_hello` for the shown code starts `companion_finish`.
-    pub(super) fn on_pair_code_notification(&mut self, node: &Node) -> Vec<Action> {
-        let mut out: Vec<Action> = stanzas::ack(node).map(Action::Send).into_iter().collect();
-        let notification = match pair_code::parse_notification(node) {
+    pub(super) fn on_code_notification(&mut self, ctx: &mut Ctx, node: &Node) -> Vec<Action> {
+        let mut out = stanza::ack_actions(node);
+        let notification = match code::parse_notification(node) {
             Ok(notification) => notification,
             Err(e) => {
                 tracing::warn!(error = %e, "unusable pair-code notification");
                 return out;
             }
         };
-        let iq_id = self.iqs.next_id();
-        let identity = self.creds.identity_key.clone();
+        let identity = ctx.creds.identity_key.clone();
         let Some(CodeFlow {
             phone,
             step: Step::Shown(shown),
-        }) = self.pair_code.as_mut()
+        }) = self.code.as_mut()
         else {
             tracing::debug!("pair-code notification without a code on screen; ignored");
             return out;
@@ -252,24 +248,22 @@ impl Protocol {
                 let pairing_ref = shown.pairing_ref.clone();
                 let phone = phone.clone();
                 out.push(Action::Blocking(Work::new(move |_| {
-                    let result = pair_code::companion_finish(
+                    let result = code::companion_finish(
                         &hello,
                         &pairing_ref,
                         &primary,
                         &identity,
-                        &iq_id,
+                        "",
                         &phone,
                     );
-                    WorkDone::PairCodeFinish {
-                        pairing_ref,
-                        iq_id,
-                        result,
-                    }
+                    Then::to::<Pairing>(move |pairing, ctx, now| {
+                        pairing.on_finish_ready(ctx, pairing_ref, result, now)
+                    })
                 })));
             }
             PairCodeNotification::RefreshCode { pairing_ref, .. } => {
                 if pairing_ref == shown.pairing_ref {
-                    out.extend(self.write_off_pair_code("linking code expired (server refresh)"));
+                    out.extend(self.write_off(ctx, "linking code expired (server refresh)"));
                 }
             }
         }
@@ -279,17 +273,17 @@ impl Protocol {
     /// `companion_finish` is computed: adopt its ADV secret (persisted
     /// before the iq leaves, so the coming `pair-success` is checked
     /// against it even across a crash), then send it.
-    pub(super) fn on_pair_code_finish_ready(
+    fn on_finish_ready(
         &mut self,
+        ctx: &mut Ctx,
         pairing_ref: Vec<u8>,
-        iq_id: String,
         result: Result<CompanionFinish, PairCodeError>,
         now: Instant,
     ) -> Vec<Action> {
         let Some(CodeFlow {
             step: Step::Shown(shown),
             ..
-        }) = self.pair_code.as_mut()
+        }) = self.code.as_mut()
         else {
             return Vec::new();
         };
@@ -298,11 +292,26 @@ impl Protocol {
         }
         match result {
             Ok(finish) => {
-                shown.deadline = now + self.config.pair_code_success_timeout;
-                self.creds.adv_secret_key = finish.adv_secret;
-                self.iqs
-                    .track(iq_id, IqKind::PairCodeFinish, now + self.config.iq_timeout);
-                vec![Action::SaveCreds, Action::Send(finish.iq)]
+                shown.deadline = now + ctx.config.pair_code_success_timeout;
+                ctx.creds.adv_secret_key = finish.adv_secret;
+                let send = ctx.send_iq(
+                    CompanionFinishIq(finish.iq),
+                    now,
+                    |pairing: &mut Pairing, ctx, answer, _| match answer {
+                        // A refusal is final (as on WA Web); silence is
+                        // the pair-success timer's to judge.
+                        Err(ClientError::Server { code, .. }) => pairing.write_off(
+                            ctx,
+                            &format!("linking code refused by the server ({code})"),
+                        ),
+                        Err(ClientError::Timeout) => {
+                            tracing::warn!("companion_finish unanswered");
+                            Vec::new()
+                        }
+                        _ => Vec::new(),
+                    },
+                );
+                vec![Action::SaveCreds, send]
             }
             Err(e) => {
                 // This attempt of the phone fails; the code stays usable.
@@ -312,23 +321,12 @@ impl Protocol {
         }
     }
 
-    /// The server answered `companion_finish`. A refusal is final (as on
-    /// WA Web); an unanswered one is left to the pair-success timer.
-    pub(super) fn on_pair_code_finish_answer(&mut self, answer: &Node) -> Vec<Action> {
-        if answer.get_attr("type") == Some("result") {
-            return Vec::new();
-        }
-        let error = answer.child("error");
-        let code = error.and_then(|e| e.get_attr("code")).unwrap_or_default();
-        self.write_off_pair_code(&format!("linking code refused by the server ({code})"))
-    }
-
     /// Writes the code off once its time is up.
-    pub(super) fn on_pair_code_timer(&mut self, now: Instant) -> Vec<Action> {
+    pub(super) fn on_code_timer(&mut self, ctx: &mut Ctx, now: Instant) -> Vec<Action> {
         let Some(CodeFlow {
             step: Step::Shown(shown),
             ..
-        }) = self.pair_code.as_ref()
+        }) = self.code.as_ref()
         else {
             return Vec::new();
         };
@@ -336,39 +334,31 @@ impl Protocol {
             return Vec::new();
         }
         if shown.attempts == 0 {
-            self.write_off_pair_code("linking code expired")
+            self.write_off(ctx, "linking code expired")
         } else {
             // The phone could not open our key bundle (mistyped or
             // superseded code): the phone never tells us, silence does.
-            self.write_off_pair_code("linking code not confirmed by the phone")
+            self.write_off(ctx, "linking code not confirmed by the phone")
         }
     }
 
     /// Ends a code that can no longer link, and with it this pairing
-    /// attempt, like an exhausted QR rotation: the session stops and the
-    /// host starts it again for a new connection and code. An ADV secret
-    /// the flow derived is replaced by a fresh one: only the phone that
-    /// failed could ever match it.
-    fn write_off_pair_code(&mut self, reason: &str) -> Vec<Action> {
-        let Some(flow) = self.pair_code.take() else {
+    /// attempt, like an exhausted QR rotation. An ADV secret the flow
+    /// derived is replaced by a fresh one: only the phone that failed
+    /// could ever match it.
+    fn write_off(&mut self, ctx: &mut Ctx, reason: &str) -> Vec<Action> {
+        let Some(flow) = self.code.take() else {
             return Vec::new();
         };
         let derived = matches!(&flow.step, Step::Shown(s) if s.attempts > 0);
         flow.fail(ClientError::Pairing(reason.to_string()));
         let mut out = Vec::new();
         if derived {
-            self.creds.adv_secret_key = rand::random();
+            ctx.creds.adv_secret_key = rand::random();
             out.push(Action::SaveCreds);
         }
         self.qr = None;
-        out.push(Action::Emit(Event::Disconnected {
-            reason: reason.to_string(),
-        }));
-        out.push(Action::End(Ending::Stop {
-            failed: false,
-            reason: reason.to_string(),
-            done: None,
-        }));
+        out.extend(end_attempt(reason));
         out
     }
 }

@@ -40,6 +40,7 @@ use rand::RngCore;
 use sha2::Sha256;
 
 use crate::crypto::{hkdf_sha256, KeyPair};
+use crate::types::{Jid, PhoneError, PhoneNumber};
 use crate::wire::Node;
 
 /// Linking-code alphabet: Crockford base32 without 0, I, O, U.
@@ -72,12 +73,7 @@ const BUNDLE_IV_LEN: usize = 12;
 const BUNDLE_KEY_INFO: &[u8] = b"link_code_pairing_key_bundle_encryption_key";
 /// Source: as above (HKDF info for the ADV secret; no salt).
 const ADV_SECRET_INFO: &[u8] = b"adv_secret";
-const SERVER_JID: &str = "s.whatsapp.net";
 const REG_TAG: &str = "link_code_companion_reg";
-/// Shortest and longest accepted phone numbers, in digits. 7 is
-/// whatsapp-rust's lower bound; 15 is the E.164 maximum.
-const PHONE_MIN_DIGITS: usize = 7;
-const PHONE_MAX_DIGITS: usize = 15;
 
 type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
 
@@ -87,7 +83,7 @@ pub enum PairCodeError {
     #[error("invalid linking code: {0}")]
     InvalidCode(&'static str),
     #[error("invalid phone number: {0}")]
-    InvalidPhone(&'static str),
+    InvalidPhone(#[from] PhoneError),
     #[error("the server refused the linking-code request: {code} {text}")]
     Refused { code: String, text: String },
     #[error("malformed {stanza}: {problem}")]
@@ -103,55 +99,6 @@ pub enum PairCodeError {
     WeakPrimaryKey,
     #[error("AES-GCM could not seal the key bundle")]
     Seal,
-}
-
-/// A phone number in international form: digits only, country code first.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PhoneNumber(String);
-
-impl PhoneNumber {
-    /// Accepts `+`, spaces, dashes, dots and parentheses as decoration
-    /// (`+1 (555) 123-4567`); anything else is an error, never silently
-    /// dropped. The digits must start with the country code (no leading 0)
-    /// and number 7 to 15.
-    pub fn parse(input: &str) -> Result<Self, PairCodeError> {
-        let mut digits = String::with_capacity(PHONE_MAX_DIGITS);
-        for c in input.trim().chars() {
-            match c {
-                '0'..='9' => digits.push(c),
-                '+' if digits.is_empty() => {}
-                ' ' | '-' | '.' | '(' | ')' => {}
-                _ => return Err(PairCodeError::InvalidPhone(
-                    "only digits, a leading '+', spaces, dashes, dots and parentheses are allowed",
-                )),
-            }
-        }
-        if digits.is_empty() {
-            return Err(PairCodeError::InvalidPhone("no digits"));
-        }
-        if digits.starts_with('0') {
-            return Err(PairCodeError::InvalidPhone(
-                "must start with the country code, not 0",
-            ));
-        }
-        if digits.len() < PHONE_MIN_DIGITS {
-            return Err(PairCodeError::InvalidPhone("too short (at least 7 digits)"));
-        }
-        if digits.len() > PHONE_MAX_DIGITS {
-            return Err(PairCodeError::InvalidPhone("too long (at most 15 digits)"));
-        }
-        Ok(PhoneNumber(digits))
-    }
-
-    /// The bare digits, e.g. `15551234567`.
-    pub fn digits(&self) -> &str {
-        &self.0
-    }
-
-    /// The account JID, e.g. `15551234567@s.whatsapp.net`.
-    pub fn jid(&self) -> String {
-        format!("{}@{SERVER_JID}", self.0)
-    }
 }
 
 /// A fresh random linking code: 8 characters of [`CODE_ALPHABET`].
@@ -306,7 +253,7 @@ pub fn companion_hello_iq(
     platform_display: &str,
 ) -> Node {
     let reg = Node::new(REG_TAG)
-        .attr("jid", phone.jid())
+        .attr("jid", phone.jid().to_string())
         .attr("stage", "companion_hello")
         .attr("should_show_push_notification", "true")
         .children(vec![
@@ -326,7 +273,7 @@ fn md_set_iq(iq_id: &str, child: Node) -> Node {
     Node::new("iq")
         .attr("xmlns", "md")
         .attr("type", "set")
-        .attr("to", SERVER_JID)
+        .attr("to", Jid::server().to_string())
         .attr("id", iq_id)
         .children(vec![child])
 }
@@ -516,7 +463,7 @@ pub fn companion_finish(
     let wrapped_bundle = seal_bundle(&ephemeral_shared, &bundle)?;
 
     let reg = Node::new(REG_TAG)
-        .attr("jid", phone.jid())
+        .attr("jid", phone.jid().to_string())
         .attr("stage", "companion_finish")
         .children(vec![
             Node::new("link_code_pairing_wrapped_key_bundle").bytes(wrapped_bundle),
@@ -618,30 +565,6 @@ mod tests {
         }
         // Multi-byte characters must not slip through a byte-length check.
         assert!(normalize_code("ABCDEFGÄ").is_err());
-    }
-
-    #[test]
-    fn phone_numbers_are_validated_with_clear_errors() {
-        assert_eq!(
-            PhoneNumber::parse("+1 (555) 123-4567").unwrap().jid(),
-            "15551234567@s.whatsapp.net"
-        );
-        assert_eq!(
-            PhoneNumber::parse("491701234567").unwrap().digits(),
-            "491701234567"
-        );
-        for (bad, why) in [
-            ("", "no digits"),
-            ("+", "no digits"),
-            ("123456", "too short"),
-            ("1234567890123456", "too long"),
-            ("05551234567", "country code"),
-            ("1555abc4567", "only digits"),
-            ("1555+1234567", "only digits"),
-        ] {
-            let err = PhoneNumber::parse(bad).unwrap_err();
-            assert!(err.to_string().contains(why), "{bad:?}: {err}");
-        }
     }
 
     #[test]

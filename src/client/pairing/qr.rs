@@ -2,10 +2,15 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use tokio::time::Instant;
 
-use super::creds::Creds;
-use super::payload::platform_type;
+use super::state::{end_attempt, Pairing, QrRotation};
+use crate::client::core::{stanza, Action, Ctx, Phase};
+use crate::client::creds::Creds;
+use crate::client::events::{Event, Status};
+use crate::client::payload::platform_type;
 use crate::proto::device_props::PlatformType;
+use crate::wire::Node;
 
 /// The companion client type WhatsApp Web appends as the QR's fifth field
 /// (wacore-0.7.0 `companion_reg::CompanionWebClientType::wire_byte`; the
@@ -33,6 +38,57 @@ pub fn qr_string(reference: &str, creds: &Creds, browser: &str) -> String {
         STANDARD.encode(creds.adv_secret_key),
         client_type_char(browser)
     )
+}
+
+impl Pairing {
+    /// `<pair-device>`: the server's refs, each one QR code in turn.
+    pub(super) fn on_pair_device(
+        &mut self,
+        ctx: &mut Ctx,
+        iq: &Node,
+        pair_device: &Node,
+        now: Instant,
+    ) -> Vec<Action> {
+        let mut out: Vec<Action> = stanza::iq_result(iq)
+            .map(Action::Send)
+            .into_iter()
+            .collect();
+        if ctx.creds.paired.is_some() {
+            tracing::warn!("pair-device for an already linked device; ignored");
+            return out;
+        }
+        ctx.phase = Phase::Pairing;
+        out.push(Action::Status(Status::Qr));
+        self.qr = Some(QrRotation::new(pair_device, now));
+        let ttl = ctx.config.qr_first_ttl;
+        self.show_next_qr(ctx, now, ttl, &mut out);
+        out
+    }
+
+    pub(super) fn show_next_qr(
+        &mut self,
+        ctx: &Ctx,
+        now: Instant,
+        ttl: std::time::Duration,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(rotation) = self.qr.as_mut() else {
+            return;
+        };
+        match rotation.next(now, ttl) {
+            Some(reference) => out.push(Action::Emit(Event::Qr {
+                code: qr_string(&reference, &ctx.creds, &ctx.config.browser),
+                expires_in_secs: ttl.as_secs(),
+            })),
+            None => {
+                // Like whatsmeow and WA Web: once the server's refs are
+                // used up the pairing attempt is over; the host decides
+                // whether to start a new one.
+                self.qr = None;
+                out.extend(end_attempt("qr timeout"));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,12 +17,16 @@
 use prost::Message;
 use subtle::ConstantTimeEq;
 
-use super::creds::{Creds, PairedIdentity};
-use super::jid::parse_ad_jid;
+use super::state::Pairing;
+use crate::client::core::{Action, Ctx, Ending, Phase};
+use crate::client::creds::{Creds, PairedIdentity};
+use crate::client::events::{Event, Status};
+use crate::client::ClientError;
 use crate::crypto::{hmac_sha256, xeddsa_verify};
 use crate::proto::{
     AdvDeviceIdentity, AdvEncryptionType, AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac,
 };
+use crate::types::Jid;
 use crate::wire::Node;
 
 const ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 0];
@@ -155,25 +159,28 @@ pub fn verify_pair_success(
     })
 }
 
-fn device_jids(pair_success: &Node) -> Result<(String, Option<String>), PairRejection> {
+/// Our new device JID (a numeric user: it becomes the login payload's
+/// username) and LID from `<device jid lid>`.
+fn device_jids(pair_success: &Node) -> Result<(Jid, Option<Jid>), PairRejection> {
     let device = pair_success
         .child("device")
         .ok_or_else(|| PairRejection::internal("pair-success has no device"))?;
     let jid = device
         .get_attr("jid")
-        .filter(|j| parse_ad_jid(j).is_some_and(|(user, _)| user.parse::<u64>().is_ok()))
+        .and_then(|j| Jid::parse(j).ok())
+        .filter(|j| j.user.parse::<u64>().is_ok())
         .ok_or_else(|| PairRejection::internal("pair-success device jid is missing or invalid"))?;
     let lid = device
         .get_attr("lid")
-        .filter(|l| parse_ad_jid(l).is_some())
-        .map(str::to_string);
-    Ok((jid.to_string(), lid))
+        .and_then(|l| Jid::parse(l).ok())
+        .filter(|l| !l.user.is_empty());
+    Ok((jid, lid))
 }
 
 /// `<iq type="result"><pair-device-sign><device-identity key-index>`.
 pub fn pair_sign_reply(iq_id: &str, pairing: &VerifiedPairing) -> Node {
     Node::new("iq")
-        .attr("to", super::stanzas::SERVER_JID)
+        .attr("to", Jid::server().to_string())
         .attr("type", "result")
         .attr("id", iq_id)
         .children(vec![Node::new("pair-device-sign").children(vec![
@@ -186,12 +193,67 @@ pub fn pair_sign_reply(iq_id: &str, pairing: &VerifiedPairing) -> Node {
 /// `<iq type="error"><error code text/></iq>` refusing a pairing.
 pub fn pair_error_reply(iq_id: &str, rejection: &PairRejection) -> Node {
     Node::new("iq")
-        .attr("to", super::stanzas::SERVER_JID)
+        .attr("to", Jid::server().to_string())
         .attr("type", "error")
         .attr("id", iq_id)
         .children(vec![Node::new("error")
             .attr("code", rejection.code.to_string())
             .attr("text", rejection.text)])
+}
+
+impl Pairing {
+    /// `<pair-success>`: the phone linked us. Verified before anything is
+    /// stored; a forged one stores nothing and ends the attempt.
+    pub(super) fn on_pair_success(
+        &mut self,
+        ctx: &mut Ctx,
+        iq: &Node,
+        pair_success: &Node,
+    ) -> Vec<Action> {
+        let id = iq.get_attr("id").unwrap_or_default();
+        if ctx.creds.paired.is_some() {
+            tracing::warn!("pair-success for an already linked device; ignored");
+            return Vec::new();
+        }
+        self.qr = None;
+        match verify_pair_success(&ctx.creds, pair_success) {
+            Ok(pairing) => {
+                let reply = pair_sign_reply(id, &pairing);
+                let jid = pairing.identity.jid.clone();
+                let creds = &mut ctx.creds;
+                if !pairing.identity.business_name.is_empty() && creds.push_name.is_empty() {
+                    creds.push_name = pairing.identity.business_name.clone();
+                }
+                creds.paired = Some(pairing.identity);
+                // A new link starts with no prekeys on the server.
+                creds.first_unuploaded_prekey_id = creds.next_prekey_id;
+                ctx.phase = Phase::Paired;
+                if let Some(flow) = self.code.take() {
+                    flow.fail(ClientError::AlreadyLinked);
+                }
+                vec![
+                    Action::SaveCreds,
+                    Action::Send(reply),
+                    Action::Status(Status::Connecting),
+                    Action::Emit(Event::Paired { jid }),
+                ]
+            }
+            Err(rejection) => {
+                tracing::warn!(detail = %rejection.detail, "pair-success rejected");
+                if let Some(flow) = self.code.take() {
+                    flow.fail(ClientError::Pairing(rejection.detail.clone()));
+                }
+                vec![
+                    Action::Send(pair_error_reply(id, &rejection)),
+                    Action::End(Ending::Stop {
+                        failed: true,
+                        reason: format!("pairing failed: {}", rejection.detail),
+                        done: None,
+                    }),
+                ]
+            }
+        }
+    }
 }
 
 /// Test helpers acting as the phone: build what a primary device sends.
@@ -311,8 +373,11 @@ mod tests {
         let node = pair_success(&creds, &account, &creds.adv_secret_key, 3);
         let ok = verify_pair_success(&creds, &node).unwrap();
         assert_eq!(ok.key_index, 3);
-        assert_eq!(ok.identity.jid, "15551234567:7@s.whatsapp.net");
-        assert_eq!(ok.identity.lid.as_deref(), Some("88776655:7@lid"));
+        assert_eq!(ok.identity.jid.to_string(), "15551234567:7@s.whatsapp.net");
+        assert_eq!(
+            ok.identity.lid.as_ref().map(|l| l.to_string()).as_deref(),
+            Some("88776655:7@lid")
+        );
         assert_eq!(ok.identity.platform, "android");
 
         let reply = AdvSignedDeviceIdentity::decode(ok.reply_identity.as_slice()).unwrap();

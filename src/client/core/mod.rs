@@ -1,0 +1,28 @@
+//! What every feature of a session is built from.
+//!
+//! Owns: the context features share ([`Ctx`]: configuration, credentials,
+//! connection phase, outstanding iqs), the [`Action`]s they hand the run
+//! loop, continuations addressed to a feature ([`Then`]), blocking work
+//! ([`Work`]), and iq specs ([`IqSpec`]: one type per iq that builds the
+//! request and reads the answer).
+//! Must not touch: any particular feature's state, sockets, the store's
+//! contents.
+//!
+//! A feature (`client::connection`, `client::pairing`, `client::prekeys`,
+//! `client::messaging`, `client::raw`) implements [`Feature`]: it claims
+//! the stanzas that are its own, runs its timers and reacts to login and
+//! disconnection. Whatever must come back to it later — an iq's answer,
+//! the result of blocking work, a command from the session's handle — is
+//! a [`Then`] addressed to its type, so no central list of iq kinds,
+//! work results or commands exists.
+
+mod action;
+mod context;
+mod feature;
+mod iq;
+pub mod stanza;
+
+pub use action::{Action, Done, Ending, Work};
+pub use context::{Ctx, Phase};
+pub use feature::{Feature, Features, Then};
+pub use iq::{expect_result, IqSpec, IqTracker};

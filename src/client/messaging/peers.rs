@@ -1,0 +1,68 @@
+//! What a session keeps with each peer device, in its [`AuthStore`]: the
+//! Signal session record and the ids of the last messages received from
+//! that device. Both change together in one write, so after a crash a
+//! message is either fully received (ratchet advanced and id remembered)
+//! or not at all (the server redelivers it and it decrypts again).
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::client::ClientError;
+use crate::signal::SessionRecord;
+use crate::store::AuthStore;
+use crate::types::DeviceAddress;
+
+/// How many received message ids are remembered per peer device: enough
+/// for any redelivery burst after a reconnect, small on disk.
+pub const SEEN_PER_PEER: usize = 256;
+
+/// What is kept with one peer device.
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct PeerState {
+    pub session: SessionRecord,
+    /// Ids of messages already received from this device, newest last.
+    #[serde(default)]
+    pub seen: VecDeque<String>,
+}
+
+impl PeerState {
+    pub fn has_seen(&self, id: &str) -> bool {
+        self.seen.iter().any(|s| s == id)
+    }
+
+    pub fn remember(&mut self, id: &str) {
+        self.seen.push_back(id.to_string());
+        while self.seen.len() > SEEN_PER_PEER {
+            self.seen.pop_front();
+        }
+    }
+}
+
+/// The peer's state; empty when we never spoke with that device.
+pub fn load(store: &dyn AuthStore, device: &DeviceAddress) -> Result<PeerState, ClientError> {
+    match store.peer(device)? {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Creds(format!("state of {device}: {e}"))),
+        None => Ok(PeerState::default()),
+    }
+}
+
+/// Replaces several peers' states with one durable write in all.
+pub fn save(
+    store: &dyn AuthStore,
+    peers: &[(DeviceAddress, PeerState)],
+) -> Result<(), ClientError> {
+    // Serializing plain data cannot fail.
+    let encoded: Vec<Vec<u8>> = peers
+        .iter()
+        .map(|(_, p)| serde_json::to_vec(p).unwrap_or_default())
+        .collect();
+    let writes: Vec<(&DeviceAddress, &[u8])> = peers
+        .iter()
+        .zip(&encoded)
+        .map(|((d, _), bytes)| (d, bytes.as_slice()))
+        .collect();
+    store.save_peers(&writes)?;
+    Ok(())
+}

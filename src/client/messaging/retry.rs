@@ -1,0 +1,54 @@
+//! Retry receipts: a device that could not decrypt a text we sent asks
+//! for it again. Our session with it is dropped, a fresh bundle fetched,
+//! and the text sent to that device alone under the same id (whatsmeow
+//! `retry.go`).
+
+use tokio::sync::oneshot;
+
+use super::state::{Messaging, PendingSend, MAX_RETRIES};
+use crate::client::core::{Action, Ctx};
+use crate::types::{DeviceAddress, MessageId};
+
+impl Messaging {
+    pub(super) fn on_retry_receipt(
+        &mut self,
+        ctx: &Ctx,
+        id: &MessageId,
+        device: &DeviceAddress,
+    ) -> Vec<Action> {
+        if self.pending.contains_key(id) {
+            return Vec::new();
+        }
+        let Some((message, retries)) = self.recent.iter_mut().find(|(m, _)| m.id == *id) else {
+            tracing::info!(%id, %device, "retry asked for a message we no longer keep");
+            return Vec::new();
+        };
+        let position = match retries.iter().position(|(d, _)| d == device) {
+            Some(i) => i,
+            None => {
+                retries.push((device.clone(), 0));
+                retries.len() - 1
+            }
+        };
+        let count = &mut retries[position].1;
+        if *count >= MAX_RETRIES {
+            tracing::warn!(%id, %device, "device keeps failing to decrypt; giving up");
+            return Vec::new();
+        }
+        *count += 1;
+        let message = message.clone();
+        // Nobody waits for a resend; its outcome is only logged.
+        let (reply, _) = oneshot::channel();
+        self.pending.insert(
+            id.clone(),
+            PendingSend {
+                message,
+                reply,
+                devices: vec![device.clone()],
+                resend: true,
+                ack_deadline: None,
+            },
+        );
+        self.first_pass(ctx, id.clone(), true)
+    }
+}

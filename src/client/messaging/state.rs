@@ -1,0 +1,76 @@
+//! What the messaging feature keeps: sends in flight, the texts sent
+//! lately (for retry receipts) and the device lists of recent chats.
+//! Only sessions that send hold any of it; an idle session's maps are
+//! empty and own no heap.
+
+use std::collections::{HashMap, VecDeque};
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::device_lists::DeviceLists;
+use super::encrypt::Outgoing;
+use crate::client::{ClientError, SentMessage};
+use crate::types::{DeviceAddress, MessageId};
+
+/// Where a send waits for its caller.
+pub type SendReply = oneshot::Sender<Result<SentMessage, ClientError>>;
+
+/// How many texts a session keeps after sending them, to answer retry
+/// receipts (WhatsApp clients keep recent messages for the same reason).
+pub const RECENT_SENT: usize = 32;
+/// Most resends of one message to one device.
+pub const MAX_RETRIES: u8 = 2;
+
+/// A text being sent, from the command to the server's ack.
+pub struct PendingSend {
+    pub message: Outgoing,
+    pub reply: SendReply,
+    pub devices: Vec<DeviceAddress>,
+    /// A resend to one device that asked for a retry (its old session is
+    /// dropped first; the recipient need not be among the devices).
+    pub resend: bool,
+    /// Set once the stanza is out: the ack must come by then.
+    pub ack_deadline: Option<Instant>,
+}
+
+/// The messaging feature's state.
+#[derive(Default)]
+pub struct Messaging {
+    pub(super) pending: HashMap<MessageId, PendingSend>,
+    /// Device lists of recent chats and of our own account.
+    pub(super) device_lists: DeviceLists,
+    /// Recently accepted texts and how often each device asked for them
+    /// again, newest last.
+    pub(super) recent: VecDeque<(Outgoing, Vec<(DeviceAddress, u8)>)>,
+}
+
+impl Messaging {
+    /// Answers and forgets a send.
+    pub(super) fn fail_send(&mut self, id: &MessageId, error: ClientError) {
+        if let Some(p) = self.pending.remove(id) {
+            let _ = p.reply.send(Err(error));
+        }
+    }
+
+    /// Sends whose ack is overdue.
+    pub(super) fn expired(&mut self, now: Instant) -> Vec<PendingSend> {
+        let ids: Vec<MessageId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.ack_deadline.is_some_and(|d| d <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.iter()
+            .filter_map(|id| self.pending.remove(id))
+            .collect()
+    }
+
+    /// Keeps an accepted text for retry receipts.
+    pub(super) fn remember_sent(&mut self, message: Outgoing) {
+        self.recent.push_back((message, Vec::new()));
+        while self.recent.len() > RECENT_SENT {
+            self.recent.pop_front();
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! The interface to one session's auth state, whatever keeps it.
+//!
+//! The store keeps bytes and keys; what the documents mean (the JSON of
+//! credentials, a peer device's Signal session) is the client's business.
+//! Every call is blocking and every write is durable when it returns, so
+//! callers run them off the async workers and may rely on "written before
+//! anything that depends on it leaves".
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::StoreError;
+use crate::types::DeviceAddress;
+
+/// One session's auth state: what it needs to log in again and to keep
+/// its Signal sessions with every peer device.
+pub trait AuthStore: Send + Sync + fmt::Debug {
+    /// Makes the store ready (creates what is missing, drops what an
+    /// interrupted write left behind). Called once before anything else.
+    fn prepare(&self) -> Result<(), StoreError>;
+
+    /// The credentials document; `None` before the first save.
+    fn load_creds(&self) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Replaces the credentials document: after a crash it reads as the
+    /// old or the new one, never a mix.
+    fn save_creds(&self, creds: &[u8]) -> Result<(), StoreError>;
+
+    /// The private key of one-time prekey `id`, while it is kept.
+    fn prekey(&self, id: u32) -> Result<Option<[u8; 32]>, StoreError>;
+
+    /// Ids of every one-time prekey kept, ascending.
+    fn prekey_ids(&self) -> Result<Vec<u32>, StoreError>;
+
+    /// Keeps freshly generated one-time prekeys (id, private key).
+    fn add_prekeys(&self, keys: &[(u32, [u8; 32])]) -> Result<(), StoreError>;
+
+    /// Forgets a one-time prekey a first message used up; a missing one is
+    /// not an error.
+    fn remove_prekey(&self, id: u32) -> Result<(), StoreError>;
+
+    /// What is kept with one peer device; `None` when nothing is.
+    fn peer(&self, device: &DeviceAddress) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Replaces what is kept with several peer devices; after a crash each
+    /// reads as its old or its new version.
+    fn save_peers(&self, peers: &[(&DeviceAddress, &[u8])]) -> Result<(), StoreError>;
+
+    /// Logs the device out: `tombstone` replaces the credentials and every
+    /// one-time prekey is deleted, so nothing usable to log in remains.
+    fn wipe(&self, tombstone: &[u8]) -> Result<(), StoreError>;
+}
+
+/// Where every session's auth state lives: one [`AuthStore`] per session
+/// id (`[A-Za-z0-9_-]{1,64}`).
+pub trait AuthStores: Send + Sync + fmt::Debug {
+    /// The store of session `id` (nothing is created before
+    /// [`AuthStore::prepare`]).
+    fn open(&self, id: &str) -> Result<Arc<dyn AuthStore>, StoreError>;
+
+    /// Ids of the sessions that have state, sorted.
+    fn list(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Deletes everything of session `id`; a missing one is not an error.
+    fn remove(&self, id: &str) -> Result<(), StoreError>;
+}

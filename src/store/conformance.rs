@@ -1,0 +1,159 @@
+//! The behaviour every store backend owes its callers, as checks any
+//! backend's test suite runs (`tests/store_conformance.rs` runs them for
+//! the files and SQLite; a PostgreSQL backend must pass the same).
+//!
+//! Each check panics with a message naming the broken promise, like a
+//! test assertion.
+
+use std::sync::Arc;
+
+use super::auth::{AuthStore, AuthStores};
+use super::records::{SessionRecords, SessionRow};
+use crate::types::DeviceAddress;
+
+fn device(user: &str, id: u16) -> DeviceAddress {
+    DeviceAddress::pn(user, id).expect("digits")
+}
+
+/// One session's auth state: credentials, one-time prekeys, peer states
+/// and the wipe at logout. `store` must be fresh (never written).
+pub fn auth_store(store: &dyn AuthStore) {
+    store.prepare().expect("prepare");
+    store.prepare().expect("prepare is repeatable");
+
+    assert_eq!(
+        store.load_creds().expect("load"),
+        None,
+        "fresh store has creds"
+    );
+    store.save_creds(b"first").expect("save creds");
+    store.save_creds(b"second").expect("replace creds");
+    assert_eq!(
+        store.load_creds().expect("load").as_deref(),
+        Some(&b"second"[..]),
+        "creds not replaced"
+    );
+
+    assert_eq!(store.prekey(1).expect("prekey"), None);
+    store
+        .add_prekeys(&[(3, [3; 32]), (1, [1; 32]), (2, [2; 32])])
+        .expect("add prekeys");
+    store
+        .add_prekeys(&[(4, [4; 32])])
+        .expect("add more prekeys");
+    assert_eq!(store.prekey_ids().expect("ids"), vec![1, 2, 3, 4]);
+    assert_eq!(store.prekey(2).expect("prekey"), Some([2; 32]));
+    store.remove_prekey(2).expect("remove");
+    store.remove_prekey(2).expect("removing twice is no error");
+    assert_eq!(
+        store.prekey(2).expect("prekey"),
+        None,
+        "prekey survived removal"
+    );
+    assert_eq!(store.prekey_ids().expect("ids"), vec![1, 3, 4]);
+
+    let (a, a2, lid) = (
+        device("15550001111", 0),
+        device("15550001111", 3),
+        DeviceAddress::lid("987654321", 3).expect("digits"),
+    );
+    assert_eq!(store.peer(&a).expect("peer"), None);
+    store
+        .save_peers(&[(&a, b"a-1"), (&a2, b"a2-1"), (&lid, b"lid-1")])
+        .expect("save peers");
+    store.save_peers(&[(&a, b"a-2")]).expect("replace a peer");
+    assert_eq!(store.peer(&a).expect("peer").as_deref(), Some(&b"a-2"[..]));
+    assert_eq!(
+        store.peer(&a2).expect("peer").as_deref(),
+        Some(&b"a2-1"[..])
+    );
+    assert_eq!(
+        store.peer(&lid).expect("peer").as_deref(),
+        Some(&b"lid-1"[..]),
+        "a LID device and a phone-number device of the same number are one"
+    );
+    // Many versions in a row: each read gives the last one.
+    for round in 0..20u8 {
+        store.save_peers(&[(&a2, &[round])]).expect("save");
+        assert_eq!(store.peer(&a2).expect("peer"), Some(vec![round]));
+    }
+
+    store.wipe(b"tombstone").expect("wipe");
+    assert_eq!(
+        store.load_creds().expect("load").as_deref(),
+        Some(&b"tombstone"[..]),
+        "wipe must leave the tombstone as creds"
+    );
+    assert_eq!(
+        store.prekey_ids().expect("ids"),
+        Vec::<u32>::new(),
+        "prekeys survived a wipe"
+    );
+}
+
+/// Sessions are kept apart, listed and removed. `stores` must be empty.
+pub fn auth_stores(stores: &dyn AuthStores) {
+    assert!(
+        stores.open("../escape").is_err(),
+        "unsafe session id accepted"
+    );
+    assert!(stores.open("").is_err(), "empty session id accepted");
+    let alice: Arc<dyn AuthStore> = stores.open("alice").expect("open");
+    let bob: Arc<dyn AuthStore> = stores.open("bob").expect("open");
+    for s in [&alice, &bob] {
+        s.prepare().expect("prepare");
+    }
+    alice.save_creds(b"alice").expect("save");
+    bob.save_creds(b"bob").expect("save");
+    alice.add_prekeys(&[(1, [9; 32])]).expect("prekeys");
+    assert_eq!(
+        bob.prekey(1).expect("prekey"),
+        None,
+        "prekeys leak across sessions"
+    );
+    assert_eq!(stores.list().expect("list"), vec!["alice", "bob"]);
+
+    stores.remove("alice").expect("remove");
+    stores.remove("alice").expect("removing twice is no error");
+    assert_eq!(stores.list().expect("list"), vec!["bob"]);
+    let again = stores.open("alice").expect("open");
+    again.prepare().expect("prepare");
+    assert_eq!(
+        again.load_creds().expect("load"),
+        None,
+        "removed session kept its creds"
+    );
+    assert_eq!(
+        bob.load_creds().expect("load").as_deref(),
+        Some(&b"bob"[..])
+    );
+}
+
+/// The host's records: unique ids, lookup, order, removal. `records` must
+/// be empty.
+pub fn session_records(records: &dyn SessionRecords) {
+    let row = |id: &str, created_at| SessionRow {
+        id: id.into(),
+        created_at,
+        webhook_url: Some(format!("http://127.0.0.1:1/{id}")),
+        webhook_secret: None,
+    };
+    assert!(records.insert(&row("bob", 2)).expect("insert"));
+    assert!(records.insert(&row("alice", 7)).expect("insert"));
+    assert!(
+        !records.insert(&row("alice", 9)).expect("insert"),
+        "duplicate id accepted"
+    );
+    assert_eq!(records.get("alice").expect("get"), Some(row("alice", 7)));
+    assert_eq!(records.get("carol").expect("get"), None);
+    let ids: Vec<String> = records
+        .all()
+        .expect("all")
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, vec!["alice", "bob"], "rows not ordered by id");
+    records.remove("alice").expect("remove");
+    records.remove("alice").expect("removing twice is no error");
+    assert_eq!(records.all().expect("all"), vec![row("bob", 2)]);
+}
