@@ -22,6 +22,10 @@
 //!
 //! See ARCHITECTURE.md at the repository root for the whole picture.
 
+// Nothing from outside may panic the process: library code returns
+// errors instead of unwrapping (tests may unwrap).
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod api;
 pub mod client;
 pub mod crypto;

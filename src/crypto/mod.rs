@@ -19,6 +19,7 @@ pub fn hkdf_sha256<const N: usize>(ikm: &[u8], salt: &[u8], info: &[u8]) -> [u8;
     let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
     let mut out = [0u8; N];
     // N is a compile-time constant well under HKDF's 255*32 byte limit.
+    #[allow(clippy::expect_used)]
     hk.expand(info, &mut out)
         .expect("HKDF output length is within the SHA-256 limit");
     out
@@ -26,6 +27,8 @@ pub fn hkdf_sha256<const N: usize>(ikm: &[u8], salt: &[u8], info: &[u8]) -> [u8;
 
 /// HMAC-SHA256 of `data` under `key`.
 pub fn hmac_sha256(key: &[u8], data: &[&[u8]]) -> [u8; 32] {
+    // HMAC takes keys of any length: this cannot fail.
+    #[allow(clippy::expect_used)]
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
     for part in data {
         mac.update(part);

@@ -13,14 +13,17 @@
 //! [`group_decrypt`]), also as libsignal does them.
 
 mod error;
+pub mod messages;
 mod prekeys;
 mod ratchet;
 mod sender_key;
 pub mod serde_b64;
 mod session;
-pub mod wire;
 
 pub use error::SignalError;
+pub use messages::{
+    PreKeySignalMessage, SenderKeyDistributionMessage, SenderKeyMessage, SignalMessage,
+};
 pub use prekeys::{
     generate_prekeys, next_prekey_id, registration_id, serialize_public_key, IdentityKeyPair,
     PreKey, SignedPreKey, DJB_KEY_TYPE, MAX_PREKEY_ID,
@@ -33,7 +36,4 @@ pub use session::{
     check_identity, decrypt_message, decrypt_prekey_message, encrypt, initiate_session,
     CiphertextMessage, IdentityCheck, LocalPreKeys, PreKeyBundle, PreKeyDecryption, PreKeySource,
     SessionRecord, MAX_ARCHIVED_SESSIONS, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS,
-};
-pub use wire::{
-    PreKeySignalMessage, SenderKeyDistributionMessage, SenderKeyMessage, SignalMessage,
 };

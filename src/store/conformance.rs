@@ -5,6 +5,9 @@
 //! Each check panics with a message naming the broken promise, like a
 //! test assertion.
 
+// Checks fail like assertions do: a broken promise is a panic naming it.
+#![allow(clippy::expect_used)]
+
 use std::sync::Arc;
 
 use super::auth::{AuthStore, AuthStores};

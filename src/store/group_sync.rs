@@ -95,6 +95,7 @@ fn sync_filesystem(dir: &Path) -> std::io::Result<()> {
     let handle = File::open(dir)?;
     // SAFETY: `syncfs` only reads the descriptor, which `handle` keeps
     // open for the duration of the call.
+    #[allow(unsafe_code)]
     let rc = unsafe { libc::syncfs(handle.as_raw_fd()) };
     if rc == 0 {
         Ok(())

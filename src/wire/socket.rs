@@ -162,10 +162,11 @@ fn shared_tls_config() -> std::sync::Arc<rustls::ClientConfig> {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             };
             let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            // A static fact of the ring provider, not input: it supports
+            // rustls' default protocol versions.
+            #[allow(clippy::expect_used)]
             let builder = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
-                // A static fact of the ring provider, not input: it supports
-                // rustls' default protocol versions.
                 .expect("ring supports the default TLS versions");
             std::sync::Arc::new(builder.with_root_certificates(roots).with_no_client_auth())
         });

@@ -11,13 +11,13 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use super::error::SignalError;
+use super::messages::{PreKeySignalMessage, SignalMessage, MESSAGE_VERSION};
 use super::prekeys::{serialize_public_key, IdentityKeyPair, PreKey, SignedPreKey};
 use super::ratchet::{
     derive_initial_keys, message_seed, next_chain_key, ratchet_root, ChainCursor, MessageKeys,
     SkippedKey,
 };
 use super::serde_b64;
-use super::wire::{PreKeySignalMessage, SignalMessage, MESSAGE_VERSION};
 use crate::crypto::{xeddsa_verify, KeyPair};
 
 /// Most message keys a session keeps for messages not yet arrived
@@ -610,5 +610,4 @@ fn evict_excess_skipped_keys(state: &mut SessionState) {
 }
 
 #[cfg(test)]
-#[path = "session_tests.rs"]
 mod tests;

@@ -21,12 +21,12 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use super::error::SignalError;
+use super::messages::{SenderKeyDistributionMessage, SenderKeyMessage};
 use super::ratchet::{
     aes_cbc_decrypt, aes_cbc_encrypt, message_seed, next_chain_key, ChainCursor, SkippedKey,
 };
 use super::serde_b64;
 use super::session::MAX_SKIPPED_KEYS;
-use super::wire::{SenderKeyDistributionMessage, SenderKeyMessage};
 use crate::crypto::{hkdf_sha256, KeyPair};
 
 /// Most chains a sender key record keeps (libsignal `MAX_SENDER_KEY_STATES`).
@@ -225,5 +225,4 @@ fn group_message_seed(state: &mut SenderKeyState, iteration: u32) -> Result<[u8;
 }
 
 #[cfg(test)]
-#[path = "sender_key_tests.rs"]
 mod tests;
