@@ -159,3 +159,23 @@ impl Status {
         matches!(self, Status::LoggedOut | Status::Stopped | Status::Failed)
     }
 }
+
+/// What a host can read about a session at any time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub status: Status,
+    /// Why the session last disconnected, stopped or failed.
+    pub last_error: Option<String>,
+    /// Own JID once linked.
+    pub jid: Option<String>,
+}
+
+/// A message the server accepted from us.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SentMessage {
+    pub id: MessageId,
+    /// The conversation (the recipient's user JID).
+    pub chat: Jid,
+    /// Seconds since the epoch, as the server's ack stamped it.
+    pub timestamp: u64,
+}

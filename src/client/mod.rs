@@ -46,45 +46,19 @@ pub use config::{ClientConfig, DEFAULT_URL};
 pub use connector::{Connector, WebSocketConnector};
 pub use error::ClientError;
 pub use events::{
-    ChannelSink, Event, EventSink, IncomingMessage, QuotedMessage, ReceiptKind, Status,
+    ChannelSink, Event, EventSink, IncomingMessage, QuotedMessage, ReceiptKind, SentMessage,
+    Snapshot, Status,
 };
 pub use pairing::qr_string;
 
 use core::Then;
-use run::Runner;
+use run::{QueuedCommand, Runner};
 
 use crate::store::AuthStore;
-use crate::types::{Jid, MessageId};
 use crate::wire::Node;
 
 /// Commands waiting for a busy session; senders wait when it is full.
 const COMMAND_QUEUE: usize = 8;
-
-/// A command as it travels to the session task. Boxed because tokio's
-/// bounded channel allocates its slots 32 at a time when it is created,
-/// whatever its capacity: 32 boxes are 256 bytes of every idle session's
-/// heap, 32 inline continuations would be twice that.
-type QueuedCommand = Box<Then>;
-
-/// What a host can read about a session at any time.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Snapshot {
-    pub status: Status,
-    /// Why the session last disconnected, stopped or failed.
-    pub last_error: Option<String>,
-    /// Own JID once linked.
-    pub jid: Option<String>,
-}
-
-/// A message the server accepted from us.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct SentMessage {
-    pub id: MessageId,
-    /// The conversation (the recipient's user JID).
-    pub chat: Jid,
-    /// Seconds since the epoch, as the server's ack stamped it.
-    pub timestamp: u64,
-}
 
 /// A handle to one running session. Cloning is cheap; dropping every
 /// handle shuts the session down.

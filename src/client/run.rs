@@ -10,15 +10,23 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
 use super::connector::Connector;
+use super::core::Then;
 use super::core::{Action, Ending};
 use super::creds::{self, Creds, StoredCreds};
+use super::events::Snapshot;
 use super::events::{Event, EventSink, Status};
 use super::payload::encode_payload;
 use super::protocol::Protocol;
-use super::{backoff, ClientConfig, ClientError, Snapshot};
+use super::{backoff, ClientConfig, ClientError};
 use crate::signal::PreKey;
 use crate::store::AuthStore;
 use crate::wire::socket::{client_handshake, ClientHandshake, NoiseSocket, Transport};
+
+/// A command as it travels to the session task. Boxed because tokio's
+/// bounded channel allocates its slots 32 at a time when it is created,
+/// whatever its capacity: 32 boxes are 256 bytes of every idle session's
+/// heap, 32 inline continuations would be twice that.
+pub(crate) type QueuedCommand = Box<Then>;
 
 pub(crate) struct Runner<C: Connector> {
     pub id: String,
@@ -26,7 +34,7 @@ pub(crate) struct Runner<C: Connector> {
     pub store: Arc<dyn AuthStore>,
     pub sink: Arc<dyn EventSink>,
     pub state: watch::Sender<Snapshot>,
-    pub commands: mpsc::Receiver<super::QueuedCommand>,
+    pub commands: mpsc::Receiver<QueuedCommand>,
     pub connector: Arc<C>,
 }
 

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::StoreError;
+use super::error::StoreError;
 use crate::types::DeviceAddress;
 
 /// One session's auth state: what it needs to log in again and to keep

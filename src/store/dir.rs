@@ -4,7 +4,8 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{valid_file_name, valid_session_id, StoreError, TMP_MARKER};
+use super::error::StoreError;
+use super::names::{valid_file_name, valid_session_id, TMP_MARKER};
 
 /// The root under which every session has its own directory.
 #[derive(Clone, Debug)]

@@ -14,7 +14,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{AuthStore, AuthStores};
-use super::{DataDir, SessionDir, StoreError};
+use super::dir::{DataDir, SessionDir};
+use super::error::StoreError;
 use crate::types::DeviceAddress;
 
 pub const CREDS_FILE: &str = "creds.json";

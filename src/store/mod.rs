@@ -16,74 +16,18 @@
 mod auth;
 pub mod conformance;
 mod dir;
+mod error;
 mod files;
 mod group_sync;
+mod names;
 mod records;
 mod slots;
 mod sqlite;
 
 pub use auth::{AuthStore, AuthStores};
 pub use dir::{DataDir, SessionDir};
+pub use error::StoreError;
 pub use files::{peer_file, FileAuthStore, FileStores, CREDS_FILE, PREKEYS_FILE};
+pub use names::valid_session_id;
 pub use records::{SessionRecords, SessionRow};
 pub use sqlite::SqliteRecords;
-
-use std::path::PathBuf;
-
-/// Temporary files are `<name>.tmp-<random hex>`; anything with this
-/// marker in a session directory is a leftover of an interrupted write.
-const TMP_MARKER: &str = ".tmp-";
-
-/// What can go wrong with session storage. Every I/O error names the path.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("invalid session id {0:?}: use 1-64 of [A-Za-z0-9_-]")]
-    InvalidSessionId(String),
-    #[error("invalid file name {0:?}: use 1-128 of [A-Za-z0-9_.-], not starting with '.'")]
-    InvalidFileName(String),
-    #[error("disk full while writing {path}")]
-    DiskFull { path: PathBuf },
-    #[error("stored data is unreadable: {0}")]
-    Corrupt(String),
-    #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
-    #[error("I/O error on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl StoreError {
-    fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        let path = path.into();
-        if is_disk_full(&source) {
-            StoreError::DiskFull { path }
-        } else {
-            StoreError::Io { path, source }
-        }
-    }
-}
-
-fn is_disk_full(e: &std::io::Error) -> bool {
-    // ENOSPC (28) and EDQUOT (122 on Linux) both mean "no room left".
-    e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(28) | Some(122))
-}
-
-/// Session ids name directories, so they are restricted to a safe set.
-pub fn valid_session_id(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn valid_file_name(name: &str) -> bool {
-    (1..=128).contains(&name.len())
-        && !name.starts_with('.')
-        && !name.contains(TMP_MARKER)
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-}

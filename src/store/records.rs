@@ -1,7 +1,7 @@
 //! The interface to the host's own records: which sessions exist and what
 //! the host keeps about them beyond their auth state.
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// One stored session as the host remembers it.
 #[derive(Clone, Debug, PartialEq, Eq)]

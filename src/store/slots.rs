@@ -17,7 +17,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::StoreError;
+use super::error::StoreError;
 
 const MAGIC: &[u8; 4] = b"WSL1";
 /// magic, sequence (u64), length (u32), checksum (first 8 bytes of SHA-256

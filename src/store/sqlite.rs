@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::error::StoreError;
 use super::records::{SessionRecords, SessionRow};
-use super::StoreError;
 
 /// The records table. A std mutex: every call is a short local write,
 /// never held across an await.

@@ -1,17 +1,24 @@
-//! The state every feature of a session shares.
+//! The protocol's vocabulary, in one place because each names the others:
+//! the context every feature shares ([`Ctx`]), the [`Action`]s features
+//! hand the run loop, blocking [`Work`], and the continuations ([`Then`])
+//! that bring an iq's answer, a work's result or a command back to the
+//! feature they are addressed to.
 
+use std::any::{Any, TypeId};
 use std::sync::Arc;
-use std::time::Duration;
 
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::action::Action;
-use super::feature::{Feature, Then};
-use super::iq::{IqSpec, IqTracker};
+use super::tracker::IqTracker;
 use crate::client::config::ClientConfig;
 use crate::client::creds::Creds;
+use crate::client::events::{Event, Status};
 use crate::client::ClientError;
+use crate::signal::PreKey;
+use crate::store::AuthStore;
 use crate::types::DeviceAddress;
+use crate::wire::Node;
 
 /// Where the connection stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +42,7 @@ pub struct Ctx {
     /// [`Action::SaveCreds`] before anything that depends on the change.
     pub creds: Creds,
     pub phase: Phase,
-    pub iqs: IqTracker,
+    pub iqs: IqTracker<Then>,
 }
 
 impl Ctx {
@@ -57,42 +64,149 @@ impl Ctx {
     pub fn own_device(&self) -> Option<DeviceAddress> {
         DeviceAddress::from_jid(&self.creds.paired.as_ref()?.jid)
     }
+}
 
-    /// Sends the iq `spec` describes; its answer (or `Timeout` after
-    /// `timeout`, or `NotConnected` when the connection drops first) is
-    /// handed to `then` on feature `F`.
-    pub fn iq<S: IqSpec, F: Feature>(
-        &mut self,
-        spec: S,
-        timeout: Duration,
-        now: Instant,
-        then: impl FnOnce(&mut F, &mut Ctx, Result<S::Answer, ClientError>, Instant) -> Vec<Action>
-            + Send
-            + 'static,
-    ) -> Action {
-        let id = self.iqs.next_id();
-        let request = spec.request(&id);
-        self.iqs.track(
-            id,
-            now + timeout,
-            Box::new(move |answer| {
-                let answer = answer.and_then(|node| spec.parse(node));
-                Then::to::<F>(move |feature, ctx, now| then(feature, ctx, answer, now))
-            }),
-        );
-        Action::Send(request)
+/// Completion signal for a command that ends or changes the session.
+pub type Done = oneshot::Sender<Result<(), ClientError>>;
+
+/// CPU-heavy or disk work that must not run on the async workers. It gets
+/// the session's store and returns what to do with its result, addressed
+/// to the feature that asked for it.
+pub struct Work(Box<WorkFn>);
+
+type WorkFn = dyn FnOnce(&dyn AuthStore) -> Then + Send;
+
+impl Work {
+    pub fn new(work: impl FnOnce(&dyn AuthStore) -> Then + Send + 'static) -> Self {
+        Work(Box::new(work))
     }
 
-    /// [`Ctx::iq`] with the configured iq timeout.
-    pub fn send_iq<S: IqSpec, F: Feature>(
-        &mut self,
-        spec: S,
-        now: Instant,
-        then: impl FnOnce(&mut F, &mut Ctx, Result<S::Answer, ClientError>, Instant) -> Vec<Action>
-            + Send
-            + 'static,
-    ) -> Action {
-        let timeout = self.config.iq_timeout;
-        self.iq(spec, timeout, now, then)
+    /// Does the work (slow: call it from `spawn_blocking`).
+    pub fn run(self, store: &dyn AuthStore) -> Then {
+        (self.0)(store)
+    }
+}
+
+/// One step for the run loop.
+pub enum Action {
+    Send(Node),
+    /// Send, then report the outcome to the caller.
+    SendFor(Node, Done),
+    /// Run this off the async workers, then feed its continuation back to
+    /// the protocol before anything else reaches it; the actions that
+    /// returns come before the ones after this.
+    Blocking(Work),
+    Emit(Event),
+    /// Emit, then wait until the host has stored the event durably before
+    /// the next action: what follows (a receipt) lets the server forget it.
+    EmitDurable(Event),
+    Status(Status),
+    /// Persist the current credentials (before anything that follows).
+    SaveCreds,
+    /// Persist freshly generated one-time prekeys.
+    StorePreKeys(Vec<PreKey>),
+    /// The current connection is over.
+    End(Ending),
+}
+
+impl std::fmt::Debug for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Send(node) => write!(f, "Send(<{}>)", node.tag),
+            Action::SendFor(node, _) => write!(f, "SendFor(<{}>)", node.tag),
+            Action::Blocking(_) => f.write_str("Blocking"),
+            Action::Emit(e) => write!(f, "Emit({e:?})"),
+            Action::EmitDurable(e) => write!(f, "EmitDurable({e:?})"),
+            Action::Status(s) => write!(f, "Status({s:?})"),
+            Action::SaveCreds => f.write_str("SaveCreds"),
+            Action::StorePreKeys(keys) => write!(f, "StorePreKeys({})", keys.len()),
+            Action::End(e) => write!(f, "End({e:?})"),
+        }
+    }
+}
+
+/// How a connection ends and what follows.
+pub enum Ending {
+    /// Reconnect at once, no backoff (the 515 restart after pairing).
+    Restart,
+    /// Reconnect after a backoff; `penalty` extra attempts lengthen it.
+    Reconnect { reason: String, penalty: u32 },
+    /// Stop the session (`failed` marks an error rather than a decision).
+    Stop {
+        failed: bool,
+        reason: String,
+        done: Option<Done>,
+    },
+    /// The device is unlinked: wipe the credentials and stop.
+    LoggedOut { reason: String, done: Option<Done> },
+}
+
+impl Ending {
+    /// Which ending wins when several come up at once: an unlinked device
+    /// stays unlinked whatever else happened.
+    pub fn outranks(&self, other: &Ending) -> bool {
+        matches!(self, Ending::LoggedOut { .. }) && !matches!(other, Ending::LoggedOut { .. })
+    }
+}
+
+impl std::fmt::Debug for Ending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ending::Restart => f.write_str("Restart"),
+            Ending::Reconnect { reason, penalty } => {
+                write!(f, "Reconnect({reason:?}, penalty {penalty})")
+            }
+            Ending::Stop { failed, reason, .. } => write!(f, "Stop({reason:?}, failed {failed})"),
+            Ending::LoggedOut { reason, .. } => write!(f, "LoggedOut({reason:?})"),
+        }
+    }
+}
+
+/// The features of one session, found by type: how a [`Then`] reaches
+/// the feature it is addressed to.
+pub trait Features {
+    fn find(&mut self, feature: TypeId) -> Option<&mut dyn Any>;
+}
+
+/// What to do later, addressed to one feature: with an iq's answer, with
+/// the result of blocking work, or on a command from the session's handle.
+pub struct Then(Box<Step>);
+
+type Step = dyn FnOnce(&mut dyn Features, &mut Ctx, Instant) -> Vec<Action> + Send;
+
+impl Then {
+    /// A step run on feature `F`'s state.
+    pub fn to<F: Any + Send>(
+        step: impl FnOnce(&mut F, &mut Ctx, Instant) -> Vec<Action> + Send + 'static,
+    ) -> Then {
+        Then(Box::new(move |features, ctx, now| {
+            match features
+                .find(TypeId::of::<F>())
+                .and_then(|f| f.downcast_mut::<F>())
+            {
+                Some(feature) => step(feature, ctx, now),
+                None => {
+                    tracing::error!(
+                        feature = std::any::type_name::<F>(),
+                        "continuation for a feature this session lacks"
+                    );
+                    Vec::new()
+                }
+            }
+        }))
+    }
+
+    /// A step that needs only the shared context.
+    pub fn ctx(step: impl FnOnce(&mut Ctx, Instant) -> Vec<Action> + Send + 'static) -> Then {
+        Then(Box::new(move |_, ctx, now| step(ctx, now)))
+    }
+
+    /// A step with nothing left to do.
+    pub fn nothing() -> Then {
+        Then(Box::new(|_, _, _| Vec::new()))
+    }
+
+    pub fn run(self, features: &mut dyn Features, ctx: &mut Ctx, now: Instant) -> Vec<Action> {
+        (self.0)(features, ctx, now)
     }
 }

@@ -16,13 +16,13 @@
 //! a [`Then`] addressed to its type, so no central list of iq kinds,
 //! work results or commands exists.
 
-mod action;
 mod context;
 mod feature;
 mod iq;
 pub mod stanza;
+mod tracker;
 
-pub use action::{Action, Done, Ending, Work};
-pub use context::{Ctx, Phase};
-pub use feature::{Feature, Features, Then};
-pub use iq::{expect_result, IqSpec, IqTracker};
+pub use context::{Action, Ctx, Done, Ending, Features, Phase, Then, Work};
+pub use feature::Feature;
+pub use iq::{expect_result, IqSpec};
+pub use tracker::IqTracker;

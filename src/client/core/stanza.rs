@@ -2,6 +2,7 @@
 //! result answering a server's iq, the ack of a delivered stanza.
 //! Shapes follow whatsmeow and wacore-0.7.0; the simulator must agree.
 
+use super::context::Action;
 use crate::types::Jid;
 use crate::wire::Node;
 
@@ -63,8 +64,8 @@ pub fn ack(stanza: &Node) -> Option<Node> {
 }
 
 /// [`ack`] as the actions to take (none for a stanza without id or sender).
-pub fn ack_actions(stanza: &Node) -> Vec<super::Action> {
-    ack(stanza).map(super::Action::Send).into_iter().collect()
+pub fn ack_actions(stanza: &Node) -> Vec<Action> {
+    ack(stanza).map(Action::Send).into_iter().collect()
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use tokio::time::Instant;
 
 use super::device_lists::DeviceLists;
 use super::encrypt::Outgoing;
-use crate::client::{ClientError, SentMessage};
+use crate::client::events::SentMessage;
+use crate::client::ClientError;
 use crate::types::{DeviceAddress, MessageId};
 
 /// Where a send waits for its caller.
