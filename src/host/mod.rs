@@ -2,16 +2,19 @@
 //!
 //! Owns: the pool of running sessions ([`Host`]), the host's own records
 //! (rusqlite, `DATA/wasp.db`), restore on start, capacity admission and
-//! the memory alert, and the fan-out of every session's events to
-//! subscribers (the API's event streams).
+//! the memory alert, the fan-out of every session's events to
+//! subscribers (the API's event streams), and webhooks with their
+//! durable outbox.
 //! Must not touch: HTTP (that is `api`), the WhatsApp protocol (that is
 //! `client`). Sessions' auth state stays in their own directories
 //! (`store`); the host only decides which sessions run.
 
 mod capacity;
+mod clock;
+mod db;
 mod error;
+mod event;
 mod fanout;
-mod http_post;
 mod pool;
 mod records;
 mod webhook;
@@ -21,6 +24,6 @@ pub use capacity::{
     DEFAULT_SESSION_COST,
 };
 pub use error::HostError;
-pub use fanout::{HostEvent, QrState};
+pub use event::{HostEvent, QrState};
 pub use pool::{validate_webhook_url, Counters, CreateSession, Host, HostConfig, SessionInfo};
-pub use webhook::{WebhookConfig, WebhookTarget};
+pub use webhook::{AddressGuard, Backlog, IpNet, WebhookConfig, WebhookTarget};

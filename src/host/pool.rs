@@ -11,9 +11,11 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::capacity::{self, CapacityReport, MemoryReport, DEFAULT_SESSION_COST};
-use super::fanout::{now, CapacityEvent, Fanout, HostEvent, HostEventKind, QrState};
+use super::clock::unix_now as now;
+use super::event::{CapacityEvent, HostEvent, HostEventKind, QrState};
+use super::fanout::Fanout;
 use super::records::{Records, SessionRecord};
-use super::webhook::{WebhookConfig, WebhookTarget, Webhooks};
+use super::webhook::{Backlog, WebhookConfig, WebhookTarget, Webhooks};
 use super::HostError;
 use crate::client::creds;
 use crate::client::{Client, ClientConfig, SentMessage, Status};
@@ -78,7 +80,7 @@ pub struct Host {
     data: DataDir,
     records: Records,
     fanout: Arc<Fanout>,
-    webhooks: Arc<Webhooks>,
+    webhooks: Webhooks,
     running: Mutex<HashMap<String, Client>>,
     /// Configured, or derived from the memory limit and the budgeted
     /// per-session cost (which the monitor updates from measurement).
@@ -168,6 +170,7 @@ impl Host {
         };
         if let Some(url) = &request.webhook_url {
             validate_webhook_url(url)?;
+            self.webhooks.check_url(url)?;
         }
         if self.session_count() >= self.max_sessions() {
             return Err(HostError::CapacityExhausted {
@@ -214,9 +217,13 @@ impl Host {
                 client.shutdown().await;
             }
         }
+        // Events the session emitted until now are in the outbox before
+        // its rows go, so none is written after the drop.
+        self.webhooks.set_target(id, None);
+        self.fanout.flush().await;
+        self.webhooks.drop_session(id)?;
         self.data.remove_session(id)?;
         self.records.remove(id)?;
-        self.webhooks.set_target(id, None);
         self.fanout.forget(id);
         self.check_capacity();
         Ok(())
@@ -394,20 +401,27 @@ impl Host {
     /// failed attempts.
     pub fn counters(&self) -> Counters {
         let c = &self.fanout.counters;
+        let (webhooks_delivered, webhooks_failed) = self.webhooks.attempts();
         Counters {
             reconnects: c.reconnects.load(Ordering::Relaxed),
             messages_in: c.messages_in.load(Ordering::Relaxed),
             messages_out: c.messages_out.load(Ordering::Relaxed),
             receipts_in: c.receipts_in.load(Ordering::Relaxed),
             undecryptable: c.undecryptable.load(Ordering::Relaxed),
-            webhooks_delivered: self.webhooks.delivered.load(Ordering::Relaxed),
-            webhooks_failed: self.webhooks.failed.load(Ordering::Relaxed),
+            webhooks_delivered,
+            webhooks_failed,
         }
     }
 
     /// Webhook deliveries not made yet.
     pub fn pending_webhooks(&self) -> Result<u64, HostError> {
         self.webhooks.pending()
+    }
+
+    /// Deliveries pending for session `id`'s own webhook, and why the
+    /// oldest one last failed (a deleted session has none).
+    pub fn webhook_backlog(&self, id: &str) -> Result<Backlog, HostError> {
+        self.webhooks.backlog(id)
     }
 
     fn start(&self, id: &str) -> Result<(), HostError> {
@@ -491,13 +505,7 @@ pub struct Counters {
 
 /// Webhooks go to `http://` or `https://host[:port]/path` URLs.
 pub fn validate_webhook_url(url: &str) -> Result<(), HostError> {
-    if super::http_post::split_url(url).is_some() {
-        Ok(())
-    } else {
-        Err(HostError::InvalidWebhook(format!(
-            "{url:?}: use an http[s]://host[:port]/path URL"
-        )))
-    }
+    super::webhook::validate_url(url)
 }
 
 fn target_of(record: &SessionRecord) -> Option<WebhookTarget> {

@@ -27,9 +27,7 @@ pub struct Records {
 
 impl Records {
     pub fn open(path: &Path) -> Result<Records, HostError> {
-        let db = Connection::open(path)?;
-        db.pragma_update(None, "journal_mode", "WAL")?;
-        db.pragma_update(None, "synchronous", "FULL")?;
+        let db = super::db::open(path)?;
         db.execute_batch(
             "CREATE TABLE IF NOT EXISTS sessions (
                 id TEXT PRIMARY KEY,

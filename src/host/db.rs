@@ -1,0 +1,25 @@
+//! Opening the host's SQLite database (`DATA/wasp.db`): one place for the
+//! settings every connection to it needs.
+//! Must not touch: tables (each owner creates its own: `records`,
+//! `outbox`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::HostError;
+
+/// How long a statement waits for another connection's write to finish
+/// (the records and the outbox write the same file) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection in WAL mode with `synchronous=FULL`, so a crash loses no
+/// committed row.
+pub fn open(path: &Path) -> Result<Connection, HostError> {
+    let db = Connection::open(path)?;
+    db.busy_timeout(BUSY_TIMEOUT)?;
+    db.pragma_update(None, "journal_mode", "WAL")?;
+    db.pragma_update(None, "synchronous", "FULL")?;
+    Ok(db)
+}
