@@ -15,8 +15,10 @@ mod db;
 mod error;
 mod event;
 mod fanout;
+mod locks;
 mod pool;
 mod records;
+mod running;
 mod webhook;
 
 pub use capacity::{

@@ -1,9 +1,8 @@
 //! The pool of running sessions and everything a host does to them.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
@@ -14,11 +13,13 @@ use super::capacity::{self, CapacityReport, MemoryReport, DEFAULT_SESSION_COST};
 use super::clock::unix_now as now;
 use super::event::{CapacityEvent, HostEvent, HostEventKind, QrState};
 use super::fanout::Fanout;
+use super::locks::SessionLocks;
 use super::records::{Records, SessionRecord};
+use super::running::{Reservation, Running};
 use super::webhook::{Backlog, WebhookConfig, WebhookTarget, Webhooks};
 use super::HostError;
-use crate::client::creds;
-use crate::client::{Client, ClientConfig, SentMessage, Status};
+use crate::client::creds::{self, StoredCreds};
+use crate::client::{Client, ClientConfig, ClientError, SentMessage, Status};
 use crate::store::{valid_session_id, DataDir};
 
 /// How a host runs.
@@ -81,7 +82,10 @@ pub struct Host {
     records: Records,
     fanout: Arc<Fanout>,
     webhooks: Webhooks,
-    running: Mutex<HashMap<String, Client>>,
+    running: Running,
+    /// Create, delete, logout, restart and restore of one session never
+    /// interleave.
+    locks: SessionLocks,
     /// Configured, or derived from the memory limit and the budgeted
     /// per-session cost (which the monitor updates from measurement).
     max_sessions: AtomicUsize,
@@ -119,7 +123,8 @@ impl Host {
             records,
             fanout,
             webhooks,
-            running: Mutex::new(HashMap::new()),
+            running: Running::default(),
+            locks: SessionLocks::default(),
             max_sessions: AtomicUsize::new(max_sessions),
             session_budget: AtomicU64::new(DEFAULT_SESSION_COST),
             memory_limit,
@@ -142,6 +147,12 @@ impl Host {
             if self.closing.load(Ordering::Relaxed) {
                 break;
             }
+            // Deleted, or started by a restart, since the list was read:
+            // leave it.
+            let _lock = self.locks.lock(&record.id).await;
+            if self.records.get(&record.id)?.is_none() || self.running.get(&record.id).is_some() {
+                continue;
+            }
             self.start(&record.id)?;
             started += 1;
             let jitter = rand::thread_rng().gen_range(0.5..1.5);
@@ -158,7 +169,8 @@ impl Host {
     }
 
     /// Creates and starts a new session. Refused past capacity: running
-    /// sessions are never touched by an admission.
+    /// sessions are never touched by an admission. The capacity check
+    /// reserves a place at once, so concurrent creates cannot overshoot.
     pub fn create(&self, request: CreateSession) -> Result<SessionInfo, HostError> {
         if self.closing.load(Ordering::Relaxed) {
             return Err(HostError::ShuttingDown);
@@ -172,11 +184,17 @@ impl Host {
             validate_webhook_url(url)?;
             self.webhooks.check_url(url)?;
         }
-        if self.session_count() >= self.max_sessions() {
-            return Err(HostError::CapacityExhausted {
-                max: self.max_sessions(),
-            });
-        }
+        // Busy: a delete (or another lifecycle step) of a session with
+        // this id is under way.
+        let _lock = self
+            .locks
+            .try_lock(&id)
+            .ok_or_else(|| HostError::AlreadyExists(id.clone()))?;
+        let max = self.max_sessions();
+        let reservation = self
+            .running
+            .reserve(max)
+            .ok_or(HostError::CapacityExhausted { max })?;
         let record = SessionRecord {
             id: id.clone(),
             created_at: now(),
@@ -190,7 +208,7 @@ impl Host {
         // A directory left by an earlier session of the same id would log
         // in as that account: a new session starts clean.
         self.data.remove_session(&id)?;
-        self.start(&id)?;
+        self.admit(reservation, &id)?;
         self.check_capacity();
         self.get(&id)
     }
@@ -208,22 +226,26 @@ impl Host {
         Ok(self.info(record))
     }
 
-    /// Logs the session out (when it runs), wipes its state and forgets it.
+    /// Logs the session out (when it runs), wipes its state and forgets it,
+    /// with the webhook deliveries still pending for it.
     pub async fn delete(&self, id: &str) -> Result<(), HostError> {
-        self.get(id)?;
-        if let Some(client) = self.take(id) {
+        let _lock = self.lock_existing(id).await?;
+        if let Some(client) = self.running.take(id) {
             if let Err(e) = client.logout().await {
                 tracing::warn!(session = id, error = %e, "logout before delete failed");
                 client.shutdown().await;
             }
         }
+        // The record goes first: a crash before the directory is removed
+        // leaves an unused directory (a new session of this id removes
+        // it), never a record that would come back as a fresh session.
+        self.records.remove(id)?;
         // Events the session emitted until now are in the outbox before
         // its rows go, so none is written after the drop.
         self.webhooks.set_target(id, None);
         self.fanout.flush().await;
         self.webhooks.drop_session(id)?;
         self.data.remove_session(id)?;
-        self.records.remove(id)?;
         self.fanout.forget(id);
         self.check_capacity();
         Ok(())
@@ -231,22 +253,52 @@ impl Host {
 
     /// Unlinks the device; the record stays (status `logged_out`).
     pub async fn logout(&self, id: &str) -> Result<SessionInfo, HostError> {
-        self.get(id)?;
-        match self.client(id) {
-            Some(client) if !client.status().is_terminal() => client.logout().await?,
-            _ => creds::wipe(&self.data.session(id)?, "logged out by the host", None)?,
+        let _lock = self.lock_existing(id).await?;
+        let running = self.running.get(id).filter(|c| !c.status().is_terminal());
+        let unlinked = match running {
+            Some(client) => client.logout().await,
+            None => Err(ClientError::Stopped),
+        };
+        match unlinked {
+            Ok(()) => {}
+            // No task runs (any more: it may have stopped on its own
+            // meanwhile): unlink on disk, then start the session so that it
+            // reports `logged_out` from its state.
+            Err(ClientError::Stopped) => {
+                let dir = self.data.session(id)?;
+                // A session whose directory is gone (a crash before its
+                // first write, an operator's cleanup) has nothing to keep.
+                dir.create()?;
+                // Already unlinked (by its task, or the phone): keep the
+                // stored reason.
+                let unlinked = matches!(creds::load(&dir), Ok(Some(StoredCreds::LoggedOut { .. })));
+                if !unlinked {
+                    creds::wipe(&dir, "logged out by the host", None)?;
+                }
+                self.start(id)?;
+            }
+            Err(e) => return Err(e.into()),
         }
         self.get(id)
     }
 
     /// Stops the session (if it runs) and starts it again from its state.
     pub async fn restart(&self, id: &str) -> Result<SessionInfo, HostError> {
-        self.get(id)?;
-        if let Some(client) = self.take(id) {
+        let _lock = self.lock_existing(id).await?;
+        if let Some(client) = self.running.take(id) {
             client.shutdown().await;
         }
         self.start(id)?;
         self.get(id)
+    }
+
+    /// Session `id`'s lifecycle lock, once it is sure the session exists
+    /// (a delete may have finished while this waited).
+    async fn lock_existing(&self, id: &str) -> Result<super::locks::SessionGuard<'_>, HostError> {
+        self.get(id)?;
+        let lock = self.locks.lock(id).await;
+        self.get(id)?;
+        Ok(lock)
     }
 
     pub fn qr(&self, id: &str) -> Result<Option<QrState>, HostError> {
@@ -389,7 +441,7 @@ impl Host {
     /// (their state stays for the next start).
     pub async fn shutdown(&self) {
         self.closing.store(true, Ordering::Relaxed);
-        let clients: Vec<Client> = self.lock().drain().map(|(_, c)| c).collect();
+        let clients = self.running.drain();
         let closing = clients.iter().map(|c| c.shutdown());
         futures_util::future::join_all(closing).await;
         // Every event the sessions emitted is in the outbox before we go.
@@ -424,16 +476,28 @@ impl Host {
         self.webhooks.backlog(id)
     }
 
+    /// Runs session `id` (replacing a task that ended).
     fn start(&self, id: &str) -> Result<(), HostError> {
+        let client = self.spawn(id)?;
+        self.running.insert(id, client);
+        Ok(())
+    }
+
+    /// Runs a new session in the place `reservation` holds.
+    fn admit(&self, reservation: Reservation<'_>, id: &str) -> Result<(), HostError> {
+        let client = self.spawn(id)?;
+        self.running.admit(reservation, id, client);
+        Ok(())
+    }
+
+    fn spawn(&self, id: &str) -> Result<Client, HostError> {
         let dir = self.data.session(id)?;
-        let client = Client::spawn(
+        Ok(Client::spawn(
             id.to_string(),
             self.config.client.clone(),
             dir,
             self.fanout.clone(),
-        );
-        self.lock().insert(id.to_string(), client);
-        Ok(())
+        ))
     }
 
     fn info(&self, record: SessionRecord) -> SessionInfo {
@@ -454,14 +518,11 @@ impl Host {
 
     /// Sessions counted against capacity: those with a live task.
     fn session_count(&self) -> usize {
-        self.lock()
-            .values()
-            .filter(|c| !c.status().is_terminal())
-            .count()
+        self.running.live()
     }
 
     fn client(&self, id: &str) -> Option<Client> {
-        self.lock().get(id).cloned()
+        self.running.get(id)
     }
 
     fn running_client(&self, id: &str) -> Result<Client, HostError> {
@@ -480,14 +541,6 @@ impl Host {
         } else {
             Err(HostError::Client(crate::client::ClientError::NotConnected))
         }
-    }
-
-    fn take(&self, id: &str) -> Option<Client> {
-        self.lock().remove(id)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Client>> {
-        self.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
