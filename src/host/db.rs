@@ -14,9 +14,12 @@ use super::HostError;
 /// (the records and the outbox write the same file) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A connection in WAL mode with `synchronous=FULL`, so a crash loses no
+/// A connection (the file created 0600 if new) in WAL mode with `synchronous=FULL`, so a crash loses no
 /// committed row.
 pub fn open(path: &Path) -> Result<Connection, HostError> {
+    // Created private before SQLite opens it: it holds webhook secrets,
+    // and SQLite gives its -wal and -shm files the database file's mode.
+    crate::store::create_private_file(path)?;
     let db = Connection::open(path)?;
     db.busy_timeout(BUSY_TIMEOUT)?;
     db.pragma_update(None, "journal_mode", "WAL")?;

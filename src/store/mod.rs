@@ -9,9 +9,12 @@
 
 mod dir;
 mod group_sync;
+mod modes;
 mod slots;
 
 pub use dir::{DataDir, SessionDir};
+pub use modes::create_private_file;
+use modes::{private_dir, private_file};
 
 use std::path::PathBuf;
 
