@@ -17,11 +17,14 @@ use wasp::sim::{self, SimConfig};
 /// A hang guard, not a timing assertion.
 const GUARD: Duration = Duration::from_secs(60);
 
-fn umask_022() {
+/// Umask 022, a simulator and a temporary directory for the data root.
+async fn start() -> (sim::SimHandle, tempfile::TempDir) {
     // SAFETY: umask only swaps the process's file mode mask.
     unsafe {
         libc::umask(0o022);
     }
+    let sim = sim::start(SimConfig::default()).await.unwrap();
+    (sim, tempfile::tempdir().unwrap())
 }
 
 fn mode(path: &Path) -> u32 {
@@ -64,9 +67,7 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn everything_the_service_writes_is_private() {
-    umask_022();
-    let sim = sim::start(SimConfig::default()).await.unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let (sim, tmp) = start().await;
     let data = tmp.path().join("data");
     let mut client = ClientConfig::for_tests(sim.ws_url(), sim.root_public_key());
     client.qr_first_ttl = Duration::from_secs(30);
@@ -114,9 +115,7 @@ async fn everything_the_service_writes_is_private() {
 
 #[tokio::test]
 async fn a_data_directory_with_wide_modes_is_repaired_on_start() {
-    umask_022();
-    let sim = sim::start(SimConfig::default()).await.unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let (sim, tmp) = start().await;
     let data = tmp.path().join("data");
     // As an earlier version left it under umask 022.
     let old = data.join("old");

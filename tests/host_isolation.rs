@@ -3,14 +3,18 @@
 //! deleting its session drops its backlog; webhooks to internal addresses
 //! are refused when the guard is on.
 
+// Only its raw request is used here.
+#[allow(dead_code)]
+#[path = "interop/admin.rs"]
+mod admin;
 #[allow(dead_code)]
 mod webhook_receiver;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use admin::AdminClient;
+use tokio::net::TcpListener;
 use wasp::client::ClientConfig;
 use wasp::host::{CreateSession, Host, HostConfig, HostError, WebhookConfig};
 use wasp::sim::{self, SimConfig, SimHandle};
@@ -94,24 +98,6 @@ async fn a_stuck_webhook_endpoint_delays_no_other_session() {
     host.shutdown().await;
 }
 
-/// POSTs `body` to the API at `addr`; returns the status and the body.
-async fn api_post(addr: &str, path: &str, body: &str) -> (u16, String) {
-    let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer).await.unwrap();
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, answer)
-}
-
 #[tokio::test]
 async fn webhooks_to_internal_addresses_are_refused_when_guarded() {
     let sim = sim::start(SimConfig::default()).await.unwrap();
@@ -125,7 +111,7 @@ async fn webhooks_to_internal_addresses_are_refused_when_guarded() {
 
     // A literal internal address is refused at creation: 400 invalid_webhook.
     let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = api.local_addr().unwrap().to_string();
+    let api_client = AdminClient::new(&format!("http://{}", api.local_addr().unwrap())).unwrap();
     let app = wasp::api::router(host.clone(), None);
     tokio::spawn(async move { axum::serve(api, app).await });
     for url in [
@@ -134,7 +120,11 @@ async fn webhooks_to_internal_addresses_are_refused_when_guarded() {
         "http://[::ffff:10.0.0.1]/hook".to_string(),
     ] {
         let body = format!(r#"{{"id": "lit", "webhook_url": "{url}"}}"#);
-        let (status, answer) = api_post(&addr, "/v1/sessions", &body).await;
+        let (status, answer) = api_client
+            .request("POST", "/v1/sessions", &[], Some(body.as_bytes()))
+            .await
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
         assert_eq!(status, 400, "{answer}");
         assert!(answer.contains("invalid_webhook"), "{answer}");
     }
