@@ -147,13 +147,19 @@ impl Host {
             if self.closing.load(Ordering::Relaxed) {
                 break;
             }
-            // Deleted, or started by a restart, since the list was read:
-            // leave it.
-            let _lock = self.locks.lock(&record.id).await;
-            if self.records.get(&record.id)?.is_none() || self.running.get(&record.id).is_some() {
-                continue;
+            {
+                // Deleted, or started by a restart or a logout, since the
+                // list was read: leave it.
+                let _lock = self.locks.lock(&record.id).await;
+                let gone = self.records.get(&record.id)?.is_none();
+                if gone || self.running.get(&record.id).is_some() {
+                    continue;
+                }
+                match self.start(&record.id) {
+                    Err(HostError::ShuttingDown) => break,
+                    started => started?,
+                }
             }
-            self.start(&record.id)?;
             started += 1;
             let jitter = rand::thread_rng().gen_range(0.5..1.5);
             tokio::time::sleep(pace.mul_f64(jitter)).await;
@@ -265,6 +271,9 @@ impl Host {
             // meanwhile): unlink on disk, then start the session so that it
             // reports `logged_out` from its state.
             Err(ClientError::Stopped) => {
+                if self.closing.load(Ordering::Relaxed) {
+                    return Err(HostError::ShuttingDown);
+                }
                 let dir = self.data.session(id)?;
                 // A session whose directory is gone (a crash before its
                 // first write, an operator's cleanup) has nothing to keep.
@@ -476,8 +485,12 @@ impl Host {
         self.webhooks.backlog(id)
     }
 
-    /// Runs session `id` (replacing a task that ended).
+    /// Runs session `id` (replacing a task that ended); not once the host
+    /// is shutting down.
     fn start(&self, id: &str) -> Result<(), HostError> {
+        if self.closing.load(Ordering::Relaxed) {
+            return Err(HostError::ShuttingDown);
+        }
         let client = self.spawn(id)?;
         self.running.insert(id, client);
         Ok(())
