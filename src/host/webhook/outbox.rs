@@ -316,3 +316,48 @@ impl Outbox {
         self.db.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_of_an_earlier_version_stay_pending_after_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wasp.db");
+        // The table as the first release created it, with one pending row.
+        let db = Connection::open(&path).unwrap();
+        db.execute_batch(
+            "CREATE TABLE outbox (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                url TEXT NOT NULL,
+                secret TEXT,
+                event TEXT NOT NULL,
+                body TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_at INTEGER NOT NULL DEFAULT 0,
+                dead INTEGER NOT NULL DEFAULT 0,
+                last_error TEXT
+            );
+            INSERT INTO outbox (url, event, body, next_at) VALUES ('http://h/x', 'qr', '{}', 7);",
+        )
+        .unwrap();
+        drop(db);
+        let outbox = Outbox::open(&path, None).unwrap();
+        assert_eq!(outbox.pending().unwrap(), 1);
+        assert_eq!(
+            outbox.endpoints().unwrap(),
+            vec![("http://h/x".to_string(), 7)]
+        );
+        let row = outbox.head("http://h/x").unwrap().unwrap();
+        assert_eq!((row.event.as_str(), row.owner), ("qr", None));
+        // Opening again finds the column in place.
+        drop(outbox);
+        let outbox = Outbox::open(&path, None).unwrap();
+        outbox.failed(row.id, 1, 9, false, "answered 500").unwrap();
+        assert_eq!(outbox.drop_owner("someone").unwrap(), 0);
+        assert_eq!(outbox.pending().unwrap(), 1);
+        outbox.delivered(row.id).unwrap();
+        assert_eq!(outbox.pending().unwrap(), 0);
+    }
+}
