@@ -35,6 +35,20 @@ pub enum OutboxMsg {
     Flush(oneshot::Sender<()>),
 }
 
+/// The table as the first release created it; later columns are added
+/// by [`Outbox::open`].
+const FIRST_TABLE: &str = "CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    url TEXT NOT NULL,
+    secret TEXT,
+    event TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL DEFAULT 0,
+    dead INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);";
+
 /// Events committed per transaction at most.
 const WRITE_BATCH: usize = 256;
 
@@ -70,19 +84,7 @@ pub struct Outbox {
 impl Outbox {
     pub fn open(path: &Path, global: Option<WebhookTarget>) -> Result<Outbox, HostError> {
         let db = crate::host::db::open(path)?;
-        db.execute_batch(
-            "CREATE TABLE IF NOT EXISTS outbox (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                url TEXT NOT NULL,
-                secret TEXT,
-                event TEXT NOT NULL,
-                body TEXT NOT NULL,
-                attempts INTEGER NOT NULL DEFAULT 0,
-                next_at INTEGER NOT NULL DEFAULT 0,
-                dead INTEGER NOT NULL DEFAULT 0,
-                last_error TEXT
-            );",
-        )?;
+        db.execute_batch(FIRST_TABLE)?;
         // Added after the first release: which session's own webhook a
         // row goes to (rows of older versions have none).
         let has_owner: bool = db
@@ -327,19 +329,10 @@ mod tests {
         let path = dir.path().join("wasp.db");
         // The table as the first release created it, with one pending row.
         let db = Connection::open(&path).unwrap();
-        db.execute_batch(
-            "CREATE TABLE outbox (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                url TEXT NOT NULL,
-                secret TEXT,
-                event TEXT NOT NULL,
-                body TEXT NOT NULL,
-                attempts INTEGER NOT NULL DEFAULT 0,
-                next_at INTEGER NOT NULL DEFAULT 0,
-                dead INTEGER NOT NULL DEFAULT 0,
-                last_error TEXT
-            );
-            INSERT INTO outbox (url, event, body, next_at) VALUES ('http://h/x', 'qr', '{}', 7);",
+        db.execute_batch(FIRST_TABLE).unwrap();
+        db.execute(
+            "INSERT INTO outbox (url, event, body, next_at) VALUES ('http://h/x', 'qr', '{}', 7)",
+            [],
         )
         .unwrap();
         drop(db);
