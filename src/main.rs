@@ -118,6 +118,25 @@ struct ServeArgs {
     /// Key for the global webhook's HMAC-SHA256 signature.
     #[arg(long, env = "WASP_WEBHOOK_SECRET", hide_env_values = true)]
     webhook_secret: Option<String>,
+    /// Let sessions' webhooks reach loopback, private, link-local and
+    /// other internal addresses. Default: allowed when --listen is a
+    /// loopback address, refused otherwise.
+    #[arg(long, env = "WASP_WEBHOOK_ALLOW_PRIVATE", num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    webhook_allow_private: Option<bool>,
+    /// Host names and address ranges sessions' webhooks may reach even
+    /// when the guard refuses internal addresses (`hooks.internal,10.1.0.0/16`).
+    #[arg(long, env = "WASP_WEBHOOK_ALLOW", value_name = "HOST|CIDR,...")]
+    webhook_allow: Option<String>,
+    /// Seconds one webhook attempt may spend resolving and connecting.
+    #[arg(long, env = "WASP_WEBHOOK_CONNECT_TIMEOUT", default_value_t = 5)]
+    webhook_connect_timeout: u64,
+    /// Seconds one webhook attempt may take in all.
+    #[arg(long, env = "WASP_WEBHOOK_TIMEOUT", default_value_t = 15)]
+    webhook_timeout: u64,
+    /// Webhook attempts in flight at once, across all endpoints.
+    #[arg(long, env = "WASP_WEBHOOK_CONCURRENCY", default_value_t = 64)]
+    webhook_concurrency: usize,
     #[command(flatten)]
     whatsapp: WhatsAppArgs,
 }
@@ -221,6 +240,21 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             .webhooks
             .trust_pem(&pem)
             .map_err(|e| anyhow::anyhow!("webhook CA file {}: {e}", path.display()))?;
+    }
+    let webhooks = &mut config.webhooks;
+    webhooks.connect_timeout = std::time::Duration::from_secs(args.webhook_connect_timeout.max(1));
+    webhooks.attempt_timeout = std::time::Duration::from_secs(args.webhook_timeout.max(1));
+    webhooks.concurrency = args.webhook_concurrency.max(1);
+    // Tenants' webhooks must not reach internal services of a public
+    // deployment; on loopback (local use, tests) they may.
+    webhooks.guard.enabled = !args
+        .webhook_allow_private
+        .unwrap_or(args.listen.ip().is_loopback());
+    if let Some(list) = &args.webhook_allow {
+        webhooks
+            .guard
+            .allow(list)
+            .map_err(|e| anyhow::anyhow!("--webhook-allow: {e}"))?;
     }
     if let Some(url) = args.webhook_url {
         wasp::host::validate_webhook_url(&url)?;

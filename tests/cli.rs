@@ -155,6 +155,50 @@ fn serve_refuses_a_public_listener_without_an_api_key() {
     assert!(stderr.contains("without an API key"), "{stderr}");
 }
 
+/// A public listener guards sessions' webhooks against internal addresses
+/// by default; `--webhook-allow-private` lifts the guard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_a_public_listener_refuses_internal_webhooks() {
+    for (allow, want) in [(None, 400), (Some("--webhook-allow-private"), 201)] {
+        let data = tempfile::tempdir().unwrap();
+        let data = data.path().to_str().unwrap();
+        let mut args = vec![
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--api-key",
+            "k",
+            "--data",
+            data,
+            "--simulate",
+            "--sim-listen",
+            "127.0.0.1:0",
+        ];
+        args.extend(allow);
+        let mut serve = Proc::spawn(&args);
+        sim_value(&mut serve, "sim_admin_url").await;
+        let url = sim_value(&mut serve, "api_url").await;
+        let port = url.rsplit(':').next().unwrap();
+        let api = AdminClient::new(&format!("http://127.0.0.1:{port}")).unwrap();
+        let body = br#"{"id": "s", "webhook_url": "http://127.0.0.1:9/hook"}"#;
+        let (status, answer) = api
+            .request(
+                "POST",
+                "/v1/sessions",
+                &[("Authorization", "Bearer k")],
+                Some(body),
+            )
+            .await
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert_eq!(status, want, "{allow:?}: {answer}");
+        if want == 400 {
+            assert!(answer.contains("invalid_webhook"), "{answer}");
+        }
+        assert!(serve.terminate().success());
+    }
+}
+
 /// The load harness end to end at a tiny size: it starts its own
 /// simulator and serve processes, links sessions over HTTP, restores them
 /// and writes a JSON report with the figures the README promises.

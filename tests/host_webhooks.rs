@@ -4,108 +4,20 @@
 // Each test file uses part of the shared TLS helper.
 #[allow(dead_code)]
 mod tls;
+#[allow(dead_code)]
+mod webhook_receiver;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use wasp::client::ClientConfig;
 use wasp::host::{CreateSession, Host, HostConfig, WebhookTarget};
 use wasp::sim::{self, SimConfig, SimHandle};
+use webhook_receiver::{receiver, receiver_with};
 
 /// A hang guard, not a timing assertion.
 const GUARD: Duration = Duration::from_secs(60);
-
-/// One request the receiver got.
-#[derive(Debug)]
-struct Delivery {
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Delivery {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// A webhook receiver answering 500 to the first `failures` requests,
-/// 200 afterwards; every request (failed or not) is reported.
-async fn receiver(
-    listener: TcpListener,
-    failures: usize,
-) -> mpsc::UnboundedReceiver<(u16, Delivery)> {
-    receiver_with(listener, failures, None).await
-}
-
-/// [`receiver`], behind TLS when `tls` is given.
-async fn receiver_with(
-    listener: TcpListener,
-    failures: usize,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-) -> mpsc::UnboundedReceiver<(u16, Delivery)> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut served = 0usize;
-        while let Ok((tcp, _)) = listener.accept().await {
-            let mut stream: Box<dyn Stream> = match &tls {
-                Some(acceptor) => match acceptor.accept(tcp).await {
-                    Ok(s) => Box::new(s),
-                    Err(_) => continue,
-                },
-                None => Box::new(tcp),
-            };
-            let mut raw = Vec::new();
-            let mut buf = [0u8; 4096];
-            let delivery = loop {
-                let n = stream.read(&mut buf).await.unwrap_or(0);
-                if n == 0 {
-                    break None;
-                }
-                raw.extend_from_slice(&buf[..n]);
-                if let Some(d) = parse(&raw) {
-                    break Some(d);
-                }
-            };
-            let Some(delivery) = delivery else { continue };
-            let status = if served < failures { 500 } else { 200 };
-            served += 1;
-            let answer =
-                format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            let _ = stream.write_all(answer.as_bytes()).await;
-            let _ = tx.send((status, delivery));
-        }
-    });
-    rx
-}
-
-trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
-
-fn parse(raw: &[u8]) -> Option<Delivery> {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let headers: Vec<(String, String)> = head
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let length: usize = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())?;
-    let body = raw.get(split + 4..split + 4 + length)?;
-    Some(Delivery {
-        headers,
-        body: String::from_utf8_lossy(body).to_string(),
-    })
-}
 
 fn host(sim: &SimHandle, data: &std::path::Path, global: Option<WebhookTarget>) -> Arc<Host> {
     let client = ClientConfig::for_tests(sim.ws_url(), sim.root_public_key());

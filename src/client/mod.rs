@@ -261,10 +261,13 @@ impl Client {
 }
 
 /// Unlinks a session that is not running, in its store: nothing usable
-/// to log in remains (the server learns of it at the next login).
+/// to log in remains (the server learns of it at the next login). One
+/// already unlinked keeps the reason it has; one with no state at all is
+/// given the logged-out record.
 pub fn log_out_stored(store: &dyn AuthStore, reason: &str) -> Result<(), ClientError> {
     store.prepare()?;
     let jid = match creds::load(store) {
+        Ok(Some(creds::StoredCreds::LoggedOut { .. })) => return Ok(()),
         Ok(Some(creds::StoredCreds::Active(creds))) => creds.jid().cloned(),
         _ => None,
     };

@@ -1,16 +1,18 @@
 //! One event sink for every session: remembers each session's current QR
-//! code and re-broadcasts every event to subscribers (SSE streams).
-//! `emit` is called from session tasks, so it only takes a short lock and
-//! sends on a broadcast channel; it never waits.
+//! code, re-broadcasts every event to subscribers (SSE streams) and hands
+//! it to the webhook outbox's writer. `emit` is called from session tasks,
+//! so it only takes a short lock and sends on channels; it never waits.
+//! Must not touch: the outbox's table or deliveries (data flows one way:
+//! fan-out → outbox writer → delivery).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 
+use super::clock::unix_now as now;
+use super::event::{HostEvent, HostEventKind, QrState};
 use super::webhook::OutboxMsg;
 
 use crate::client::{Event, EventSink};
@@ -18,59 +20,6 @@ use crate::client::{Event, EventSink};
 /// How many events a slow subscriber may fall behind before it misses
 /// some (it is told how many it missed).
 const BROADCAST_BUFFER: usize = 1024;
-
-/// An event of one session, or of the host itself (`session` is null).
-#[derive(Clone, Debug, Serialize)]
-pub struct HostEvent {
-    pub session: Option<String>,
-    /// Seconds since the epoch.
-    pub at: u64,
-    #[serde(flatten)]
-    pub kind: HostEventKind,
-}
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(untagged)]
-pub enum HostEventKind {
-    Session(Event),
-    Capacity(CapacityEvent),
-}
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "type")]
-pub enum CapacityEvent {
-    #[serde(rename = "capacity.alert")]
-    Alert {
-        sessions: usize,
-        max_sessions: usize,
-        utilization: f64,
-    },
-    #[serde(rename = "capacity.recovered")]
-    Recovered {
-        sessions: usize,
-        max_sessions: usize,
-        utilization: f64,
-    },
-}
-
-impl HostEvent {
-    /// The event's JSON and its `type` (`qr`, `connected`,
-    /// `capacity.alert` ...), read from that JSON so the names cannot
-    /// drift from the serialized form. One serialization per event.
-    pub fn encode(&self) -> Option<(String, String)> {
-        let value = serde_json::to_value(self).ok()?;
-        let kind = value.get("type")?.as_str()?.to_string();
-        Some((kind, value.to_string()))
-    }
-}
-
-/// The QR code a session shows now.
-#[derive(Clone, Debug, Serialize)]
-pub struct QrState {
-    pub qr: String,
-    /// Seconds since the epoch after which scanning it fails.
-    pub expires_at: u64,
-}
 
 /// Counters of session events since the process started, for /metrics.
 #[derive(Default)]
@@ -184,11 +133,4 @@ impl EventSink for Fanout {
         self.outbox.send(OutboxMsg::Flush(done)).ok()?;
         Some(rx)
     }
-}
-
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs()
 }

@@ -1,18 +1,22 @@
 //! The session host: many sessions in one process.
 //!
 //! Owns: the pool of running sessions ([`Host`]), which sessions exist
-//! (through `store::SessionRecords`), restore on start, capacity admission and
-//! the memory alert, and the fan-out of every session's events to
-//! subscribers (the API's event streams).
+//! (through `store::SessionRecords`), restore on start, capacity admission
+//! and the memory alert, the fan-out of every session's events to
+//! subscribers (the API's event streams), and webhooks with their durable
+//! outbox.
 //! Must not touch: HTTP (that is `api`), the WhatsApp protocol (that is
 //! `client`), what sessions store (`store::AuthStores` hands each
 //! session its own store; the host only decides which sessions run).
 
 mod capacity;
+mod clock;
 mod error;
+mod event;
 mod fanout;
-mod http_post;
+mod locks;
 mod pool;
+mod running;
 mod webhook;
 
 pub use capacity::{
@@ -20,6 +24,6 @@ pub use capacity::{
     DEFAULT_SESSION_COST,
 };
 pub use error::HostError;
-pub use fanout::{HostEvent, QrState};
+pub use event::{HostEvent, QrState};
 pub use pool::{validate_webhook_url, Counters, CreateSession, Host, HostConfig, SessionInfo};
-pub use webhook::{WebhookConfig, WebhookTarget};
+pub use webhook::{AddressGuard, Backlog, IpNet, WebhookConfig, WebhookTarget};

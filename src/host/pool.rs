@@ -1,9 +1,8 @@
 //! The pool of running sessions and everything a host does to them.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
@@ -11,10 +10,14 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::capacity::{self, CapacityReport, MemoryReport, DEFAULT_SESSION_COST};
-use super::fanout::{now, CapacityEvent, Fanout, HostEvent, HostEventKind, QrState};
-use super::webhook::{WebhookConfig, WebhookTarget, Webhooks};
+use super::clock::unix_now as now;
+use super::event::{CapacityEvent, HostEvent, HostEventKind, QrState};
+use super::fanout::Fanout;
+use super::locks::SessionLocks;
+use super::running::{Reservation, Running};
+use super::webhook::{Backlog, WebhookConfig, WebhookTarget, Webhooks};
 use super::HostError;
-use crate::client::{self, Client, ClientConfig, SentMessage, Status};
+use crate::client::{self, Client, ClientConfig, ClientError, SentMessage, Status};
 use crate::store::{
     valid_session_id, AuthStores, DataDir, FileStores, SessionRecords, SessionRow, SqliteRecords,
 };
@@ -79,8 +82,11 @@ pub struct Host {
     stores: Arc<dyn AuthStores>,
     records: Box<dyn SessionRecords>,
     fanout: Arc<Fanout>,
-    webhooks: Arc<Webhooks>,
-    running: Mutex<HashMap<String, Client>>,
+    webhooks: Webhooks,
+    running: Running,
+    /// Create, delete, logout, restart and restore of one session never
+    /// interleave.
+    locks: SessionLocks,
     /// Configured, or derived from the memory limit and the budgeted
     /// per-session cost (which the monitor updates from measurement).
     max_sessions: AtomicUsize,
@@ -118,7 +124,8 @@ impl Host {
             records: Box::new(records),
             fanout,
             webhooks,
-            running: Mutex::new(HashMap::new()),
+            running: Running::default(),
+            locks: SessionLocks::default(),
             max_sessions: AtomicUsize::new(max_sessions),
             session_budget: AtomicU64::new(DEFAULT_SESSION_COST),
             memory_limit,
@@ -141,7 +148,19 @@ impl Host {
             if self.closing.load(Ordering::Relaxed) {
                 break;
             }
-            self.start(&record.id)?;
+            {
+                // Deleted, or started by a restart or a logout, since the
+                // list was read: leave it.
+                let _lock = self.locks.lock(&record.id).await;
+                let gone = self.records.get(&record.id)?.is_none();
+                if gone || self.running.get(&record.id).is_some() {
+                    continue;
+                }
+                match self.start(&record.id) {
+                    Err(HostError::ShuttingDown) => break,
+                    started => started?,
+                }
+            }
             started += 1;
             let jitter = rand::thread_rng().gen_range(0.5..1.5);
             tokio::time::sleep(pace.mul_f64(jitter)).await;
@@ -157,7 +176,8 @@ impl Host {
     }
 
     /// Creates and starts a new session. Refused past capacity: running
-    /// sessions are never touched by an admission.
+    /// sessions are never touched by an admission. The capacity check
+    /// reserves a place at once, so concurrent creates cannot overshoot.
     pub fn create(&self, request: CreateSession) -> Result<SessionInfo, HostError> {
         if self.closing.load(Ordering::Relaxed) {
             return Err(HostError::ShuttingDown);
@@ -169,12 +189,19 @@ impl Host {
         };
         if let Some(url) = &request.webhook_url {
             validate_webhook_url(url)?;
+            self.webhooks.check_url(url)?;
         }
-        if self.session_count() >= self.max_sessions() {
-            return Err(HostError::CapacityExhausted {
-                max: self.max_sessions(),
-            });
-        }
+        // Busy: a delete (or another lifecycle step) of a session with
+        // this id is under way.
+        let _lock = self
+            .locks
+            .try_lock(&id)
+            .ok_or_else(|| HostError::AlreadyExists(id.clone()))?;
+        let max = self.max_sessions();
+        let reservation = self
+            .running
+            .reserve(max)
+            .ok_or(HostError::CapacityExhausted { max })?;
         let record = SessionRow {
             id: id.clone(),
             created_at: now(),
@@ -188,7 +215,7 @@ impl Host {
         // A directory left by an earlier session of the same id would log
         // in as that account: a new session starts clean.
         self.stores.remove(&id)?;
-        self.start(&id)?;
+        self.admit(reservation, &id)?;
         self.check_capacity();
         self.get(&id)
     }
@@ -206,18 +233,26 @@ impl Host {
         Ok(self.info(record))
     }
 
-    /// Logs the session out (when it runs), wipes its state and forgets it.
+    /// Logs the session out (when it runs), wipes its state and forgets it,
+    /// with the webhook deliveries still pending for it.
     pub async fn delete(&self, id: &str) -> Result<(), HostError> {
-        self.get(id)?;
-        if let Some(client) = self.take(id) {
+        let _lock = self.lock_existing(id).await?;
+        if let Some(client) = self.running.take(id) {
             if let Err(e) = client.logout().await {
                 tracing::warn!(session = id, error = %e, "logout before delete failed");
                 client.shutdown().await;
             }
         }
-        self.stores.remove(id)?;
+        // The record goes first: a crash before the directory is removed
+        // leaves an unused directory (a new session of this id removes
+        // it), never a record that would come back as a fresh session.
         self.records.remove(id)?;
+        // Events the session emitted until now are in the outbox before
+        // its rows go, so none is written after the drop.
         self.webhooks.set_target(id, None);
+        self.fanout.flush().await;
+        self.webhooks.drop_session(id)?;
+        self.stores.remove(id)?;
         self.fanout.forget(id);
         self.check_capacity();
         Ok(())
@@ -225,22 +260,49 @@ impl Host {
 
     /// Unlinks the device; the record stays (status `logged_out`).
     pub async fn logout(&self, id: &str) -> Result<SessionInfo, HostError> {
-        self.get(id)?;
-        match self.client(id) {
-            Some(client) if !client.status().is_terminal() => client.logout().await?,
-            _ => client::log_out_stored(&*self.stores.open(id)?, "logged out by the host")?,
+        let _lock = self.lock_existing(id).await?;
+        let running = self.running.get(id).filter(|c| !c.status().is_terminal());
+        let unlinked = match running {
+            Some(client) => client.logout().await,
+            None => Err(ClientError::Stopped),
+        };
+        match unlinked {
+            Ok(()) => {}
+            // No task runs (any more: it may have stopped on its own
+            // meanwhile): unlink on disk, then start the session so that it
+            // reports `logged_out` from its state.
+            Err(ClientError::Stopped) => {
+                if self.closing.load(Ordering::Relaxed) {
+                    return Err(HostError::ShuttingDown);
+                }
+                // A session whose state is gone (a crash before its first
+                // write, an operator's cleanup) has nothing to keep; one
+                // already unlinked keeps its stored reason.
+                client::log_out_stored(&*self.stores.open(id)?, "logged out by the host")?;
+                self.start(id)?;
+            }
+            Err(e) => return Err(e.into()),
         }
         self.get(id)
     }
 
     /// Stops the session (if it runs) and starts it again from its state.
     pub async fn restart(&self, id: &str) -> Result<SessionInfo, HostError> {
-        self.get(id)?;
-        if let Some(client) = self.take(id) {
+        let _lock = self.lock_existing(id).await?;
+        if let Some(client) = self.running.take(id) {
             client.shutdown().await;
         }
         self.start(id)?;
         self.get(id)
+    }
+
+    /// Session `id`'s lifecycle lock, once it is sure the session exists
+    /// (a delete may have finished while this waited).
+    async fn lock_existing(&self, id: &str) -> Result<super::locks::SessionGuard<'_>, HostError> {
+        self.get(id)?;
+        let lock = self.locks.lock(id).await;
+        self.get(id)?;
+        Ok(lock)
     }
 
     pub fn qr(&self, id: &str) -> Result<Option<QrState>, HostError> {
@@ -383,7 +445,7 @@ impl Host {
     /// (their state stays for the next start).
     pub async fn shutdown(&self) {
         self.closing.store(true, Ordering::Relaxed);
-        let clients: Vec<Client> = self.lock().drain().map(|(_, c)| c).collect();
+        let clients = self.running.drain();
         let closing = clients.iter().map(|c| c.shutdown());
         futures_util::future::join_all(closing).await;
         // Every event the sessions emitted is in the outbox before we go.
@@ -395,14 +457,15 @@ impl Host {
     /// failed attempts.
     pub fn counters(&self) -> Counters {
         let c = &self.fanout.counters;
+        let (webhooks_delivered, webhooks_failed) = self.webhooks.attempts();
         Counters {
             reconnects: c.reconnects.load(Ordering::Relaxed),
             messages_in: c.messages_in.load(Ordering::Relaxed),
             messages_out: c.messages_out.load(Ordering::Relaxed),
             receipts_in: c.receipts_in.load(Ordering::Relaxed),
             undecryptable: c.undecryptable.load(Ordering::Relaxed),
-            webhooks_delivered: self.webhooks.delivered.load(Ordering::Relaxed),
-            webhooks_failed: self.webhooks.failed.load(Ordering::Relaxed),
+            webhooks_delivered,
+            webhooks_failed,
         }
     }
 
@@ -411,16 +474,38 @@ impl Host {
         self.webhooks.pending()
     }
 
+    /// Deliveries pending for session `id`'s own webhook, and why the
+    /// oldest one last failed (a deleted session has none).
+    pub fn webhook_backlog(&self, id: &str) -> Result<Backlog, HostError> {
+        self.webhooks.backlog(id)
+    }
+
+    /// Runs session `id` (replacing a task that ended); not once the host
+    /// is shutting down.
     fn start(&self, id: &str) -> Result<(), HostError> {
+        if self.closing.load(Ordering::Relaxed) {
+            return Err(HostError::ShuttingDown);
+        }
+        let client = self.spawn(id)?;
+        self.running.insert(id, client);
+        Ok(())
+    }
+
+    /// Runs a new session in the place `reservation` holds.
+    fn admit(&self, reservation: Reservation<'_>, id: &str) -> Result<(), HostError> {
+        let client = self.spawn(id)?;
+        self.running.admit(reservation, id, client);
+        Ok(())
+    }
+
+    fn spawn(&self, id: &str) -> Result<Client, HostError> {
         let store = self.stores.open(id)?;
-        let client = Client::spawn(
+        Ok(Client::spawn(
             id.to_string(),
             self.config.client.clone(),
             store,
             self.fanout.clone(),
-        );
-        self.lock().insert(id.to_string(), client);
-        Ok(())
+        ))
     }
 
     fn info(&self, record: SessionRow) -> SessionInfo {
@@ -441,14 +526,11 @@ impl Host {
 
     /// Sessions counted against capacity: those with a live task.
     fn session_count(&self) -> usize {
-        self.lock()
-            .values()
-            .filter(|c| !c.status().is_terminal())
-            .count()
+        self.running.live()
     }
 
     fn client(&self, id: &str) -> Option<Client> {
-        self.lock().get(id).cloned()
+        self.running.get(id)
     }
 
     fn running_client(&self, id: &str) -> Result<Client, HostError> {
@@ -468,14 +550,6 @@ impl Host {
             Err(HostError::Client(crate::client::ClientError::NotConnected))
         }
     }
-
-    fn take(&self, id: &str) -> Option<Client> {
-        self.lock().remove(id)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Client>> {
-        self.running.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 /// See [`Host::counters`].
@@ -492,13 +566,7 @@ pub struct Counters {
 
 /// Webhooks go to `http://` or `https://host[:port]/path` URLs.
 pub fn validate_webhook_url(url: &str) -> Result<(), HostError> {
-    if super::http_post::split_url(url).is_some() {
-        Ok(())
-    } else {
-        Err(HostError::InvalidWebhook(format!(
-            "{url:?}: use an http[s]://host[:port]/path URL"
-        )))
-    }
+    super::webhook::validate_url(url)
 }
 
 fn target_of(record: &SessionRow) -> Option<WebhookTarget> {

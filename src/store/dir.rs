@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::error::StoreError;
+use super::modes::{private_dir, private_file};
 use super::names::{valid_file_name, valid_session_id, TMP_MARKER};
 
 /// The root under which every session has its own directory.
@@ -21,10 +22,16 @@ pub struct SessionDir {
 }
 
 impl DataDir {
-    /// Opens (creating if needed) the data root.
+    /// Opens (creating if needed) the data root. Directories and files
+    /// under it that others may read (left by an earlier version, or a
+    /// copy) are made private again, with a warning naming them.
     pub fn open(root: impl Into<PathBuf>) -> Result<DataDir, StoreError> {
         let root = root.into();
-        fs::create_dir_all(&root).map_err(|e| StoreError::io(&root, e))?;
+        private_dir()
+            .create(&root)
+            .map_err(|e| StoreError::io(&root, e))?;
+        #[cfg(unix)]
+        super::modes::repair(&root)?;
         Ok(DataDir { root })
     }
 
@@ -96,7 +103,9 @@ impl SessionDir {
     /// Creates the directory if needed and deletes temporary files left by
     /// writes that a crash interrupted (they never replaced a real file).
     pub fn create(&self) -> Result<(), StoreError> {
-        fs::create_dir_all(&self.path).map_err(|e| StoreError::io(&self.path, e))?;
+        private_dir()
+            .create(&self.path)
+            .map_err(|e| StoreError::io(&self.path, e))?;
         let entries = fs::read_dir(&self.path).map_err(|e| StoreError::io(&self.path, e))?;
         for entry in entries.flatten() {
             let stale = entry
@@ -204,7 +213,11 @@ impl SessionDir {
 /// Writes a new file; its data reaches the disk with the next flush (on
 /// Linux) or right here (elsewhere, where no filesystem-wide flush exists).
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let mut file = File::create_new(path).map_err(|e| StoreError::io(path, e))?;
+    let mut file = private_file()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| StoreError::io(path, e))?;
     file.write_all(bytes).map_err(|e| StoreError::io(path, e))?;
     if cfg!(not(target_os = "linux")) {
         file.sync_all().map_err(|e| StoreError::io(path, e))?;

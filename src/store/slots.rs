@@ -11,7 +11,7 @@
 //! version: the same old-or-new guarantee as `write_atomic`, without
 //! creating files after the first two writes.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -96,7 +96,7 @@ pub fn write(dir: &Path, name: &str, body: &[u8]) -> Result<(), StoreError> {
     out.extend_from_slice(&(body.len() as u32).to_be_bytes());
     out.extend_from_slice(&checksum(seq, body));
     out.extend_from_slice(body);
-    let mut file = OpenOptions::new()
+    let mut file = super::modes::private_file()
         .create(true)
         .write(true)
         .truncate(false)

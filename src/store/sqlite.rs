@@ -5,10 +5,32 @@
 use std::path::Path;
 use std::sync::Mutex;
 
+use std::time::Duration;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::error::StoreError;
+use super::modes::create_private_file;
 use super::records::{SessionRecords, SessionRow};
+
+/// How long a statement waits for another connection's write to finish
+/// (the host's records and its webhook outbox share one file) before
+/// failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens (creating it private, 0600, if new) a SQLite database in WAL
+/// mode with `synchronous=FULL`, so a crash loses no committed row: the
+/// settings every connection to `DATA/wasp.db` needs.
+pub fn open_database(path: &Path) -> Result<Connection, StoreError> {
+    // Created private before SQLite opens it: it holds webhook secrets,
+    // and SQLite gives its -wal and -shm files the database file's mode.
+    create_private_file(path)?;
+    let db = Connection::open(path)?;
+    db.busy_timeout(BUSY_TIMEOUT)?;
+    db.pragma_update(None, "journal_mode", "WAL")?;
+    db.pragma_update(None, "synchronous", "FULL")?;
+    Ok(db)
+}
 
 /// The records table. A std mutex: every call is a short local write,
 /// never held across an await.
@@ -18,9 +40,7 @@ pub struct SqliteRecords {
 
 impl SqliteRecords {
     pub fn open(path: &Path) -> Result<SqliteRecords, StoreError> {
-        let db = Connection::open(path)?;
-        db.pragma_update(None, "journal_mode", "WAL")?;
-        db.pragma_update(None, "synchronous", "FULL")?;
+        let db = open_database(path)?;
         db.execute_batch(
             "CREATE TABLE IF NOT EXISTS sessions (
                 id TEXT PRIMARY KEY,

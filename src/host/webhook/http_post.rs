@@ -1,14 +1,22 @@
 //! A minimal HTTP/1.1 POST for webhook delivery, over plain TCP or TLS
 //! (rustls, with the Mozilla roots of `webpki-roots` plus any roots the
 //! operator adds): one request per connection, only the status line of
-//! the answer is read.
+//! the answer is read, so redirects are never followed (a 3xx is a failed
+//! attempt). The host name is resolved here and every address is checked
+//! by the address guard before it is connected to; only checked addresses
+//! are connected to, so a name that resolves differently a second time
+//! (DNS rebinding) cannot slip through.
+//! Must not touch: the outbox or the retry schedule.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use super::address_guard::AddressGuard;
 
 /// Why a delivery failed (it is retried later).
 #[derive(Debug, thiserror::Error)]
@@ -17,16 +25,26 @@ pub enum PostError {
     BadUrl(String),
     #[error("connecting: {0}")]
     Io(#[from] std::io::Error),
-    #[error("timed out")]
+    #[error("timed out connecting")]
+    ConnectTimeout,
+    #[error("timed out waiting for the answer")]
     Timeout,
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("answered {0}")]
     Status(u16),
     #[error("unreadable answer")]
     BadResponse,
 }
 
-/// How long one delivery attempt may take in all.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How one attempt is made.
+pub struct PostOptions {
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Resolving the name and connecting, in all.
+    pub connect_timeout: Duration,
+    /// The whole attempt, connecting included.
+    pub timeout: Duration,
+}
 
 /// The parts of an `http[s]://host[:port]/path` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,20 +119,24 @@ pub fn tls_config(extra_roots: &[CertificateDer<'static>]) -> Arc<rustls::Client
     }
 }
 
-/// POSTs `body` as JSON with extra headers; Ok on a 2xx answer.
+/// POSTs `body` as JSON with extra headers; Ok on a 2xx answer. With a
+/// guard, only addresses it allows are connected to.
 pub async fn post(
     url: &str,
     headers: &[(&str, String)],
     body: &[u8],
-    tls: &Arc<rustls::ClientConfig>,
+    options: &PostOptions,
+    guard: Option<&AddressGuard>,
 ) -> Result<(), PostError> {
     let target = split_url(url).ok_or_else(|| PostError::BadUrl(url.to_string()))?;
     let attempt = async {
-        let tcp = TcpStream::connect(&target.authority).await?;
+        let tcp = tokio::time::timeout(options.connect_timeout, connect(&target, guard))
+            .await
+            .map_err(|_| PostError::ConnectTimeout)??;
         if target.tls {
             let name = ServerName::try_from(target.host.clone())
                 .map_err(|_| PostError::BadUrl(url.to_string()))?;
-            let stream = tokio_rustls::TlsConnector::from(tls.clone())
+            let stream = tokio_rustls::TlsConnector::from(options.tls.clone())
                 .connect(name, tcp)
                 .await?;
             send(stream, &target, headers, body).await
@@ -122,9 +144,42 @@ pub async fn post(
             send(tcp, &target, headers, body).await
         }
     };
-    tokio::time::timeout(ATTEMPT_TIMEOUT, attempt)
+    tokio::time::timeout(options.timeout, attempt)
         .await
         .map_err(|_| PostError::Timeout)?
+}
+
+/// Resolves the target, keeps the addresses the guard allows and connects
+/// to the first that answers.
+async fn connect(target: &Target, guard: Option<&AddressGuard>) -> Result<TcpStream, PostError> {
+    let resolved: Vec<SocketAddr> = tokio::net::lookup_host(&target.authority).await?.collect();
+    let mut refusal = None;
+    let allowed: Vec<SocketAddr> = resolved
+        .into_iter()
+        .filter(
+            |addr| match guard.map(|g| g.check(&target.host, addr.ip())) {
+                Some(Err(why)) => {
+                    refusal = Some(why);
+                    false
+                }
+                _ => true,
+            },
+        )
+        .collect();
+    let mut last = match refusal {
+        Some(why) => PostError::Refused(why),
+        None => PostError::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} resolved to no address", target.host),
+        )),
+    };
+    for addr in allowed {
+        match TcpStream::connect(addr).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = PostError::Io(e),
+        }
+    }
+    Err(last)
 }
 
 async fn send<S: AsyncRead + AsyncWrite + Unpin>(
