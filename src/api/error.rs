@@ -23,6 +23,18 @@ impl ApiError {
             message: message.into(),
         }
     }
+
+    /// 413 for a body over [`super::MAX_BODY_BYTES`].
+    pub fn body_too_large() -> Self {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "request bodies are limited to {} bytes",
+                super::MAX_BODY_BYTES
+            ),
+        )
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -1,14 +1,17 @@
 //! Server-Sent Events: one stream per session and one for all sessions.
 //! Each event's SSE name is its type (`qr`, `connected`, `message`,
-//! `capacity.alert` ...), its data the JSON event.
+//! `capacity.alert` ...), its data the JSON event. Every stream ends when
+//! the API shuts down, so a client kept connected cannot hold the
+//! process up.
 
 use std::convert::Infallible;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt as _};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::extract::SessionId;
 use super::{ApiError, AppState};
 use crate::host::HostEvent;
 
@@ -20,7 +23,7 @@ pub async fn all_events(
 
 pub async fn session_events(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     state.host.get(&id)?;
     Ok(stream_of(state, Some(id)))
@@ -33,6 +36,7 @@ fn stream_of(
     session: Option<String>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let rx = state.host.subscribe();
+    let mut shutdown = state.shutdown.clone();
     let events = stream::unfold((rx, session), |(mut rx, session)| async move {
         loop {
             match rx.recv().await {
@@ -51,6 +55,7 @@ fn stream_of(
             }
         }
     });
+    let events = events.take_until(async move { shutdown.wait().await });
     Sse::new(events).keep_alive(KeepAlive::default())
 }
 

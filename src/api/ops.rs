@@ -81,5 +81,6 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     for (name, value) in counters {
         let _ = writeln!(out, "# TYPE {name} counter\n{name} {value}");
     }
+    state.http.render(&mut out);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }

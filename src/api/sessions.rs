@@ -1,12 +1,13 @@
 //! Session routes: create, list, get, delete, logout, restart, QR,
 //! linking code, messages and read receipts.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
+use super::extract::{QueryOf, SessionId};
 use super::json::{JsonBody, OptionalJsonBody};
 use super::{ApiError, AppState};
 use crate::host::{CreateSession, SessionInfo};
@@ -25,14 +26,14 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<SessionInfo>
 
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
 ) -> Result<Json<SessionInfo>, ApiError> {
     Ok(Json(state.host.get(&id)?))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
 ) -> Result<StatusCode, ApiError> {
     state.host.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -40,14 +41,14 @@ pub async fn delete(
 
 pub async fn logout(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
 ) -> Result<Json<SessionInfo>, ApiError> {
     Ok(Json(state.host.logout(&id).await?))
 }
 
 pub async fn restart(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
 ) -> Result<Json<SessionInfo>, ApiError> {
     Ok(Json(state.host.restart(&id).await?))
 }
@@ -61,8 +62,8 @@ pub struct QrQuery {
 /// PNG or SVG image to display as is.
 pub async fn qr(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(query): Query<QrQuery>,
+    SessionId(id): SessionId,
+    QueryOf(query): QueryOf<QrQuery>,
 ) -> Result<Response, ApiError> {
     let qr = state.host.qr(&id)?.ok_or_else(|| {
         ApiError::new(
@@ -101,13 +102,14 @@ pub async fn qr(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PairCodeRequest {
     phone: String,
 }
 
 pub async fn pair_code(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     JsonBody(body): JsonBody<PairCodeRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let code = state.host.pair_code(&id, &body.phone).await?;
@@ -115,6 +117,7 @@ pub async fn pair_code(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SendText {
     to: String,
     text: String,
@@ -122,7 +125,7 @@ pub struct SendText {
 
 pub async fn send_message(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     JsonBody(body): JsonBody<SendText>,
 ) -> Result<impl IntoResponse, ApiError> {
     if body.text.is_empty() {
@@ -137,6 +140,7 @@ pub async fn send_message(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MarkRead {
     chat: String,
     ids: Vec<String>,
@@ -144,7 +148,7 @@ pub struct MarkRead {
 
 pub async fn mark_read(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     JsonBody(body): JsonBody<MarkRead>,
 ) -> Result<StatusCode, ApiError> {
     if body.ids.is_empty() {

@@ -54,6 +54,7 @@ const UNLIMITED_DEFAULT_SESSIONS: usize = 5_000;
 
 /// What `POST /v1/sessions` asks for.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateSession {
     /// `[A-Za-z0-9_-]{1,64}`; generated when absent.
     pub id: Option<String>,
