@@ -11,16 +11,40 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt as _};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::error::ErrorBody;
 use super::extract::SessionId;
+use super::schemas::HostEventDoc;
 use super::{ApiError, AppState};
 use crate::host::HostEvent;
 
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    summary = "Server-Sent Events of every session and of the host",
+    responses(
+        (status = 200, description = "An event stream: each event's name is its `type`, its data one HostEvent as JSON (a `lagged` event tells how many a slow reader missed)",
+            body = HostEventDoc, content_type = "text/event-stream"),
+    )
+)]
 pub async fn all_events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     stream_of(state, None)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sessions/{id}/events",
+    summary = "Server-Sent Events of one session (and of the host)",
+    params(("id" = String, Path, description = "Session id")),
+    responses(
+        (status = 200, description = "An event stream, as /v1/events but for this session",
+            body = HostEventDoc, content_type = "text/event-stream"),
+        (status = 400, description = "invalid_path", body = ErrorBody),
+        (status = 404, description = "session_not_found", body = ErrorBody),
+        (status = 500, description = "storage_error", body = ErrorBody),
+    )
+)]
 pub async fn session_events(
     State(state): State<AppState>,
     SessionId(id): SessionId,

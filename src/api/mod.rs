@@ -18,6 +18,7 @@ mod json_errors;
 mod openapi;
 mod ops;
 mod qr_png;
+mod schemas;
 pub mod server;
 mod sessions;
 mod shutdown;
@@ -29,8 +30,9 @@ use axum::routing::{get, post};
 use axum::{middleware, Router};
 
 pub use auth::ApiKey;
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
 pub use http_stats::HttpStats;
+pub use openapi::build as openapi_document;
 pub use server::{serve, ServerConfig};
 pub use shutdown::{Shutdown, ShutdownListener};
 

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 /// `{"type": "qr", "code": ..., "expires_in_secs": ...}` and so on.
 ///
 /// The last event of every session task is `LoggedOut` or `Stopped`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A QR code to show; scanning it after `expires_in_secs` fails.
@@ -53,7 +53,7 @@ pub enum Event {
 }
 
 /// A received text message, as the host sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct IncomingMessage {
     /// WhatsApp's message id (unique per sender).
     pub id: String,
@@ -75,7 +75,7 @@ pub struct IncomingMessage {
 }
 
 /// The message a reply quotes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct QuotedMessage {
     pub id: String,
     /// Who wrote the quoted message, when the reply says so.
@@ -87,7 +87,7 @@ pub struct QuotedMessage {
 }
 
 /// What a receipt says happened to a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReceiptKind {
     Delivered,
@@ -130,7 +130,7 @@ impl EventSink for ChannelSink {
 }
 
 /// Where a session stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Loading credentials, not connected yet.

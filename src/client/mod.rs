@@ -70,7 +70,7 @@ pub struct Snapshot {
 }
 
 /// A message the server accepted from us.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct SentMessage {
     pub id: String,
     /// The conversation (the recipient's user JID).
