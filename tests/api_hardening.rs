@@ -347,3 +347,50 @@ async fn authorization_takes_one_header_with_any_case_of_scheme() {
     reply.assert_error(401, "unauthorized", "no scheme");
     api.stop().await;
 }
+
+/// Found while fuzzing: a logout racing a delete (or a restart) of the
+/// same session wrote into the directory being removed and answered 500.
+/// Lifecycle calls on one session now take turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_lifecycle_calls_on_one_session_never_fail() {
+    let api = std::sync::Arc::new(Api::start(ServerConfig::default()).await);
+    let pairs = [
+        (("POST", "/logout"), ("DELETE", "")),
+        (("POST", "/restart"), ("DELETE", "")),
+        (("POST", "/logout"), ("POST", "/restart")),
+        (("POST", "/logout"), ("POST", "/logout")),
+    ];
+    // Each race is lost only now and then: many rounds make a loss sure.
+    for round in 0..120 {
+        let id = format!("r{round}");
+        let created = api
+            .call("POST", "/v1/sessions", Some(&format!(r#"{{"id":"{id}"}}"#)))
+            .await;
+        assert_eq!(created.status, 201);
+        let ((m1, s1), (m2, s2)) = pairs[round % pairs.len()];
+        let call = |method: &'static str, suffix: &str| {
+            let api = api.clone();
+            let path = format!("/v1/sessions/{id}{suffix}");
+            tokio::spawn(async move { api.call(method, &path, None).await })
+        };
+        let (a, b) = (call(m1, s1), call(m2, s2));
+        for (reply, what) in [(a.await.unwrap(), s1), (b.await.unwrap(), s2)] {
+            assert!(
+                reply.status < 500,
+                "round {round} {what}: {} {}",
+                reply.status,
+                String::from_utf8_lossy(&reply.body)
+            );
+        }
+    }
+    // No session runs without a record (a restart that lost to a delete).
+    let list = api.call("GET", "/v1/sessions", None).await.json();
+    let live = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| !["logged_out", "stopped", "failed"].contains(&s["status"].as_str().unwrap()))
+        .count();
+    let capacity = api.call("GET", "/v1/capacity", None).await.json();
+    assert_eq!(capacity["sessions"], live, "{list}");
+}

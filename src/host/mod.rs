@@ -14,6 +14,7 @@ mod fanout;
 mod http_post;
 mod pool;
 mod records;
+mod turns;
 mod webhook;
 
 pub use capacity::{

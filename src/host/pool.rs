@@ -13,6 +13,7 @@ use tokio::sync::broadcast;
 use super::capacity::{self, CapacityReport, MemoryReport, DEFAULT_SESSION_COST};
 use super::fanout::{now, CapacityEvent, Fanout, HostEvent, HostEventKind, QrState};
 use super::records::{Records, SessionRecord};
+use super::turns::SessionTurns;
 use super::webhook::{WebhookConfig, WebhookTarget, Webhooks};
 use super::HostError;
 use crate::client::creds;
@@ -81,6 +82,8 @@ pub struct Host {
     fanout: Arc<Fanout>,
     webhooks: Arc<Webhooks>,
     running: Mutex<HashMap<String, Client>>,
+    /// Delete, logout and restart of one session run one at a time.
+    turns: SessionTurns,
     /// Configured, or derived from the memory limit and the budgeted
     /// per-session cost (which the monitor updates from measurement).
     max_sessions: AtomicUsize,
@@ -119,6 +122,7 @@ impl Host {
             fanout,
             webhooks,
             running: Mutex::new(HashMap::new()),
+            turns: SessionTurns::default(),
             max_sessions: AtomicUsize::new(max_sessions),
             session_budget: AtomicU64::new(DEFAULT_SESSION_COST),
             memory_limit,
@@ -208,6 +212,7 @@ impl Host {
 
     /// Logs the session out (when it runs), wipes its state and forgets it.
     pub async fn delete(&self, id: &str) -> Result<(), HostError> {
+        let _turn = self.turns.take(id).await;
         self.get(id)?;
         if let Some(client) = self.take(id) {
             if let Err(e) = client.logout().await {
@@ -225,6 +230,7 @@ impl Host {
 
     /// Unlinks the device; the record stays (status `logged_out`).
     pub async fn logout(&self, id: &str) -> Result<SessionInfo, HostError> {
+        let _turn = self.turns.take(id).await;
         self.get(id)?;
         match self.client(id) {
             Some(client) if !client.status().is_terminal() => client.logout().await?,
@@ -235,6 +241,7 @@ impl Host {
 
     /// Stops the session (if it runs) and starts it again from its state.
     pub async fn restart(&self, id: &str) -> Result<SessionInfo, HostError> {
+        let _turn = self.turns.take(id).await;
         self.get(id)?;
         if let Some(client) = self.take(id) {
             client.shutdown().await;
