@@ -138,8 +138,9 @@ impl Reply {
         Reply::parse_one(bytes).map(|(reply, _)| reply)
     }
 
-    /// The first response and how many bytes it took.
-    pub fn parse_one(bytes: &[u8]) -> Option<(Reply, usize)> {
+    /// Status and headers only (a stream's body never ends), and where
+    /// the body starts.
+    pub fn parse_head(bytes: &[u8]) -> Option<(Reply, usize)> {
         let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
         let head = std::str::from_utf8(&bytes[..end]).ok()?;
         let mut lines = head.split("\r\n");
@@ -148,12 +149,19 @@ impl Reply {
             .filter_map(|l| l.split_once(':'))
             .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
-        let mut reply = Reply {
+        let reply = Reply {
             status,
             headers,
             body: Vec::new(),
         };
-        let mut rest = &bytes[end + 4..];
+        Some((reply, end + 4))
+    }
+
+    /// The first response and how many bytes it took.
+    pub fn parse_one(bytes: &[u8]) -> Option<(Reply, usize)> {
+        let (mut reply, body_at) = Reply::parse_head(bytes)?;
+        let end = body_at - 4;
+        let mut rest = &bytes[body_at..];
         let start = rest.len();
         if reply.header("transfer-encoding") == Some("chunked") {
             loop {
