@@ -13,7 +13,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::error::ErrorBody;
 use super::extract::SessionId;
-use super::schemas::HostEventDoc;
+use super::schemas::{HostEventDoc, SessionPath};
 use super::{ApiError, AppState};
 use crate::host::HostEvent;
 
@@ -36,7 +36,7 @@ pub async fn all_events(
     get,
     path = "/v1/sessions/{id}/events",
     summary = "Server-Sent Events of one session (and of the host)",
-    params(("id" = String, Path, description = "Session id")),
+    params(SessionPath),
     responses(
         (status = 200, description = "An event stream, as /v1/events but for this session",
             body = HostEventDoc, content_type = "text/event-stream"),

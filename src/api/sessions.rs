@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::error::ErrorBody;
 use super::extract::{QueryOf, SessionId};
 use super::json::{JsonBody, OptionalJsonBody};
-use super::schemas::{Image, QrFormat, QrStateDoc};
+use super::schemas::{CommandErrors, Image, QrFormat, QrStateDoc, SessionPath};
 use super::{ApiError, AppState};
 use crate::client::SentMessage;
 use crate::host::{CreateSession, SessionInfo};
@@ -60,7 +60,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<SessionInfo>
     get,
     path = "/v1/sessions/{id}",
     summary = "Get a session",
-    params(("id" = String, Path, description = "Session id")),
+    params(SessionPath),
     responses(
         (status = 200, description = "The session", body = SessionInfo),
         (status = 400, description = "invalid_path", body = ErrorBody),
@@ -79,7 +79,7 @@ pub async fn get(
     delete,
     path = "/v1/sessions/{id}",
     summary = "Log out, wipe the state and forget a session",
-    params(("id" = String, Path, description = "Session id")),
+    params(SessionPath),
     responses(
         (status = 204, description = "Gone"),
         (status = 400, description = "invalid_path", body = ErrorBody),
@@ -99,15 +99,11 @@ pub async fn delete(
     post,
     path = "/v1/sessions/{id}/logout",
     summary = "Unlink the device (the record stays, as logged_out)",
-    params(("id" = String, Path, description = "Session id")),
+    params(SessionPath),
     responses(
         (status = 200, description = "The session after the logout", body = SessionInfo),
         (status = 400, description = "invalid_path", body = ErrorBody),
-        (status = 404, description = "session_not_found", body = ErrorBody),
-        (status = 409, description = "not_connected, session_stopped", body = ErrorBody),
-        (status = 500, description = "storage_error", body = ErrorBody),
-        (status = 502, description = "server_error", body = ErrorBody),
-        (status = 504, description = "timeout", body = ErrorBody),
+        CommandErrors,
     )
 )]
 pub async fn logout(
@@ -121,7 +117,7 @@ pub async fn logout(
     post,
     path = "/v1/sessions/{id}/restart",
     summary = "Restart a session from its stored state",
-    params(("id" = String, Path, description = "Session id")),
+    params(SessionPath),
     responses(
         (status = 200, description = "The restarted session", body = SessionInfo),
         (status = 400, description = "invalid_path", body = ErrorBody),
@@ -148,7 +144,7 @@ pub struct QrQuery {
     path = "/v1/sessions/{id}/qr",
     summary = "The QR code the session shows now",
     params(
-        ("id" = String, Path, description = "Session id"),
+        SessionPath,
         ("format" = Option<QrFormat>, Query, description = "json (default), png or svg"),
     ),
     responses(
@@ -220,16 +216,12 @@ pub struct PairCodeResponse {
     post,
     path = "/v1/sessions/{id}/pair-code",
     summary = "Ask for an 8-character linking code instead of a QR scan",
-    params(("id" = String, Path, description = "Session id")),
+    params(SessionPath),
     request_body = PairCodeRequest,
     responses(
         (status = 200, description = "The code to type on the phone", body = PairCodeResponse),
         (status = 400, description = "invalid_path, invalid_json, unknown_field, pair_code_refused", body = ErrorBody),
-        (status = 404, description = "session_not_found", body = ErrorBody),
-        (status = 409, description = "not_connected, session_stopped, already_linked, not_pairing, pair_code_busy", body = ErrorBody),
-        (status = 500, description = "storage_error", body = ErrorBody),
-        (status = 502, description = "server_error", body = ErrorBody),
-        (status = 504, description = "timeout", body = ErrorBody),
+        CommandErrors,
     )
 )]
 pub async fn pair_code(
@@ -254,17 +246,13 @@ pub struct SendText {
     post,
     path = "/v1/sessions/{id}/messages",
     summary = "Send a text; answered once the server acknowledged it",
-    params(("id" = String, Path, description = "Session id")),
+    params(SessionPath),
     request_body = SendText,
     responses(
         (status = 201, description = "Accepted by the server", body = SentMessage),
         (status = 400, description = "invalid_path, invalid_json, unknown_field, empty_text, invalid_recipient", body = ErrorBody),
-        (status = 404, description = "session_not_found", body = ErrorBody),
-        (status = 409, description = "not_connected, session_stopped", body = ErrorBody),
         (status = 422, description = "not_on_whatsapp", body = ErrorBody),
-        (status = 500, description = "storage_error", body = ErrorBody),
-        (status = 502, description = "server_error", body = ErrorBody),
-        (status = 504, description = "timeout", body = ErrorBody),
+        CommandErrors,
     )
 )]
 pub async fn send_message(
@@ -296,16 +284,12 @@ pub struct MarkRead {
     post,
     path = "/v1/sessions/{id}/read",
     summary = "Send read receipts for received messages",
-    params(("id" = String, Path, description = "Session id")),
+    params(SessionPath),
     request_body = MarkRead,
     responses(
         (status = 204, description = "Receipts sent"),
         (status = 400, description = "invalid_path, invalid_json, unknown_field, no_ids, invalid_recipient", body = ErrorBody),
-        (status = 404, description = "session_not_found", body = ErrorBody),
-        (status = 409, description = "not_connected, session_stopped", body = ErrorBody),
-        (status = 500, description = "storage_error", body = ErrorBody),
-        (status = 502, description = "server_error", body = ErrorBody),
-        (status = 504, description = "timeout", body = ErrorBody),
+        CommandErrors,
     )
 )]
 pub async fn mark_read(
