@@ -240,11 +240,18 @@ async fn run_case(world: &World, case: &Case) -> Result<(), String> {
         _ => vec![("Authorization", &good), ("Authorization", &good)],
     };
     let body = body_of(world, op, case, &mut rng);
+    // Now and then a method the route does not take.
+    let wrong_method = (!case.fixed && case.seed % 9 == 0)
+        .then(|| {
+            let taken = world.doc["paths"][&op.path].as_object().expect("path item");
+            ["get", "post", "put", "patch", "delete"]
+                .into_iter()
+                .find(|m| !taken.contains_key(*m))
+        })
+        .flatten();
+    let method = wrong_method.unwrap_or(&op.method).to_uppercase();
 
-    let mut head = format!(
-        "{} {path}{query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n",
-        op.method.to_uppercase()
-    );
+    let mut head = format!("{method} {path}{query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
     for (name, value) in &auth {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -259,8 +266,7 @@ async fn run_case(world: &World, case: &Case) -> Result<(), String> {
     raw.extend_from_slice(body.as_deref().unwrap_or_default());
     let reply = send(&world.api.addr, &raw).await;
     let what = format!(
-        "{} {path}{query} -> {} {:?} {}",
-        op.method,
+        "{method} {path}{query} -> {} {:?} {}",
         reply.status,
         reply.header("content-type"),
         String::from_utf8_lossy(&reply.body)
@@ -270,10 +276,33 @@ async fn run_case(world: &World, case: &Case) -> Result<(), String> {
         .seen
         .lock()
         .unwrap()
-        .entry(format!("{} {} {}", op.method, op.path, reply.status))
+        .entry(format!("{method} {} {}", op.path, reply.status))
         .or_default() += 1;
     if reply.status >= 500 {
         return Err(format!("server error: {what}"));
+    }
+    if wrong_method.is_some() {
+        // Credentials are checked first on the routes that need them.
+        let want = match case.auth % 10 {
+            6 | 7 if secured => 401,
+            9 if secured => 400,
+            _ => 405,
+        };
+        let error = json!({"$ref": "#/components/schemas/ErrorBody"});
+        let body: Value =
+            serde_json::from_slice(&reply.body).map_err(|e| format!("{e}: {what}"))?;
+        let allowed = want != 405
+            || reply
+                .header("allow")
+                .is_some_and(|a| a.contains(&op.method.to_uppercase()));
+        return match (
+            reply.status == want,
+            validate(&world.doc, &error, &body),
+            allowed,
+        ) {
+            (true, Ok(()), true) => Ok(()),
+            _ => Err(format!("a wrong method is not a JSON {want}: {what}")),
+        };
     }
     if secured && matches!(case.auth % 10, 6 | 7) && reply.status != 401 && reply.status != 400 {
         return Err(format!("bad credentials let through: {what}"));
