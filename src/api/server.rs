@@ -92,7 +92,7 @@ pub async fn serve(
                 continue;
             }
         };
-        let Some(guard) = limits.admit(peer.ip()) else {
+        let Some(guard) = limits.admit(client_of(peer.ip())) else {
             refuse(stream, peer);
             continue;
         };
@@ -136,7 +136,24 @@ fn refuse(stream: TcpStream, peer: SocketAddr) {
     tracing::debug!(%peer, "connection refused: over the limit");
 }
 
-/// Open connections per client IP and in total.
+/// The client a peer address counts as: an IPv4 address (also when it
+/// arrives IPv4-mapped), or an IPv6 /64, since one host holds a whole
+/// /64 and could otherwise dodge the per-client cap address by address.
+fn client_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(segments.into())
+            }
+        },
+    }
+}
+
+/// Open connections per client (see [`client_of`]) and in total.
 struct ConnLimits {
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     max_per_ip: usize,
@@ -280,4 +297,24 @@ fn ambiguous_framing() -> Response {
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_ipv4_addresses_or_ipv6_prefixes() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(client_of(ip("10.0.0.7")), ip("10.0.0.7"));
+        assert_eq!(client_of(ip("::ffff:10.0.0.7")), ip("10.0.0.7"));
+        assert_eq!(
+            client_of(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            client_of(ip("2001:db8:1:2::1"))
+        );
+        assert_ne!(
+            client_of(ip("2001:db8:1:2::1")),
+            client_of(ip("2001:db8:1:3::1"))
+        );
+    }
 }
