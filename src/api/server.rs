@@ -123,8 +123,8 @@ pub async fn serve(
 }
 
 /// Answers a refused connection without waiting on it: the answer fits
-/// the socket's send buffer of a fresh connection, and if it does not,
-/// the client gets a bare close.
+/// the send buffer of a fresh connection (if it does not, the client gets
+/// a bare close).
 fn refuse(stream: TcpStream, peer: SocketAddr) {
     const BODY: &str =
         r#"{"error":"too_many_connections","message":"too many connections open: retry later"}"#;
@@ -133,6 +133,19 @@ fn refuse(stream: TcpStream, peer: SocketAddr) {
         BODY.len()
     );
     let _ = stream.try_write(answer.as_bytes());
+    // Closing a socket with unread data resets the connection, which can
+    // throw the answer away before the client reads it: take what already
+    // arrived (never waiting), then close the sending side after it.
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        match stream.try_read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+    if let Ok(socket) = stream.into_std() {
+        let _ = socket.shutdown(std::net::Shutdown::Write);
+    }
     tracing::debug!(%peer, "connection refused: over the limit");
 }
 
