@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 mod bench;
 
@@ -28,7 +29,7 @@ struct Cli {
 enum Command {
     /// Run the session host and its HTTP API (all stored sessions come
     /// back on start).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load harness: link N sessions through `wasp serve` against a
     /// simulator (both child processes) and measure memory, CPU, link and
     /// restore times.
@@ -78,6 +79,25 @@ fn parse_root_key(text: &str) -> Result<[u8; 32], String> {
         .map_err(|b: Vec<u8>| format!("a root key is 32 bytes, got {}", b.len()))
 }
 
+/// `10s`, `500ms`, `2m`, or plain seconds (`10`).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration: use e.g. 10s or 500ms"))?;
+    let secs = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("unknown unit in {text:?}: use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{text:?}: {e}"))
+}
+
 #[derive(Args)]
 struct ServeArgs {
     /// Address the HTTP API listens on.
@@ -94,9 +114,30 @@ struct ServeArgs {
     #[arg(long, env = "WASP_SIM_LISTEN", default_value = "127.0.0.1:9000")]
     sim_listen: SocketAddr,
     /// Bearer key every API request must carry. Required when --listen is
-    /// not a loopback address.
+    /// not a loopback address. Prefer WASP_API_KEY or --api-key-file: a
+    /// flag's value is visible to every local user in the process list.
     #[arg(long, env = "WASP_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+    /// File holding the API key (surrounding whitespace trimmed).
+    #[arg(long, env = "WASP_API_KEY_FILE", conflicts_with = "api_key")]
+    api_key_file: Option<PathBuf>,
+    /// Time for a request head to arrive (also how long an idle
+    /// connection stays open), e.g. `10s`, `500ms`.
+    #[arg(long, env = "WASP_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    header_timeout: Duration,
+    /// Time for a request body to arrive after its head.
+    #[arg(long, env = "WASP_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    body_timeout: Duration,
+    /// Most connections open at once.
+    #[arg(long, env = "WASP_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// Most connections open at once from one client IP.
+    #[arg(long, env = "WASP_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    max_connections_per_ip: usize,
+    /// On SIGTERM: how long requests in flight may take to finish (and,
+    /// after them, the sessions to close) before the process exits anyway.
+    #[arg(long, env = "WASP_SHUTDOWN_GRACE", default_value = "10s", value_parser = parse_duration)]
+    shutdown_grace: Duration,
     /// Most sessions this process runs; derived from the memory limit
     /// when unset.
     #[arg(long, env = "WASP_MAX_SESSIONS")]
@@ -157,7 +198,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log.as_deref())?;
     match cli.command {
-        Command::Serve(args) => run_serve(args).await,
+        Command::Serve(args) => run_serve(*args).await,
         Command::Sim(args) => run_sim(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Link(args) => run_link(args).await,
@@ -189,21 +230,33 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
     println!("ws_url={}", sim.ws_url());
     println!("admin_url={}", sim.http_url());
     println!("root_public_key={}", hex::encode(sim.root_public_key()));
-    shutdown_signal().await?;
+    shutdown_signal()?.await;
     tracing::info!("shutting down");
     sim.shutdown().await;
     Ok(())
 }
 
 async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
-    use wasp::api::{router, ApiKey};
+    use std::sync::Arc;
+    use wasp::api::{router_with, serve, ApiKey, HttpStats, ServerConfig, Shutdown};
     use wasp::client::ClientConfig;
     use wasp::host::{Host, HostConfig};
 
-    let api_key = args.api_key.as_deref().and_then(ApiKey::new);
+    let api_key = match &args.api_key_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading API key file {}", path.display()))?;
+            let key = ApiKey::new(text.trim());
+            if key.is_none() {
+                anyhow::bail!("API key file {} is empty", path.display());
+            }
+            key
+        }
+        None => args.api_key.as_deref().and_then(ApiKey::new),
+    };
     if api_key.is_none() && !args.listen.ip().is_loopback() {
         anyhow::bail!(
-            "refusing to listen on {} without an API key: set --api-key or WASP_API_KEY",
+            "refusing to listen on {} without an API key: set WASP_API_KEY or --api-key-file",
             args.listen
         );
     }
@@ -270,6 +323,8 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
+    // Before the address is out: a SIGTERM from then on shuts down cleanly.
+    let signal = shutdown_signal()?;
     println!("api_url=http://{}", listener.local_addr()?);
     let restoring = {
         let host = host.clone();
@@ -279,18 +334,32 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         })
     };
-    let app = router(host.clone(), api_key);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            if let Err(e) = shutdown_signal().await {
-                tracing::error!(error = %e, "signal handling failed");
-            }
-            tracing::info!("shutting down: no new requests");
-        })
-        .await
-        .context("serving the API")?;
+    let stats = Arc::new(HttpStats::default());
+    let shutdown = Shutdown::new();
+    let app = router_with(host.clone(), api_key, stats.clone(), &shutdown);
+    let server = ServerConfig {
+        head_timeout: args.header_timeout,
+        body_timeout: args.body_timeout,
+        max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
+        shutdown_grace: args.shutdown_grace,
+    };
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        signal.await;
+        tracing::info!("shutting down: no new requests");
+        trigger.trigger();
+    });
+    serve(listener, app, server, stats, shutdown).await;
     restoring.abort();
-    host.shutdown().await;
+    // Sessions close cleanly (the phone sees them go offline), but a
+    // session that does not answer cannot hold the process up.
+    if tokio::time::timeout(args.shutdown_grace, host.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over: sessions left without closing");
+    }
     if let Some(sim) = sim {
         sim.shutdown().await;
     }
@@ -324,7 +393,7 @@ async fn run_link(args: LinkArgs) -> anyhow::Result<()> {
     );
     let mut pair_code_phone = args.pair_code;
 
-    let shutdown = shutdown_signal();
+    let shutdown = shutdown_signal()?;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -347,8 +416,7 @@ async fn run_link(args: LinkArgs) -> anyhow::Result<()> {
                     _ => {}
                 }
             }
-            signal = &mut shutdown => {
-                signal?;
+            _ = &mut shutdown => {
                 tracing::info!("shutting down");
                 client.shutdown().await;
                 break;
@@ -358,20 +426,25 @@ async fn run_link(args: LinkArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on Ctrl-C or (on Unix) SIGTERM.
-async fn shutdown_signal() -> anyhow::Result<()> {
+/// Installs the Ctrl-C and (on Unix) SIGTERM handlers at once, so a
+/// signal that comes early is not lost; the future resolves on either.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-            _ = term.recv() => {}
-        }
+        let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    Ok(())
+    Ok(async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "waiting for Ctrl-C failed");
+        }
+    })
 }

@@ -1,6 +1,8 @@
 //! The `wasp` binary as a user runs it: `wasp sim` in one process,
 //! `wasp link` in another, linked through the simulator's HTTP phone API,
-//! then a restart that logs in from the stored state without a QR.
+//! then a restart that logs in from the stored state without a QR; and
+//! `wasp serve` shutting down on SIGTERM while a client holds an event
+//! stream open.
 #![cfg(unix)]
 
 #[path = "interop/admin.rs"]
@@ -60,13 +62,30 @@ impl Proc {
 
     /// SIGTERM, then the exit status (graceful shutdown must exit 0).
     fn terminate(mut self) -> std::process::ExitStatus {
+        self.sigterm();
+        self.child.wait().expect("process exits")
+    }
+
+    fn sigterm(&self) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill runs");
         assert!(sent.success());
-        self.child.wait().expect("process exits")
+    }
+
+    /// SIGTERM, then the exit status if the process ended within `limit`.
+    async fn terminate_within(mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        self.sigterm();
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
     }
 }
 
@@ -237,4 +256,135 @@ fn the_bench_harness_writes_a_report() {
     assert!(report["messaging"]["p99_ms"].as_f64().unwrap() > 0.0);
     assert_eq!(report["restore_sessions"], 3);
     assert!(report["restore_secs"].as_f64().is_some());
+}
+
+/// `wasp serve` with a linked session and an open SSE stream gets SIGTERM:
+/// the stream ends, the process exits 0 within its grace period, and the
+/// session closed cleanly (the simulator sees the device offline). The
+/// API key comes from a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_shuts_down_on_sigterm_with_an_event_stream_open() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut sim = Proc::spawn(&["sim", "--listen", "127.0.0.1:0"]);
+    let ws_url = sim_value(&mut sim, "ws_url").await;
+    let admin_url = sim_value(&mut sim, "admin_url").await;
+    let root = sim_value(&mut sim, "root_public_key").await;
+    let admin = AdminClient::new(&admin_url).expect("admin url");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key_file = dir.path().join("api.key");
+    std::fs::write(&key_file, "  file-key-0123456789\n").unwrap();
+    let data = dir.path().join("data");
+    let grace = Duration::from_secs(3);
+    let mut serve = Proc::spawn(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data",
+        data.to_str().unwrap(),
+        "--whatsapp-url",
+        &ws_url,
+        "--whatsapp-root-key",
+        &root,
+        "--api-key-file",
+        key_file.to_str().unwrap(),
+        "--shutdown-grace",
+        "3s",
+    ]);
+    let api_url = sim_value(&mut serve, "api_url").await;
+    let api = AdminClient::new(&api_url).expect("api url");
+    let auth = [("Authorization", "Bearer file-key-0123456789")];
+    let (status, _) = api.request("GET", "/v1/sessions", &[], None).await.unwrap();
+    assert_eq!(status, 401, "the key file is in force");
+
+    let body = br#"{"id":"alice"}"#;
+    let (status, _) = api
+        .request("POST", "/v1/sessions", &auth, Some(body))
+        .await
+        .unwrap();
+    assert_eq!(status, 201);
+    let qr = poll(|| async {
+        let (status, body) = api
+            .request("GET", "/v1/sessions/alice/qr", &auth, None)
+            .await
+            .ok()?;
+        let json: Value = serde_json::from_slice(&body).ok()?;
+        (status == 200).then(|| json["qr"].as_str().map(String::from))?
+    })
+    .await;
+    let phone = admin.create_phone().await.expect("phone");
+    let device = admin.scan(&phone, &qr).await.expect("scan");
+    poll(|| async {
+        let (_, body) = api
+            .request("GET", "/v1/sessions/alice", &auth, None)
+            .await
+            .ok()?;
+        let json: Value = serde_json::from_slice(&body).ok()?;
+        (json["status"] == "connected").then_some(())
+    })
+    .await;
+
+    // An event stream that stays open: this client never leaves.
+    let mut stream = tokio::net::TcpStream::connect(api_url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream
+        .write_all(
+            b"GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer file-key-0123456789\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+
+    // The grace period is the deadline under test; the margin covers a
+    // slow machine closing the session after it.
+    let status = serve
+        .terminate_within(grace * 2 + Duration::from_secs(20))
+        .await
+        .expect("serve exits although the stream is open");
+    assert!(status.success(), "exit status {status}");
+    poll(|| async {
+        let devices = admin.devices(&phone).await.ok()?;
+        devices
+            .iter()
+            .any(|d| d.jid == device && !d.connected)
+            .then_some(())
+    })
+    .await;
+    assert!(sim.terminate().success());
+}
+
+/// Polls `check` every 50 ms until it returns `Some` (a hang guard, not a
+/// timing assertion).
+async fn poll<T, F: std::future::Future<Output = Option<T>>>(mut check: impl FnMut() -> F) -> T {
+    tokio::time::timeout(GUARD, async {
+        loop {
+            if let Some(found) = check().await {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("state reached in time")
+}
+
+#[test]
+fn serve_takes_one_api_key_source_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("key");
+    std::fs::write(&key_file, "k").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wasp"))
+        .args(["serve", "--api-key", "k", "--api-key-file"])
+        .arg(&key_file)
+        .arg("--data")
+        .arg(dir.path())
+        .output()
+        .expect("wasp runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
 }

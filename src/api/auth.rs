@@ -2,7 +2,7 @@
 //! time so the key cannot be guessed byte by byte from response times.
 
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use subtle::ConstantTimeEq;
@@ -29,11 +29,7 @@ pub async fn require_key(
     next: Next,
 ) -> Result<Response, ApiError> {
     if let Some(key) = &state.api_key {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+        let presented = bearer_token(request.headers())?;
         match presented {
             Some(p) if key.matches(p) => {}
             Some(_) => {
@@ -53,4 +49,30 @@ pub async fn require_key(
         }
     }
     Ok(next.run(request).await)
+}
+
+/// The token of the one `Authorization: Bearer <token>` header (the
+/// scheme name is case-insensitive, RFC 9110 §11.1). Two headers are
+/// refused: which one a proxy or a logger looked at is anyone's guess.
+fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_authorization",
+            "send exactly one Authorization header",
+        ));
+    }
+    let Ok(value) = value.to_str() else {
+        return Ok(None);
+    };
+    let Some((scheme, token)) = value.trim().split_once(' ') else {
+        return Ok(None);
+    };
+    Ok(scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start()))
 }

@@ -8,6 +8,15 @@ use axum::Json;
 use crate::client::ClientError;
 use crate::host::HostError;
 
+/// What every error answer carries.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code (`session_not_found`, `invalid_json`, ...).
+    pub error: String,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -23,11 +32,26 @@ impl ApiError {
             message: message.into(),
         }
     }
+
+    /// 413 for a body over [`super::MAX_BODY_BYTES`].
+    pub fn body_too_large() -> Self {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "request bodies are limited to {} bytes",
+                super::MAX_BODY_BYTES
+            ),
+        )
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"error": self.code, "message": self.message});
+        let body = ErrorBody {
+            error: self.code.to_string(),
+            message: self.message,
+        };
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             // Capacity frees up when sessions end; ask clients to come back.

@@ -1,26 +1,53 @@
 //! Server-Sent Events: one stream per session and one for all sessions.
 //! Each event's SSE name is its type (`qr`, `connected`, `message`,
-//! `capacity.alert` ...), its data the JSON event.
+//! `capacity.alert` ...), its data the JSON event. Every stream ends when
+//! the API shuts down, so a client kept connected cannot hold the
+//! process up.
 
 use std::convert::Infallible;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt as _};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::error::ErrorBody;
+use super::extract::SessionId;
+use super::schemas::{HostEventDoc, SessionPath};
 use super::{ApiError, AppState};
 use crate::host::HostEvent;
 
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    summary = "Server-Sent Events of every session and of the host",
+    responses(
+        (status = 200, description = "An event stream: each event's name is its `type`, its data one HostEvent as JSON (a `lagged` event tells how many a slow reader missed)",
+            body = HostEventDoc, content_type = "text/event-stream"),
+    )
+)]
 pub async fn all_events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     stream_of(state, None)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sessions/{id}/events",
+    summary = "Server-Sent Events of one session (and of the host)",
+    params(SessionPath),
+    responses(
+        (status = 200, description = "An event stream, as /v1/events but for this session",
+            body = HostEventDoc, content_type = "text/event-stream"),
+        (status = 400, description = "invalid_path", body = ErrorBody),
+        (status = 404, description = "session_not_found", body = ErrorBody),
+        (status = 500, description = "storage_error", body = ErrorBody),
+    )
+)]
 pub async fn session_events(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     state.host.get(&id)?;
     Ok(stream_of(state, Some(id)))
@@ -33,6 +60,7 @@ fn stream_of(
     session: Option<String>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let rx = state.host.subscribe();
+    let mut shutdown = state.shutdown.clone();
     let events = stream::unfold((rx, session), |(mut rx, session)| async move {
         loop {
             match rx.recv().await {
@@ -51,6 +79,7 @@ fn stream_of(
             }
         }
     });
+    let events = events.take_until(async move { shutdown.wait().await });
     Sse::new(events).keep_alive(KeepAlive::default())
 }
 

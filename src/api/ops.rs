@@ -8,17 +8,43 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 
+use super::error::ErrorBody;
 use super::{ApiError, AppState};
 use crate::host::CapacityReport;
 
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+/// What the health routes answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` (alive) or `ready` (restore finished).
+    status: &'static str,
+}
+
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    summary = "Liveness",
+    security(()),
+    responses((status = 200, description = "The process serves requests", body = Health))
+)]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// Ready once every stored session has been restored.
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    summary = "Readiness: every stored session was started",
+    security(()),
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "restoring", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before asking again"))),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     if state.host.is_ready() {
-        Ok(Json(serde_json::json!({"status": "ready"})))
+        Ok(Json(Health { status: "ready" }))
     } else {
         Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -28,6 +54,12 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Va
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/capacity",
+    summary = "Sessions, capacity, memory and the alert",
+    responses((status = 200, description = "Capacity now", body = CapacityReport))
+)]
 pub async fn capacity(State(state): State<AppState>) -> Json<CapacityReport> {
     Json(state.host.capacity())
 }
@@ -37,6 +69,15 @@ pub async fn not_found() -> ApiError {
 }
 
 /// Prometheus text exposition format, version 0.0.4.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
+        (status = 500, description = "storage_error", body = ErrorBody),
+    )
+)]
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let capacity = state.host.capacity();
     let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
@@ -81,5 +122,6 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     for (name, value) in counters {
         let _ = writeln!(out, "# TYPE {name} counter\n{name} {value}");
     }
+    state.http.render(&mut out);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }

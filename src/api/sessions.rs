@@ -1,16 +1,40 @@
 //! Session routes: create, list, get, delete, logout, restart, QR,
-//! linking code, messages and read receipts.
+//! linking code, messages and read receipts. Each handler's
+//! `#[utoipa::path]` is its entry in the OpenAPI document: the statuses
+//! listed there are the ones it can answer (the server-wide ones, such as
+//! 401 and 413, are added by `openapi.rs`).
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
+use super::error::ErrorBody;
+use super::extract::{QueryOf, SessionId};
 use super::json::{JsonBody, OptionalJsonBody};
+use super::schemas::{CommandErrors, Image, QrFormat, QrStateDoc, SessionPath};
 use super::{ApiError, AppState};
+use crate::client::SentMessage;
 use crate::host::{CreateSession, SessionInfo};
 
+#[utoipa::path(
+    post,
+    path = "/v1/sessions",
+    summary = "Create and start a session",
+    request_body(
+        content = Option<CreateSession>,
+        description = "Optional: an empty body creates a session with a generated id"
+    ),
+    responses(
+        (status = 201, description = "Created and started", body = SessionInfo),
+        (status = 400, description = "invalid_json, unknown_field, invalid_session_id, invalid_webhook", body = ErrorBody),
+        (status = 409, description = "session_exists", body = ErrorBody),
+        (status = 500, description = "storage_error", body = ErrorBody),
+        (status = 503, description = "capacity_exhausted, shutting_down", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     OptionalJsonBody(request): OptionalJsonBody<CreateSession>,
@@ -19,35 +43,91 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(info)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sessions",
+    summary = "List sessions",
+    responses(
+        (status = 200, description = "Every session", body = Vec<SessionInfo>),
+        (status = 500, description = "storage_error", body = ErrorBody),
+    )
+)]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<SessionInfo>>, ApiError> {
     Ok(Json(state.host.list()?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/sessions/{id}",
+    summary = "Get a session",
+    params(SessionPath),
+    responses(
+        (status = 200, description = "The session", body = SessionInfo),
+        (status = 400, description = "invalid_path", body = ErrorBody),
+        (status = 404, description = "session_not_found", body = ErrorBody),
+        (status = 500, description = "storage_error", body = ErrorBody),
+    )
+)]
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
 ) -> Result<Json<SessionInfo>, ApiError> {
     Ok(Json(state.host.get(&id)?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/sessions/{id}",
+    summary = "Log out, wipe the state and forget a session",
+    params(SessionPath),
+    responses(
+        (status = 204, description = "Gone"),
+        (status = 400, description = "invalid_path", body = ErrorBody),
+        (status = 404, description = "session_not_found", body = ErrorBody),
+        (status = 500, description = "storage_error", body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
 ) -> Result<StatusCode, ApiError> {
     state.host.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{id}/logout",
+    summary = "Unlink the device (the record stays, as logged_out)",
+    params(SessionPath),
+    responses(
+        (status = 200, description = "The session after the logout", body = SessionInfo),
+        (status = 400, description = "invalid_path", body = ErrorBody),
+        CommandErrors,
+    )
+)]
 pub async fn logout(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
 ) -> Result<Json<SessionInfo>, ApiError> {
     Ok(Json(state.host.logout(&id).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{id}/restart",
+    summary = "Restart a session from its stored state",
+    params(SessionPath),
+    responses(
+        (status = 200, description = "The restarted session", body = SessionInfo),
+        (status = 400, description = "invalid_path", body = ErrorBody),
+        (status = 404, description = "session_not_found", body = ErrorBody),
+        (status = 500, description = "storage_error", body = ErrorBody),
+    )
+)]
 pub async fn restart(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
 ) -> Result<Json<SessionInfo>, ApiError> {
     Ok(Json(state.host.restart(&id).await?))
 }
@@ -59,10 +139,29 @@ pub struct QrQuery {
 
 /// The QR code the session shows now: JSON (raw string and expiry), or a
 /// PNG or SVG image to display as is.
+#[utoipa::path(
+    get,
+    path = "/v1/sessions/{id}/qr",
+    summary = "The QR code the session shows now",
+    params(
+        SessionPath,
+        ("format" = Option<QrFormat>, Query, description = "json (default), png or svg"),
+    ),
+    responses(
+        (status = 200, description = "The code, as JSON or as an image", content(
+            (QrStateDoc = "application/json"),
+            (Image = "image/png"),
+            (Image = "image/svg+xml"),
+        )),
+        (status = 400, description = "invalid_path, invalid_query, bad_format", body = ErrorBody),
+        (status = 404, description = "session_not_found, no_qr", body = ErrorBody),
+        (status = 500, description = "storage_error, qr_render", body = ErrorBody),
+    )
+)]
 pub async fn qr(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(query): Query<QrQuery>,
+    SessionId(id): SessionId,
+    QueryOf(query): QueryOf<QrQuery>,
 ) -> Result<Response, ApiError> {
     let qr = state.host.qr(&id)?.ok_or_else(|| {
         ApiError::new(
@@ -100,29 +199,65 @@ pub async fn qr(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PairCodeRequest {
+    /// The phone number of the account to link, digits only.
     phone: String,
 }
 
-pub async fn pair_code(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<PairCodeRequest>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let code = state.host.pair_code(&id, &body.phone).await?;
-    Ok(Json(serde_json::json!({ "code": code })))
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PairCodeResponse {
+    /// 8 characters to type on the phone.
+    code: String,
 }
 
-#[derive(Deserialize)]
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{id}/pair-code",
+    summary = "Ask for an 8-character linking code instead of a QR scan",
+    params(SessionPath),
+    request_body = PairCodeRequest,
+    responses(
+        (status = 200, description = "The code to type on the phone", body = PairCodeResponse),
+        (status = 400, description = "invalid_path, invalid_json, unknown_field, pair_code_refused", body = ErrorBody),
+        CommandErrors,
+    )
+)]
+pub async fn pair_code(
+    State(state): State<AppState>,
+    SessionId(id): SessionId,
+    JsonBody(body): JsonBody<PairCodeRequest>,
+) -> Result<Json<PairCodeResponse>, ApiError> {
+    let code = state.host.pair_code(&id, &body.phone).await?;
+    Ok(Json(PairCodeResponse { code }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SendText {
+    /// `+<phone>` or `<n>@s.whatsapp.net`.
     to: String,
+    /// Not empty.
     text: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{id}/messages",
+    summary = "Send a text; answered once the server acknowledged it",
+    params(SessionPath),
+    request_body = SendText,
+    responses(
+        (status = 201, description = "Accepted by the server", body = SentMessage),
+        (status = 400, description = "invalid_path, invalid_json, unknown_field, empty_text, invalid_recipient", body = ErrorBody),
+        (status = 422, description = "not_on_whatsapp", body = ErrorBody),
+        CommandErrors,
+    )
+)]
 pub async fn send_message(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     JsonBody(body): JsonBody<SendText>,
 ) -> Result<impl IntoResponse, ApiError> {
     if body.text.is_empty() {
@@ -136,15 +271,30 @@ pub async fn send_message(
     Ok((StatusCode::CREATED, Json(sent)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MarkRead {
+    /// The conversation the messages came in.
     chat: String,
+    /// Their ids; at least one.
     ids: Vec<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{id}/read",
+    summary = "Send read receipts for received messages",
+    params(SessionPath),
+    request_body = MarkRead,
+    responses(
+        (status = 204, description = "Receipts sent"),
+        (status = 400, description = "invalid_path, invalid_json, unknown_field, no_ids, invalid_recipient", body = ErrorBody),
+        CommandErrors,
+    )
+)]
 pub async fn mark_read(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    SessionId(id): SessionId,
     JsonBody(body): JsonBody<MarkRead>,
 ) -> Result<StatusCode, ApiError> {
     if body.ids.is_empty() {

@@ -9,7 +9,7 @@ use crate::types::{Jid, MessageId};
 /// `{"type": "qr", "code": ..., "expires_in_secs": ...}` and so on.
 ///
 /// The last event of every session task is `LoggedOut` or `Stopped`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// A QR code to show; scanning it after `expires_in_secs` fails.
@@ -17,7 +17,10 @@ pub enum Event {
     /// A linking code to type on the phone.
     PairCode { code: String },
     /// The phone linked this device; a login follows.
-    Paired { jid: Jid },
+    Paired {
+        #[schema(value_type = String)]
+        jid: Jid,
+    },
     /// Logged in and online.
     Connected,
     /// An established connection ended (a reconnect usually follows).
@@ -35,33 +38,45 @@ pub enum Event {
     /// A message could not be decrypted; a retry was requested from the
     /// sender. Reported, never dropped silently.
     Undecryptable {
+        #[schema(value_type = String)]
         id: MessageId,
+        #[schema(value_type = String)]
         chat: Jid,
+        #[schema(value_type = String)]
         sender: Jid,
         reason: String,
     },
     /// A contact's device presented a different identity key than before
     /// (WhatsApp shows "security code changed"); messages keep flowing.
-    IdentityChanged { jid: Jid },
+    IdentityChanged {
+        #[schema(value_type = String)]
+        jid: Jid,
+    },
     /// Receipts for messages we sent: `delivered`, `read` or `played`.
     Receipt {
         kind: ReceiptKind,
+        #[schema(value_type = String)]
         chat: Jid,
         /// The device that sent the receipt.
+        #[schema(value_type = String)]
         sender: Jid,
+        #[schema(value_type = Vec<String>)]
         ids: Vec<MessageId>,
         timestamp: u64,
     },
 }
 
 /// A received text message, as the host sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct IncomingMessage {
     /// WhatsApp's message id (unique per sender).
+    #[schema(value_type = String)]
     pub id: MessageId,
     /// The conversation: the other party's user JID (`123@s.whatsapp.net`).
+    #[schema(value_type = String)]
     pub chat: Jid,
     /// The device that sent it (`123:0@s.whatsapp.net`).
+    #[schema(value_type = String)]
     pub sender: Jid,
     /// Seconds since the epoch, as the server stamped it.
     pub timestamp: u64,
@@ -77,11 +92,13 @@ pub struct IncomingMessage {
 }
 
 /// The message a reply quotes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct QuotedMessage {
+    #[schema(value_type = String)]
     pub id: MessageId,
     /// Who wrote the quoted message, when the reply says so.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub sender: Option<Jid>,
     /// Its text, when it was a text message.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -89,7 +106,7 @@ pub struct QuotedMessage {
 }
 
 /// What a receipt says happened to a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReceiptKind {
     Delivered,
@@ -132,7 +149,7 @@ impl EventSink for ChannelSink {
 }
 
 /// Where a session stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Loading credentials, not connected yet.
@@ -171,10 +188,12 @@ pub struct Snapshot {
 }
 
 /// A message the server accepted from us.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct SentMessage {
+    #[schema(value_type = String)]
     pub id: MessageId,
     /// The conversation (the recipient's user JID).
+    #[schema(value_type = String)]
     pub chat: Jid,
     /// Seconds since the epoch, as the server's ack stamped it.
     pub timestamp: u64,

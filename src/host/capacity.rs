@@ -42,7 +42,7 @@ pub fn rss_from_statm(statm: &str) -> Option<u64> {
     Some(resident * 4096)
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct MemoryReport {
     /// Process RSS in bytes (null where the platform does not tell).
     pub rss_bytes: Option<u64>,
@@ -81,7 +81,7 @@ pub fn measured_cost(rss: Option<u64>, baseline: Option<u64>, sessions: usize) -
     Some(rss?.saturating_sub(baseline?) / sessions as u64)
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct CapacityReport {
     pub sessions: usize,
     pub max_sessions: usize,

@@ -56,7 +56,8 @@ impl HostConfig {
 const UNLIMITED_DEFAULT_SESSIONS: usize = 5_000;
 
 /// What `POST /v1/sessions` asks for.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateSession {
     /// `[A-Za-z0-9_-]{1,64}`; generated when absent.
     pub id: Option<String>,
@@ -65,7 +66,7 @@ pub struct CreateSession {
 }
 
 /// A session as the API shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct SessionInfo {
     pub id: String,
     pub status: Status,
