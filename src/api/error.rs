@@ -5,8 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::client::ClientError;
-use crate::host::HostError;
+use crate::host::{HostError, SessionErrorKind};
 
 /// What every error answer carries.
 #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -33,14 +32,14 @@ impl ApiError {
         }
     }
 
-    /// 413 for a body over [`super::MAX_BODY_BYTES`].
+    /// 413 for a body over [`super::state::MAX_BODY_BYTES`].
     pub fn body_too_large() -> Self {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             format!(
                 "request bodies are limited to {} bytes",
-                super::MAX_BODY_BYTES
+                super::state::MAX_BODY_BYTES
             ),
         )
     }
@@ -73,7 +72,7 @@ impl From<HostError> for ApiError {
             HostError::InvalidWebhook(_) => (S::BAD_REQUEST, "invalid_webhook"),
             HostError::CapacityExhausted { .. } => (S::SERVICE_UNAVAILABLE, "capacity_exhausted"),
             HostError::ShuttingDown => (S::SERVICE_UNAVAILABLE, "shutting_down"),
-            HostError::Client(c) => client_status(c),
+            HostError::Session { kind, .. } => session_status(*kind),
             HostError::Store(_) | HostError::Database(_) => {
                 tracing::error!(error = %e, "storage failure");
                 (S::INTERNAL_SERVER_ERROR, "storage_error")
@@ -83,21 +82,22 @@ impl From<HostError> for ApiError {
     }
 }
 
-fn client_status(e: &ClientError) -> (StatusCode, &'static str) {
+fn session_status(kind: SessionErrorKind) -> (StatusCode, &'static str) {
+    use SessionErrorKind as K;
     use StatusCode as S;
-    match e {
-        ClientError::NotConnected => (S::CONFLICT, "not_connected"),
-        ClientError::Stopped => (S::CONFLICT, "session_stopped"),
-        ClientError::InvalidRecipient(_) => (S::BAD_REQUEST, "invalid_recipient"),
-        ClientError::UnsupportedRecipient(_) => (S::BAD_REQUEST, "unsupported_recipient"),
-        ClientError::NotOnWhatsApp(_) => (S::UNPROCESSABLE_ENTITY, "not_on_whatsapp"),
-        ClientError::Timeout => (S::GATEWAY_TIMEOUT, "timeout"),
-        ClientError::Server { .. } => (S::BAD_GATEWAY, "server_error"),
-        ClientError::Unsupported(_) => (S::NOT_IMPLEMENTED, "not_implemented"),
-        ClientError::AlreadyLinked => (S::CONFLICT, "already_linked"),
-        ClientError::NotPairing => (S::CONFLICT, "not_pairing"),
-        ClientError::PairCodeBusy => (S::CONFLICT, "pair_code_busy"),
-        ClientError::PairCode(_) => (S::BAD_REQUEST, "pair_code_refused"),
-        _ => (S::INTERNAL_SERVER_ERROR, "internal_error"),
+    match kind {
+        K::NotConnected => (S::CONFLICT, "not_connected"),
+        K::Stopped => (S::CONFLICT, "session_stopped"),
+        K::InvalidRecipient => (S::BAD_REQUEST, "invalid_recipient"),
+        K::UnsupportedRecipient => (S::BAD_REQUEST, "unsupported_recipient"),
+        K::NotOnWhatsApp => (S::UNPROCESSABLE_ENTITY, "not_on_whatsapp"),
+        K::Timeout => (S::GATEWAY_TIMEOUT, "timeout"),
+        K::ServerRefused => (S::BAD_GATEWAY, "server_error"),
+        K::NotImplemented => (S::NOT_IMPLEMENTED, "not_implemented"),
+        K::AlreadyLinked => (S::CONFLICT, "already_linked"),
+        K::NotPairing => (S::CONFLICT, "not_pairing"),
+        K::PairCodeBusy => (S::CONFLICT, "pair_code_busy"),
+        K::PairCodeRefused => (S::BAD_REQUEST, "pair_code_refused"),
+        K::Internal => (S::INTERNAL_SERVER_ERROR, "internal_error"),
     }
 }

@@ -11,10 +11,11 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt as _};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::error::ApiError;
 use super::error::ErrorBody;
 use super::extract::SessionId;
-use super::schemas::{HostEventDoc, SessionPath};
-use super::{ApiError, AppState};
+use super::schemas::SessionPath;
+use super::state::AppState;
 use crate::host::HostEvent;
 
 #[utoipa::path(
@@ -23,7 +24,7 @@ use crate::host::HostEvent;
     summary = "Server-Sent Events of every session and of the host",
     responses(
         (status = 200, description = "An event stream: each event's name is its `type`, its data one HostEvent as JSON (a `lagged` event tells how many a slow reader missed)",
-            body = HostEventDoc, content_type = "text/event-stream"),
+            body = HostEvent, content_type = "text/event-stream"),
     )
 )]
 pub async fn all_events(
@@ -39,7 +40,7 @@ pub async fn all_events(
     params(SessionPath),
     responses(
         (status = 200, description = "An event stream, as /v1/events but for this session",
-            body = HostEventDoc, content_type = "text/event-stream"),
+            body = HostEvent, content_type = "text/event-stream"),
         (status = 400, description = "invalid_path", body = ErrorBody),
         (status = 404, description = "session_not_found", body = ErrorBody),
         (status = 500, description = "storage_error", body = ErrorBody),

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::body_timeout::is_body_timeout;
-use super::ApiError;
+use super::error::ApiError;
 
 pub struct JsonBody<T>(pub T);
 

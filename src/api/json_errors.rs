@@ -11,7 +11,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, MAX_BODY_BYTES};
+use super::error::ApiError;
+use super::state::MAX_BODY_BYTES;
 
 /// Text kept from a non-JSON error body for the message.
 const MAX_TEXT: usize = 4096;

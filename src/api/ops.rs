@@ -8,8 +8,9 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 
+use super::error::ApiError;
 use super::error::ErrorBody;
-use super::{ApiError, AppState};
+use super::state::AppState;
 use crate::host::CapacityReport;
 
 /// What the health routes answer.

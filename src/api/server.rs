@@ -26,10 +26,10 @@ use tokio::task::JoinSet;
 use tower_service::Service as _;
 
 use super::body_timeout::TimedBody;
+use super::error::ApiError;
 use super::framing::{Framing, Sniffed, Verdicts, MAX_HEAD_BYTES};
 use super::http_stats::HttpStats;
 use super::shutdown::Shutdown;
-use super::ApiError;
 
 /// Limits and deadlines of the server; `wasp serve` sets them from flags.
 #[derive(Clone, Debug)]

@@ -10,13 +10,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
+use super::error::ApiError;
 use super::error::ErrorBody;
 use super::extract::{QueryOf, SessionId};
 use super::json::{JsonBody, OptionalJsonBody};
-use super::schemas::{CommandErrors, Image, QrFormat, QrStateDoc, SessionPath};
-use super::{ApiError, AppState};
-use crate::client::SentMessage;
-use crate::host::{CreateSession, SessionInfo};
+use super::schemas::{CommandErrors, Image, QrFormat, SessionPath};
+use super::state::AppState;
+use crate::host::SentMessage;
+use crate::host::{CreateSession, QrState, SessionInfo};
 
 #[utoipa::path(
     post,
@@ -149,7 +150,7 @@ pub struct QrQuery {
     ),
     responses(
         (status = 200, description = "The code, as JSON or as an image", content(
-            (QrStateDoc = "application/json"),
+            (QrState = "application/json"),
             (Image = "image/png"),
             (Image = "image/svg+xml"),
         )),

@@ -1,4 +1,7 @@
-//! Errors the host reports; the API maps each to a status code.
+//! Errors the host reports; the API maps each to a status code. What a
+//! session refused or could not do arrives here in the host's own words
+//! (`SessionErrorKind`), so nothing above the host needs the client's
+//! error type.
 
 use crate::client::ClientError;
 use crate::store::StoreError;
@@ -17,10 +20,69 @@ pub enum HostError {
     ShuttingDown,
     #[error("invalid webhook: {0}")]
     InvalidWebhook(String),
-    #[error(transparent)]
-    Client(#[from] ClientError),
+    /// A session refused the request or could not carry it out.
+    #[error("{message}")]
+    Session {
+        kind: SessionErrorKind,
+        message: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("host database: {0}")]
     Database(#[from] rusqlite::Error),
+}
+
+/// What kind of refusal or failure a session reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionErrorKind {
+    /// Not logged in (or not connected at all) right now.
+    NotConnected,
+    /// The session's task has ended.
+    Stopped,
+    /// The recipient is neither a phone number nor a user JID.
+    InvalidRecipient,
+    /// A recipient of a kind not supported yet (LID addresses).
+    UnsupportedRecipient,
+    NotOnWhatsApp,
+    /// The WhatsApp server did not answer in time.
+    Timeout,
+    /// The WhatsApp server refused.
+    ServerRefused,
+    NotImplemented,
+    AlreadyLinked,
+    /// No QR code shown yet: a linking code cannot be asked for.
+    NotPairing,
+    PairCodeBusy,
+    /// Invalid phone number, or the server refused the linking code.
+    PairCodeRefused,
+    /// Anything else (storage, the wire): the session's own failure.
+    Internal,
+}
+
+impl From<ClientError> for HostError {
+    fn from(e: ClientError) -> Self {
+        use SessionErrorKind as K;
+        let kind = match &e {
+            ClientError::NotConnected => K::NotConnected,
+            ClientError::Stopped => K::Stopped,
+            ClientError::InvalidRecipient(_) => K::InvalidRecipient,
+            ClientError::UnsupportedRecipient(_) => K::UnsupportedRecipient,
+            ClientError::NotOnWhatsApp(_) => K::NotOnWhatsApp,
+            ClientError::Timeout => K::Timeout,
+            ClientError::Server { .. } => K::ServerRefused,
+            ClientError::Unsupported(_) => K::NotImplemented,
+            ClientError::AlreadyLinked => K::AlreadyLinked,
+            ClientError::NotPairing => K::NotPairing,
+            ClientError::PairCodeBusy => K::PairCodeBusy,
+            ClientError::PairCode(_) => K::PairCodeRefused,
+            ClientError::Pairing(_)
+            | ClientError::Creds(_)
+            | ClientError::Store(_)
+            | ClientError::Wire(_) => K::Internal,
+        };
+        HostError::Session {
+            kind,
+            message: e.to_string(),
+        }
+    }
 }

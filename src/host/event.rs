@@ -8,9 +8,11 @@ use serde::Serialize;
 
 use crate::client::Event;
 
-/// An event of one session, or of the host itself (`session` is null).
-#[derive(Clone, Debug, Serialize)]
+/// One event on an event stream (and the body of a webhook): a session's
+/// event, or the host's own (capacity; `session` is null).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct HostEvent {
+    /// The session it comes from; null for the host's own events.
     pub session: Option<String>,
     /// Seconds since the epoch.
     pub at: u64,
@@ -18,14 +20,16 @@ pub struct HostEvent {
     pub kind: HostEventKind,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// What happened: a session's event or a capacity event.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum HostEventKind {
     Session(Event),
     Capacity(CapacityEvent),
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// The capacity alert raised (past 80%) or cleared (below 70%).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type")]
 pub enum CapacityEvent {
     #[serde(rename = "capacity.alert")]
@@ -54,8 +58,9 @@ impl HostEvent {
 }
 
 /// The QR code a session shows now.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct QrState {
+    /// The string the phone scans.
     pub qr: String,
     /// Seconds since the epoch after which scanning it fails.
     pub expires_at: u64,

@@ -23,7 +23,9 @@ pub use capacity::{
     derive_max_sessions, process_rss, rss_from_statm, CapacityReport, MemoryReport,
     DEFAULT_SESSION_COST,
 };
-pub use error::HostError;
+pub use error::{HostError, SessionErrorKind};
+// What the host hands out of its sessions, in the client's own types.
+pub use crate::client::{Event, SentMessage, Status};
 pub use event::{HostEvent, QrState};
 pub use pool::{validate_webhook_url, Counters, CreateSession, Host, HostConfig, SessionInfo};
 pub use webhook::{AddressGuard, Backlog, IpNet, WebhookConfig, WebhookTarget};

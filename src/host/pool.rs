@@ -538,7 +538,7 @@ impl Host {
         self.get(id)?;
         self.client(id)
             .filter(|c| !c.status().is_terminal())
-            .ok_or(HostError::Client(crate::client::ClientError::NotConnected))
+            .ok_or(HostError::from(ClientError::NotConnected))
     }
 
     /// Messages need a logged-in session: anything else is a clear 409
@@ -548,7 +548,7 @@ impl Host {
         if client.status() == Status::Connected {
             Ok(client)
         } else {
-            Err(HostError::Client(crate::client::ClientError::NotConnected))
+            Err(HostError::from(ClientError::NotConnected))
         }
     }
 }

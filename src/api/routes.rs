@@ -1,0 +1,67 @@
+//! The routes: which handler answers which path, behind which layers.
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::{middleware, Router};
+
+use super::auth;
+use super::http_stats::HttpStats;
+use super::key::ApiKey;
+use super::shutdown::Shutdown;
+use super::state::{AppState, MAX_BODY_BYTES};
+use super::{events, json_errors, openapi, ops, sessions};
+use crate::host::Host;
+
+/// The whole API, for a server of its own (tests): no server counters,
+/// and event streams end only with their client.
+pub fn router(host: Arc<Host>, api_key: Option<ApiKey>) -> Router {
+    router_with(host, api_key, Arc::default(), &Shutdown::new())
+}
+
+/// The whole API as `api::serve` runs it: `/metrics` shows `http`, and the
+/// event streams end when `shutdown` is triggered. Every route but
+/// `/healthz` and `/readyz` needs the API key when one is configured.
+pub fn router_with(
+    host: Arc<Host>,
+    api_key: Option<ApiKey>,
+    http: Arc<HttpStats>,
+    shutdown: &Shutdown,
+) -> Router {
+    let state = AppState {
+        host,
+        api_key,
+        http,
+        shutdown: shutdown.listener(),
+    };
+    let v1 = Router::new()
+        .route("/v1/sessions", post(sessions::create).get(sessions::list))
+        .route(
+            "/v1/sessions/{id}",
+            get(sessions::get).delete(sessions::delete),
+        )
+        .route("/v1/sessions/{id}/logout", post(sessions::logout))
+        .route("/v1/sessions/{id}/restart", post(sessions::restart))
+        .route("/v1/sessions/{id}/qr", get(sessions::qr))
+        .route("/v1/sessions/{id}/pair-code", post(sessions::pair_code))
+        .route("/v1/sessions/{id}/messages", post(sessions::send_message))
+        .route("/v1/sessions/{id}/read", post(sessions::mark_read))
+        .route("/v1/sessions/{id}/events", get(events::session_events))
+        .route("/v1/events", get(events::all_events))
+        .route("/v1/capacity", get(ops::capacity))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(openapi::document))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ));
+    Router::new()
+        .merge(v1)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .fallback(ops::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(json_errors::json_errors))
+        .with_state(state)
+}
