@@ -1,0 +1,84 @@
+//! `wasp link`: one session in the foreground, its events as JSON lines.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::args::WhatsAppArgs;
+use crate::signals::shutdown_signal;
+
+#[derive(Args)]
+pub struct LinkArgs {
+    /// Directory holding one sub-directory of state per session.
+    #[arg(long, env = "WASP_DATA", default_value = "./data")]
+    data: PathBuf,
+    /// Session id (`[A-Za-z0-9_-]{1,64}`); its state lives in DATA/ID.
+    #[arg(long, default_value = "default")]
+    session: String,
+    /// Link with an 8-character code for this phone number instead of
+    /// scanning a QR code.
+    #[arg(long, value_name = "PHONE")]
+    pair_code: Option<String>,
+    #[command(flatten)]
+    whatsapp: WhatsAppArgs,
+}
+
+pub async fn run(args: LinkArgs) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use wasp::client::{ChannelSink, Client, ClientConfig, Event};
+
+    use wasp::store::AuthStores as _;
+    let data = wasp::store::DataDir::open(&args.data)
+        .with_context(|| format!("opening data directory {}", args.data.display()))?;
+    let store = wasp::store::FileStores::new(data)
+        .open(&args.session)
+        .with_context(|| format!("session id {:?}", args.session))?;
+    let mut config = ClientConfig {
+        url: args.whatsapp.whatsapp_url,
+        ..ClientConfig::default()
+    };
+    if let Some(root) = args.whatsapp.whatsapp_root_key {
+        config.root_key = root;
+    }
+    let (sink, mut events) = ChannelSink::new();
+    let client = Client::spawn(
+        args.session.clone(),
+        Arc::new(config),
+        store,
+        Arc::new(sink),
+    );
+    let mut pair_code_phone = args.pair_code;
+
+    let shutdown = shutdown_signal()?;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                let Some((_, event)) = event else { break };
+                println!("{}", serde_json::to_string(&event)?);
+                match &event {
+                    // The first QR means the server is waiting for a link:
+                    // that is when a linking code can be asked for instead.
+                    Event::Qr { .. } => {
+                        if let Some(phone) = pair_code_phone.take() {
+                            let code = client
+                                .request_pair_code(&phone)
+                                .await
+                                .context("requesting a linking code")?;
+                            eprintln!("Enter this code on the phone: {code}");
+                        }
+                    }
+                    Event::LoggedOut { .. } | Event::Stopped { .. } => break,
+                    _ => {}
+                }
+            }
+            _ = &mut shutdown => {
+                tracing::info!("shutting down");
+                client.shutdown().await;
+                break;
+            }
+        }
+    }
+    Ok(())
+}
