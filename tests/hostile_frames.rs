@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proptest::prelude::*;
 use wasp::crypto::KeyPair;
+use wasp::types::Clock as _;
 use wasp::wire::cert::issue_chain;
 use wasp::wire::socket::{
     client_handshake, memory_pair, server_handshake, ClientHandshake, MemoryTransport, NoiseSocket,
@@ -63,6 +64,7 @@ async fn connected_pair() -> (Client, Server, TamperHandle) {
         root_key: &root.public,
         payload: b"payload".to_vec(),
         routing_info: None,
+        now: wasp::types::SystemClock.unix_secs(),
     };
     let (client, server) = tokio::join!(
         client_handshake(client_end, hs),

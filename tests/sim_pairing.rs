@@ -11,6 +11,7 @@ use wasp::crypto::{hmac_sha256, xeddsa_verify, KeyPair};
 use wasp::proto::client_payload::DevicePairingRegistrationData;
 use wasp::proto::{AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac, ClientPayload};
 use wasp::sim::{self, FaultKind, SimConfig, SimHandle};
+use wasp::types::Clock as _;
 use wasp::wire::socket::{client_handshake, ClientHandshake, NoiseSocket};
 use wasp::wire::Node;
 
@@ -91,6 +92,7 @@ impl Companion {
             root_key: &root,
             payload,
             routing_info: None,
+            now: wasp::types::SystemClock.unix_secs(),
         };
         tokio::time::timeout(GUARD, client_handshake(ws, hs))
             .await

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use prost::Message as _;
 use wasp::crypto::KeyPair;
 use wasp::proto::{handshake_message::ServerHello, HandshakeMessage};
+use wasp::types::Clock as _;
 use wasp::wire::cert::{issue_chain, CertError};
 use wasp::wire::frame::{encode_frame, FrameDecoder, FrameError};
 use wasp::wire::socket::{
@@ -66,6 +67,7 @@ async fn run_pair(
         root_key: &root_key,
         payload: b"client payload".to_vec(),
         routing_info: routing,
+        now: wasp::types::SystemClock.unix_secs(),
     };
     let both = async {
         tokio::join!(
@@ -220,6 +222,7 @@ async fn client_against_tampering(tamper: impl Fn(Vec<u8>) -> Vec<u8> + Send) ->
         root_key: &pki.root.public,
         payload: vec![1, 2, 3],
         routing_info: None,
+        now: wasp::types::SystemClock.unix_secs(),
     };
     let run = async {
         let (client, _, _) = tokio::join!(
@@ -307,6 +310,7 @@ async fn garbage_first_server_message_is_rejected() {
             root_key: &root,
             payload: vec![],
             routing_info: None,
+            now: wasp::types::SystemClock.unix_secs(),
         };
         let fake_server = async {
             let _hello = server_end.recv().await;
@@ -355,6 +359,7 @@ async fn peer_closing_mid_handshake_is_an_error_not_a_hang() {
         root_key: &root,
         payload: vec![],
         routing_info: None,
+        now: wasp::types::SystemClock.unix_secs(),
     };
     let closer = async {
         let _ = server_end.recv().await;
@@ -403,6 +408,7 @@ async fn tampered_transport_frame_is_fatal() {
         root_key: &pki.root.public,
         payload: vec![],
         routing_info: None,
+        now: wasp::types::SystemClock.unix_secs(),
     };
     // Relay that passes the three handshake messages and then flips a bit
     // in the first transport message from the server.
@@ -477,6 +483,7 @@ async fn handshake_over_a_real_websocket_with_origin() {
             root_key: &pki.root.public,
             payload: b"login".to_vec(),
             routing_info: None,
+            now: wasp::types::SystemClock.unix_secs(),
         };
         let mut socket = client_handshake(ws, hs).await.unwrap();
         let big = vec![0x5A; 200_000];

@@ -170,6 +170,7 @@ impl<C: Connector> Runner<C> {
                 root_key: &config.root_key,
                 payload,
                 routing_info: routing_info.as_deref(),
+                now: config.clock.unix_secs(),
             };
             client_handshake(transport, hs).await
         };

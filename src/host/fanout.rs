@@ -11,11 +11,11 @@ use std::sync::Mutex;
 
 use tokio::sync::{broadcast, mpsc};
 
-use super::clock::unix_now as now;
 use super::event::{HostEvent, HostEventKind, QrState};
 use super::webhook::OutboxMsg;
 
 use crate::client::{Event, EventSink};
+use crate::types::SharedClock;
 
 /// How many events a slow subscriber may fall behind before it misses
 /// some (it is told how many it missed).
@@ -39,16 +39,19 @@ pub struct Fanout {
     /// The webhook outbox's writer (unbounded: it must never make a
     /// session task wait; the writer commits in batches).
     outbox: mpsc::UnboundedSender<OutboxMsg>,
+    /// Stamps events and QR expiries.
+    clock: SharedClock,
 }
 
 impl Fanout {
-    pub fn new(outbox: mpsc::UnboundedSender<OutboxMsg>) -> Fanout {
+    pub fn new(outbox: mpsc::UnboundedSender<OutboxMsg>, clock: SharedClock) -> Fanout {
         let (tx, _) = broadcast::channel(BROADCAST_BUFFER);
         Fanout {
             counters: EventCounters::default(),
             qrs: Mutex::new(HashMap::new()),
             tx,
             outbox,
+            clock,
         }
     }
 
@@ -66,7 +69,7 @@ impl Fanout {
 
     pub fn qr(&self, session: &str) -> Option<QrState> {
         let qr = self.lock().get(session).cloned()?;
-        (qr.expires_at > now()).then_some(qr)
+        (qr.expires_at > self.clock.unix_secs()).then_some(qr)
     }
 
     pub fn forget(&self, session: &str) {
@@ -76,7 +79,7 @@ impl Fanout {
     pub fn publish(&self, session: Option<&str>, kind: HostEventKind) {
         let event = HostEvent {
             session: session.map(str::to_string),
-            at: now(),
+            at: self.clock.unix_secs(),
             kind,
         };
         // A stopped writer (shutdown) or no subscriber is fine: events are
@@ -107,7 +110,7 @@ impl EventSink for Fanout {
                 code,
                 expires_in_secs,
             } => {
-                let expires_at = now() + expires_in_secs;
+                let expires_at = self.clock.unix_secs() + expires_in_secs;
                 self.lock().insert(
                     session.to_string(),
                     QrState {

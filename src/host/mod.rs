@@ -10,7 +10,6 @@
 //! session its own store; the host only decides which sessions run).
 
 mod capacity;
-mod clock;
 mod error;
 mod event;
 mod fanout;

@@ -10,7 +10,6 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::capacity::{self, CapacityReport, MemoryReport, DEFAULT_SESSION_COST};
-use super::clock::unix_now as now;
 use super::event::{CapacityEvent, HostEvent, HostEventKind, QrState};
 use super::fanout::Fanout;
 use super::locks::SessionLocks;
@@ -21,6 +20,7 @@ use crate::client::{self, Client, ClientConfig, ClientError, SentMessage, Status
 use crate::store::{
     valid_session_id, AuthStores, DataDir, FileStores, SessionRecords, SessionRow, SqliteRecords,
 };
+use crate::types::SharedClock;
 
 /// How a host runs.
 #[derive(Clone, Debug)]
@@ -37,12 +37,16 @@ pub struct HostConfig {
     pub restore_per_sec: u32,
     /// The global webhook and the retry policy.
     pub webhooks: WebhookConfig,
+    /// Wall-clock time for records, events and webhook retries; the
+    /// sessions' own clock (`client.clock`) by default.
+    pub clock: SharedClock,
 }
 
 impl HostConfig {
     pub fn new(data: impl Into<PathBuf>, client: ClientConfig) -> HostConfig {
         HostConfig {
             data: data.into(),
+            clock: client.clock.clone(),
             client: Arc::new(client),
             max_sessions: None,
             memory_limit: None,
@@ -109,11 +113,11 @@ impl Host {
         let data = DataDir::open(&config.data)?;
         let db_path = data.path().join("wasp.db");
         let records = SqliteRecords::open(&db_path)?;
-        let webhooks = Webhooks::open(&db_path, config.webhooks.clone())?;
+        let webhooks = Webhooks::open(&db_path, config.webhooks.clone(), config.clock.clone())?;
         for record in records.all()? {
             webhooks.set_target(&record.id, target_of(&record));
         }
-        let fanout = Arc::new(Fanout::new(webhooks.start()));
+        let fanout = Arc::new(Fanout::new(webhooks.start(), config.clock.clone()));
         let memory_limit = config.memory_limit.or_else(capacity::cgroup_memory_limit);
         let max_sessions = config.max_sessions.unwrap_or_else(|| match memory_limit {
             Some(limit) => capacity::derive_max_sessions(limit, DEFAULT_SESSION_COST),
@@ -205,7 +209,7 @@ impl Host {
             .ok_or(HostError::CapacityExhausted { max })?;
         let record = SessionRow {
             id: id.clone(),
-            created_at: now(),
+            created_at: self.config.clock.unix_secs(),
             webhook_url: request.webhook_url,
             webhook_secret: request.webhook_secret,
         };

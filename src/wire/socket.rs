@@ -23,7 +23,7 @@
 //! its buffer whenever drained) and two 36-byte cipher states.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
@@ -296,6 +296,9 @@ pub struct ClientHandshake<'a> {
     pub payload: Vec<u8>,
     /// Optional edge-routing info sent before the header.
     pub routing_info: Option<&'a [u8]>,
+    /// Seconds since the epoch: the server's certificates must be valid
+    /// then.
+    pub now: u64,
 }
 
 /// Client role: runs Noise XX over `transport` and verifies the server.
@@ -344,7 +347,7 @@ pub async fn client_handshake<T: Transport>(
     let server_static = key32(&server_static, "server static key")?;
     state.mix_key(&agree(&ephemeral, &server_static)?);
     let cert_chain = state.decrypt_and_hash(&cert_ct)?;
-    cert::verify_chain(&cert_chain, hs.root_key, &server_static, unix_now())?;
+    cert::verify_chain(&cert_chain, hs.root_key, &server_static, hs.now)?;
 
     // -> s, se (+ ClientPayload)
     let static_ct = state.encrypt_and_hash(&hs.noise_key.public)?;
@@ -504,11 +507,4 @@ fn key32(bytes: &[u8], what: &str) -> Result<[u8; 32], WireError> {
 
 fn malformed(what: &str) -> WireError {
     WireError::Handshake(what.to_owned())
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

@@ -22,8 +22,8 @@ use tokio::time::Instant;
 use super::config::WebhookConfig;
 use super::http_post::{self, PostError, PostOptions};
 use super::outbox::{Outbox, Row};
-use crate::host::clock::unix_now;
 use crate::host::HostError;
+use crate::types::SharedClock;
 
 /// How long the dispatcher sleeps when nothing is scheduled (it wakes
 /// earlier on every commit and every finished attempt).
@@ -42,6 +42,8 @@ pub struct Delivery {
     state: Mutex<State>,
     permits: Arc<Semaphore>,
     wake: Arc<Notify>,
+    /// When a failed row is due again.
+    clock: SharedClock,
 }
 
 #[derive(Default)]
@@ -75,7 +77,7 @@ enum Claim {
 }
 
 impl Delivery {
-    pub fn new(outbox: Arc<Outbox>, config: WebhookConfig) -> Arc<Delivery> {
+    pub fn new(outbox: Arc<Outbox>, config: WebhookConfig, clock: SharedClock) -> Arc<Delivery> {
         let options = PostOptions {
             tls: http_post::tls_config(&config.extra_roots),
             connect_timeout: config.connect_timeout,
@@ -86,6 +88,7 @@ impl Delivery {
             failed: AtomicU64::new(0),
             outbox,
             permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            clock,
             config,
             options,
             state: Mutex::new(State::default()),
@@ -98,7 +101,7 @@ impl Delivery {
     pub fn start(self: &Arc<Self>) {
         match self.outbox.endpoints() {
             Ok(endpoints) => {
-                let now = unix_now();
+                let now = self.clock.unix_secs();
                 let mut state = self.lock();
                 for (url, next_at) in endpoints {
                     let wait = Duration::from_secs(next_at.saturating_sub(now));
@@ -282,7 +285,7 @@ impl Delivery {
         let dead = attempts >= self.config.max_attempts;
         let delay = self.config.backoff(attempts);
         tracing::warn!(url = %row.url, attempt = attempts, error = %error, "webhook delivery failed");
-        let next_at = unix_now() + delay.as_secs().max(1);
+        let next_at = self.clock.unix_secs() + delay.as_secs().max(1);
         if let Err(e) = self
             .outbox
             .failed(row.id, attempts, next_at, dead, &error.to_string())

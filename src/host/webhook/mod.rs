@@ -13,6 +13,7 @@ mod delivery;
 mod http_post;
 mod outbox;
 
+use crate::types::SharedClock;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -34,10 +35,14 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    pub fn open(path: &Path, config: WebhookConfig) -> Result<Webhooks, HostError> {
+    pub fn open(
+        path: &Path,
+        config: WebhookConfig,
+        clock: SharedClock,
+    ) -> Result<Webhooks, HostError> {
         let outbox = Arc::new(Outbox::open(path, config.global.clone())?);
         let guard = config.guard.clone();
-        let delivery = Delivery::new(outbox.clone(), config);
+        let delivery = Delivery::new(outbox.clone(), config, clock);
         Ok(Webhooks {
             outbox,
             delivery,
