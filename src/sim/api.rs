@@ -102,8 +102,27 @@ impl SimState {
 
 #[cfg(test)]
 mod tests {
+    use crate::sim::config::SimConfig;
     use crate::sim::fixtures::{link_directly, registration, state};
-    use crate::sim::state::FaultKind;
+    use crate::sim::state::{FaultKind, SimState};
+    use crate::types::ManualClock;
+
+    #[test]
+    fn timestamps_come_from_the_configured_clock() {
+        let clock = ManualClock::at(1_000);
+        let config = SimConfig {
+            clock: clock.clone(),
+            ..SimConfig::default()
+        };
+        let s = SimState::new(&config, [0; 32]);
+        let alice = s.create_phone(None).unwrap();
+        let bob = s.create_phone(None).unwrap();
+        clock.advance(5);
+        let sent = s.phone_send(&alice, &bob, "hi", None).unwrap();
+        assert_eq!(sent.timestamp, 1_005);
+        assert_eq!(s.phone_messages(&bob).unwrap()[0].timestamp, 1_005);
+        assert_eq!(s.phone_receipts(&alice).unwrap()[0].timestamp, 1_005);
+    }
 
     #[test]
     fn device_jids_round_trip_and_reject_garbage() {
