@@ -3,11 +3,27 @@
 //! the source text: every `crate::sim::…`, `super::…` and `self::…` path
 //! outside test code is an edge from its file to the file of the module
 //! it names (an item of a `mod.rs`, re-exports included, is an edge to
-//! that `mod.rs`). Also checks the simulator never names `crate::client`.
+//! that `mod.rs`). Data flows one way: each top-level module of `sim` has
+//! a layer (`LAYERS`) and uses only its own or lower ones. Also checks the
+//! simulator never names `crate::client`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+
+/// The simulator's top-level modules, top layer first: a file may use
+/// its own layer and those after it, never one before.
+const LAYERS: &[&[&str]] = &[
+    &["mod", "server", "admin", "api"],
+    &["network"],
+    &["iq"],
+    &["linking", "accounts"],
+    &["routing"],
+    &["phone"],
+    &["prekeys"],
+    &["state"],
+    &["protocol", "config", "error"],
+];
 
 /// Module path (`["sim", "state", "world"]`) -> its file.
 type Modules = BTreeMap<Vec<String>, PathBuf>;
@@ -288,6 +304,35 @@ fn the_simulator_has_no_import_circles() {
     if let Some(circle) = find_circle(&edges) {
         let names: Vec<String> = circle.iter().map(|p| short(p)).collect();
         panic!("import circle in src/sim: {}", names.join(" -> "));
+    }
+}
+
+/// The layer of a file (by its top-level module under `src/sim`).
+fn layer_of(file: &Path) -> usize {
+    let first = file
+        .strip_prefix(sim_root())
+        .ok()
+        .and_then(|p| p.components().next())
+        .and_then(|c| c.as_os_str().to_str())
+        .unwrap_or_default();
+    let top = first.strip_suffix(".rs").unwrap_or(first);
+    LAYERS
+        .iter()
+        .position(|layer| layer.contains(&top))
+        .unwrap_or_else(|| panic!("src/sim/{first} has no layer: add it to LAYERS"))
+}
+
+#[test]
+fn data_flows_down_the_layers() {
+    for (from, targets) in sim_edges() {
+        for to in targets {
+            assert!(
+                layer_of(&from) <= layer_of(&to),
+                "{} uses {}, a layer above it",
+                short(&from),
+                short(&to)
+            );
+        }
     }
 }
 

@@ -5,8 +5,10 @@
 //! companion. Must not touch: encryption, what the sender does with the
 //! receipt a phone answers with (returned to the caller).
 
+use super::encrypt::encrypt_text;
 use super::inbox;
-use crate::sim::protocol::messages::Copy;
+use crate::proto::text::Quote;
+use crate::sim::protocol::messages::{enc_node, Copy};
 use crate::sim::state::World;
 use crate::types::{DeviceAddress, Jid};
 use crate::wire::Node;
@@ -21,6 +23,34 @@ pub(crate) struct Outgoing<'a> {
     pub timestamp: u64,
     /// The sender's `<device-identity>`, passed on with every copy.
     pub device_identity: Option<&'a Node>,
+}
+
+impl<'a> Outgoing<'a> {
+    /// A text phone `sender` (device 0) sends now: a phone passes on no
+    /// device identity.
+    pub fn from_phone(sender: &'a DeviceAddress, chat: &'a Jid, id: &'a str, now: u64) -> Self {
+        Outgoing {
+            sender,
+            chat,
+            id,
+            timestamp: now,
+            device_identity: None,
+        }
+    }
+}
+
+/// The phone that sends `message` encrypts text `body` for `target` and
+/// delivers the copy. Returns the receipt a recipient phone sends back.
+pub(crate) fn send_text_copy(
+    world: &mut World,
+    message: &Outgoing<'_>,
+    target: &DeviceAddress,
+    body: &str,
+    quoted: Option<&Quote>,
+) -> Result<Option<Node>, String> {
+    let from = message.sender.user();
+    let ciphertext = encrypt_text(world, from, target, message.chat, body, quoted)?;
+    Ok(deliver_copy(world, message, target, enc_node(&ciphertext)))
 }
 
 /// Delivers copy `enc` of `message` to `target`. Returns the receipt a

@@ -6,9 +6,8 @@
 //! Owns: the phone's receipt log and its retry answers. Must not touch:
 //! how receipts reach the phone (`routing`, `send`).
 
-use super::deliver::{deliver_copy, Outgoing};
-use super::encrypt::encrypt_text;
-use crate::sim::protocol::messages::{enc_node, receipt_ids};
+use super::deliver::{send_text_copy, Outgoing};
+use crate::sim::protocol::messages::receipt_ids;
 use crate::sim::state::{push_bounded, PhoneReceipt, World, MAX_PHONE_LOG};
 use crate::types::DeviceAddress;
 use crate::wire::Node;
@@ -52,17 +51,8 @@ fn answer_retry(world: &mut World, phone: &str, device: &DeviceAddress, receipt:
     account.signal.sessions.remove(device);
     let sender = account.address.clone();
     let chat = sent.chat.user_jid();
-    match encrypt_text(world, phone, device, &chat, &sent.text, None) {
-        Ok(ciphertext) => {
-            let message = Outgoing {
-                sender: &sender,
-                chat: &chat,
-                id,
-                timestamp: world.now(),
-                device_identity: None,
-            };
-            deliver_copy(world, &message, device, enc_node(&ciphertext));
-        }
-        Err(why) => tracing::warn!(%why, "retry not answered"),
+    let message = Outgoing::from_phone(&sender, &chat, id, world.now());
+    if let Err(why) = send_text_copy(world, &message, device, &sent.text, None) {
+        tracing::warn!(%why, "retry not answered");
     }
 }

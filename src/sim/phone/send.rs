@@ -10,14 +10,13 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::deliver::{deliver_copy, Outgoing};
-use super::encrypt::encrypt_text;
+use super::deliver::{send_text_copy, Outgoing};
 use super::receipts::phone_got_receipt;
 use crate::proto::text;
 use crate::sim::error::SimError;
-use crate::sim::protocol::messages::{enc_node, read_receipt};
+use crate::sim::protocol::messages::read_receipt;
 use crate::sim::state::{push_bounded, SentText, SimState, World, MAX_SENT};
-use crate::types::{DeviceAddress, Jid, MessageId, PhoneNumber, Server};
+use crate::types::{DeviceAddress, Jid, MessageId, PhoneNumber};
 
 /// What `POST /sim/phones/{phone}/messages` answers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -38,9 +37,8 @@ fn parse_recipient(to: &str) -> Option<Jid> {
     }
     match PhoneNumber::parse(to) {
         Ok(number) => Some(number.jid()),
-        // The simulator's own numbers may be shorter than E.164 allows,
-        // and `NUMBER:DEVICE` names a device without its server.
-        Err(_) => Jid::parse(&format!("{}@{}", to.trim_start_matches('+'), Server::Pn)).ok(),
+        // The simulator's own numbers may be shorter than E.164 allows.
+        Err(_) => DeviceAddress::pn(to.trim_start_matches('+'), 0).map(|a| a.user_jid()),
     }
 }
 
@@ -116,25 +114,17 @@ fn send_text(
         targets.extend(own.into_iter().filter(|d| d.device() != 0));
     }
     world.senders.remember(id, sender.clone());
-    let message = Outgoing {
-        sender: &sender,
-        chat: &chat,
-        id,
-        timestamp: world.now(),
-        device_identity: None,
-    };
+    let message = Outgoing::from_phone(&sender, &chat, id, world.now());
     let mut delivered = 0;
     for target in &targets {
-        let ciphertext = match encrypt_text(world, from, target, &chat, text_body, quoted) {
-            Ok(c) => c,
+        match send_text_copy(world, &message, target, text_body, quoted) {
+            // Phone-to-phone: the recipient phone's receipt comes home.
+            Ok(Some(receipt)) => phone_got_receipt(world, from, target, &receipt),
+            Ok(None) => {}
             Err(why) => {
                 tracing::warn!(%why, %target, "phone cannot encrypt");
                 continue;
             }
-        };
-        if let Some(receipt) = deliver_copy(world, &message, target, enc_node(&ciphertext)) {
-            // Phone-to-phone: the recipient phone's receipt comes home.
-            phone_got_receipt(world, from, target, &receipt);
         }
         delivered += 1;
     }

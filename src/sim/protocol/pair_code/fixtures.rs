@@ -32,16 +32,27 @@ pub fn hello_iq(code: &str, companion_ephemeral: &[u8; 32]) -> Node {
 }
 
 pub fn hello_iq_with(children: Vec<Node>) -> Node {
+    let reg = reg("companion_hello")
+        .attr("should_show_push_notification", "true")
+        .children(children);
+    md_iq("h1", reg)
+}
+
+/// `<link_code_companion_reg jid="PHONE@s.whatsapp.net" stage>`.
+fn reg(stage: &str) -> Node {
+    Node::new(REG)
+        .attr("jid", format!("{PHONE}@s.whatsapp.net"))
+        .attr("stage", stage)
+}
+
+/// `<iq xmlns="md" type="set" to="s.whatsapp.net" id>` around `reg`.
+fn md_iq(id: &str, reg: Node) -> Node {
     Node::new("iq")
         .attr("xmlns", "md")
         .attr("type", "set")
         .attr("to", "s.whatsapp.net")
-        .attr("id", "h1")
-        .children(vec![Node::new(REG)
-            .attr("jid", format!("{PHONE}@s.whatsapp.net"))
-            .attr("stage", "companion_hello")
-            .attr("should_show_push_notification", "true")
-            .children(children)])
+        .attr("id", id)
+        .children(vec![reg])
 }
 
 /// The companion side, written here from the spec, to drive
@@ -69,17 +80,10 @@ pub fn finish_iq(
 
 /// A `companion_finish` carrying `bundle` as its wrapped key bundle.
 pub fn finish_iq_with(bundle: Vec<u8>, companion_identity: &[u8; 32], link_ref: &[u8]) -> Node {
-    Node::new("iq")
-        .attr("xmlns", "md")
-        .attr("type", "set")
-        .attr("to", "s.whatsapp.net")
-        .attr("id", "f1")
-        .children(vec![Node::new(REG)
-            .attr("jid", format!("{PHONE}@s.whatsapp.net"))
-            .attr("stage", "companion_finish")
-            .children(vec![
-                Node::new("link_code_pairing_wrapped_key_bundle").bytes(bundle),
-                Node::new("companion_identity_public").bytes(companion_identity.to_vec()),
-                Node::new("link_code_pairing_ref").bytes(link_ref.to_vec()),
-            ])])
+    let reg = reg("companion_finish").children(vec![
+        Node::new("link_code_pairing_wrapped_key_bundle").bytes(bundle),
+        Node::new("companion_identity_public").bytes(companion_identity.to_vec()),
+        Node::new("link_code_pairing_ref").bytes(link_ref.to_vec()),
+    ]);
+    md_iq("f1", reg)
 }
