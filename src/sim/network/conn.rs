@@ -30,7 +30,7 @@ use crate::sim::protocol::stanzas::{
 };
 use crate::sim::state::{Control, FaultKind, PendingLink, SimState};
 use crate::wire::socket::{server_handshake, NoiseSocket, ServerIdentity};
-use crate::wire::Node;
+use crate::wire::{Node, WireError};
 
 /// Queue depth of a connection's control channel: orders are rare.
 const CONTROL_DEPTH: usize = 4;
@@ -122,17 +122,17 @@ impl Conn {
 
     /// Sends a link's `<pair-success>` unless one is already waiting for
     /// its signature (that link goes on; this one is refused). `Err` when
-    /// the socket is gone.
+    /// the socket failed.
     async fn start_link(
         &mut self,
         linking: &mut Linking,
         link: Box<PendingLink>,
-    ) -> Result<(), ()> {
+    ) -> Result<(), WireError> {
         if linking.is_some() {
             let _ = link.reply.send(Err(SimError::PairingInProgress));
             return Ok(());
         }
-        self.socket.send_node(&link.node).await.map_err(drop)?;
+        self.socket.send_node(&link.node).await?;
         *linking = Some((link, Instant::now() + self.state.timing.pair_timeout));
         Ok(())
     }
