@@ -4,7 +4,11 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
-    let files = ["proto/wa.proto", "proto/signal.proto"];
+    let files = [
+        "proto/wa.proto",
+        "proto/signal.proto",
+        "proto/app_state.proto",
+    ];
     let descriptors = protox::compile(files, ["proto"])?;
     prost_build::Config::new().compile_fds(descriptors)?;
     Ok(())

@@ -11,7 +11,7 @@ use wasp::crypto::{hmac_sha256, xeddsa_verify, KeyPair};
 use wasp::proto::client_payload::DevicePairingRegistrationData;
 use wasp::proto::{AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac, ClientPayload};
 use wasp::sim::{self, FaultKind, SimConfig, SimHandle};
-use wasp::types::Clock as _;
+use wasp::types::{Clock as _, DeviceAddress};
 use wasp::wire::socket::{client_handshake, ClientHandshake, NoiseSocket};
 use wasp::wire::Node;
 
@@ -63,10 +63,10 @@ impl Companion {
     }
 
     fn login_payload(jid: &str) -> Vec<u8> {
-        let (phone, device) = sim::parse_device_jid(jid).expect("a device jid");
+        let device = DeviceAddress::parse(jid).expect("a device jid");
         ClientPayload {
-            username: phone.parse().ok(),
-            device: Some(u32::from(device)),
+            username: device.user().parse().ok(),
+            device: Some(u32::from(device.device())),
             passive: Some(true),
             ..Default::default()
         }

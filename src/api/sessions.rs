@@ -251,7 +251,7 @@ pub struct SendText {
     request_body = SendText,
     responses(
         (status = 201, description = "Accepted by the server", body = SentMessage),
-        (status = 400, description = "invalid_path, invalid_json, unknown_field, empty_text, invalid_recipient", body = ErrorBody),
+        (status = 400, description = "invalid_path, invalid_json, unknown_field, empty_text, invalid_recipient, unsupported_recipient (a LID address)", body = ErrorBody),
         (status = 422, description = "not_on_whatsapp", body = ErrorBody),
         CommandErrors,
     )

@@ -3,6 +3,10 @@
 //!
 //! Errors are `{"error": code, "message": text}` with the status of
 //! [`SimError::http_status`].
+//!
+//! Owns: the routes, their JSON bodies and status codes (the contract in
+//! README.md). Must not touch: what an operation does (`SimState`'s
+//! methods in `api`), the chat protocol (`network::conn`).
 
 use std::sync::Arc;
 
@@ -17,9 +21,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::state::{FaultKind, SimState};
-use super::transport::ServerWebSocket;
-use super::{conn, SimError};
+use crate::sim::error::SimError;
+use crate::sim::network::conn;
+use crate::sim::network::transport::ServerWebSocket;
+use crate::sim::state::{FaultKind, SimState};
 use crate::wire::socket::ServerIdentity;
 
 /// Largest WebSocket message accepted: well above any stanza a companion

@@ -1,5 +1,9 @@
 //! What can go wrong in the simulator's admin operations, with the stable
 //! code and HTTP status each error has on the admin API.
+//!
+//! Owns: [`SimError`], its codes and statuses (part of the admin API's
+//! contract). Must not touch: anything that fails (each module returns
+//! these).
 
 /// An admin operation failed. `code()` is the machine-readable `error`
 /// field of the JSON error body, `http_status()` its HTTP status.

@@ -1,4 +1,7 @@
 //! [`Transport`] over an accepted axum WebSocket: binary messages only.
+//!
+//! Owns: moving one connection's binary messages. Must not touch: frames,
+//! Noise or stanzas (`wire` above it), the connection task.
 
 use axum::extract::ws::{Message, WebSocket};
 

@@ -5,10 +5,13 @@
 //! pub),base64(adv secret)` optionally followed by `,client_type`, all
 //! base64 standard with padding. Phones also accept the
 //! native-camera deep-link prefix in front of it.
+//!
+//! Owns: reading the QR string. Pure. Must not touch: the pairing it names
+//! (`linking::qr_scan`).
 
 use base64::prelude::{Engine as _, BASE64_STANDARD};
 
-use super::SimError;
+use crate::sim::error::SimError;
 
 /// Deep-link prefix a QR may carry (whatsapp-rust
 /// `companion_reg::NATIVE_CAMERA_DEEP_LINK_PREFIX`).

@@ -8,6 +8,9 @@
 //! it like any other. Nothing else of app-state (snapshots, other
 //! collections, client-written patches) lives here.
 //!
+//! Owns: building that patch. Pure. Must not touch: which client gets it
+//! (the `w:sync:app:state` handler in `iq`), the account's key (`state`).
+//!
 //! Protocol facts (wacore-appstate 0.7 `keys.rs`, `hash.rs`, `lthash.rs`;
 //! whatsmeow `appstate/`): sub-keys = HKDF(key, "WhatsApp Mutation Keys",
 //! 160) split index/value-enc/value-mac/snapshot-mac/patch-mac; value MAC =
@@ -25,18 +28,22 @@ use sha2::Sha512;
 
 use super::key_share::AppStateKey;
 use crate::crypto::{hkdf_sha256, hmac_sha256};
+use crate::proto::sync_action_value::PushNameSetting;
+use crate::proto::syncd_mutation::SyncdOperation;
+use crate::proto::{
+    KeyId, SyncActionData, SyncActionValue, SyncdIndex, SyncdMutation, SyncdPatch, SyncdRecord,
+    SyncdValue, SyncdVersion,
+};
 
 /// The collection that carries the push name.
-pub(crate) const PUSH_NAME_COLLECTION: &str = "critical_block";
+pub const PUSH_NAME_COLLECTION: &str = "critical_block";
 /// The version the push-name patch brings the collection to.
-pub(crate) const PUSH_NAME_VERSION: u64 = 1;
-/// SyncdMutation.SyncdOperation.SET (waproto whatsapp.proto).
-const OPERATION_SET: i32 = 0;
+pub const PUSH_NAME_VERSION: u64 = 1;
 /// SyncActionData.version of a push-name setting (whatsmeow appstate).
 const PUSH_NAME_ACTION_VERSION: i32 = 1;
 
 /// `SyncdPatch` bytes setting the push name to `name`, version 0 → 1.
-pub(crate) fn push_name_patch(key: &AppStateKey, name: &str) -> Vec<u8> {
+pub fn push_name_patch(key: &AppStateKey, name: &str) -> Vec<u8> {
     let keys: [u8; 160] = hkdf_sha256(&key.data, &[0u8; 32], b"WhatsApp Mutation Keys");
     let (index_key, rest) = keys.split_at(32);
     let (value_key, rest) = rest.split_at(32);
@@ -85,12 +92,12 @@ pub(crate) fn push_name_patch(key: &AppStateKey, name: &str) -> Vec<u8> {
             version: Some(PUSH_NAME_VERSION),
         }),
         mutations: vec![SyncdMutation {
-            operation: Some(OPERATION_SET),
+            operation: Some(SyncdOperation::Set.into()),
             record: Some(SyncdRecord {
-                index: Some(Blob {
+                index: Some(SyncdIndex {
                     blob: Some(hmac_sha256(index_key, &[index]).to_vec()),
                 }),
-                value: Some(Blob { blob: Some(value) }),
+                value: Some(SyncdValue { blob: Some(value) }),
                 key_id: Some(KeyId {
                     id: Some(key.id.to_vec()),
                 }),
@@ -112,7 +119,8 @@ fn content_mac(mac_key: &[u8], key_id: &[u8], iv_and_ciphertext: &[u8]) -> [u8; 
     trailer[7] = u8::try_from(key_id.len() + 1).unwrap_or(u8::MAX);
     let mut out = [0u8; 32];
     if let Ok(mut mac) = <Hmac<Sha512> as Mac>::new_from_slice(mac_key) {
-        mac.update(&[(OPERATION_SET + 1) as u8]);
+        // The operation byte is SyncdOperation + 1 (SET = 0).
+        mac.update(&[SyncdOperation::Set as u8 + 1]);
         mac.update(key_id);
         mac.update(iv_and_ciphertext);
         mac.update(&trailer);
@@ -121,93 +129,13 @@ fn content_mac(mac_key: &[u8], key_id: &[u8], iv_and_ciphertext: &[u8]) -> [u8; 
     out
 }
 
-// Wire shapes (field numbers from waproto whatsapp.proto), only the fields
-// written here.
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct SyncdPatch {
-    #[prost(message, optional, tag = "1")]
-    version: Option<SyncdVersion>,
-    #[prost(message, repeated, tag = "2")]
-    mutations: Vec<SyncdMutation>,
-    #[prost(bytes = "vec", optional, tag = "4")]
-    snapshot_mac: Option<Vec<u8>>,
-    #[prost(bytes = "vec", optional, tag = "5")]
-    patch_mac: Option<Vec<u8>>,
-    #[prost(message, optional, tag = "6")]
-    key_id: Option<KeyId>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct SyncdVersion {
-    #[prost(uint64, optional, tag = "1")]
-    version: Option<u64>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct SyncdMutation {
-    #[prost(int32, optional, tag = "1")]
-    operation: Option<i32>,
-    #[prost(message, optional, tag = "2")]
-    record: Option<SyncdRecord>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct SyncdRecord {
-    #[prost(message, optional, tag = "1")]
-    index: Option<Blob>,
-    #[prost(message, optional, tag = "2")]
-    value: Option<Blob>,
-    #[prost(message, optional, tag = "3")]
-    key_id: Option<KeyId>,
-}
-
-/// SyncdIndex and SyncdValue share this shape.
-#[derive(Clone, PartialEq, prost::Message)]
-struct Blob {
-    #[prost(bytes = "vec", optional, tag = "1")]
-    blob: Option<Vec<u8>>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct KeyId {
-    #[prost(bytes = "vec", optional, tag = "1")]
-    id: Option<Vec<u8>>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct SyncActionData {
-    #[prost(bytes = "vec", optional, tag = "1")]
-    index: Option<Vec<u8>>,
-    #[prost(message, optional, tag = "2")]
-    value: Option<SyncActionValue>,
-    #[prost(bytes = "vec", optional, tag = "3")]
-    padding: Option<Vec<u8>>,
-    #[prost(int32, optional, tag = "4")]
-    version: Option<i32>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct SyncActionValue {
-    #[prost(int64, optional, tag = "1")]
-    timestamp: Option<i64>,
-    #[prost(message, optional, tag = "7")]
-    push_name_setting: Option<PushNameSetting>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct PushNameSetting {
-    #[prost(string, optional, tag = "1")]
-    name: Option<String>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn patch_is_version_one_with_one_set_mutation_under_the_shared_key() {
-        let key = AppStateKey::generate(7);
+        let key = AppStateKey::generate(7, 1_700_000_000_000);
         let patch = SyncdPatch::decode(push_name_patch(&key, "Sim").as_slice()).expect("decodes");
         assert_eq!(patch.version.and_then(|v| v.version), Some(1));
         assert_eq!(patch.key_id.and_then(|k| k.id), Some(key.id.to_vec()));

@@ -4,6 +4,9 @@
 //!
 //! Signature prefixes are protocol facts (WhatsApp Web; whatsmeow
 //! `pair.go` `AdvPrefixAccountSignature` / `AdvPrefixDeviceSignatureGenerate`).
+//!
+//! Owns: issuing and checking device identities, signing key index lists.
+//! Pure. Must not touch: which device is linked (`linking`), state.
 
 use prost::Message as _;
 

@@ -1,6 +1,6 @@
 //! The linking-code flow on one pairing connection: the companion's
 //! `link_code_companion_reg` iqs and the phone's `primary_hello`, between
-//! the pure crypto of [`super::pair_code`] and the shared [`SimState`].
+//! the pure crypto of `protocol::pair_code` and the shared [`SimState`].
 //!
 //! Owns: what one connection remembers between the phone typing a code
 //! and the companion's `companion_finish`. Must not touch the socket: it
@@ -12,25 +12,16 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::pair_code::{self, SimPairCodeError};
-use super::state::{Control, LinkReply, PendingLink, SimState};
-use super::SimError;
+use super::code::{register_code_request, start_code_link};
+use crate::sim::error::SimError;
+use crate::sim::protocol::pair_code::{self, SimPairCodeError};
+use crate::sim::protocol::stanzas::iq_error_by_id;
+use crate::sim::state::{CodeHello, Control, LinkReply, PendingLink, SimState};
 use crate::wire::Node;
-
-/// Where the admin call that typed the code learns the outcome.
-pub(crate) type CodeReply = LinkReply;
-
-/// A phone typed a code: the notification for the companion, and the
-/// phone's half of the flow.
-pub(crate) struct CodeHello {
-    pub pending: pair_code::PrimaryPending,
-    pub notification: Node,
-    pub reply: CodeReply,
-}
 
 struct Entered {
     pending: pair_code::PrimaryPending,
-    reply: CodeReply,
+    reply: LinkReply,
     deadline: Instant,
 }
 
@@ -41,6 +32,14 @@ pub(crate) struct CodeLink {
     until: Option<Instant>,
     /// A `primary_hello` sent, waiting for `companion_finish`.
     entered: Option<Entered>,
+}
+
+/// The pairing connection a linking-code iq came on.
+pub(crate) struct Pairing<'a> {
+    pub state: &'a SimState,
+    pub conn_id: u64,
+    /// Where the phone's `primary_hello` order reaches the connection.
+    pub control: &'a mpsc::Sender<Control>,
 }
 
 /// What the connection does after a linking-code iq.
@@ -102,41 +101,30 @@ impl CodeLink {
     }
 
     /// A companion's `<iq><link_code_companion_reg stage=..>`.
-    pub fn on_iq(
-        &mut self,
-        state: &SimState,
-        conn_id: u64,
-        control: &mpsc::Sender<Control>,
-        iq: &Node,
-    ) -> Step {
+    pub fn on_iq(&mut self, conn: &Pairing<'_>, iq: &Node) -> Step {
         let id = iq.get_attr("id").unwrap_or_default();
         match pair_code::companion_reg_stage(iq) {
-            Some("companion_hello") => self.on_hello(state, conn_id, control, iq),
-            Some("companion_finish") => self.on_finish(state, conn_id, iq),
+            Some("companion_hello") => self.on_hello(conn, iq),
+            Some("companion_finish") => self.on_finish(conn, iq),
             other => {
-                warn!(conn = conn_id, stage = ?other, "unknown link_code_companion_reg stage");
-                Step::send(pair_code::iq_error(id, 400, "bad-request"))
+                warn!(conn = conn.conn_id, stage = ?other, "unknown link_code_companion_reg stage");
+                Step::send(iq_error_by_id(id, 400, "bad-request"))
             }
         }
     }
 
-    fn on_hello(
-        &mut self,
-        state: &SimState,
-        conn_id: u64,
-        control: &mpsc::Sender<Control>,
-        iq: &Node,
-    ) -> Step {
+    fn on_hello(&mut self, conn: &Pairing<'_>, iq: &Node) -> Step {
+        let conn_id = conn.conn_id;
         let request = match pair_code::parse_companion_hello(iq) {
             Ok(request) => request,
             Err(e) => {
                 warn!(conn = conn_id, "companion_hello refused: {e}");
                 let id = iq.get_attr("id").unwrap_or_default();
-                return Step::send(pair_code::iq_error(id, 400, "bad-request"));
+                return Step::send(iq_error_by_id(id, 400, "bad-request"));
             }
         };
         let iq_id = request.iq_id.clone();
-        match state.register_code_request(conn_id, control.clone(), request) {
+        match register_code_request(conn.state, conn_id, conn.control.clone(), request) {
             Ok((link_ref, until)) => {
                 self.until = Some(until);
                 // A new code supersedes a phone's entry of the old one.
@@ -149,16 +137,17 @@ impl CodeLink {
             }
             Err(e) => {
                 warn!(conn = conn_id, "companion_hello refused: {e}");
-                Step::send(pair_code::iq_error(&iq_id, 404, "item-not-found"))
+                Step::send(iq_error_by_id(&iq_id, 404, "item-not-found"))
             }
         }
     }
 
-    fn on_finish(&mut self, state: &SimState, conn_id: u64, iq: &Node) -> Step {
+    fn on_finish(&mut self, conn: &Pairing<'_>, iq: &Node) -> Step {
+        let conn_id = conn.conn_id;
         let id = iq.get_attr("id").unwrap_or_default();
         let Some(entered) = self.entered.take() else {
             warn!(conn = conn_id, "companion_finish without a primary_hello");
-            return Step::send(pair_code::iq_error(id, 400, "bad-request"));
+            return Step::send(iq_error_by_id(id, 400, "bad-request"));
         };
         let outcome = pair_code::primary_finish(&entered.pending, iq);
         if let Err(e @ (SimPairCodeError::BadRequest(_) | SimPairCodeError::WrongFlow(_))) =
@@ -167,12 +156,12 @@ impl CodeLink {
             // Not an answer to this phone's hello: it keeps waiting.
             warn!(conn = conn_id, "companion_finish refused: {e}");
             self.entered = Some(entered);
-            return Step::send(pair_code::iq_error(id, 400, "bad-request"));
+            return Step::send(iq_error_by_id(id, 400, "bad-request"));
         }
         // The server takes the bundle before the phone opens it.
         let mut step = Step::send(pair_code::companion_finish_result(id));
         match outcome {
-            Ok(linked) => match state.start_code_link(conn_id, &linked, entered.reply) {
+            Ok(linked) => match start_code_link(conn.state, conn_id, &linked, entered.reply) {
                 Ok(link) => {
                     info!(conn = conn_id, phone = %linked.phone, "linking code accepted");
                     step.link = Some(link);

@@ -9,20 +9,28 @@
 //! (the session is the phone's, kept for the texts that follow). Because an independent client
 //! (whatsapp-rust) decrypts this message in the interop test, it also
 //! checks our Signal code end to end.
+//!
+//! Owns: the account's [`AppStateKey`] and the key-share stanza. Pure but
+//! for the session record it is given. Must not touch: when the share is
+//! sent or which session it rides on (`phone::key_share`).
 
 use prost::Message as _;
 use rand::Rng as _;
 
+use super::messages::enc_node;
 use crate::crypto::KeyPair;
+use crate::proto::protocol_message::Type as ProtocolMessageType;
+use crate::proto::{
+    AppStateSyncKey, AppStateSyncKeyData, AppStateSyncKeyFingerprint, AppStateSyncKeyId,
+    AppStateSyncKeyShare, Message, ProtocolMessage,
+};
 use crate::signal::{self, PreKeyBundle, SessionRecord, SignalError};
+use crate::types::{Jid, MessageId};
 use crate::wire::Node;
-
-/// ProtocolMessage.Type.APP_STATE_SYNC_KEY_SHARE (waproto whatsapp.proto).
-const APP_STATE_SYNC_KEY_SHARE: i32 = 6;
 
 /// An account's app-state sync key, as the phone shares it with companions.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct AppStateKey {
+pub struct AppStateKey {
     /// WhatsApp key ids are 6 bytes: 4 zero bytes and a 16-bit counter.
     pub id: [u8; 6],
     pub data: [u8; 32],
@@ -33,24 +41,24 @@ pub(crate) struct AppStateKey {
 }
 
 impl AppStateKey {
-    pub fn generate(raw_id: u32) -> Self {
+    /// A fresh key, created `now_millis` after the epoch.
+    pub fn generate(raw_id: u32, now_millis: u64) -> Self {
         let mut rng = rand::thread_rng();
         let mut id = [0u8; 6];
         id[4..].copy_from_slice(&rng.gen_range(1u16..u16::MAX).to_be_bytes());
         AppStateKey {
             id,
             data: rng.gen(),
-            timestamp: i64::try_from(super::state::unix_now().saturating_mul(1000))
-                .unwrap_or(i64::MAX),
+            timestamp: i64::try_from(now_millis).unwrap_or(i64::MAX),
             raw_id,
         }
     }
 }
 
 /// Everything the phone needs to send one key share to one companion.
-pub(crate) struct KeyShareOrder {
-    /// The account's phone number (the message comes from its device 0).
-    pub phone: String,
+pub struct KeyShareOrder {
+    /// The account (the message comes from its phone, device 0).
+    pub phone: Jid,
     pub phone_identity: KeyPair,
     pub phone_registration_id: u32,
     /// The companion's keys as registered at pairing (no one-time prekey:
@@ -64,7 +72,7 @@ impl KeyShareOrder {
     /// the phone's `session` with it (opened from the registered keys when
     /// there is none yet). Fails only if the companion's registered signed
     /// prekey does not verify, which registration already refuses.
-    pub fn to_stanza(&self, session: &mut SessionRecord) -> Result<Node, SignalError> {
+    pub fn to_stanza(&self, session: &mut SessionRecord, now: u64) -> Result<Node, SignalError> {
         if !session.has_current_session() {
             signal::initiate_session(
                 session,
@@ -75,32 +83,28 @@ impl KeyShareOrder {
         }
         let padded = crate::proto::text::pad(&self.message());
         let pkmsg = signal::encrypt(session, &self.phone_identity, &padded)?;
-        let id: [u8; 8] = rand::thread_rng().gen();
         Ok(Node::new("message")
-            .attr("from", format!("{}@s.whatsapp.net", self.phone))
-            .attr("id", hex::encode_upper(id))
+            .attr("from", self.phone.to_string())
+            .attr("id", MessageId::generate().into_string())
             .attr("type", "text")
-            .attr("t", super::state::unix_now().to_string())
-            .children(vec![Node::new("enc")
-                .attr("v", "2")
-                .attr("type", pkmsg.enc_type())
-                .bytes(pkmsg.bytes().to_vec())]))
+            .attr("t", now.to_string())
+            .children(vec![enc_node(&pkmsg)]))
     }
 
     /// `Message{protocolMessage{type: APP_STATE_SYNC_KEY_SHARE, keys: [..]}}`.
     fn message(&self) -> Vec<u8> {
         let key = &self.key;
-        WaMessage {
+        Message {
             protocol_message: Some(ProtocolMessage {
-                r#type: Some(APP_STATE_SYNC_KEY_SHARE),
-                app_state_sync_key_share: Some(KeyShare {
-                    keys: vec![SyncKey {
-                        key_id: Some(SyncKeyId {
+                r#type: Some(ProtocolMessageType::AppStateSyncKeyShare.into()),
+                app_state_sync_key_share: Some(AppStateSyncKeyShare {
+                    keys: vec![AppStateSyncKey {
+                        key_id: Some(AppStateSyncKeyId {
                             key_id: Some(key.id.to_vec()),
                         }),
-                        key_data: Some(SyncKeyData {
+                        key_data: Some(AppStateSyncKeyData {
                             key_data: Some(key.data.to_vec()),
-                            fingerprint: Some(SyncKeyFingerprint {
+                            fingerprint: Some(AppStateSyncKeyFingerprint {
                                 raw_id: Some(key.raw_id),
                                 current_index: Some(0),
                                 device_indexes: vec![0],
@@ -110,66 +114,10 @@ impl KeyShareOrder {
                     }],
                 }),
             }),
+            ..Default::default()
         }
         .encode_to_vec()
     }
-}
-
-// Wire shapes (field numbers from waproto whatsapp.proto), only the fields
-// this module writes.
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct WaMessage {
-    #[prost(message, optional, tag = "12")]
-    protocol_message: Option<ProtocolMessage>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct ProtocolMessage {
-    #[prost(int32, optional, tag = "2")]
-    r#type: Option<i32>,
-    #[prost(message, optional, tag = "7")]
-    app_state_sync_key_share: Option<KeyShare>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct KeyShare {
-    #[prost(message, repeated, tag = "1")]
-    keys: Vec<SyncKey>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct SyncKey {
-    #[prost(message, optional, tag = "1")]
-    key_id: Option<SyncKeyId>,
-    #[prost(message, optional, tag = "2")]
-    key_data: Option<SyncKeyData>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct SyncKeyId {
-    #[prost(bytes = "vec", optional, tag = "1")]
-    key_id: Option<Vec<u8>>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct SyncKeyData {
-    #[prost(bytes = "vec", optional, tag = "1")]
-    key_data: Option<Vec<u8>>,
-    #[prost(message, optional, tag = "2")]
-    fingerprint: Option<SyncKeyFingerprint>,
-    #[prost(int64, optional, tag = "3")]
-    timestamp: Option<i64>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct SyncKeyFingerprint {
-    #[prost(uint32, optional, tag = "1")]
-    raw_id: Option<u32>,
-    #[prost(uint32, optional, tag = "2")]
-    current_index: Option<u32>,
-    #[prost(uint32, repeated, packed = "true", tag = "3")]
-    device_indexes: Vec<u32>,
 }
 
 #[cfg(test)]
@@ -182,7 +130,7 @@ mod tests {
         let companion = KeyPair::generate();
         let spk = signal::SignedPreKey::generate(&companion, 7);
         let order = KeyShareOrder {
-            phone: "15550001111".into(),
+            phone: Jid::pn("15550001111"),
             phone_identity: phone.clone(),
             phone_registration_id: 42,
             companion: PreKeyBundle {
@@ -201,7 +149,7 @@ mod tests {
             },
         };
         let stanza = order
-            .to_stanza(&mut SessionRecord::new())
+            .to_stanza(&mut SessionRecord::new(), 1)
             .expect("valid bundle");
         let enc = stanza.child("enc").expect("enc child");
         assert_eq!(enc.get_attr("type"), Some("pkmsg"));
@@ -222,7 +170,7 @@ mod tests {
         assert_eq!(decrypted.sender_identity, phone.public);
         let pad = usize::from(*decrypted.plaintext.last().expect("padded"));
         let body = &decrypted.plaintext[..decrypted.plaintext.len() - pad];
-        let message = WaMessage::decode(body).expect("a Message protobuf");
+        let message = Message::decode(body).expect("a Message protobuf");
         let share = message
             .protocol_message
             .and_then(|p| p.app_state_sync_key_share)

@@ -4,6 +4,9 @@
 //!
 //! The root private key may live in a file so that a restarted simulator
 //! is still trusted by clients configured with its root public key.
+//!
+//! Owns: the root key (and its file) and issuing chains. Must not touch:
+//! the Noise handshake (`wire::socket`), connections.
 
 use std::io;
 use std::path::Path;

@@ -1,0 +1,165 @@
+//! `<iq xmlns="encrypt">`: prekey uploads, signed-prekey rotation, the
+//! count of stored one-time prekeys, and key fetches (the bundles of the
+//! devices a sender has no session with).
+//!
+//! Owns: reading these IQs and answering them. Must not touch: the
+//! store's rules (`sim::prekeys`), the wire shapes of keys
+//! (`protocol::prekeys`).
+
+use super::session::Session;
+use crate::sim::prekeys::{prekey_count, store_prekeys, take_bundles};
+use crate::sim::protocol::prekeys::{bundle_nodes, parse_signed_prekey, parse_upload, Upload};
+use crate::sim::protocol::stanzas::{children_of, iq_error, iq_result};
+use crate::types::Jid;
+use crate::wire::Node;
+
+/// `<key><user jid/>..</key>`: one `<user>` per asked device, with its
+/// bundle or a 404 error.
+pub(super) fn key_bundles(session: &Session<'_>, iq: &Node) -> Node {
+    let asked: Vec<&str> = children_of(iq, "key", "user")
+        .filter_map(|u| u.get_attr("jid"))
+        .collect();
+    let jids: Vec<Option<Jid>> = asked.iter().map(|j| Jid::parse(j).ok()).collect();
+    let bundles = take_bundles(session.state, &jids);
+    let users = asked
+        .iter()
+        .zip(bundles)
+        .map(|(jid, bundle)| {
+            let user = Node::new("user").attr("jid", *jid);
+            match bundle {
+                Some(bundle) => user.children(bundle_nodes(&bundle)),
+                None => user.children(vec![Node::new("error")
+                    .attr("code", "404")
+                    .attr("text", "item-not-found")]),
+            }
+        })
+        .collect();
+    iq_result(iq, vec![Node::new("list").children(users)])
+}
+
+/// `<count/>`: how many one-time prekeys the server holds for the device.
+pub(super) fn count(session: &Session<'_>, iq: &Node) -> Node {
+    let count = prekey_count(session.state, session.device);
+    iq_result(
+        iq,
+        vec![Node::new("count").attr("value", count.to_string())],
+    )
+}
+
+/// `<rotate><skey/></rotate>`: a new signed prekey.
+pub(super) fn rotate(session: &Session<'_>, iq: &Node) -> Node {
+    let skey = iq.child("rotate").and_then(|r| r.child("skey"));
+    match skey.map(parse_signed_prekey) {
+        Some(Ok(signed)) => {
+            let upload = Upload {
+                identity: None,
+                signed: Some(signed),
+                keys: Vec::new(),
+            };
+            store(session, iq, upload)
+        }
+        _ => iq_error(iq, 400, "bad-request"),
+    }
+}
+
+/// A prekey upload (whatsapp-rust `iq/prekeys.rs`).
+pub(super) fn upload(session: &Session<'_>, iq: &Node) -> Node {
+    match parse_upload(iq) {
+        Ok(upload) => store(session, iq, upload),
+        Err(_) => iq_error(iq, 400, "bad-request"),
+    }
+}
+
+fn store(session: &Session<'_>, iq: &Node, upload: Upload) -> Node {
+    match store_prekeys(session.state, session.device, upload) {
+        Ok(()) => iq_result(iq, vec![]),
+        Err(why) => {
+            tracing::debug!(device = %session.device, why, "prekey upload refused");
+            iq_error(iq, 406, "not-acceptable")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sim::fixtures::{ask, device, iq, linked};
+    use crate::sim::state::SimState;
+    use crate::wire::Node;
+
+    fn upload(identity: [u8; 32], ids: std::ops::Range<u32>) -> Node {
+        let keys = ids
+            .map(|i| {
+                Node::new("key").children(vec![
+                    Node::new("id").bytes(i.to_be_bytes()[1..].to_vec()),
+                    Node::new("value").bytes(vec![i as u8; 32]),
+                ])
+            })
+            .collect();
+        iq(
+            "encrypt",
+            "set",
+            vec![
+                Node::new("registration").bytes(9u32.to_be_bytes().to_vec()),
+                Node::new("type").bytes(vec![5]),
+                Node::new("identity").bytes(identity.to_vec()),
+                Node::new("list").children(keys),
+                Node::new("skey").children(vec![
+                    Node::new("id").bytes(vec![0, 0, 2]),
+                    Node::new("value").bytes(vec![5; 32]),
+                    Node::new("signature").bytes(vec![6; 64]),
+                ]),
+            ],
+        )
+    }
+
+    fn count(s: &SimState, phone: &str, id: u16) -> String {
+        let reply = ask(
+            s,
+            phone,
+            id,
+            &iq("encrypt", "get", vec![Node::new("count")]),
+        );
+        reply.nodes[0]
+            .child("count")
+            .and_then(|c| c.get_attr("value"))
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn prekey_upload_raises_the_count() {
+        let (s, phone, id) = linked();
+        assert_eq!(count(&s, &phone, id), "0");
+        let identity = device(&s, &phone, id).unwrap().identity_key;
+        let reply = ask(&s, &phone, id, &upload(identity, 1..51));
+        assert_eq!(reply.nodes[0].get_attr("type"), Some("result"));
+        assert_eq!(count(&s, &phone, id), "50");
+        assert_eq!(device(&s, &phone, id).unwrap().signed_prekey.id, 2);
+    }
+
+    #[test]
+    fn malformed_or_foreign_uploads_are_refused() {
+        let (s, phone, id) = linked();
+        let reply = ask(&s, &phone, id, &upload([7; 32], 1..3));
+        assert_eq!(
+            reply.nodes[0].child("error").unwrap().get_attr("code"),
+            Some("406")
+        );
+        let bad = iq(
+            "encrypt",
+            "set",
+            vec![
+                Node::new("list").children(vec![Node::new("key").children(vec![
+                    Node::new("id").bytes(vec![1]),
+                    Node::new("value").bytes(vec![0; 32]),
+                ])]),
+            ],
+        );
+        let reply = ask(&s, &phone, id, &bad);
+        assert_eq!(
+            reply.nodes[0].child("error").unwrap().get_attr("code"),
+            Some("400")
+        );
+        assert_eq!(count(&s, &phone, id), "0");
+    }
+}

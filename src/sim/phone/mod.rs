@@ -1,0 +1,20 @@
+//! The simulated phones as Signal participants: they encrypt, decrypt,
+//! keep sessions, send texts and receipts, answer retry receipts and send
+//! each new companion the account's app-state key share.
+//!
+//! Owns: the phones' behaviour (their data lives in `state`). Must not
+//! touch: companions' traffic beyond handing them copies (`routing`
+//! routes what companions send), sockets.
+//!
+//! Files: `send` (texts and read receipts the admin API orders),
+//! `deliver` (one copy to one device), `inbox` (a phone receives a copy),
+//! `receipts` (a phone receives a receipt; retries), `encrypt`,
+//! `key_share`, `admin` (inbox and receipts listed, reinstall).
+
+pub(crate) mod admin;
+pub(crate) mod deliver;
+pub(crate) mod encrypt;
+pub(crate) mod inbox;
+pub(crate) mod key_share;
+pub(crate) mod receipts;
+pub(crate) mod send;

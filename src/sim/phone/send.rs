@@ -1,0 +1,170 @@
+//! A phone sends: a text to a contact (encrypted for every device of the
+//! contact and every companion of its own), read receipts for texts it
+//! received.
+//!
+//! Owns: the admin API's `POST /sim/phones/{phone}/messages` and
+//! `/read`, from the recipient as typed to the copies delivered. Must not
+//! touch: how each copy travels (`deliver`), sockets.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::deliver::{send_text_copy, Outgoing};
+use super::receipts::phone_got_receipt;
+use crate::proto::text;
+use crate::sim::error::SimError;
+use crate::sim::protocol::messages::read_receipt;
+use crate::sim::state::{push_bounded, SentText, SimState, World, MAX_SENT};
+use crate::types::{DeviceAddress, Jid, MessageId, PhoneNumber};
+
+/// What `POST /sim/phones/{phone}/messages` answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SentByPhone {
+    pub id: String,
+    pub to: String,
+    pub timestamp: u64,
+    /// How many devices it was encrypted for.
+    pub devices: usize,
+}
+
+/// A recipient as the admin API takes it: a JID, or a phone number
+/// (`15551234567`, `+1 555 123 4567`).
+fn parse_recipient(to: &str) -> Option<Jid> {
+    let to = to.trim();
+    if to.contains('@') {
+        return Jid::parse(to).ok();
+    }
+    match PhoneNumber::parse(to) {
+        Ok(number) => Some(number.jid()),
+        // The simulator's own numbers may be shorter than E.164 allows.
+        Err(_) => DeviceAddress::pn(to.trim_start_matches('+'), 0).map(|a| a.user_jid()),
+    }
+}
+
+/// The phone sends `text_body` to `to` (a phone number or JID),
+/// optionally replying to message `reply_to`.
+pub(crate) fn phone_send(
+    state: &SimState,
+    phone: &str,
+    to: &str,
+    text_body: &str,
+    reply_to: Option<&str>,
+) -> Result<SentByPhone, SimError> {
+    let mut world = state.lock();
+    world.account(phone)?;
+    let recipient = parse_recipient(to)
+        .and_then(|jid| world.resolve(&jid))
+        .ok_or_else(|| SimError::NotOnWhatsApp(to.to_string()))?
+        .with_device(0);
+    let quoted = reply_to.map(|id| quote(&world, phone, id));
+    let id = MessageId::generate().into_string();
+    let devices = send_text(
+        &mut world,
+        phone,
+        &recipient,
+        &id,
+        text_body,
+        quoted.as_ref(),
+    )
+    .map_err(SimError::BadRequest)?;
+    Ok(SentByPhone {
+        id,
+        to: recipient.user_jid().to_string(),
+        timestamp: world.now(),
+        devices,
+    })
+}
+
+/// The quote of received message `id` (what the phone knows of it).
+fn quote(world: &World, phone: &str, id: &str) -> text::Quote {
+    let original = world.phones.get(phone).and_then(|p| {
+        p.signal
+            .received
+            .iter()
+            .find(|r| r.message.id == id)
+            .map(|r| (r.message.from.clone(), r.message.text.clone()))
+    });
+    text::Quote {
+        id: id.to_string(),
+        participant: original.as_ref().map(|(from, _)| from.clone()),
+        text: original.map(|(_, t)| t),
+    }
+}
+
+/// Encrypts and delivers a phone's text to every device of `to` and
+/// every companion of its own; records it for retries.
+fn send_text(
+    world: &mut World,
+    from: &str,
+    to: &DeviceAddress,
+    id: &str,
+    text_body: &str,
+    quoted: Option<&text::Quote>,
+) -> Result<usize, String> {
+    let sender = world
+        .account(from)
+        .map_err(|e| e.to_string())?
+        .address
+        .clone();
+    let chat = to.user_jid();
+    let mut targets = world.devices_of(to.user());
+    if to.user() != from {
+        let own = world.devices_of(from);
+        targets.extend(own.into_iter().filter(|d| d.device() != 0));
+    }
+    world.senders.remember(id, sender.clone());
+    let message = Outgoing::from_phone(&sender, &chat, id, world.now());
+    let mut delivered = 0;
+    for target in &targets {
+        match send_text_copy(world, &message, target, text_body, quoted) {
+            // Phone-to-phone: the recipient phone's receipt comes home.
+            Ok(Some(receipt)) => phone_got_receipt(world, from, target, &receipt),
+            Ok(None) => {}
+            Err(why) => {
+                tracing::warn!(%why, %target, "phone cannot encrypt");
+                continue;
+            }
+        }
+        delivered += 1;
+    }
+    if let Some(phone) = world.phones.get_mut(from) {
+        let sent = SentText {
+            id: id.to_string(),
+            chat: to.clone(),
+            text: text_body.to_string(),
+        };
+        push_bounded(&mut phone.signal.sent, sent, MAX_SENT);
+    }
+    Ok(delivered)
+}
+
+/// The phone reads received messages `ids`: each sender device gets one
+/// read receipt for its own. Returns how many messages were marked.
+pub(crate) fn phone_read(state: &SimState, phone: &str, ids: &[String]) -> Result<usize, SimError> {
+    let mut world = state.lock();
+    let account = world.account(phone)?;
+    let me = account.address.clone();
+    let mut by_sender: HashMap<DeviceAddress, Vec<String>> = HashMap::new();
+    for r in account.signal.received.iter() {
+        if ids.contains(&r.message.id) && !r.message.from_me {
+            let ids = by_sender.entry(r.sender.clone()).or_default();
+            ids.push(r.message.id.clone());
+        }
+    }
+    let now = world.now();
+    let mut sent = 0;
+    for (sender, ids) in by_sender {
+        if !world.phones.contains_key(sender.user()) {
+            continue;
+        }
+        let receipt = read_receipt(&me.user_jid(), &ids, now);
+        if sender.device() == 0 {
+            phone_got_receipt(&mut world, sender.user(), &me, &receipt);
+        } else {
+            world.enqueue(&sender, "receipt", &ids[0], receipt);
+        }
+        sent += ids.len();
+    }
+    Ok(sent)
+}

@@ -1,0 +1,134 @@
+//! Device-list watchers: the devices that asked for an account's device
+//! list (usync) are told when it changes, as are the account's own other
+//! companions.
+//!
+//! Owns: who watches which account, and the `<notification
+//! type="devices">` they get (shape after whatsmeow
+//! `handleDeviceNotification`). Must not touch: the device lists
+//! themselves (`sim::accounts`), sockets (notifications go through the
+//! offline queue like messages).
+
+use crate::sim::protocol::stanzas::notification;
+use crate::sim::state::{SimState, World};
+use crate::types::DeviceAddress;
+use crate::wire::Node;
+
+/// Most devices told about one account's device changes; later askers
+/// rely on their cache's age limit.
+const MAX_DEVICE_WATCHERS: usize = 10_000;
+
+/// A device list changed: a companion was added or removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Change {
+    Add,
+    Remove,
+}
+
+impl Change {
+    fn tag(self) -> &'static str {
+        match self {
+            Change::Add => "add",
+            Change::Remove => "remove",
+        }
+    }
+}
+
+/// `watcher` asked for the device lists of `phones`: it is told when
+/// they change.
+pub(crate) fn watch_devices(state: &SimState, watcher: &DeviceAddress, phones: &[&str]) {
+    let mut world = state.lock();
+    for phone in phones {
+        let watchers = world.device_watchers.entry(phone.to_string()).or_default();
+        if watchers.len() < MAX_DEVICE_WATCHERS {
+            watchers.insert(watcher.clone());
+        }
+    }
+}
+
+/// `changed` was added to or removed from its account: everyone who may
+/// hold the account's device list, i.e. the devices that asked for it and
+/// the account's other companions, gets `<notification type="devices">`
+/// (queued for offline devices, as messages are).
+pub(crate) fn announce_devices(world: &mut World, changed: &DeviceAddress, change: Change) {
+    let phone = changed.user();
+    let mut to: Vec<DeviceAddress> = world
+        .device_watchers
+        .get(phone)
+        .map(|w| w.iter().cloned().collect())
+        .unwrap_or_default();
+    to.extend(
+        world
+            .devices_of(phone)
+            .into_iter()
+            .filter(|d| d.device() != 0),
+    );
+    to.sort_unstable();
+    to.dedup();
+    let account = changed.user_jid();
+    let now = world.now();
+    for watcher in to.iter().filter(|w| *w != changed) {
+        let device = Node::new("device").attr("jid", changed.to_string());
+        let (id, node) = notification(
+            &account,
+            "devices",
+            now,
+            vec![Node::new(change.tag()).children(vec![device])],
+        );
+        world.enqueue(watcher, "notification", &id, node);
+    }
+    // Watchers that are gone (unlinked) need no further news.
+    let World {
+        device_watchers,
+        phones,
+        ..
+    } = world;
+    if let Some(w) = device_watchers.get_mut(phone) {
+        w.retain(|d| {
+            phones
+                .get(d.user())
+                .is_some_and(|a| a.devices.contains_key(&d.device()))
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::accounts::{create_phone, unlink};
+    use crate::sim::fixtures::{device_jid, link_directly, registration, state};
+
+    #[test]
+    fn those_who_asked_for_a_device_list_hear_of_its_changes() {
+        let s = state();
+        let alice = create_phone(&s, None).unwrap();
+        let bob = create_phone(&s, None).unwrap();
+        let watcher = link_directly(&s, &alice, registration([1; 32])).unwrap();
+        let other = link_directly(&s, &alice, registration([5; 32])).unwrap();
+        let bobs = link_directly(&s, &bob, registration([6; 32])).unwrap();
+        let second = link_directly(&s, &bob, registration([7; 32])).unwrap();
+        let address = |phone: &str, id| DeviceAddress::pn(phone, id).unwrap();
+        watch_devices(&s, &address(&alice, watcher), &[bob.as_str()]);
+
+        assert!(unlink(&s, &address(&bob, second), |_| None));
+        // The watcher and Bob's remaining companion are told; Alice's
+        // other device never asked.
+        assert_eq!(s.queued(&device_jid(&alice, watcher)).unwrap(), 1);
+        assert_eq!(s.queued(&device_jid(&bob, bobs)).unwrap(), 1);
+        assert_eq!(s.queued(&device_jid(&alice, other)).unwrap(), 0);
+        let told = s
+            .lock()
+            .device(&address(&alice, watcher))
+            .and_then(|d| d.queue.front().cloned())
+            .map(|q| q.node)
+            .unwrap();
+        assert_eq!(told.get_attr("type"), Some("devices"));
+        let removed = told
+            .child("remove")
+            .and_then(|r| r.child("device"))
+            .unwrap();
+        assert_eq!(
+            removed.get_attr("jid"),
+            Some(device_jid(&bob, second).as_str())
+        );
+    }
+}

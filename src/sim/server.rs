@@ -1,0 +1,137 @@
+//! Starting and stopping a simulator: one listener for the chat
+//! WebSocket and the admin API, and the handle tests hold.
+//!
+//! Owns: [`start`] and [`SimHandle`]. Must not touch: what the routes
+//! do (`admin`, `network::conn`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::sim::accounts::DeviceInfo;
+use crate::sim::admin::router;
+use crate::sim::config::SimConfig;
+use crate::sim::error::SimError;
+use crate::sim::network::ca::Authority;
+use crate::sim::phone::send::SentByPhone;
+use crate::sim::state::{FaultKind, PhoneMessage, PhoneReceipt, SimState};
+
+/// Starts a simulator: binds the listener, issues the server's
+/// certificate chain, serves until [`SimHandle::shutdown`].
+pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
+    let authority = match &config.root_key_file {
+        Some(path) => Authority::load_or_create(path)?,
+        None => Authority::generate(),
+    };
+    let identity = Arc::new(authority.issue_server_identity(config.clock.unix_secs()));
+    let state = Arc::new(SimState::new(&config, authority.root_public_key()));
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let app = router(state.clone(), identity);
+    let mut stop = state.subscribe_shutdown();
+    let server = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|stopping| *stopping).await;
+        };
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+    });
+    tracing::info!(%addr, root = %hex::encode(state.root_public_key()), "simulator listening");
+    Ok(SimHandle {
+        addr,
+        state,
+        server,
+    })
+}
+
+/// A running simulator.
+pub struct SimHandle {
+    addr: SocketAddr,
+    state: Arc<SimState>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl SimHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The chat endpoint clients connect to: `ws://ADDR/ws/chat`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws/chat", self.addr)
+    }
+
+    /// Base URL of the admin API: `http://ADDR`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The certificate root clients must trust.
+    pub fn root_public_key(&self) -> [u8; 32] {
+        self.state.root_public_key()
+    }
+
+    /// The shared state (what the admin API drives).
+    pub fn state(&self) -> &Arc<SimState> {
+        &self.state
+    }
+
+    /// `POST /sim/phones`.
+    pub async fn create_phone(&self, phone: Option<String>) -> Result<String, SimError> {
+        self.state.create_phone(phone)
+    }
+
+    /// `POST /sim/phones/{phone}/scan`: returns the new device JID.
+    pub async fn scan(&self, phone: &str, qr: &str) -> Result<String, SimError> {
+        self.state.scan(phone, qr).await
+    }
+
+    /// `POST /sim/phones/{phone}/pair-code`: returns the new device JID
+    /// (see [`SimState::enter_pair_code`]).
+    pub async fn enter_pair_code(&self, phone: &str, code: &str) -> Result<String, SimError> {
+        self.state.enter_pair_code(phone, code).await
+    }
+
+    /// `GET /sim/phones/{phone}/devices`.
+    pub fn devices(&self, phone: &str) -> Result<Vec<DeviceInfo>, SimError> {
+        self.state.devices(phone)
+    }
+
+    /// `POST /sim/phones/{phone}/messages`: the phone sends a text.
+    pub fn phone_send(&self, phone: &str, to: &str, text: &str) -> Result<SentByPhone, SimError> {
+        self.state.phone_send(phone, to, text, None)
+    }
+
+    /// `GET /sim/phones/{phone}/messages`.
+    pub fn phone_messages(&self, phone: &str) -> Result<Vec<PhoneMessage>, SimError> {
+        self.state.phone_messages(phone)
+    }
+
+    /// `GET /sim/phones/{phone}/receipts`.
+    pub fn phone_receipts(&self, phone: &str) -> Result<Vec<PhoneReceipt>, SimError> {
+        self.state.phone_receipts(phone)
+    }
+
+    /// `POST /sim/phones/{phone}/read`.
+    pub fn phone_read(&self, phone: &str, ids: &[String]) -> Result<usize, SimError> {
+        self.state.phone_read(phone, ids)
+    }
+
+    /// `POST /sim/devices/{jid}/fault`.
+    pub fn fault(&self, device_jid: &str, kind: FaultKind) -> Result<(), SimError> {
+        self.state.fault(device_jid, kind)
+    }
+
+    /// Stops accepting, closes every connection, waits for the server.
+    pub async fn shutdown(self) {
+        self.state.trigger_shutdown();
+        match self.server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("simulator server ended with an error: {e}"),
+            Err(e) => tracing::warn!("simulator server task failed: {e}"),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The simulated network's shared state: every table the simulator keeps,
+//! under one lock, and what every part of it needs besides (the clock,
+//! the timing knobs, connection ids, the shutdown signal).
+//!
+//! Owns: [`SimState`] and its tables (`World`, with the data types in the
+//! files beside it: accounts, pairings, connections, queues, the phones'
+//! Signal side). Must not touch: the rules of linking, routing, prekeys
+//! or phones (the modules above read and change the tables through
+//! [`SimState::lock`]), sockets, HTTP. Nothing here calls up; the admin
+//! operations the public API offers on [`SimState`] live in `sim::api`.
+//!
+//! The lock is a `std::sync::Mutex`, never held across an `.await`.
+//! Connections are reached through small per-connection control channels,
+//! so the state never touches a socket itself.
+
+mod accounts;
+mod connections;
+mod pairings;
+mod phone;
+mod queues;
+mod world;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+pub(crate) use accounts::{Account, Device};
+pub use connections::FaultKind;
+pub(crate) use connections::{CodeHello, Control, LinkReply, Live, PendingLink};
+pub(crate) use pairings::{CodeRequest, Pending};
+pub use phone::{PhoneMessage, PhoneReceipt};
+pub(crate) use phone::{Received, SentText, MAX_PHONE_LOG, MAX_SENT};
+pub(crate) use queues::push_bounded;
+pub(crate) use world::World;
+
+use crate::sim::config::SimConfig;
+use crate::sim::error::SimError;
+use crate::types::{Jid, SharedClock};
+
+/// Timing knobs copied out of [`SimConfig`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timing {
+    pub qr_refs: usize,
+    pub first_ref_ttl: Duration,
+    pub next_ref_ttl: Duration,
+    pub pair_timeout: Duration,
+    pub handshake_timeout: Duration,
+    pub code_ttl: Duration,
+}
+
+/// Everything the simulator knows, shared by the admin API and every
+/// connection task.
+pub struct SimState {
+    world: Mutex<World>,
+    root_public_key: [u8; 32],
+    pub(crate) timing: Timing,
+    clock: SharedClock,
+    next_conn_id: AtomicU64,
+    shutdown: watch::Sender<bool>,
+}
+
+impl SimState {
+    /// Empty state for a simulator whose certificate root is `root_public_key`.
+    pub fn new(config: &SimConfig, root_public_key: [u8; 32]) -> Self {
+        SimState {
+            world: Mutex::new(World::new(config.clock.clone())),
+            root_public_key,
+            timing: Timing {
+                qr_refs: config.qr_refs.max(1),
+                first_ref_ttl: config.first_ref_ttl,
+                next_ref_ttl: config.next_ref_ttl,
+                pair_timeout: config.pair_timeout,
+                handshake_timeout: config.handshake_timeout,
+                code_ttl: config.pair_code_ttl,
+            },
+            clock: config.clock.clone(),
+            next_conn_id: AtomicU64::new(1),
+            shutdown: watch::channel(false).0,
+        }
+    }
+
+    /// The certificate root clients must trust.
+    pub fn root_public_key(&self) -> [u8; 32] {
+        self.root_public_key
+    }
+
+    /// The tables, locked.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, World> {
+        // A panic elsewhere must not take the whole simulator down with it.
+        self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Unix seconds now, by the simulator's clock.
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.unix_secs()
+    }
+
+    /// Reads the companion `jid` names, as the caller wrote it (an admin
+    /// request: the JID enters here); `unknown_device` when there is no
+    /// such companion.
+    pub(crate) fn read_device<T>(
+        &self,
+        jid: &str,
+        read: impl FnOnce(&Device) -> T,
+    ) -> Result<T, SimError> {
+        let parsed = Jid::parse(jid).ok();
+        let world = self.lock();
+        parsed
+            .and_then(|j| world.resolve(&j))
+            .and_then(|address| world.device(&address))
+            .map(read)
+            .ok_or_else(|| SimError::UnknownDevice(jid.to_owned()))
+    }
+
+    pub(crate) fn next_conn_id(&self) -> u64 {
+        self.next_conn_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn subscribe_shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    pub(crate) fn trigger_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+}
