@@ -319,6 +319,20 @@ async fn texts_and_receipts_flow_through_the_api_both_ways() {
         (400, Some("invalid_recipient")),
         "{err}"
     );
+    // A LID address is a clear 400 until LID addressing is supported,
+    // never a 5xx from the server's refusal.
+    let (status, err) = service
+        .call(
+            "POST",
+            "/v1/sessions/alice/messages",
+            Some(r#"{"to": "123456789012345@lid", "text": "x"}"#),
+        )
+        .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("unsupported_recipient")),
+        "{err}"
+    );
 
     let (_, metrics) = service.get_bytes("/metrics").await;
     let metrics = String::from_utf8_lossy(&metrics).to_string();

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::config::ClientConfig;
 use super::connection::Connection;
-use super::core::{stanza, Action, Ctx, Ending, Feature, Features, Phase, Then};
+use super::core::{envelope, Action, Ctx, Ending, Feature, Features, Phase, Then};
 use super::creds::Creds;
 use super::messaging::Messaging;
 use super::pairing::Pairing;
@@ -181,7 +181,7 @@ impl Protocol {
         }
         match node.tag.as_str() {
             // Acked so the server stops redelivering; not handled (yet).
-            "notification" | "call" => stanza::ack_actions(node),
+            "notification" | "call" => envelope::ack_actions(node),
             other => {
                 tracing::debug!(tag = other, "ignoring stanza");
                 Vec::new()

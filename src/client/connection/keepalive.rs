@@ -4,7 +4,7 @@ use rand::Rng;
 use tokio::time::Instant;
 
 use super::state::Connection;
-use crate::client::core::{expect_result, stanza, Action, Ctx, Ending, IqSpec, Phase};
+use crate::client::core::{envelope, expect_result, Action, Ctx, Ending, IqSpec, Phase};
 use crate::client::ClientError;
 use crate::wire::Node;
 
@@ -16,7 +16,7 @@ impl IqSpec for Ping {
     type Answer = ();
 
     fn request(&self, id: &str) -> Node {
-        stanza::iq(id, "w:p", "get", vec![Node::new("ping")])
+        envelope::iq(id, "w:p", "get", vec![Node::new("ping")])
     }
 
     fn parse(&self, answer: &Node) -> Result<(), ClientError> {

@@ -3,7 +3,7 @@
 
 use tokio::time::Instant;
 
-use crate::client::core::{expect_result, stanza, Action, Ctx, IqSpec, Phase};
+use crate::client::core::{envelope, expect_result, Action, Ctx, IqSpec, Phase};
 use crate::client::events::{Event, Status};
 use crate::client::ClientError;
 use crate::types::Jid;
@@ -18,7 +18,7 @@ impl IqSpec for SetActive {
     type Answer = ();
 
     fn request(&self, id: &str) -> Node {
-        stanza::iq(id, "passive", "set", vec![Node::new("active")])
+        envelope::iq(id, "passive", "set", vec![Node::new("active")])
     }
 
     fn parse(&self, answer: &Node) -> Result<(), ClientError> {

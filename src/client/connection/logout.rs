@@ -5,7 +5,9 @@
 use tokio::time::Instant;
 
 use super::state::Connection;
-use crate::client::core::{expect_result, stanza, Action, Ctx, Done, Ending, IqSpec, Phase, Then};
+use crate::client::core::{
+    envelope, expect_result, Action, Ctx, Done, Ending, IqSpec, Phase, Then,
+};
 use crate::client::ClientError;
 use crate::types::Jid;
 use crate::wire::Node;
@@ -20,7 +22,7 @@ impl IqSpec for RemoveCompanionDevice {
     type Answer = ();
 
     fn request(&self, id: &str) -> Node {
-        stanza::iq(
+        envelope::iq(
             id,
             "md",
             "set",

@@ -17,7 +17,7 @@ mod tests;
 
 use tokio::time::Instant;
 
-use super::core::{stanza, Action, Ctx, Ending, Feature};
+use super::core::{envelope, Action, Ctx, Ending, Feature};
 use crate::wire::Node;
 
 pub use logout::{logout, shutdown};
@@ -40,7 +40,7 @@ impl Feature for Connection {
                 penalty: 0,
             })],
             "ib" => login::on_ib(ctx, node),
-            "iq" if keepalive::is_server_ping(node) => stanza::iq_result(node)
+            "iq" if keepalive::is_server_ping(node) => envelope::iq_result(node)
                 .map(Action::Send)
                 .into_iter()
                 .collect(),

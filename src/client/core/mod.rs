@@ -17,9 +17,9 @@
 //! work results or commands exists.
 
 mod context;
+pub mod envelope;
 mod feature;
 mod iq;
-pub mod stanza;
 mod tracker;
 
 pub use context::{Action, Ctx, Done, Ending, Features, Phase, Then, Work};

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::client::core::{expect_result, stanza, IqSpec};
+use crate::client::core::{envelope, expect_result, IqSpec};
 use crate::client::ClientError;
 use crate::signal::PreKeyBundle;
 use crate::types::DeviceAddress;
@@ -27,7 +27,7 @@ impl IqSpec for BundleFetch {
             .iter()
             .map(|d| Node::new("user").attr("jid", d.to_string()))
             .collect();
-        stanza::iq(id, "encrypt", "get", vec![Node::new("key").children(users)])
+        envelope::iq(id, "encrypt", "get", vec![Node::new("key").children(users)])
     }
 
     fn parse(&self, answer: &Node) -> Result<Self::Answer, ClientError> {

@@ -28,7 +28,7 @@ mod usync;
 
 use tokio::time::Instant;
 
-use super::core::{stanza, Action, Ctx, Feature, Phase};
+use super::core::{envelope, Action, Ctx, Feature, Phase};
 use crate::types::DeviceAddress;
 use crate::wire::Node;
 
@@ -50,7 +50,7 @@ impl Feature for Messaging {
                 if let Some(user) = node.get_attr("from").and_then(DeviceAddress::parse) {
                     self.device_lists.forget(&user.user_jid());
                 }
-                Some(stanza::ack_actions(node))
+                Some(envelope::ack_actions(node))
             }
             _ => None,
         }

@@ -5,7 +5,7 @@
 use super::decrypt::Incoming;
 use super::send::chat_of;
 use super::state::Messaging;
-use crate::client::core::{stanza, Action, Ctx, Done, Phase, Then};
+use crate::client::core::{envelope, Action, Ctx, Done, Phase, Then};
 use crate::client::events::{Event, ReceiptKind};
 use crate::client::ClientError;
 use crate::types::{DeviceAddress, Jid, MessageId};
@@ -158,7 +158,7 @@ impl Messaging {
                 }));
             }
         }
-        out.extend(stanza::ack_actions(node));
+        out.extend(envelope::ack_actions(node));
         out
     }
 }

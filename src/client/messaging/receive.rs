@@ -9,7 +9,7 @@ use super::decrypt::{self, Incoming, Received};
 use super::keys::OwnKeys;
 use super::receipts;
 use super::state::Messaging;
-use crate::client::core::{stanza, Action, Ctx, Then, Work};
+use crate::client::core::{envelope, Action, Ctx, Then, Work};
 use crate::client::events::Event;
 use crate::client::ClientError;
 use crate::wire::Node;
@@ -23,7 +23,7 @@ impl Messaging {
                 // Not a 1:1 message we can take (groups, newsletters, ..):
                 // acknowledge it so the server stops redelivering.
                 tracing::debug!(%why, "message not handled");
-                return stanza::ack_actions(node);
+                return envelope::ack_actions(node);
             }
         };
         let Some(keys) = OwnKeys::of(ctx) else {

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::client::core::{expect_result, stanza, IqSpec};
+use crate::client::core::{envelope, expect_result, IqSpec};
 use crate::client::ClientError;
 use crate::types::{DeviceAddress, Jid};
 use crate::wire::Node;
@@ -25,7 +25,7 @@ impl IqSpec for DeviceQuery {
             .iter()
             .map(|u| Node::new("user").attr("jid", u.to_string()))
             .collect();
-        stanza::iq(
+        envelope::iq(
             id,
             "usync",
             "get",

@@ -20,7 +20,7 @@ use super::code::{
 };
 use super::qr::client_type_char;
 use super::state::{end_attempt, CodeFlow, CodeReply, Pairing, Shown, Step};
-use crate::client::core::{stanza, Action, Ctx, IqSpec, Phase, Then, Work};
+use crate::client::core::{envelope, Action, Ctx, IqSpec, Phase, Then, Work};
 use crate::client::events::Event;
 use crate::client::payload::platform_type;
 use crate::client::ClientError;
@@ -215,7 +215,7 @@ impl Pairing {
     /// `<notification type="link_code_companion_reg">`: acked always;
     /// a `primary_hello` for the shown code starts `companion_finish`.
     pub(super) fn on_code_notification(&mut self, ctx: &mut Ctx, node: &Node) -> Vec<Action> {
-        let mut out = stanza::ack_actions(node);
+        let mut out = envelope::ack_actions(node);
         let notification = match code::parse_notification(node) {
             Ok(notification) => notification,
             Err(e) => {

@@ -17,7 +17,7 @@ mod tests;
 
 use tokio::time::Instant;
 
-use super::core::{stanza, Action, Ctx, Feature};
+use super::core::{envelope, Action, Ctx, Feature};
 use super::ClientError;
 use crate::wire::Node;
 
@@ -31,7 +31,7 @@ use state::{CodeFlow, QrRotation};
 impl Feature for Pairing {
     fn on_node(&mut self, ctx: &mut Ctx, node: &Node, now: Instant) -> Option<Vec<Action>> {
         match node.tag.as_str() {
-            "iq" if node.get_attr("type") == Some("set") && stanza::from_server(node) => {
+            "iq" if node.get_attr("type") == Some("set") && envelope::from_server(node) => {
                 if let Some(pair_device) = node.child("pair-device") {
                     return Some(self.on_pair_device(ctx, node, pair_device, now));
                 }

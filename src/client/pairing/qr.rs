@@ -5,7 +5,7 @@ use base64::Engine;
 use tokio::time::Instant;
 
 use super::state::{end_attempt, Pairing, QrRotation};
-use crate::client::core::{stanza, Action, Ctx, Phase};
+use crate::client::core::{envelope, Action, Ctx, Phase};
 use crate::client::creds::Creds;
 use crate::client::events::{Event, Status};
 use crate::client::payload::platform_type;
@@ -49,7 +49,7 @@ impl Pairing {
         pair_device: &Node,
         now: Instant,
     ) -> Vec<Action> {
-        let mut out: Vec<Action> = stanza::iq_result(iq)
+        let mut out: Vec<Action> = envelope::iq_result(iq)
             .map(Action::Send)
             .into_iter()
             .collect();

@@ -13,7 +13,7 @@ mod tests;
 
 use tokio::time::Instant;
 
-use super::core::{stanza, Action, Ctx, Feature, Phase};
+use super::core::{envelope, Action, Ctx, Feature, Phase};
 use super::ClientError;
 use crate::signal::{generate_prekeys, next_prekey_id};
 use crate::wire::Node;
@@ -35,7 +35,7 @@ impl Feature for PreKeys {
         if node.tag != "notification" || node.get_attr("type") != Some("encrypt") {
             return None;
         }
-        let mut out = stanza::ack_actions(node);
+        let mut out = envelope::ack_actions(node);
         let low = node
             .child("count")
             .and_then(|c| c.get_attr("value"))

@@ -1,7 +1,7 @@
 //! The prekey iqs (shapes: wacore-0.7.0 `PreKeyUtils`, whatsmeow
 //! `prekeys.go`).
 
-use crate::client::core::{expect_result, stanza, IqSpec};
+use crate::client::core::{envelope, expect_result, IqSpec};
 use crate::client::creds::Creds;
 use crate::client::ClientError;
 use crate::signal::{SignedPreKey, DJB_KEY_TYPE};
@@ -29,7 +29,7 @@ impl IqSpec for PreKeyCount {
     type Answer = u32;
 
     fn request(&self, id: &str) -> Node {
-        stanza::iq(id, "encrypt", "get", vec![Node::new("count")])
+        envelope::iq(id, "encrypt", "get", vec![Node::new("count")])
     }
 
     /// A missing or unreadable count reads as 0: upload rather than run dry.
@@ -77,7 +77,7 @@ impl IqSpec for PreKeyUpload {
                 ])
             })
             .collect();
-        stanza::iq(
+        envelope::iq(
             id,
             "encrypt",
             "set",
@@ -114,7 +114,7 @@ impl IqSpec for RotateSignedPreKey {
     type Answer = ();
 
     fn request(&self, id: &str) -> Node {
-        stanza::iq(
+        envelope::iq(
             id,
             "encrypt",
             "set",
