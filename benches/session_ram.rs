@@ -27,7 +27,7 @@ use anyhow::{bail, Context, Result};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use heap::{CountingAllocator, HeapBytes};
 use wasp::client::{ChannelSink, Client, ClientConfig, Event, Status};
-use wasp::store::{DataDir, FileAuthStore};
+use wasp::store::{DataDir, FileStores};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -94,7 +94,7 @@ impl Drop for Sim {
 async fn heap_of_sessions(sim: &Sim, config: &Arc<ClientConfig>, n: u64) -> Result<u64> {
     let admin = admin::AdminClient::new(&sim.admin_url)?;
     let tmp = tempfile::tempdir()?;
-    let data = DataDir::open(tmp.path())?;
+    let stores: Arc<FileStores> = Arc::new(FileStores::new(DataDir::open(tmp.path())?));
     let (sink, mut events) = ChannelSink::new();
     let sink = Arc::new(sink);
     let before = heap::live_bytes();
@@ -102,8 +102,12 @@ async fn heap_of_sessions(sim: &Sim, config: &Arc<ClientConfig>, n: u64) -> Resu
     let mut clients = Vec::with_capacity(n as usize);
     for i in 0..n {
         let id = format!("s{i}");
-        let store = Arc::new(FileAuthStore::new(data.session(&id)?));
-        clients.push(Client::spawn(id, config.clone(), store, sink.clone()));
+        clients.push(Client::spawn(
+            id,
+            config.clone(),
+            stores.clone(),
+            sink.clone(),
+        ));
     }
     // A phone scans each session's first QR code, concurrently.
     let mut scanned = HashSet::new();

@@ -23,7 +23,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use heap::CountingAllocator;
 use wasp::client::{ChannelSink, Client, ClientConfig, Event, Status};
-use wasp::store::{DataDir, FileAuthStore};
+use wasp::store::{DataDir, FileStores};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -56,7 +56,7 @@ async fn main() -> Result<()> {
     config.keepalive_timeout = Duration::from_secs(20);
     let config = Arc::new(config);
     let tmp = tempfile::tempdir()?;
-    let data = DataDir::open(tmp.path())?;
+    let stores: Arc<FileStores> = Arc::new(FileStores::new(DataDir::open(tmp.path())?));
     let (sink, mut events) = ChannelSink::new();
     let sink = Arc::new(sink);
 
@@ -68,7 +68,7 @@ async fn main() -> Result<()> {
         clients.push(Client::spawn(
             id.clone(),
             config.clone(),
-            Arc::new(FileAuthStore::new(data.session(&id)?)),
+            stores.clone(),
             sink.clone(),
         ));
         // Link this one before the next (keeps QR timers short).

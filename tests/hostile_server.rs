@@ -31,7 +31,7 @@ use wasp::proto::{
     AdvDeviceIdentity, AdvEncryptionType, AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac,
     HandshakeMessage,
 };
-use wasp::store::{DataDir, FileAuthStore};
+use wasp::store::{DataDir, FileStores};
 use wasp::wire::cert::issue_chain;
 use wasp::wire::frame::encode_frame;
 use wasp::wire::socket::{server_handshake, ServerIdentity, Transport};
@@ -291,10 +291,8 @@ impl Session {
         let tmp = tempfile::tempdir().expect("temp dir");
         let data = DataDir::open(tmp.path()).expect("data dir");
         let (sink, events) = ChannelSink::new();
-        let store = Arc::new(FileAuthStore::new(
-            data.session(id).expect("valid session id"),
-        ));
-        let client = Client::spawn(id.to_string(), Arc::new(config), store, Arc::new(sink));
+        let stores = Arc::new(FileStores::new(data.clone()));
+        let client = Client::spawn(id.to_string(), Arc::new(config), stores, Arc::new(sink));
         Session {
             client,
             events,

@@ -491,9 +491,8 @@ async fn a_message_is_confirmed_to_the_server_only_once_the_host_stored_it() {
         events: tx,
         gates: std::sync::Mutex::new(Vec::new()),
     });
-    let dir = h.data.session("alice").expect("dir");
-    let store = std::sync::Arc::new(wasp::store::FileAuthStore::new(dir));
-    let client = wasp::client::Client::spawn("alice".into(), h.config(), store, sink.clone());
+    let stores = std::sync::Arc::new(wasp::store::FileStores::new(h.data.clone()));
+    let client = wasp::client::Client::spawn("alice".into(), h.config(), stores, sink.clone());
     let Event::Qr { code, .. } = next(&mut events, |e| matches!(e, Event::Qr { .. })).await else {
         unreachable!()
     };

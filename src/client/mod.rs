@@ -54,7 +54,7 @@ pub use pairing::qr_string;
 use core::Then;
 use run::{QueuedCommand, Runner};
 
-use crate::store::AuthStore;
+use crate::store::{AuthStore, AuthStores};
 use crate::wire::Node;
 
 /// Commands waiting for a busy session; senders wait when it is full.
@@ -70,22 +70,22 @@ pub struct Client {
 }
 
 impl Client {
-    /// Spawns the session task connecting over WebSockets to `config.url`,
-    /// keeping its state in `store`.
+    /// Spawns session `id`'s task connecting over WebSockets to
+    /// `config.url`, keeping its state in `stores` under its id.
     pub fn spawn(
         id: String,
         config: Arc<ClientConfig>,
-        store: Arc<dyn AuthStore>,
+        stores: Arc<dyn AuthStores>,
         sink: Arc<dyn EventSink>,
     ) -> Client {
-        Client::spawn_with(id, config, store, sink, Arc::new(WebSocketConnector))
+        Client::spawn_with(id, config, stores, sink, Arc::new(WebSocketConnector))
     }
 
     /// Like [`Client::spawn`] with a custom transport (tests).
     pub fn spawn_with<C: Connector>(
         id: String,
         config: Arc<ClientConfig>,
-        store: Arc<dyn AuthStore>,
+        stores: Arc<dyn AuthStores>,
         sink: Arc<dyn EventSink>,
         connector: Arc<C>,
     ) -> Client {
@@ -98,7 +98,7 @@ impl Client {
         let runner = Runner {
             id: id.clone(),
             config,
-            store,
+            stores,
             sink,
             state,
             commands,

@@ -19,7 +19,7 @@ use super::payload::encode_payload;
 use super::protocol::Protocol;
 use super::{backoff, ClientConfig, ClientError};
 use crate::signal::PreKey;
-use crate::store::AuthStore;
+use crate::store::{AuthStore, AuthStores};
 use crate::wire::socket::{client_handshake, ClientHandshake, NoiseSocket, Transport};
 
 /// A command as it travels to the session task. Boxed because tokio's
@@ -31,7 +31,10 @@ pub(crate) type QueuedCommand = Box<Then>;
 pub(crate) struct Runner<C: Connector> {
     pub id: String,
     pub config: Arc<ClientConfig>,
-    pub store: Arc<dyn AuthStore>,
+    /// Where every session's state lives; this one's is opened by id for
+    /// each blocking step (holding it open would cost every idle session
+    /// an allocation).
+    pub stores: Arc<dyn AuthStores>,
     pub sink: Arc<dyn EventSink>,
     pub state: watch::Sender<Snapshot>,
     pub commands: mpsc::Receiver<QueuedCommand>,
@@ -124,7 +127,7 @@ impl<C: Connector> Runner<C> {
     /// Loads credentials, creating and storing fresh registration
     /// material on first start. `Ok(None)`: the session was logged out.
     async fn load_creds(&self) -> Result<Option<Creds>, ClientError> {
-        let store = self.store.clone();
+        let store = self.store()?;
         let push_name = self.config.push_name.clone();
         let now = self.config.clock.unix_secs();
         let loaded = blocking(move || {
@@ -266,7 +269,10 @@ impl<C: Connector> Runner<C> {
         while let Some(action) = queue.pop_front() {
             match action {
                 Action::Blocking(work) => {
-                    let store = self.store.clone();
+                    let store = match self.store() {
+                        Ok(store) => store,
+                        Err(e) => return Some(storage_failure(e)),
+                    };
                     let then = match tokio::task::spawn_blocking(move || work.run(&*store)).await {
                         Ok(then) => then,
                         Err(e) => {
@@ -406,9 +412,11 @@ impl<C: Connector> Runner<C> {
             }
             Ending::LoggedOut { reason, done } => {
                 tracing::info!(session = %self.id, %reason, "logged out");
-                let store = self.store.clone();
                 let why = reason.clone();
-                let wiped = blocking(move || creds::wipe(&*store, &why, jid.as_ref())).await;
+                let wiped = match self.store() {
+                    Ok(store) => blocking(move || creds::wipe(&*store, &why, jid.as_ref())).await,
+                    Err(e) => Err(e),
+                };
                 if let Err(e) = &wiped {
                     tracing::error!(session = %self.id, error = %e, "could not wipe credentials");
                 }
@@ -424,14 +432,19 @@ impl<C: Connector> Runner<C> {
     }
 
     async fn save_creds(&self, creds: &Creds) -> Result<(), ClientError> {
-        let store = self.store.clone();
+        let store = self.store()?;
         let stored = StoredCreds::Active(Box::new(creds.clone()));
         blocking(move || creds::save(&*store, &stored)).await
     }
 
     async fn store_prekeys(&self, keys: Vec<PreKey>) -> Result<(), ClientError> {
-        let store = self.store.clone();
+        let store = self.store()?;
         blocking(move || creds::append_prekeys(&*store, &keys)).await
+    }
+
+    /// This session's store.
+    fn store(&self) -> Result<Arc<dyn AuthStore>, ClientError> {
+        Ok(self.stores.open(&self.id)?)
     }
 
     fn emit(&self, event: Event) {

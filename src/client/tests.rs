@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::creds::{self, StoredCreds};
 use super::testing::{config, paired_creds, JID};
 use super::*;
-use crate::store::{FileAuthStore, SessionDir, CREDS_FILE};
+use crate::store::{DataDir, FileAuthStore, FileStores, CREDS_FILE};
 use crate::wire::Node;
 
 // ---- run loop (no wire needed: the connector fails before a handshake) ----
@@ -34,25 +34,28 @@ impl Connector for Unreachable {
     }
 }
 
-fn session_dir(creds: Option<StoredCreds>) -> (tempfile::TempDir, Arc<FileAuthStore>) {
+/// A data directory holding session "s1" (with `creds` when given): the
+/// stores to spawn it with, and its own store to look at afterwards.
+fn session_dir(creds: Option<StoredCreds>) -> (tempfile::TempDir, Arc<FileStores>, FileAuthStore) {
     let tmp = tempfile::tempdir().unwrap();
-    let store = FileAuthStore::new(SessionDir::at(tmp.path().join("s1")));
+    let data = DataDir::open(tmp.path()).unwrap();
+    let store = FileAuthStore::new(data.session("s1").unwrap());
     store.prepare().unwrap();
     if let Some(c) = creds {
         creds::save(&store, &c).unwrap();
     }
-    (tmp, Arc::new(store))
+    (tmp, Arc::new(FileStores::new(data)), store)
 }
 
 #[tokio::test]
 async fn unreachable_server_backs_off_with_growing_jittered_delays() {
-    let (_tmp, dir) = session_dir(Some(StoredCreds::Active(Box::new(paired_creds()))));
+    let (_tmp, stores, _) = session_dir(Some(StoredCreds::Active(Box::new(paired_creds()))));
     let (sink, mut events) = ChannelSink::new();
     let cfg = Arc::new(ClientConfig::for_tests("ws://127.0.0.1:1/ws/chat", [0; 32]));
     let client = Client::spawn_with(
         "s1".into(),
         cfg.clone(),
-        dir,
+        stores,
         Arc::new(sink),
         Arc::new(Unreachable),
     );
@@ -87,13 +90,13 @@ async fn unreachable_server_backs_off_with_growing_jittered_delays() {
 
 #[tokio::test]
 async fn logout_while_offline_wipes_the_credentials() {
-    let (_tmp, dir) = session_dir(Some(StoredCreds::Active(Box::new(paired_creds()))));
+    let (_tmp, stores, dir) = session_dir(Some(StoredCreds::Active(Box::new(paired_creds()))));
     let (sink, mut events) = ChannelSink::new();
     let cfg = Arc::new(ClientConfig::for_tests("ws://127.0.0.1:1/ws/chat", [0; 32]));
     let client = Client::spawn_with(
         "s1".into(),
         cfg,
-        dir.clone(),
+        stores,
         Arc::new(sink),
         Arc::new(Unreachable),
     );
@@ -101,7 +104,7 @@ async fn logout_while_offline_wipes_the_credentials() {
     client.logout().await.unwrap();
     assert_eq!(client.status(), Status::LoggedOut);
     assert!(matches!(
-        creds::load(&*dir).unwrap(),
+        creds::load(&dir).unwrap(),
         Some(StoredCreds::LoggedOut { .. })
     ));
     let mut last = None;
@@ -130,7 +133,7 @@ async fn a_logged_out_session_reports_it_and_never_connects() {
             panic!("a logged-out session connected")
         }
     }
-    let (_tmp, dir) = session_dir(Some(StoredCreds::logged_out(
+    let (_tmp, stores, _) = session_dir(Some(StoredCreds::logged_out(
         "device_removed",
         Some(&JID.parse().unwrap()),
     )));
@@ -138,7 +141,7 @@ async fn a_logged_out_session_reports_it_and_never_connects() {
     let client = Client::spawn_with(
         "s1".into(),
         config(),
-        dir,
+        stores,
         Arc::new(sink),
         Arc::new(MustNotConnect),
     );
@@ -153,13 +156,13 @@ async fn a_logged_out_session_reports_it_and_never_connects() {
 
 #[tokio::test]
 async fn corrupt_credentials_fail_the_session_clearly() {
-    let (_tmp, dir) = session_dir(None);
+    let (_tmp, stores, dir) = session_dir(None);
     dir.dir().write_atomic(CREDS_FILE, b"{oops").unwrap();
     let (sink, _events) = ChannelSink::new();
     let client = Client::spawn_with(
         "s1".into(),
         config(),
-        dir,
+        stores,
         Arc::new(sink),
         Arc::new(Unreachable),
     );

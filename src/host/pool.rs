@@ -504,11 +504,10 @@ impl Host {
     }
 
     fn spawn(&self, id: &str) -> Result<Client, HostError> {
-        let store = self.stores.open(id)?;
         Ok(Client::spawn(
             id.to_string(),
             self.config.client.clone(),
-            store,
+            self.stores.clone(),
             self.fanout.clone(),
         ))
     }

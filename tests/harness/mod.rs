@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use wasp::client::{ChannelSink, Client, ClientConfig, Event};
 use wasp::sim::{self, SimConfig, SimHandle};
-use wasp::store::{AuthStores, DataDir, FileStores};
+use wasp::store::{DataDir, FileStores};
 
 /// A hang guard, not a timing assertion: every wait normally ends in well
 /// under a second.
@@ -51,10 +51,8 @@ impl Harness {
 
     pub fn spawn_with(&self, id: &str, config: Arc<ClientConfig>) -> Session {
         let (sink, events) = ChannelSink::new();
-        let store = FileStores::new(self.data.clone())
-            .open(id)
-            .expect("valid session id");
-        let client = Client::spawn(id.to_string(), config, store, Arc::new(sink));
+        let stores = Arc::new(FileStores::new(self.data.clone()));
+        let client = Client::spawn(id.to_string(), config, stores, Arc::new(sink));
         Session { client, events }
     }
 

@@ -28,12 +28,15 @@ pub async fn run(args: LinkArgs) -> anyhow::Result<()> {
     use std::sync::Arc;
     use wasp::client::{ChannelSink, Client, ClientConfig, Event};
 
-    use wasp::store::AuthStores as _;
+    if !wasp::store::valid_session_id(&args.session) {
+        anyhow::bail!(
+            "invalid session id {:?}: use 1-64 of [A-Za-z0-9_-]",
+            args.session
+        );
+    }
     let data = wasp::store::DataDir::open(&args.data)
         .with_context(|| format!("opening data directory {}", args.data.display()))?;
-    let store = wasp::store::FileStores::new(data)
-        .open(&args.session)
-        .with_context(|| format!("session id {:?}", args.session))?;
+    let stores = Arc::new(wasp::store::FileStores::new(data));
     let mut config = ClientConfig {
         url: args.whatsapp.whatsapp_url,
         ..ClientConfig::default()
@@ -45,7 +48,7 @@ pub async fn run(args: LinkArgs) -> anyhow::Result<()> {
     let client = Client::spawn(
         args.session.clone(),
         Arc::new(config),
-        store,
+        stores,
         Arc::new(sink),
     );
     let mut pair_code_phone = args.pair_code;
