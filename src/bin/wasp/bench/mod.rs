@@ -356,7 +356,14 @@ where
 fn tempdir_for(data: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let dir = data
         .unwrap_or_else(|| std::env::temp_dir().join(format!("wasp-bench-{}", std::process::id())));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Private from the start, as `wasp serve` wants its data directory
+    // (it would repair a wider mode, with a warning).
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
 }
 
