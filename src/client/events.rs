@@ -75,9 +75,18 @@ pub struct IncomingMessage {
     /// The conversation: the other party's user JID (`123@s.whatsapp.net`).
     #[schema(value_type = String)]
     pub chat: Jid,
-    /// The device that sent it (`123:0@s.whatsapp.net`).
+    /// The device that sent it (`123:0@s.whatsapp.net`, or `456:0@lid`
+    /// from a contact addressed by LID).
     #[schema(value_type = String)]
     pub sender: Jid,
+    /// The sender's phone-number user (`123@s.whatsapp.net`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub sender_pn: Option<Jid>,
+    /// The sender's LID user (`456@lid`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub sender_lid: Option<Jid>,
     /// Seconds since the epoch, as the server stamped it.
     pub timestamp: u64,
     pub text: String,

@@ -46,6 +46,23 @@ pub trait AuthStore: Send + Sync + fmt::Debug {
     /// reads as its old or its new version.
     fn save_peers(&self, peers: &[(&DeviceAddress, &[u8])]) -> Result<(), StoreError>;
 
+    /// Moves what is kept with `from` to `to`, when `to` has nothing yet
+    /// (a contact's sessions move from its phone number to its LID).
+    /// After a crash the state is at one of the two, never lost. Returns
+    /// whether anything moved.
+    fn move_peer(&self, from: &DeviceAddress, to: &DeviceAddress) -> Result<bool, StoreError>;
+
+    /// The LID user a phone-number user is known by (both are digits),
+    /// once learned.
+    fn lid_of(&self, pn_user: &str) -> Result<Option<String>, StoreError>;
+
+    /// The phone-number user behind a LID user, once learned.
+    fn pn_of(&self, lid_user: &str) -> Result<Option<String>, StoreError>;
+
+    /// Keeps LID↔phone-number pairs `(lid user, pn user)`, digits only; a
+    /// phone number given a new LID forgets the old one both ways.
+    fn put_lid_mappings(&self, pairs: &[(&str, &str)]) -> Result<(), StoreError>;
+
     /// Logs the device out: `tombstone` replaces the credentials and every
     /// one-time prekey is deleted, so nothing usable to log in remains.
     fn wipe(&self, tombstone: &[u8]) -> Result<(), StoreError>;

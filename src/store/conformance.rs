@@ -81,6 +81,71 @@ pub fn auth_store(store: &dyn AuthStore) {
         assert_eq!(store.peer(&a2).expect("peer"), Some(vec![round]));
     }
 
+    // A contact's sessions move to its LID once.
+    let lid_dev = DeviceAddress::lid("777000111", 0).expect("digits");
+    assert!(
+        store.move_peer(&a, &lid_dev).expect("move"),
+        "nothing moved"
+    );
+    assert_eq!(
+        store.peer(&a).expect("peer"),
+        None,
+        "state left at the old address"
+    );
+    assert_eq!(
+        store.peer(&lid_dev).expect("peer").as_deref(),
+        Some(&b"a-2"[..])
+    );
+    store.save_peers(&[(&a, b"newer")]).expect("save");
+    assert!(
+        !store.move_peer(&a, &lid_dev).expect("move"),
+        "a move overwrote state already at the new address"
+    );
+    assert_eq!(
+        store.peer(&lid_dev).expect("peer").as_deref(),
+        Some(&b"a-2"[..])
+    );
+    assert!(!store
+        .move_peer(&a2.with_device(9), &lid_dev.with_device(9))
+        .expect("move"));
+
+    // LID <-> phone-number mappings, both ways, replaced when they change.
+    assert_eq!(store.lid_of("15550001111").expect("lid"), None);
+    store
+        .put_lid_mappings(&[("777000111", "15550001111"), ("888000222", "15550002222")])
+        .expect("put");
+    store
+        .put_lid_mappings(&[("777000111", "15550001111")])
+        .expect("put again");
+    assert_eq!(
+        store.lid_of("15550001111").expect("lid").as_deref(),
+        Some("777000111")
+    );
+    assert_eq!(
+        store.pn_of("888000222").expect("pn").as_deref(),
+        Some("15550002222")
+    );
+    store
+        .put_lid_mappings(&[("999000333", "15550001111")])
+        .expect("change");
+    assert_eq!(
+        store.lid_of("15550001111").expect("lid").as_deref(),
+        Some("999000333")
+    );
+    assert_eq!(
+        store.pn_of("999000333").expect("pn").as_deref(),
+        Some("15550001111")
+    );
+    assert_eq!(
+        store.pn_of("777000111").expect("pn"),
+        None,
+        "the old LID kept its mapping"
+    );
+    assert!(
+        store.lid_of("../x").is_err(),
+        "a user that is not digits was accepted"
+    );
+
     store.wipe(b"tombstone").expect("wipe");
     assert_eq!(
         store.load_creds().expect("load").as_deref(),

@@ -2,10 +2,12 @@
 //! one directory per session under the data root.
 //!
 //! `DATA/<id>/creds.json` (atomic replace), `prekeys.json` (a JSON array of
-//! `{"id", "private"}`, atomic replace) and one two-slot file per peer
+//! `{"id", "private"}`, atomic replace), one two-slot file per peer
 //! device, `session-<user>[_lid].<device>.json.{a,b}` (rewritten in place,
-//! `slots`). The names are part of the on-disk format: existing data
-//! directories keep working.
+//! `slots`), and one tiny file per LID↔phone-number mapping and direction,
+//! `lid-of-<pn>` and `pn-of-<lid>` (a lookup reads one small file, never a
+//! map of every contact). The names are part of the on-disk format:
+//! existing data directories keep working.
 
 use std::sync::Arc;
 
@@ -95,6 +97,25 @@ pub fn peer_file(device: &DeviceAddress) -> String {
     format!("session-{}{kind}.{}.json", device.user(), device.device())
 }
 
+/// `<kind>-<user>`, for a user of digits only (anything else could name
+/// another file).
+fn mapping_file(kind: &str, user: &str) -> Result<String, StoreError> {
+    let digits = !user.is_empty() && user.len() <= 20 && user.bytes().all(|b| b.is_ascii_digit());
+    if !digits {
+        return Err(StoreError::InvalidFileName(format!("{kind}-{user}")));
+    }
+    Ok(format!("{kind}-{user}"))
+}
+
+/// A mapping file's user, `None` when absent (or not digits: a damaged
+/// file is no mapping, learned again later).
+fn read_user(dir: &SessionDir, name: &str) -> Result<Option<String>, StoreError> {
+    Ok(dir
+        .read(name)?
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|user| !user.is_empty() && user.bytes().all(|b| b.is_ascii_digit())))
+}
+
 impl AuthStore for FileAuthStore {
     fn prepare(&self) -> Result<(), StoreError> {
         self.dir.create()
@@ -160,6 +181,52 @@ impl AuthStore for FileAuthStore {
             .map(|(name, (_, bytes))| (name.as_str(), *bytes))
             .collect();
         self.dir.write_slotted(&files)
+    }
+
+    fn move_peer(&self, from: &DeviceAddress, to: &DeviceAddress) -> Result<bool, StoreError> {
+        let (from_file, to_file) = (peer_file(from), peer_file(to));
+        if self.dir.read_slotted(&to_file)?.is_some() {
+            return Ok(false);
+        }
+        let Some(state) = self.dir.read_slotted(&from_file)? else {
+            return Ok(false);
+        };
+        // The new copy is durable before the old one goes: a crash in
+        // between leaves both, and the next move finds `to` taken.
+        self.dir.write_slotted(&[(&to_file, &state)])?;
+        self.dir.remove_slotted(&from_file)?;
+        Ok(true)
+    }
+
+    fn lid_of(&self, pn_user: &str) -> Result<Option<String>, StoreError> {
+        read_user(&self.dir, &mapping_file("lid-of", pn_user)?)
+    }
+
+    fn pn_of(&self, lid_user: &str) -> Result<Option<String>, StoreError> {
+        read_user(&self.dir, &mapping_file("pn-of", lid_user)?)
+    }
+
+    fn put_lid_mappings(&self, pairs: &[(&str, &str)]) -> Result<(), StoreError> {
+        let mut writes: Vec<(String, String)> = Vec::new();
+        for &(lid, pn) in pairs {
+            let old = self.lid_of(pn)?;
+            if old.as_deref() == Some(lid) && self.pn_of(lid)?.as_deref() == Some(pn) {
+                continue;
+            }
+            if let Some(old) = old.filter(|old| old != lid) {
+                self.dir.remove(&mapping_file("pn-of", &old)?)?;
+            }
+            writes.push((mapping_file("lid-of", pn)?, lid.to_string()));
+            writes.push((mapping_file("pn-of", lid)?, pn.to_string()));
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let files: Vec<(&str, &[u8])> = writes
+            .iter()
+            .map(|(name, user)| (name.as_str(), user.as_bytes()))
+            .collect();
+        self.dir.write_all_atomic(&files)
     }
 
     fn wipe(&self, tombstone: &[u8]) -> Result<(), StoreError> {

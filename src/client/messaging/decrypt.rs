@@ -54,6 +54,10 @@ pub struct Incoming {
     pub from: DeviceAddress,
     /// `recipient`: the chat, when one of our own devices sent it.
     pub recipient: Option<Jid>,
+    /// The sender's other identity the server names: its phone number
+    /// (`sender_pn`) when it writes from its LID, its LID (`sender_lid`)
+    /// when it writes from its phone number.
+    pub sender_alt: Option<Jid>,
     pub timestamp: u64,
     pub push_name: Option<String>,
     /// The pairwise ciphertext: (`pkmsg` | `msg`, bytes).
@@ -81,10 +85,22 @@ impl Incoming {
                     )
                 })
             });
+        // The other identity: wacore `parse_message_info`, whatsmeow
+        // `parseMessageSource`.
+        let sender_alt = node
+            .get_attr(if from.is_lid() {
+                "sender_pn"
+            } else {
+                "sender_lid"
+            })
+            .and_then(|j| Jid::parse(j).ok())
+            .filter(|j| j.is_lid() != from.is_lid() && !j.user.is_empty())
+            .map(|j| j.to_non_ad());
         Ok(Incoming {
             id,
             from,
             recipient: node.get_attr("recipient").and_then(|r| Jid::parse(r).ok()),
+            sender_alt,
             timestamp: node
                 .get_attr("t")
                 .and_then(|t| t.parse().ok())
@@ -124,6 +140,10 @@ pub fn receive(
     keys: &OwnKeys,
     incoming: &Incoming,
 ) -> Result<Received, ClientError> {
+    let identities = Identities::learn(store, keys, incoming)?;
+    if incoming.from.is_lid() {
+        move_to_lid(store, &incoming.from, identities.pn.as_ref())?;
+    }
     let Some((kind, bytes)) = &incoming.enc else {
         return Ok(Received::Failed {
             reason: "no pairwise ciphertext (pkmsg or msg) in the message".into(),
@@ -202,6 +222,8 @@ pub fn receive(
             id: incoming.id.clone(),
             chat,
             sender: incoming.from.jid(),
+            sender_pn: identities.pn,
+            sender_lid: identities.lid,
             timestamp: incoming.timestamp,
             text: content.text,
             from_me,
@@ -214,6 +236,74 @@ pub fn receive(
         }),
         identity_changed,
     })
+}
+
+/// Both identities of a message's sender user, as far as known.
+struct Identities {
+    pn: Option<Jid>,
+    lid: Option<Jid>,
+}
+
+impl Identities {
+    /// The sender's phone number and LID: what the message says (and the
+    /// pair is kept for later), else what was learned before.
+    fn learn(
+        store: &dyn AuthStore,
+        keys: &OwnKeys,
+        incoming: &Incoming,
+    ) -> Result<Identities, ClientError> {
+        let from = incoming.from.user_jid();
+        if keys.is_own(&incoming.from) {
+            let (pn, lid) = keys.own_users();
+            return Ok(Identities { pn, lid });
+        }
+        let alt = incoming.sender_alt.clone();
+        let (pn, lid) = if from.is_lid() {
+            (alt, Some(from))
+        } else {
+            (Some(from), alt)
+        };
+        if let (Some(pn), Some(lid)) = (&pn, &lid) {
+            store.put_lid_mappings(&[(&lid.user, &pn.user)])?;
+            return Ok(Identities {
+                pn: Some(pn.clone()),
+                lid: Some(lid.clone()),
+            });
+        }
+        let pn = match (pn, &lid) {
+            (Some(pn), _) => Some(pn),
+            (None, Some(lid)) => store.pn_of(&lid.user)?.map(Jid::pn),
+            (None, None) => None,
+        };
+        let lid = match (lid, &pn) {
+            (Some(lid), _) => Some(lid),
+            (None, Some(pn)) => store.lid_of(&pn.user)?.map(Jid::lid),
+            (None, None) => None,
+        };
+        Ok(Identities { pn, lid })
+    }
+}
+
+/// A contact writing from its LID while our session with that device is
+/// still kept under its phone number (a chat older than its migration):
+/// the session moves to the LID address once, the way the reference
+/// clients migrate it (whatsapp-rust `migrate_legacy_pairwise_state`).
+fn move_to_lid(
+    store: &dyn AuthStore,
+    device: &DeviceAddress,
+    pn: Option<&Jid>,
+) -> Result<(), ClientError> {
+    let pn_user = match pn {
+        Some(pn) => Some(pn.user.clone()),
+        None => store.pn_of(device.user())?,
+    };
+    let Some(old) = pn_user.and_then(|user| DeviceAddress::pn(user, device.device())) else {
+        return Ok(());
+    };
+    if store.move_peer(&old, device)? {
+        tracing::info!(from = %old, to = %device, "Signal session moved to the contact's LID");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -272,6 +362,7 @@ mod tests {
             id: MessageId::from(id),
             from: DeviceAddress::parse("15559990000@s.whatsapp.net").unwrap(),
             recipient: None,
+            sender_alt: None,
             timestamp: 1,
             push_name: None,
             enc: Some((c.enc_type().into(), c.bytes().to_vec())),
@@ -327,6 +418,57 @@ mod tests {
         match receive(&f.dir, &f.keys, &stranger).unwrap() {
             Received::Failed { reason } => assert!(!reason.is_empty()),
             other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_contact_that_moves_to_its_lid_keeps_its_session_and_both_identities() {
+        let mut f = fixture();
+        let first = incoming(&mut f, "L1", "by number");
+        match receive(&f.dir, &f.keys, &first).unwrap() {
+            Received::Text { message, .. } => {
+                assert_eq!(message.sender_pn, Some(Jid::pn("15559990000")));
+                assert_eq!(message.sender_lid, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        // The same device now writes from its LID, naming its number: the
+        // session moves to the LID address and the message decrypts.
+        let lid = DeviceAddress::lid("88800011", 0).unwrap();
+        let second = Incoming {
+            from: lid.clone(),
+            sender_alt: Some(Jid::pn("15559990000")),
+            ..incoming(&mut f, "L2", "by lid")
+        };
+        match receive(&f.dir, &f.keys, &second).unwrap() {
+            Received::Text { message, .. } => {
+                assert_eq!(message.text, "by lid");
+                assert_eq!(message.sender.to_string(), "88800011@lid");
+                assert_eq!(message.chat.to_string(), "88800011@lid");
+                assert_eq!(message.sender_pn, Some(Jid::pn("15559990000")));
+                assert_eq!(message.sender_lid, Some(Jid::lid("88800011")));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            f.dir.peer(&first.from).unwrap().is_none(),
+            "the old address kept the session"
+        );
+        assert_eq!(
+            f.dir.lid_of("15559990000").unwrap().as_deref(),
+            Some("88800011")
+        );
+        // Later messages by number name the LID they learned.
+        let third = Incoming {
+            from: lid,
+            sender_alt: None,
+            ..incoming(&mut f, "L3", "again")
+        };
+        match receive(&f.dir, &f.keys, &third).unwrap() {
+            Received::Text { message, .. } => {
+                assert_eq!(message.sender_pn, Some(Jid::pn("15559990000")))
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::client::core::Ctx;
 use crate::crypto::KeyPair;
 use crate::signal::SignedPreKey;
-use crate::types::DeviceAddress;
+use crate::types::{DeviceAddress, Jid};
 
 #[derive(Clone)]
 pub struct OwnKeys {
@@ -37,6 +37,14 @@ impl OwnKeys {
             device,
             lid_user,
         }))
+    }
+
+    /// Our phone-number and LID users.
+    pub fn own_users(&self) -> (Option<Jid>, Option<Jid>) {
+        (
+            Some(self.device.user_jid()),
+            self.lid_user.clone().map(Jid::lid),
+        )
     }
 
     /// Whether `address` is a device of our own account.
