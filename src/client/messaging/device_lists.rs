@@ -22,6 +22,14 @@ pub const MAX_AGE: Duration = Duration::from_secs(5 * 60);
 /// Most users a session keeps lists for; the oldest entry goes first.
 pub const MAX_USERS: usize = 64;
 
+/// What a usync answer says of one user: its device ids and, when the
+/// server names it, its LID user (`N@lid`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserDevices {
+    pub devices: Vec<u16>,
+    pub lid: Option<Jid>,
+}
+
 /// Device lists by user JID (`user@server`).
 #[derive(Default)]
 pub struct DeviceLists {
@@ -29,51 +37,50 @@ pub struct DeviceLists {
 }
 
 struct Entry {
-    devices: Vec<u16>,
+    user: UserDevices,
     fetched: Instant,
 }
 
 impl DeviceLists {
-    /// The devices of `user`, if a fresh list is known.
-    pub fn get(&self, user: &Jid, now: Instant) -> Option<&[u16]> {
+    /// The devices (and LID) of `user`, if a fresh list is known.
+    pub fn get(&self, user: &Jid, now: Instant) -> Option<&UserDevices> {
         self.lists
             .get(user)
             .filter(|e| now.saturating_duration_since(e.fetched) < MAX_AGE)
-            .map(|e| e.devices.as_slice())
+            .map(|e| &e.user)
     }
 
     /// Remembers lists a usync answer gave. Empty lists (users not on
     /// WhatsApp) are not kept: the next send asks again.
-    pub fn insert(&mut self, lists: &HashMap<Jid, Vec<u16>>, now: Instant) {
-        for (user, devices) in lists.iter().filter(|(_, d)| !d.is_empty()) {
+    pub fn insert(&mut self, lists: &HashMap<Jid, UserDevices>, now: Instant) {
+        for (user, devices) in lists.iter().filter(|(_, d)| !d.devices.is_empty()) {
             if !self.lists.contains_key(user) && self.lists.len() >= MAX_USERS {
                 self.evict_oldest();
             }
             self.lists.insert(
                 user.clone(),
                 Entry {
-                    devices: devices.clone(),
+                    user: devices.clone(),
                     fetched: now,
                 },
             );
         }
     }
 
-    /// Forgets `user`'s list (its devices changed).
+    /// Forgets `user`'s list (its devices changed); `user` may be the
+    /// phone number a list is kept under or the LID it named.
     pub fn forget(&mut self, user: &Jid) {
-        self.lists.remove(user);
+        self.lists
+            .retain(|key, e| key != user && e.user.lid.as_ref() != Some(user));
     }
 
     /// Forgets `user`'s list unless it already has `device`: a message
     /// from a device we did not know of means the list is stale.
     pub fn saw_device(&mut self, user: &Jid, device: u16) {
-        if self
-            .lists
-            .get(user)
-            .is_some_and(|e| !e.devices.contains(&device))
-        {
-            self.lists.remove(user);
-        }
+        self.lists.retain(|key, e| {
+            let same = key == user || e.user.lid.as_ref() == Some(user);
+            !same || e.user.devices.contains(&device)
+        });
     }
 
     /// Forgets everything and gives the memory back.
@@ -97,8 +104,17 @@ impl DeviceLists {
 mod tests {
     use super::*;
 
-    fn lists(pairs: &[(&str, &[u16])]) -> HashMap<Jid, Vec<u16>> {
-        pairs.iter().map(|(u, d)| (j(u), d.to_vec())).collect()
+    fn lists(pairs: &[(&str, &[u16])]) -> HashMap<Jid, UserDevices> {
+        pairs
+            .iter()
+            .map(|(u, d)| {
+                let devices = UserDevices {
+                    devices: d.to_vec(),
+                    lid: None,
+                };
+                (j(u), devices)
+            })
+            .collect()
     }
 
     fn j(text: &str) -> Jid {
@@ -110,7 +126,12 @@ mod tests {
         let mut cache = DeviceLists::default();
         let t0 = Instant::now();
         cache.insert(&lists(&[("1@s.whatsapp.net", &[0, 3])]), t0);
-        assert_eq!(cache.get(&j("1@s.whatsapp.net"), t0), Some(&[0, 3][..]));
+        assert_eq!(
+            cache
+                .get(&j("1@s.whatsapp.net"), t0)
+                .map(|u| u.devices.as_slice()),
+            Some(&[0, 3][..])
+        );
         assert_eq!(cache.get(&j("1@s.whatsapp.net"), t0 + MAX_AGE), None);
         assert_eq!(cache.get(&j("2@s.whatsapp.net"), t0), None);
     }

@@ -161,7 +161,7 @@ fn encrypt_loaded(
                 }
             }
         }
-        let plaintext = if device.same_user(&keys.device) {
+        let plaintext = if keys.is_own(&device) {
             &for_us
         } else {
             &for_them

@@ -45,6 +45,8 @@ impl Messaging {
                 message,
                 reply,
                 devices: vec![device.clone()],
+                mappings: Vec::new(),
+                moves: Vec::new(),
                 resend: true,
                 ack_deadline: None,
             },

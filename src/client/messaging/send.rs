@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use tokio::time::Instant;
 
 use super::bundles::BundleFetch;
+use super::device_lists::UserDevices;
 use super::encrypt::{self, Encrypted, Outgoing, Prepared};
 use super::keys::OwnKeys;
 use super::state::{Messaging, PendingSend, SendReply};
@@ -39,26 +40,112 @@ pub fn chat_of(to: &str) -> Option<Jid> {
     PhoneNumber::parse(to).ok().map(|p| p.jid())
 }
 
-/// Every device a text to `chat` is encrypted for: each of the
-/// recipient's, and each of our own account's but this one.
-fn devices_to_encrypt_for(
-    chat: &Jid,
-    theirs: &[u16],
-    own: &DeviceAddress,
-    ours: &[u16],
-) -> Vec<DeviceAddress> {
-    let mut devices: Vec<DeviceAddress> = Vec::new();
-    if let Some(base) = DeviceAddress::from_jid(chat) {
-        devices.extend(theirs.iter().map(|&device| base.with_device(device)));
+/// Every device a text to `chat` is encrypted for — each of the
+/// recipient's and each of our own account's but this one — addressed by
+/// LID where the user's LID is known (WA Web's Signal addressing upgrades
+/// a phone number to its LID unconditionally: whatsapp-rust
+/// `resolve_encryption_jid`), with what that taught us.
+fn fan_out(chat: &Jid, theirs: &UserDevices, own: &OwnIds, ours: &UserDevices) -> Fanout {
+    let mut out = Fanout::default();
+    // The recipient: by LID when known (a LID chat is its own LID).
+    let their_pn = chat.is_pn().then_some(chat);
+    let their_lid = if chat.is_lid() {
+        Some(chat)
+    } else {
+        theirs.lid.as_ref()
+    };
+    let own_lid = ours.lid.as_ref().or(own.lid.as_ref());
+    out.add_user(their_pn, their_lid, &theirs.devices, None);
+    out.add_user(Some(&own.pn), own_lid, &ours.devices, Some(own.device));
+    out.devices.dedup();
+    out
+}
+
+/// Our own identities, for the fan-out.
+struct OwnIds {
+    pn: Jid,
+    lid: Option<Jid>,
+    /// This device's id: left out of the fan-out.
+    device: u16,
+}
+
+/// Where a send goes, and what finding that out taught.
+#[derive(Default)]
+struct Fanout {
+    devices: Vec<DeviceAddress>,
+    /// LID↔phone-number pairs to keep (lid user, pn user).
+    mappings: Vec<(String, String)>,
+    /// Sessions to move from a phone-number device to its LID twin before
+    /// encrypting (a chat that started before the LID was known).
+    moves: Vec<(DeviceAddress, DeviceAddress)>,
+}
+
+impl Fanout {
+    fn add_user(
+        &mut self,
+        pn: Option<&Jid>,
+        lid: Option<&Jid>,
+        devices: &[u16],
+        skip: Option<u16>,
+    ) {
+        let Some(base) = lid.or(pn).and_then(DeviceAddress::from_jid) else {
+            return;
+        };
+        if let (Some(pn), Some(lid)) = (pn, lid) {
+            self.mappings.push((lid.user.clone(), pn.user.clone()));
+        }
+        let pn_base = pn
+            .and_then(DeviceAddress::from_jid)
+            .filter(|_| lid.is_some());
+        for &device in devices.iter().filter(|&&d| Some(d) != skip) {
+            let address = base.with_device(device);
+            if let Some(pn_base) = &pn_base {
+                self.moves
+                    .push((pn_base.with_device(device), address.clone()));
+            }
+            self.devices.push(address);
+        }
     }
-    devices.extend(
-        ours.iter()
-            .filter(|&&d| d != own.device())
-            .map(|&device| own.with_device(device)),
-    );
-    devices.retain(|d| d != own);
-    devices.dedup();
-    devices
+}
+
+/// Our identities once linked: our phone number, our LID when known, and
+/// this device's id.
+fn own_ids(ctx: &Ctx) -> Option<OwnIds> {
+    let own = ctx.own_device()?;
+    let lid = ctx
+        .creds
+        .paired
+        .as_ref()
+        .and_then(|p| p.lid.as_ref())
+        .map(Jid::to_non_ad);
+    Some(OwnIds {
+        pn: own.user_jid(),
+        lid,
+        device: own.device(),
+    })
+}
+
+/// Keeps the LID mappings a fan-out learned and moves phone-number
+/// sessions to their LID twins (each once: a twin that already has a
+/// session keeps it).
+fn learn(
+    store: &dyn AuthStore,
+    mappings: &[(String, String)],
+    moves: &[(DeviceAddress, DeviceAddress)],
+) -> Result<(), ClientError> {
+    if !mappings.is_empty() {
+        let pairs: Vec<(&str, &str)> = mappings
+            .iter()
+            .map(|(lid, pn)| (lid.as_str(), pn.as_str()))
+            .collect();
+        store.put_lid_mappings(&pairs)?;
+    }
+    for (from, to) in moves {
+        if store.move_peer(from, to)? {
+            tracing::info!(%from, %to, "Signal session moved to the LID address");
+        }
+    }
+    Ok(())
 }
 
 impl Messaging {
@@ -81,25 +168,18 @@ impl Messaging {
             ))));
             return Vec::new();
         };
-        if chat.is_lid() {
-            // Until LID addressing is supported a LID recipient is refused
-            // up front rather than failing at the server.
-            let _ = reply.send(Err(ClientError::UnsupportedRecipient(format!(
-                "{chat}: sending to LID addresses is not supported yet; use the phone number"
-            ))));
-            return Vec::new();
-        }
-        let Some(own) = ctx.own_device() else {
+        let Some(own) = own_ids(ctx) else {
             let _ = reply.send(Err(ClientError::NotConnected));
             return Vec::new();
         };
         let id = MessageId::generate();
-        let own_user = own.user_jid();
+        let own_user = own.pn.clone();
         // Recent chat: the device lists are known, encrypt at once.
         let known = self.device_lists.get(&chat, now).and_then(|theirs| {
             let ours = self.device_lists.get(&own_user, now)?;
-            Some(devices_to_encrypt_for(&chat, theirs, &own, ours))
+            Some(fan_out(&chat, theirs, &own, ours))
         });
+        let fanout = known.unwrap_or_default();
         let pending = PendingSend {
             message: Outgoing {
                 id: id.clone(),
@@ -108,7 +188,9 @@ impl Messaging {
                 quoted,
             },
             reply,
-            devices: known.unwrap_or_default(),
+            devices: fanout.devices,
+            mappings: fanout.mappings,
+            moves: fanout.moves,
             resend: false,
             ack_deadline: None,
         };
@@ -128,17 +210,24 @@ impl Messaging {
         )]
     }
 
-    /// The blocking step after the device lists: encrypt with the sessions
-    /// we have, or learn which bundles to fetch (after dropping the
-    /// sessions first, for a resend).
+    /// The blocking step after the device lists: keep what the fan-out
+    /// learned (LID mappings, sessions moved to LID addresses), then
+    /// encrypt with the sessions we have, or learn which bundles to fetch
+    /// (after dropping the sessions first, for a resend).
     pub(super) fn first_pass(&mut self, ctx: &Ctx, id: MessageId, forget: bool) -> Vec<Action> {
+        let (mappings, moves) = match self.pending.get_mut(&id) {
+            Some(p) => (
+                std::mem::take(&mut p.mappings),
+                std::mem::take(&mut p.moves),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
         self.send_work(ctx, id, move |store, keys, message, devices| {
-            let forgotten = if forget {
-                encrypt::forget_sessions(store, devices)
-            } else {
-                Ok(())
-            };
-            forgotten.and_then(|()| encrypt::prepare(store, keys, message, devices))
+            learn(store, &mappings, &moves)?;
+            if forget {
+                encrypt::forget_sessions(store, devices)?;
+            }
+            encrypt::prepare(store, keys, message, devices)
         })
     }
 
@@ -175,7 +264,7 @@ impl Messaging {
         &mut self,
         ctx: &mut Ctx,
         id: MessageId,
-        answer: Result<HashMap<Jid, Vec<u16>>, ClientError>,
+        answer: Result<HashMap<Jid, UserDevices>, ClientError>,
         now: Instant,
     ) -> Vec<Action> {
         let Some(mut pending) = self.pending.remove(&id) else {
@@ -190,18 +279,22 @@ impl Messaging {
         };
         self.device_lists.insert(&lists, now);
         let chat = pending.message.chat.clone();
-        let Some(theirs) = lists.get(&chat).filter(|ids| !ids.is_empty()) else {
+        let Some(theirs) = lists.get(&chat).filter(|u| !u.devices.is_empty()) else {
             let _ = pending
                 .reply
                 .send(Err(ClientError::NotOnWhatsApp(chat.to_string())));
             return Vec::new();
         };
-        let Some(own) = ctx.own_device() else {
+        let Some(own) = own_ids(ctx) else {
             let _ = pending.reply.send(Err(ClientError::NotConnected));
             return Vec::new();
         };
-        let ours = lists.get(&own.user_jid()).map_or(&[][..], Vec::as_slice);
-        pending.devices = devices_to_encrypt_for(&chat, theirs, &own, ours);
+        let none = UserDevices::default();
+        let ours = lists.get(&own.pn).unwrap_or(&none);
+        let fanout = fan_out(&chat, theirs, &own, ours);
+        pending.devices = fanout.devices;
+        pending.mappings = fanout.mappings;
+        pending.moves = fanout.moves;
         self.pending.insert(id.clone(), pending);
         self.first_pass(ctx, id, false)
     }
@@ -275,10 +368,14 @@ impl Messaging {
         let Some(pending) = self.pending.get_mut(&id) else {
             return out;
         };
-        let reaches_recipient = encrypted
-            .copies
-            .iter()
-            .any(|(d, _)| d.user_jid() == pending.message.chat);
+        // A copy for anyone but our own account reaches the recipient
+        // (under its phone number or its LID).
+        let own = own_ids(ctx);
+        let reaches_recipient = encrypted.copies.iter().any(|(d, _)| {
+            let user = d.user_jid();
+            own.as_ref()
+                .is_none_or(|own| user != own.pn && Some(&user) != own.lid.as_ref())
+        });
         if !reaches_recipient && !pending.resend {
             let chat = pending.message.chat.to_string();
             self.fail_send(
@@ -351,5 +448,74 @@ impl Messaging {
         for p in self.expired(now) {
             let _ = p.reply.send(Err(ClientError::Timeout));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn users(devices: &[u16], lid: Option<&str>) -> UserDevices {
+        UserDevices {
+            devices: devices.to_vec(),
+            lid: lid.map(Jid::lid),
+        }
+    }
+
+    fn own() -> OwnIds {
+        OwnIds {
+            pn: Jid::pn("15550001111"),
+            lid: Some(Jid::lid("700")),
+            device: 4,
+        }
+    }
+
+    fn texts(devices: &[DeviceAddress]) -> Vec<String> {
+        devices.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_contact_with_a_known_lid_is_encrypted_for_by_lid() {
+        let chat = Jid::pn("15552223333");
+        let out = fan_out(
+            &chat,
+            &users(&[0, 2], Some("900")),
+            &own(),
+            &users(&[0, 4], None),
+        );
+        assert_eq!(texts(&out.devices), ["900@lid", "900:2@lid", "700@lid"]);
+        assert!(out.mappings.contains(&("900".into(), "15552223333".into())));
+        assert!(out.mappings.contains(&("700".into(), "15550001111".into())));
+        let moves: Vec<(String, String)> = out
+            .moves
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        assert!(moves.contains(&("15552223333:2@s.whatsapp.net".into(), "900:2@lid".into())));
+        assert!(moves.contains(&("15550001111@s.whatsapp.net".into(), "700@lid".into())));
+    }
+
+    #[test]
+    fn without_a_lid_the_phone_number_addresses_every_device() {
+        let chat = Jid::pn("15552223333");
+        let me = OwnIds { lid: None, ..own() };
+        let out = fan_out(&chat, &users(&[0, 2], None), &me, &users(&[0, 4], None));
+        assert_eq!(
+            texts(&out.devices),
+            [
+                "15552223333@s.whatsapp.net",
+                "15552223333:2@s.whatsapp.net",
+                "15550001111@s.whatsapp.net"
+            ]
+        );
+        assert!(out.mappings.is_empty() && out.moves.is_empty());
+    }
+
+    #[test]
+    fn a_lid_chat_is_its_own_lid() {
+        let chat = Jid::lid("900");
+        let out = fan_out(&chat, &users(&[0], None), &own(), &users(&[4], None));
+        assert_eq!(texts(&out.devices), ["900@lid"]);
+        assert!(out.moves.iter().all(|(_, to)| to.user() != "900"));
     }
 }

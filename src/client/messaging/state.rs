@@ -28,6 +28,10 @@ pub struct PendingSend {
     pub message: Outgoing,
     pub reply: SendReply,
     pub devices: Vec<DeviceAddress>,
+    /// LID↔phone-number pairs the fan-out learned, kept before encrypting.
+    pub mappings: Vec<(String, String)>,
+    /// Sessions to move to LID addresses before encrypting.
+    pub moves: Vec<(DeviceAddress, DeviceAddress)>,
     /// A resend to one device that asked for a retry (its old session is
     /// dropped first; the recipient need not be among the devices).
     pub resend: bool,

@@ -1,23 +1,26 @@
-//! Device lists by usync: which devices each user has, asked before a
-//! text goes out (whatsmeow `usync.go`, wacore `usync.rs`).
+//! Device lists by usync: which devices each user has, and the LID it is
+//! known by, asked before a text goes out (whatsmeow `usync.go`, wacore
+//! `usync.rs`; the `<lid/>` protocol next to `<devices/>` as Baileys'
+//! `USyncLIDProtocol` asks it).
 
 use std::collections::HashMap;
 
+use super::device_lists::UserDevices;
 use crate::client::core::{envelope, expect_result, IqSpec};
 use crate::client::ClientError;
 use crate::types::{DeviceAddress, Jid};
 use crate::wire::Node;
 
 /// `<iq xmlns="usync" type="get"><usync context="message" mode="query"
-/// ..><query><devices version="2"/></query><list><user jid/>..`.
+/// ..><query><devices version="2"/><lid/></query><list><user jid/>..`.
 pub struct DeviceQuery {
     pub users: Vec<Jid>,
 }
 
 impl IqSpec for DeviceQuery {
-    /// Device ids per user JID. A user whose device list is empty (or
-    /// missing) is not on WhatsApp.
-    type Answer = HashMap<Jid, Vec<u16>>;
+    /// Device ids (and the LID) per user JID. A user whose device list is
+    /// empty (or missing) is not on WhatsApp.
+    type Answer = HashMap<Jid, UserDevices>;
 
     fn request(&self, id: &str) -> Node {
         let list = self
@@ -36,7 +39,10 @@ impl IqSpec for DeviceQuery {
                 .attr("index", "0")
                 .attr("context", "message")
                 .children(vec![
-                    Node::new("query").children(vec![Node::new("devices").attr("version", "2")]),
+                    Node::new("query").children(vec![
+                        Node::new("devices").attr("version", "2"),
+                        Node::new("lid"),
+                    ]),
                     Node::new("list").children(list),
                 ])],
         )
@@ -62,7 +68,14 @@ impl IqSpec for DeviceQuery {
                     .filter(|d| d.tag == "device")
                     .filter_map(|d| d.get_attr("id")?.parse().ok())
                     .collect();
-                Some((user, ids))
+                // `<lid val="N@lid"/>` (wacore `project_lid_mapping`).
+                let lid = u
+                    .child("lid")
+                    .and_then(|l| l.get_attr("val"))
+                    .and_then(|v| Jid::parse(v).ok())
+                    .filter(|l| l.is_lid() && !l.user.is_empty())
+                    .map(|l| l.to_non_ad());
+                Some((user, UserDevices { devices: ids, lid }))
             })
             .collect())
     }
