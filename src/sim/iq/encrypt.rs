@@ -162,4 +162,32 @@ mod tests {
         );
         assert_eq!(count(&s, &phone, id), "0");
     }
+
+    #[test]
+    fn bundles_are_served_for_lid_device_addresses() {
+        let (s, phone, id) = linked();
+        let identity = device(&s, &phone, id).unwrap().identity_key;
+        ask(&s, &phone, id, &upload(identity, 1..3));
+        let lid = s.lock().phones[&phone].lid_user.clone();
+        let asked = [format!("{lid}:{id}@lid"), format!("{lid}@lid")];
+        let users = asked
+            .iter()
+            .map(|j| Node::new("user").attr("jid", j.as_str()))
+            .collect();
+        let fetch = iq("encrypt", "get", vec![Node::new("key").children(users)]);
+        let reply = ask(&s, &phone, id, &fetch);
+        let list = reply.nodes[0].child("list").unwrap().child_nodes();
+        assert_eq!(list[0].get_attr("jid"), Some(asked[0].as_str()));
+        assert_eq!(
+            list[0].child("identity").and_then(Node::content_bytes),
+            Some(&identity[..])
+        );
+        assert!(
+            list[0].child("key").is_some(),
+            "a one-time prekey is used up"
+        );
+        // The phone's own bundle, by its LID.
+        assert!(list[1].child("skey").is_some());
+        assert_eq!(count(&s, &phone, id), "1");
+    }
 }
