@@ -162,6 +162,62 @@ async fn whatsapp_rust_logs_in_again_from_its_stored_state() -> Result<()> {
     Ok(())
 }
 
+/// The key-bundle digest whatsapp-rust checks its keys against (WA Web's
+/// digestKey job): the simulator's answer parses with whatsapp-rust's own
+/// spec, names its registration, identity and signed prekey, and its
+/// SHA-1 equals the one whatsapp-rust computes over its stored keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_rust_checks_its_key_bundle_against_the_servers_digest() -> Result<()> {
+    use whatsapp_rust::wacore::iq::prekeys::DigestKeyBundleSpec;
+    use whatsapp_rust::wacore::prekeys::{compute_key_bundle_digest, extract_prekey_public_key};
+
+    interop::init_tracing();
+    let sim = wasp::sim::start(wasp::sim::SimConfig::default()).await?;
+    let admin = AdminClient::new(&sim.http_url())?;
+    let phone = admin.create_phone().await?;
+    let store = interop::peer::new_store();
+    let peer = link_fresh_peer(&sim, &admin, &phone, store.clone()).await?;
+
+    let digest = tokio::time::timeout(
+        SHORT_HANG_GUARD,
+        peer.client.execute(DigestKeyBundleSpec::new()),
+    )
+    .await
+    .context("digest query got no answer (hang guard)")?
+    .context("the simulator refused the digest query")?;
+    let device = peer.client.persistence_manager().get_device_snapshot();
+    assert_eq!(digest.reg_id, device.registration_id);
+    let identity = device.identity_key.public_key.public_key_bytes();
+    assert_eq!(digest.identity, identity);
+    let signed = device.signed_pre_key.public_key.public_key_bytes();
+    assert_eq!(digest.skey_pubkey, signed);
+    assert_eq!(digest.skey_signature, device.signed_pre_key_signature);
+    assert!(
+        !digest.prekey_ids.is_empty(),
+        "the prekeys whatsapp-rust uploaded at login are listed"
+    );
+
+    let stored = store.load_prekeys_batch(&digest.prekey_ids).await?;
+    let mut publics = Vec::new();
+    for id in &digest.prekey_ids {
+        let record = stored
+            .iter()
+            .find(|(stored_id, _)| stored_id == id)
+            .map(|(_, record)| record)
+            .with_context(|| format!("whatsapp-rust holds no prekey {id}"))?;
+        publics.push(extract_prekey_public_key(record).context("a prekey's public key")?);
+    }
+    let local =
+        compute_key_bundle_digest(identity, signed, &device.signed_pre_key_signature, &publics);
+    assert_eq!(
+        digest.hash, local,
+        "the server's digest differs from whatsapp-rust's"
+    );
+
+    peer.handle.shutdown().await;
+    Ok(())
+}
+
 /// The independent check of our Signal: a wasp session (linked to Alice's
 /// simulated phone) and a whatsapp-rust client (linked to Bob's) exchange
 /// texts both ways through the simulator, first contact (pkmsg) and then

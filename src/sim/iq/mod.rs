@@ -64,6 +64,7 @@ fn handle_iq(session: &Session<'_>, iq: &Node) -> Reply {
         ("passive", "set", _) => iq_result(iq, vec![]),
         ("encrypt", "get", "key") => encrypt::key_bundles(session, iq),
         ("encrypt", "get", "count") => encrypt::count(session, iq),
+        ("encrypt", "get", "digest") => encrypt::digest(session, iq),
         ("encrypt", "set", "rotate") => encrypt::rotate(session, iq),
         ("encrypt", "set", _) => encrypt::upload(session, iq),
         ("md", "set", "remove-companion-device") => return md::remove_companion(session, iq),
