@@ -214,3 +214,37 @@ async fn a_restarted_simulator_keeps_its_root_when_given_a_key_file() {
     assert_eq!(second.root_public_key(), root);
     second.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_accounts_lid_is_read_and_its_chats_moved_to_it() {
+    let sim = started().await;
+    let (_, created) = request(
+        &sim,
+        "POST",
+        "/sim/phones",
+        Some(r#"{"phone":"15550009999"}"#),
+    )
+    .await;
+    let phone = created["phone"].as_str().unwrap().to_owned();
+    let path = format!("/sim/phones/{phone}/lid");
+    let (status, before) = request(&sim, "GET", &path, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(before["phone"], phone.as_str());
+    assert_eq!(before["migrated"], false);
+    let lid = before["lid"].as_str().unwrap().to_owned();
+    assert!(lid.ends_with("@lid") && lid.len() > 10, "{lid}");
+
+    let (status, after) = request(&sim, "POST", &path, Some(r#"{"migrated":true}"#)).await;
+    assert_eq!(status, 200);
+    assert_eq!(after["migrated"], true);
+    assert_eq!(after["lid"], lid.as_str());
+    assert!(sim.lid_status(&phone).unwrap().migrated);
+
+    let (status, body) = request(&sim, "POST", &path, Some(r#"{"migrated":"yes"}"#)).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
+    let (status, body) = request(&sim, "GET", "/sim/phones/999999/lid", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_phone"))
+    );
+}

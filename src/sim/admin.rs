@@ -54,6 +54,7 @@ pub fn router(state: Arc<SimState>, identity: Arc<ServerIdentity>) -> Router {
             post(send_message).get(messages),
         )
         .route("/sim/phones/{phone}/read", post(read))
+        .route("/sim/phones/{phone}/lid", get(lid_status).post(set_lid))
         .route("/sim/phones/{phone}/reinstall", post(reinstall))
         .route("/sim/phones/{phone}/receipts", get(receipts))
         .route("/sim/devices/{jid}/fault", post(fault))
@@ -203,6 +204,32 @@ async fn read(
     let request = parse_body::<Read>(&body)?;
     let receipts = app.state.phone_read(&phone, &request.ids)?;
     Ok(Json(json!({ "read": receipts })))
+}
+
+/// The account's LID and whether its 1:1 chats are on it.
+async fn lid_status(
+    State(app): State<App>,
+    Path(phone): Path<String>,
+) -> Result<Json<serde_json::Value>, SimError> {
+    Ok(Json(json!(app.state.lid_status(&phone)?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetLid {
+    migrated: bool,
+}
+
+/// Moves the account's 1:1 chats to LID addressing (or back).
+async fn set_lid(
+    State(app): State<App>,
+    Path(phone): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, SimError> {
+    let request = parse_body::<SetLid>(&body)?;
+    Ok(Json(json!(app
+        .state
+        .set_lid_migrated(&phone, request.migrated)?)))
 }
 
 /// WhatsApp is reinstalled on the phone: a new Signal identity.

@@ -7,7 +7,7 @@
 //! as text). Must not touch: HTTP (`admin`), the rules themselves (each
 //! method delegates).
 
-use crate::sim::accounts::{self, DeviceInfo};
+use crate::sim::accounts::{self, DeviceInfo, LidStatus};
 use crate::sim::error::SimError;
 use crate::sim::linking::{code, qr_scan};
 use crate::sim::network::faults;
@@ -21,6 +21,18 @@ impl SimState {
     /// random unused number is chosen when it is `None`.
     pub fn create_phone(&self, phone: Option<String>) -> Result<String, SimError> {
         accounts::create_phone(self, phone)
+    }
+
+    /// `GET /sim/phones/{phone}/lid`: the account's LID and whether its
+    /// 1:1 chats are on it.
+    pub fn lid_status(&self, phone: &str) -> Result<LidStatus, SimError> {
+        accounts::lid_status(self, phone)
+    }
+
+    /// `POST /sim/phones/{phone}/lid`: moves the account's 1:1 chats to
+    /// LID addressing (or back).
+    pub fn set_lid_migrated(&self, phone: &str, migrated: bool) -> Result<LidStatus, SimError> {
+        accounts::set_lid_migrated(self, phone, migrated)
     }
 
     /// The phone's linked devices and whether each is connected.

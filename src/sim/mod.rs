@@ -43,7 +43,7 @@ mod state;
 #[cfg(test)]
 mod fixtures;
 
-pub use accounts::DeviceInfo;
+pub use accounts::{DeviceInfo, LidStatus};
 pub use admin::router;
 pub use config::SimConfig;
 pub use error::SimError;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::sim::accounts::DeviceInfo;
+use crate::sim::accounts::{DeviceInfo, LidStatus};
 use crate::sim::admin::router;
 use crate::sim::config::SimConfig;
 use crate::sim::error::SimError;
@@ -103,6 +103,16 @@ impl SimHandle {
     /// `POST /sim/phones/{phone}/messages`: the phone sends a text.
     pub fn phone_send(&self, phone: &str, to: &str, text: &str) -> Result<SentByPhone, SimError> {
         self.state.phone_send(phone, to, text, None)
+    }
+
+    /// `POST /sim/phones/{phone}/lid`: the account's chats move to LID.
+    pub fn set_lid_migrated(&self, phone: &str, migrated: bool) -> Result<LidStatus, SimError> {
+        self.state.set_lid_migrated(phone, migrated)
+    }
+
+    /// `GET /sim/phones/{phone}/lid`.
+    pub fn lid_status(&self, phone: &str) -> Result<LidStatus, SimError> {
+        self.state.lid_status(phone)
     }
 
     /// `GET /sim/phones/{phone}/messages`.

@@ -21,8 +21,9 @@ mod usync;
 
 pub use session::{Reply, Session};
 
+use crate::sim::accounts::lid_migrated;
 use crate::sim::protocol::stanzas::{iq_result, not_implemented};
-use crate::sim::routing::messages::route_message;
+use crate::sim::routing::messages::route_direct;
 use crate::sim::routing::receipts::{acknowledge, route_receipt};
 use crate::wire::Node;
 
@@ -34,7 +35,7 @@ pub fn handle_session_stanza(session: &Session<'_>, node: &Node) -> Reply {
         // The server acknowledges what it accepts (whatsmeow `handleAck`
         // shapes) and routes it on.
         "receipt" => Reply::send(route_receipt(state, device, node)),
-        "message" => Reply::send(route_message(state, device, node)),
+        "message" => Reply::send(route_direct(state, device, node)),
         "ack" => {
             acknowledge(state, device, node);
             Reply::default()
@@ -63,13 +64,17 @@ fn handle_iq(session: &Session<'_>, iq: &Node) -> Reply {
         ("passive", "set", _) => iq_result(iq, vec![]),
         ("encrypt", "get", "key") => encrypt::key_bundles(session, iq),
         ("encrypt", "get", "count") => encrypt::count(session, iq),
+        ("encrypt", "get", "digest") => encrypt::digest(session, iq),
         ("encrypt", "set", "rotate") => encrypt::rotate(session, iq),
         ("encrypt", "set", _) => encrypt::upload(session, iq),
         ("md", "set", "remove-companion-device") => return md::remove_companion(session, iq),
         ("usync", "get", "usync") => usync::usync(session, iq),
         ("privacy", "get", "privacy") => settings::privacy(iq),
         ("blocklist", "get", _) => settings::blocklist(iq),
-        ("abt", "get", "props") => settings::ab_props(iq),
+        ("abt", "get", "props") => {
+            let migrated = lid_migrated(session.state, session.device.user());
+            settings::ab_props(iq, migrated)
+        }
         ("w", "get", "props") => settings::server_props(iq),
         ("w:sync:app:state", "set", "sync") => app_state::sync(session, iq),
         ("urn:xmpp:whatsapp:dirty", "set", _) => iq_result(iq, vec![]),
@@ -152,5 +157,28 @@ mod tests {
             Some("error")
         );
         assert!(handle_pairing_stanza(&iq("md", "result", vec![])).is_none());
+    }
+
+    #[test]
+    fn a_migrated_accounts_devices_read_the_lid_migration_prop() {
+        let (s, phone, id) = linked();
+        let props = iq("abt", "get", vec![Node::new("props").attr("protocol", "1")]);
+        let read = |s: &crate::sim::state::SimState| {
+            let reply = ask(s, &phone, id, &props);
+            let props = reply.nodes[0].child("props").unwrap().clone();
+            props
+                .child_nodes()
+                .iter()
+                .map(|p| {
+                    (
+                        p.get_attr("config_code").unwrap_or_default().to_owned(),
+                        p.get_attr("config_value").unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(read(&s).is_empty());
+        crate::sim::accounts::set_lid_migrated(&s, &phone, true).unwrap();
+        assert_eq!(read(&s), vec![("9435".to_owned(), "1".to_owned())]);
     }
 }

@@ -7,7 +7,8 @@
 //! routes what companions send), sockets.
 //!
 //! Files: `send` (texts and read receipts the admin API orders),
-//! `deliver` (one copy to one device), `inbox` (a phone receives a copy),
+//! `outgoing` (a message and its copy stanza), `deliver` (one copy to
+//! one device), `inbox` (a phone receives a copy),
 //! `receipts` (a phone receives a receipt; retries), `encrypt`,
 //! `key_share`, `admin` (inbox and receipts listed, reinstall).
 
@@ -16,5 +17,6 @@ pub(crate) mod deliver;
 pub(crate) mod encrypt;
 pub(crate) mod inbox;
 pub(crate) mod key_share;
+pub(crate) mod outgoing;
 pub(crate) mod receipts;
 pub(crate) mod send;

@@ -8,6 +8,7 @@
 //! are passed in), `crate::client` (written from the protocol, so the
 //! client and the simulator cannot share one mistake).
 
+pub mod addressing;
 pub mod adv;
 pub mod app_state;
 pub mod hello;

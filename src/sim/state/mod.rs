@@ -32,7 +32,7 @@ pub(crate) use connections::{CodeHello, Control, LinkReply, Live, PendingLink};
 pub(crate) use pairings::{CodeRequest, Pending};
 pub use phone::{PhoneMessage, PhoneReceipt};
 pub(crate) use phone::{Received, SentText, MAX_PHONE_LOG, MAX_SENT};
-pub(crate) use queues::push_bounded;
+pub(crate) use queues::{push_bounded, Sent};
 pub(crate) use world::World;
 
 use crate::sim::config::SimConfig;

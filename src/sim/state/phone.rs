@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::queues::push_bounded;
 use crate::signal::{self, IdentityKeyPair, PreKey, PreKeyBundle, SessionRecord, SignedPreKey};
+use crate::sim::protocol::addressing::Addressing;
 use crate::types::DeviceAddress;
 
 /// Most one-time prekeys a phone keeps private halves of.
@@ -47,10 +48,12 @@ pub struct PhoneReceipt {
     pub timestamp: u64,
 }
 
-/// A received text and the device it came from.
+/// A received text, the device it came from (by phone number) and the
+/// namespace it was addressed in.
 #[derive(Clone, Debug)]
 pub(crate) struct Received {
     pub sender: DeviceAddress,
+    pub addressing: Addressing,
     pub message: PhoneMessage,
 }
 
@@ -58,8 +61,10 @@ pub(crate) struct Received {
 #[derive(Clone, Debug)]
 pub(crate) struct SentText {
     pub id: String,
-    /// The chat's account (device 0).
+    /// The chat's account (device 0, by phone number).
     pub chat: DeviceAddress,
+    /// The namespace it was sent in.
+    pub addressing: Addressing,
     pub text: String,
 }
 

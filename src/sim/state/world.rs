@@ -15,6 +15,7 @@ use super::connections::Live;
 use super::pairings::{CodeRequest, Pending};
 use super::queues::{push_bounded, Queued, SenderIndex, MAX_QUEUED};
 use crate::sim::error::SimError;
+use crate::sim::protocol::addressing::Addressing;
 use crate::types::{DeviceAddress, Jid, Server, SharedClock};
 use crate::wire::Node;
 
@@ -86,6 +87,21 @@ impl World {
             _ => return None,
         };
         Some(self.phones.get(phone)?.device_address(jid.device))
+    }
+
+    /// Device `canonical` (by phone number) as namespace `addressing`
+    /// writes it; itself when the account is unknown.
+    pub fn present(&self, canonical: &DeviceAddress, addressing: Addressing) -> DeviceAddress {
+        match self.phones.get(canonical.user()) {
+            Some(account) => account.address_in(canonical.device(), addressing),
+            None => canonical.clone(),
+        }
+    }
+
+    /// Account `phone` as a chat in namespace `addressing`: its user JID.
+    pub fn user_in(&self, phone: &str, addressing: Addressing) -> Option<Jid> {
+        let account = self.phones.get(phone)?;
+        Some(account.address_in(0, addressing).user_jid())
     }
 
     /// The companion at `address` (`None` for phones and unknown devices).
