@@ -63,6 +63,11 @@ pub struct Creds {
     /// messages encrypted to it before the rotation still open.
     #[serde(default)]
     pub previous_signed_prekey: Option<SignedPreKey>,
+    /// The account's 1:1 chats moved to LID addressing: sends are then
+    /// addressed by LID on the wire (learned at pairing or from the A/B
+    /// props; never unset, like WA Web's latch).
+    #[serde(default)]
+    pub lid_migrated: bool,
 }
 
 /// Who this device is, as the phone and server told it at pairing.
@@ -99,6 +104,7 @@ impl Creds {
             routing_info: None,
             signed_prekey_at: now,
             previous_signed_prekey: None,
+            lid_migrated: false,
         }
     }
 
@@ -207,6 +213,7 @@ pub(crate) mod tests_support {
             routing_info: None,
             signed_prekey_at: 0,
             previous_signed_prekey: None,
+            lid_migrated: false,
         }
     }
 }
@@ -250,6 +257,7 @@ mod tests {
             routing_info: Some(vec![8, 9]),
             signed_prekey_at: 0,
             previous_signed_prekey: None,
+            lid_migrated: false,
         }
     }
 

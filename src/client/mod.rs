@@ -34,6 +34,7 @@ pub mod messaging;
 pub mod pairing;
 mod payload;
 mod prekeys;
+mod props;
 pub mod protocol;
 mod raw;
 mod run;

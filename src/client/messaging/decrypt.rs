@@ -141,15 +141,24 @@ pub fn receive(
     incoming: &Incoming,
 ) -> Result<Received, ClientError> {
     let identities = Identities::learn(store, keys, incoming)?;
-    if incoming.from.is_lid() {
-        move_to_lid(store, &incoming.from, identities.pn.as_ref())?;
+    // Sessions are kept under the sender's LID once it is known, whichever
+    // namespace the message came in (WA Web's Signal addressing).
+    let session = match &identities.lid {
+        Some(lid) if !incoming.from.is_lid() => {
+            DeviceAddress::from_jid(&lid.clone().with_device(incoming.from.device()))
+                .unwrap_or_else(|| incoming.from.clone())
+        }
+        _ => incoming.from.clone(),
+    };
+    if session.is_lid() {
+        move_to_lid(store, &session, identities.pn.as_ref())?;
     }
     let Some((kind, bytes)) = &incoming.enc else {
         return Ok(Received::Failed {
             reason: "no pairwise ciphertext (pkmsg or msg) in the message".into(),
         });
     };
-    let mut peer = match peers::load(store, &incoming.from) {
+    let mut peer = match peers::load(store, &session) {
         Ok(peer) => peer,
         // A damaged file must not stop the session: start over with this
         // device (its next message triggers a retry and a new session).
@@ -195,7 +204,7 @@ pub fn receive(
         }
     };
     peer.remember(incoming.id.as_str());
-    peers::save(store, &[(incoming.from.clone(), peer)])?;
+    peers::save(store, &[(session, peer)])?;
     if let Some(id) = consumed_prekey {
         store.remove_prekey(id)?;
     }

@@ -184,13 +184,29 @@ fn encrypt_loaded(
 /// `<message id to type="text"><participants><to jid><enc v="2" type>..`
 /// plus our `<device-identity>` when a copy starts a session (whatsmeow
 /// `sendDM`, wacore `send.rs`).
-pub fn message_stanza(message: &Outgoing, encrypted: &Encrypted, device_identity: &[u8]) -> Node {
+///
+/// `to` is the chat in the wire namespace; `wire` names, for users whose
+/// sessions are kept under their other identity, the user the stanza
+/// addresses their devices by.
+pub fn message_stanza(
+    message: &Outgoing,
+    encrypted: &Encrypted,
+    device_identity: &[u8],
+    to: &Jid,
+    wire: &[(Jid, Jid)],
+) -> Node {
+    let on_wire = |device: &DeviceAddress| {
+        let user = device.user_jid();
+        wire.iter()
+            .find(|(session, _)| *session == user)
+            .map_or_else(|| device.jid(), |(_, w)| w.clone().with_device(device.device()))
+    };
     let participants = encrypted
         .copies
         .iter()
         .map(|(device, c)| {
             Node::new("to")
-                .attr("jid", device.to_string())
+                .attr("jid", on_wire(device).to_string())
                 .children(vec![Node::new("enc")
                     .attr("v", "2")
                     .attr("type", c.enc_type())
@@ -203,7 +219,7 @@ pub fn message_stanza(message: &Outgoing, encrypted: &Encrypted, device_identity
     }
     Node::new("message")
         .attr("id", message.id.as_str())
-        .attr("to", message.chat.to_string())
+        .attr("to", to.to_string())
         .attr("type", "text")
         .children(children)
 }

@@ -37,6 +37,7 @@ impl Messaging {
         }
         *count += 1;
         let message = message.clone();
+        let to = message.chat.clone();
         // Nobody waits for a resend; its outcome is only logged.
         let (reply, _) = oneshot::channel();
         self.pending.insert(
@@ -47,6 +48,8 @@ impl Messaging {
                 devices: vec![device.clone()],
                 mappings: Vec::new(),
                 moves: Vec::new(),
+                wire: Vec::new(),
+                to,
                 resend: true,
                 ack_deadline: None,
             },

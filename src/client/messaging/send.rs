@@ -45,9 +45,13 @@ pub fn chat_of(to: &str) -> Option<Jid> {
 /// LID where the user's LID is known (WA Web's Signal addressing upgrades
 /// a phone number to its LID unconditionally: whatsapp-rust
 /// `resolve_encryption_jid`), with what that taught us.
+///
+/// On the wire, the stanza and its devices are in one namespace: LID when
+/// our account's chats moved to LID (`own.lid_migrated`), the phone number
+/// otherwise (whatsapp-rust `resolve_dm_wire_jid`; the server refuses a
+/// mix with 479).
 fn fan_out(chat: &Jid, theirs: &UserDevices, own: &OwnIds, ours: &UserDevices) -> Fanout {
-    let mut out = Fanout::default();
-    // The recipient: by LID when known (a LID chat is its own LID).
+    let mut out = Fanout::empty(chat);
     let their_pn = chat.is_pn().then_some(chat);
     let their_lid = if chat.is_lid() {
         Some(chat)
@@ -55,8 +59,16 @@ fn fan_out(chat: &Jid, theirs: &UserDevices, own: &OwnIds, ours: &UserDevices) -
         theirs.lid.as_ref()
     };
     let own_lid = ours.lid.as_ref().or(own.lid.as_ref());
-    out.add_user(their_pn, their_lid, &theirs.devices, None);
-    out.add_user(Some(&own.pn), own_lid, &ours.devices, Some(own.device));
+    if let Some(to) = out.add_user(their_pn, their_lid, &theirs.devices, None, own.lid_migrated) {
+        out.to = to;
+    }
+    out.add_user(
+        Some(&own.pn),
+        own_lid,
+        &ours.devices,
+        Some(own.device),
+        own.lid_migrated,
+    );
     out.devices.dedup();
     out
 }
@@ -67,10 +79,11 @@ struct OwnIds {
     lid: Option<Jid>,
     /// This device's id: left out of the fan-out.
     device: u16,
+    /// Our chats are on LID addressing.
+    lid_migrated: bool,
 }
 
 /// Where a send goes, and what finding that out taught.
-#[derive(Default)]
 struct Fanout {
     devices: Vec<DeviceAddress>,
     /// LID↔phone-number pairs to keep (lid user, pn user).
@@ -78,33 +91,53 @@ struct Fanout {
     /// Sessions to move from a phone-number device to its LID twin before
     /// encrypting (a chat that started before the LID was known).
     moves: Vec<(DeviceAddress, DeviceAddress)>,
+    /// Users whose devices go on the wire under their other identity:
+    /// (the user sessions are kept under, the user the stanza names).
+    wire: Vec<(Jid, Jid)>,
+    /// The stanza's `to`: the chat in the wire namespace.
+    to: Jid,
 }
 
 impl Fanout {
+    /// Nothing known yet about a send to `chat`.
+    fn empty(chat: &Jid) -> Fanout {
+        Fanout {
+            devices: Vec::new(),
+            mappings: Vec::new(),
+            moves: Vec::new(),
+            wire: Vec::new(),
+            to: chat.clone(),
+        }
+    }
+
+    /// Adds one user's devices (but `skip`); returns the user in the wire
+    /// namespace.
     fn add_user(
         &mut self,
         pn: Option<&Jid>,
         lid: Option<&Jid>,
         devices: &[u16],
         skip: Option<u16>,
-    ) {
-        let Some(base) = lid.or(pn).and_then(DeviceAddress::from_jid) else {
-            return;
-        };
+        wire_lid: bool,
+    ) -> Option<Jid> {
+        let session = lid.or(pn)?;
+        let base = DeviceAddress::from_jid(session)?;
+        let wire = if wire_lid { lid.or(pn) } else { pn.or(lid) }?.clone();
+        if wire != *session {
+            self.wire.push((session.clone(), wire.clone()));
+        }
         if let (Some(pn), Some(lid)) = (pn, lid) {
             self.mappings.push((lid.user.clone(), pn.user.clone()));
         }
-        let pn_base = pn
-            .and_then(DeviceAddress::from_jid)
-            .filter(|_| lid.is_some());
+        let pn_base = pn.and_then(DeviceAddress::from_jid).filter(|_| lid.is_some());
         for &device in devices.iter().filter(|&&d| Some(d) != skip) {
             let address = base.with_device(device);
             if let Some(pn_base) = &pn_base {
-                self.moves
-                    .push((pn_base.with_device(device), address.clone()));
+                self.moves.push((pn_base.with_device(device), address.clone()));
             }
             self.devices.push(address);
         }
+        Some(wire)
     }
 }
 
@@ -122,6 +155,7 @@ fn own_ids(ctx: &Ctx) -> Option<OwnIds> {
         pn: own.user_jid(),
         lid,
         device: own.device(),
+        lid_migrated: ctx.creds.lid_migrated,
     })
 }
 
@@ -179,7 +213,7 @@ impl Messaging {
             let ours = self.device_lists.get(&own_user, now)?;
             Some(fan_out(&chat, theirs, &own, ours))
         });
-        let fanout = known.unwrap_or_default();
+        let fanout = known.unwrap_or_else(|| Fanout::empty(&chat));
         let pending = PendingSend {
             message: Outgoing {
                 id: id.clone(),
@@ -191,6 +225,8 @@ impl Messaging {
             devices: fanout.devices,
             mappings: fanout.mappings,
             moves: fanout.moves,
+            wire: fanout.wire,
+            to: fanout.to,
             resend: false,
             ack_deadline: None,
         };
@@ -295,6 +331,8 @@ impl Messaging {
         pending.devices = fanout.devices;
         pending.mappings = fanout.mappings;
         pending.moves = fanout.moves;
+        pending.wire = fanout.wire;
+        pending.to = fanout.to;
         self.pending.insert(id.clone(), pending);
         self.first_pass(ctx, id, false)
     }
@@ -399,6 +437,8 @@ impl Messaging {
             &pending.message,
             &encrypted,
             &identity,
+            &pending.to,
+            &pending.wire,
         )));
         out
     }
@@ -467,6 +507,7 @@ mod tests {
             pn: Jid::pn("15550001111"),
             lid: Some(Jid::lid("700")),
             device: 4,
+            lid_migrated: false,
         }
     }
 
@@ -517,5 +558,25 @@ mod tests {
         let out = fan_out(&chat, &users(&[0], None), &own(), &users(&[4], None));
         assert_eq!(texts(&out.devices), ["900@lid"]);
         assert!(out.moves.iter().all(|(_, to)| to.user() != "900"));
+    }
+
+    #[test]
+    fn the_wire_namespace_follows_the_accounts_migration() {
+        let chat = Jid::pn("15552223333");
+        let theirs = users(&[0], Some("900"));
+        let ours = users(&[0, 4], None);
+        // Not migrated: sessions under the LID, the stanza by phone number.
+        let out = fan_out(&chat, &theirs, &own(), &ours);
+        assert_eq!(out.to, chat);
+        assert!(out.wire.contains(&(Jid::lid("900"), chat.clone())));
+        assert!(out.wire.contains(&(Jid::lid("700"), Jid::pn("15550001111"))));
+        // Migrated: all by LID.
+        let migrated = OwnIds {
+            lid_migrated: true,
+            ..own()
+        };
+        let out = fan_out(&chat, &theirs, &migrated, &ours);
+        assert_eq!(out.to, Jid::lid("900"));
+        assert!(out.wire.is_empty());
     }
 }

@@ -12,7 +12,7 @@ use super::device_lists::DeviceLists;
 use super::encrypt::Outgoing;
 use crate::client::events::SentMessage;
 use crate::client::ClientError;
-use crate::types::{DeviceAddress, MessageId};
+use crate::types::{DeviceAddress, Jid, MessageId};
 
 /// Where a send waits for its caller.
 pub type SendReply = oneshot::Sender<Result<SentMessage, ClientError>>;
@@ -32,6 +32,11 @@ pub struct PendingSend {
     pub mappings: Vec<(String, String)>,
     /// Sessions to move to LID addresses before encrypting.
     pub moves: Vec<(DeviceAddress, DeviceAddress)>,
+    /// Users whose devices go on the wire under their other identity
+    /// (session user, wire user).
+    pub wire: Vec<(Jid, Jid)>,
+    /// The stanza's `to`: the chat in the wire namespace.
+    pub to: Jid,
     /// A resend to one device that asked for a retry (its old session is
     /// dropped first; the recipient need not be among the devices).
     pub resend: bool,

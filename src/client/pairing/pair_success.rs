@@ -63,6 +63,10 @@ impl PairRejection {
 #[derive(Debug, Clone)]
 pub struct VerifiedPairing {
     pub identity: PairedIdentity,
+    /// The phone says the account's 1:1 chats are on LID
+    /// (`<client-props>`: `ClientPairingProps.isChatDbLidMigrated`;
+    /// whatsapp-rust `pair.rs`).
+    pub lid_migrated: bool,
     /// Encoded `ADVSignedDeviceIdentity` for `<pair-device-sign>`.
     pub reply_identity: Vec<u8>,
     pub key_index: u32,
@@ -146,7 +150,14 @@ pub fn verify_pair_success(
             .unwrap_or_default()
             .to_string()
     };
+    let lid_migrated = pair_success
+        .child("client-props")
+        .and_then(Node::content_bytes)
+        .and_then(|b| crate::proto::ClientPairingProps::decode(b).ok())
+        .and_then(|p| p.is_chat_db_lid_migrated)
+        .unwrap_or(false);
     Ok(VerifiedPairing {
+        lid_migrated,
         identity: PairedIdentity {
             jid,
             lid,
@@ -225,6 +236,7 @@ impl Pairing {
                     creds.push_name = pairing.identity.business_name.clone();
                 }
                 creds.paired = Some(pairing.identity);
+                creds.lid_migrated |= pairing.lid_migrated;
                 // A new link starts with no prekeys on the server.
                 creds.first_unuploaded_prekey_id = creds.next_prekey_id;
                 ctx.phase = Phase::Paired;
