@@ -67,7 +67,14 @@ pub(super) fn repair(root: &Path) -> Result<(), StoreError> {
 #[cfg(unix)]
 fn repair_tree(path: &Path, repaired: &mut Vec<PathBuf>) -> Result<(), StoreError> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::symlink_metadata(path).map_err(|e| StoreError::io(path, e))?;
+    // A file may go while the tree is walked (SQLite removes its -wal and
+    // -shm when the last connection closes): gone is nothing to repair.
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if gone(&e) => return Ok(()),
+        Err(e) => return Err(StoreError::io(path, e)),
+    };
     let want = if meta.is_dir() {
         DIR_MODE
     } else if meta.is_file() {
@@ -76,12 +83,18 @@ fn repair_tree(path: &Path, repaired: &mut Vec<PathBuf>) -> Result<(), StoreErro
         return Ok(());
     };
     if meta.permissions().mode() & 0o777 != want {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(want))
-            .map_err(|e| StoreError::io(path, e))?;
-        repaired.push(path.to_path_buf());
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(want)) {
+            Ok(()) => repaired.push(path.to_path_buf()),
+            Err(e) if gone(&e) => return Ok(()),
+            Err(e) => return Err(StoreError::io(path, e)),
+        }
     }
     if meta.is_dir() {
-        let entries = std::fs::read_dir(path).map_err(|e| StoreError::io(path, e))?;
+        let entries = match std::fs::read_dir(path) {
+            Ok(entries) => entries,
+            Err(e) if gone(&e) => return Ok(()),
+            Err(e) => return Err(StoreError::io(path, e)),
+        };
         for entry in entries {
             let entry = entry.map_err(|e| StoreError::io(path, e))?;
             repair_tree(&entry.path(), repaired)?;
