@@ -67,6 +67,11 @@ impl DeviceLists {
         }
     }
 
+    /// The LID a recent chat's usync named for `user`.
+    pub fn lid_of(&self, user: &Jid) -> Option<&Jid> {
+        self.lists.get(user)?.user.lid.as_ref()
+    }
+
     /// Forgets `user`'s list (its devices changed); `user` may be the
     /// phone number a list is kept under or the LID it named.
     pub fn forget(&mut self, user: &Jid) {

@@ -181,6 +181,16 @@ fn encrypt_loaded(
     Ok(out)
 }
 
+/// How the stanza names `device`: under the user's other identity when
+/// `wire` says its sessions are kept under this one and the stanza
+/// speaks the other (session user, wire user).
+pub fn on_wire(wire: &[(Jid, Jid)], device: &DeviceAddress) -> Jid {
+    let user = device.user_jid();
+    wire.iter()
+        .find(|(session, _)| *session == user)
+        .map_or_else(|| device.jid(), |(_, w)| w.clone().with_device(device.device()))
+}
+
 /// `<message id to type="text"><participants><to jid><enc v="2" type>..`
 /// plus our `<device-identity>` when a copy starts a session (whatsmeow
 /// `sendDM`, wacore `send.rs`).
@@ -195,18 +205,12 @@ pub fn message_stanza(
     to: &Jid,
     wire: &[(Jid, Jid)],
 ) -> Node {
-    let on_wire = |device: &DeviceAddress| {
-        let user = device.user_jid();
-        wire.iter()
-            .find(|(session, _)| *session == user)
-            .map_or_else(|| device.jid(), |(_, w)| w.clone().with_device(device.device()))
-    };
     let participants = encrypted
         .copies
         .iter()
         .map(|(device, c)| {
             Node::new("to")
-                .attr("jid", on_wire(device).to_string())
+                .attr("jid", on_wire(wire, device).to_string())
                 .children(vec![Node::new("enc")
                     .attr("v", "2")
                     .attr("type", c.enc_type())

@@ -38,6 +38,16 @@ impl Messaging {
         *count += 1;
         let message = message.clone();
         let to = message.chat.clone();
+        // The device asked under the chat's namespace; our session with it
+        // is kept under its LID when that is known (from the send's device
+        // list, still cached when a retry comes).
+        let (session, wire) = match self.device_lists.lid_of(&device.user_jid()) {
+            Some(lid) => match DeviceAddress::from_jid(&lid.clone().with_device(device.device())) {
+                Some(session) => (session, vec![(lid.clone(), device.user_jid())]),
+                None => (device.clone(), Vec::new()),
+            },
+            None => (device.clone(), Vec::new()),
+        };
         // Nobody waits for a resend; its outcome is only logged.
         let (reply, _) = oneshot::channel();
         self.pending.insert(
@@ -45,10 +55,10 @@ impl Messaging {
             PendingSend {
                 message,
                 reply,
-                devices: vec![device.clone()],
+                devices: vec![session],
                 mappings: Vec::new(),
                 moves: Vec::new(),
-                wire: Vec::new(),
+                wire,
                 to,
                 resend: true,
                 ack_deadline: None,

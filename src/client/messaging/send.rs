@@ -398,14 +398,20 @@ impl Messaging {
         for (device, why) in &encrypted.skipped {
             tracing::warn!(%device, %why, "device left out of a message");
         }
+        let Some(pending) = self.pending.get_mut(&id) else {
+            return Vec::new();
+        };
+        // Reported as the chat names the device (its phone number unless
+        // our chats are on LID).
         let out: Vec<Action> = encrypted
             .identity_changed
             .iter()
-            .map(|d| Action::Emit(Event::IdentityChanged { jid: d.jid() }))
+            .map(|d| {
+                Action::Emit(Event::IdentityChanged {
+                    jid: encrypt::on_wire(&pending.wire, d),
+                })
+            })
             .collect();
-        let Some(pending) = self.pending.get_mut(&id) else {
-            return out;
-        };
         // A copy for anyone but our own account reaches the recipient
         // (under its phone number or its LID).
         let own = own_ids(ctx);
