@@ -4,7 +4,7 @@
 //! Owns: reading `companion_hello` / `companion_finish`, the server's
 //! answers, the phone's `primary_hello` notification, opening the key
 //! bundle and deriving the same ADV secret as the companion. Pure: stanza
-//! [`Node`]s in, stanzas and key material out; no sockets, tasks or clocks.
+//! `Node`s in, stanzas and key material out; no sockets, tasks or clocks.
 //! Must not touch: `crate::client` (these files are written from the
 //! protocol, not from our client, so the two cannot share a mistake).
 //!

@@ -165,7 +165,7 @@ pub fn parse_companion_finish(iq: &Node) -> Result<CompanionFinishRequest, SimPa
 
 /// The `stage` of a companion's `<iq><link_code_companion_reg>`, if
 /// `node` is one (route it to [`parse_companion_hello`] or
-/// [`primary_finish`]).
+/// `primary_finish`).
 pub fn companion_reg_stage(node: &Node) -> Option<&str> {
     if node.tag != "iq" {
         return None;
