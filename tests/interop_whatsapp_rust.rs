@@ -25,28 +25,14 @@
 mod harness;
 mod interop;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use anyhow::{bail, Context, Result};
-use tokio::sync::mpsc;
-use whatsapp_rust::bot::BotHandle;
-use whatsapp_rust::client::Client;
-use whatsapp_rust::types::events::Event;
+use anyhow::{Context, Result};
 use whatsapp_rust::wacore::iq::keepalive::KeepaliveSpec;
 
-use interop::admin::{AdminClient, LinkedDevice};
-use interop::peer::RefusingHttpClient;
-use wasp::sim::SimHandle;
-
-/// Hang guard only (never a timing assertion). Without the phone's app-state
-/// key share (fresh link) or a push name from `critical_block` (every later
-/// login), whatsapp-rust would wait 10 s before Connected; the simulator
-/// provides both, so this only has to outlast a hang.
-const LINK_HANG_GUARD: Duration = Duration::from_secs(60);
-
-/// Hang guard for small follow-up checks.
-const SHORT_HANG_GUARD: Duration = Duration::from_secs(20);
+use interop::admin::AdminClient;
+use interop::link::{
+    link_fresh_peer, next_text, sim_with_peer_on, wait_connected_without_pairing,
+    wait_for_device_connected, LINK_HANG_GUARD, SHORT_HANG_GUARD,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whatsapp_rust_links_by_qr_and_reaches_connected() -> Result<()> {
@@ -176,6 +162,58 @@ async fn whatsapp_rust_logs_in_again_from_its_stored_state() -> Result<()> {
     Ok(())
 }
 
+/// The key-bundle digest whatsapp-rust checks its keys against (WA Web's
+/// digestKey job): the simulator's answer parses with whatsapp-rust's own
+/// spec, names its registration, identity and signed prekey, and its
+/// SHA-1 equals the one whatsapp-rust computes over its stored keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_rust_checks_its_key_bundle_against_the_servers_digest() -> Result<()> {
+    use whatsapp_rust::wacore::iq::prekeys::DigestKeyBundleSpec;
+    use whatsapp_rust::wacore::prekeys::{compute_key_bundle_digest, extract_prekey_public_key};
+
+    let store = interop::peer::new_store();
+    let (_sim, _admin, _phone, peer) = sim_with_peer_on(store.clone()).await?;
+
+    let digest = tokio::time::timeout(
+        SHORT_HANG_GUARD,
+        peer.client.execute(DigestKeyBundleSpec::new()),
+    )
+    .await
+    .context("digest query got no answer (hang guard)")?
+    .context("the simulator refused the digest query")?;
+    let device = peer.client.persistence_manager().get_device_snapshot();
+    assert_eq!(digest.reg_id, device.registration_id);
+    let identity = device.identity_key.public_key.public_key_bytes();
+    assert_eq!(digest.identity, identity);
+    let signed = device.signed_pre_key.public_key.public_key_bytes();
+    assert_eq!(digest.skey_pubkey, signed);
+    assert_eq!(digest.skey_signature, device.signed_pre_key_signature);
+    assert!(
+        !digest.prekey_ids.is_empty(),
+        "the prekeys whatsapp-rust uploaded at login are listed"
+    );
+
+    let stored = store.load_prekeys_batch(&digest.prekey_ids).await?;
+    let mut publics = Vec::new();
+    for id in &digest.prekey_ids {
+        let record = stored
+            .iter()
+            .find(|(stored_id, _)| stored_id == id)
+            .map(|(_, record)| record)
+            .with_context(|| format!("whatsapp-rust holds no prekey {id}"))?;
+        publics.push(extract_prekey_public_key(record).context("a prekey's public key")?);
+    }
+    let local =
+        compute_key_bundle_digest(identity, signed, &device.signed_pre_key_signature, &publics);
+    assert_eq!(
+        digest.hash, local,
+        "the server's digest differs from whatsapp-rust's"
+    );
+
+    peer.handle.shutdown().await;
+    Ok(())
+}
+
 /// The independent check of our Signal: a wasp session (linked to Alice's
 /// simulated phone) and a whatsapp-rust client (linked to Bob's) exchange
 /// texts both ways through the simulator, first contact (pkmsg) and then
@@ -251,196 +289,4 @@ async fn wasp_and_whatsapp_rust_exchange_texts_both_ways() -> Result<()> {
     assert_eq!(bob.http.attempts(), Vec::<String>::new());
     bob.handle.shutdown().await;
     Ok(())
-}
-
-/// A text whatsapp-rust received.
-struct PeerText {
-    id: String,
-    text: String,
-    sender_user: String,
-}
-
-/// Waits for the next text message event of the peer.
-async fn next_text(events: &mut mpsc::UnboundedReceiver<Arc<Event>>) -> Result<PeerText> {
-    use whatsapp_rust::wacore::proto_helpers::MessageExt;
-    let wait = async {
-        while let Some(event) = events.recv().await {
-            if let Event::UndecryptableMessage(u) = &*event {
-                bail!("whatsapp-rust could not decrypt message {}", u.info.id);
-            }
-            for m in event.messages() {
-                if let Some(text) = m.message.text_content() {
-                    return Ok(PeerText {
-                        id: m.info.id.to_string(),
-                        text: text.to_string(),
-                        sender_user: m.info.source.sender.user.to_string(),
-                    });
-                }
-            }
-        }
-        bail!("whatsapp-rust's event stream ended")
-    };
-    tokio::time::timeout(SHORT_HANG_GUARD, wait)
-        .await
-        .context("whatsapp-rust received no text (hang guard)")?
-}
-
-/// A whatsapp-rust peer that linked by QR and reached Connected.
-struct LinkedPeer {
-    handle: BotHandle,
-    client: Arc<Client>,
-    http: RefusingHttpClient,
-    /// Device JID the simulator's scan endpoint returned.
-    scanned_device: String,
-    /// Device JID whatsapp-rust stored from `<pair-success>`.
-    paired_id: String,
-    /// Its events after Connected.
-    events: mpsc::UnboundedReceiver<Arc<Event>>,
-}
-
-/// Starts an unpaired peer on `store`, has `phone` scan its first QR, and
-/// waits for Connected. On failure the peer is shut down before returning.
-async fn link_fresh_peer(
-    sim: &SimHandle,
-    admin: &AdminClient,
-    phone: &str,
-    store: Arc<dyn whatsapp_rust::store::traits::Backend>,
-) -> Result<LinkedPeer> {
-    let mut peer = interop::peer::build_peer(&sim.ws_url(), store).await?;
-    let client = peer.bot.client();
-    let handle = peer.bot.spawn();
-
-    let started = Instant::now();
-    let linked = tokio::time::timeout(
-        LINK_HANG_GUARD,
-        link_until_connected(&mut peer.events, admin, phone),
-    )
-    .await
-    .context("whatsapp-rust never reached Connected (hang guard)")
-    .and_then(|linked| linked);
-    let (scanned_device, paired_id, seen) = match linked {
-        Ok(linked) => linked,
-        Err(e) => {
-            handle.shutdown().await;
-            return Err(e);
-        }
-    };
-    tracing::info!(
-        elapsed = ?started.elapsed(),
-        events = ?seen,
-        "whatsapp-rust linked and reached Connected against the simulator"
-    );
-    Ok(LinkedPeer {
-        handle,
-        client,
-        http: peer.http,
-        scanned_device,
-        paired_id,
-        events: peer.events,
-    })
-}
-
-/// Drives the pairing from the phone's side and waits for Connected.
-/// Returns the scanned device JID, the JID whatsapp-rust paired as, and the
-/// names of the events seen (for diagnosis).
-async fn link_until_connected(
-    events: &mut mpsc::UnboundedReceiver<Arc<Event>>,
-    admin: &AdminClient,
-    phone: &str,
-) -> Result<(String, String, Vec<String>)> {
-    let mut scanned_device: Option<String> = None;
-    let mut paired_id: Option<String> = None;
-    let mut seen = Vec::new();
-
-    while let Some(event) = events.recv().await {
-        seen.push(event_name(&event));
-        match &*event {
-            Event::PairingQrCode(qr) => {
-                // The phone scans the first code only; later ones are the
-                // client's rotation and must not link a second device.
-                if scanned_device.is_none() {
-                    let device = admin
-                        .scan(phone, &qr.code)
-                        .await
-                        .with_context(|| format!("phone {phone} could not scan {:?}", qr.code))?;
-                    scanned_device = Some(device);
-                }
-            }
-            Event::PairSuccess(success) => paired_id = Some(success.id.to_string()),
-            Event::Connected(_) => {
-                let scanned_device =
-                    scanned_device.context("Connected arrived before any QR was scanned")?;
-                let paired_id =
-                    paired_id.context("Connected arrived without a PairSuccess event")?;
-                return Ok((scanned_device, paired_id, seen));
-            }
-            other => fail_on_terminal_event(other, &seen)?,
-        }
-    }
-    bail!("whatsapp-rust's event stream ended before Connected: {seen:?}")
-}
-
-/// Waits for Connected from a peer that is already paired: any QR means it
-/// did not use its stored credentials.
-async fn wait_connected_without_pairing(
-    events: &mut mpsc::UnboundedReceiver<Arc<Event>>,
-) -> Result<Vec<String>> {
-    let mut seen = Vec::new();
-    while let Some(event) = events.recv().await {
-        seen.push(event_name(&event));
-        match &*event {
-            Event::PairingQrCode(_) => {
-                bail!("restarted peer asked for a new QR: {seen:?}")
-            }
-            Event::Connected(_) => return Ok(seen),
-            other => fail_on_terminal_event(other, &seen)?,
-        }
-    }
-    bail!("whatsapp-rust's event stream ended before Connected: {seen:?}")
-}
-
-/// Turns the events after which the peer will not reach Connected into
-/// errors.
-fn fail_on_terminal_event(event: &Event, seen: &[String]) -> Result<()> {
-    match event {
-        Event::PairError(e) => bail!("whatsapp-rust rejected the pairing: {}", e.error),
-        Event::PairingQrCodesExhausted(_) => bail!("all QR codes expired unscanned: {seen:?}"),
-        Event::LoggedOut(out) => bail!("whatsapp-rust was logged out: {:?}", out.reason),
-        Event::ConnectFailure(failure) => bail!("connect failure: {:?}", failure.reason),
-        Event::ClientOutdated(_) => bail!("simulator rejected the client as outdated"),
-        Event::TemporaryBan(ban) => bail!("simulator sent a temporary ban: {:?}", ban.code),
-        Event::StreamReplaced(_) => bail!("simulator replaced the stream (conflict)"),
-        _ => Ok(()),
-    }
-}
-
-/// Polls the device list until `jid` shows up connected (or the guard ends),
-/// returning the last state seen for it.
-async fn wait_for_device_connected(
-    admin: &AdminClient,
-    phone: &str,
-    jid: &str,
-) -> Result<LinkedDevice> {
-    let deadline = Instant::now() + SHORT_HANG_GUARD;
-    loop {
-        let devices = admin.devices(phone).await?;
-        let found = devices.iter().find(|d| d.jid == jid).cloned();
-        match found {
-            Some(device) if device.connected || Instant::now() >= deadline => return Ok(device),
-            None if Instant::now() >= deadline => {
-                bail!("simulator does not list device {jid} for {phone}: {devices:?}")
-            }
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
-
-/// The variant name of an event, for the diagnostic trail.
-fn event_name(event: &Event) -> String {
-    let debug = format!("{event:?}");
-    debug
-        .split(|c: char| !c.is_alphanumeric())
-        .next()
-        .unwrap_or_default()
-        .to_string()
 }

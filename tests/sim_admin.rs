@@ -214,3 +214,79 @@ async fn a_restarted_simulator_keeps_its_root_when_given_a_key_file() {
     assert_eq!(second.root_public_key(), root);
     second.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_accounts_lid_is_read_and_its_chats_moved_to_it() {
+    let sim = started().await;
+    let (_, created) = request(
+        &sim,
+        "POST",
+        "/sim/phones",
+        Some(r#"{"phone":"15550009999"}"#),
+    )
+    .await;
+    let phone = created["phone"].as_str().unwrap().to_owned();
+    let path = format!("/sim/phones/{phone}/lid");
+    let (status, before) = request(&sim, "GET", &path, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(before["phone"], phone.as_str());
+    assert_eq!(before["migrated"], false);
+    let lid = before["lid"].as_str().unwrap().to_owned();
+    assert!(lid.ends_with("@lid") && lid.len() > 10, "{lid}");
+
+    let (status, after) = request(&sim, "POST", &path, Some(r#"{"migrated":true}"#)).await;
+    assert_eq!(status, 200);
+    assert_eq!(after["migrated"], true);
+    assert_eq!(after["lid"], lid.as_str());
+    assert!(sim.lid_status(&phone).unwrap().migrated);
+
+    let (status, body) = request(&sim, "POST", &path, Some(r#"{"migrated":"yes"}"#)).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
+    let (status, body) = request(&sim, "GET", "/sim/phones/999999/lid", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_phone"))
+    );
+}
+
+#[tokio::test]
+async fn groups_are_created_read_and_changed_by_their_members() {
+    let sim = started().await;
+    let mut phones = Vec::new();
+    for _ in 0..3 {
+        let (_, created) = request(&sim, "POST", "/sim/phones", None).await;
+        phones.push(created["phone"].as_str().unwrap().to_owned());
+    }
+    let (alice, bob, carol) = (&phones[0], &phones[1], &phones[2]);
+    let body = format!(r#"{{"creator":"{alice}","subject":"Team","participants":["{bob}"]}}"#);
+    let (status, group) = request(&sim, "POST", "/sim/groups", Some(&body)).await;
+    assert_eq!(status, 201, "{group}");
+    let id = group["id"].as_str().unwrap().to_owned();
+    assert!(id.ends_with("@g.us"));
+    assert_eq!(group["addressing_mode"], "pn");
+    assert_eq!(group["participants"][0]["role"], "superadmin");
+    assert_eq!(group["participants"][1]["phone"], bob.as_str());
+
+    let (status, read) = request(&sim, "GET", &format!("/sim/groups/{id}"), None).await;
+    assert_eq!((status, read["subject"].as_str()), (200, Some("Team")));
+
+    let path = format!("/sim/groups/{id}/participants");
+    let not_admin = format!(r#"{{"by":"{bob}","remove":["{alice}"]}}"#);
+    let (status, body) = request(&sim, "POST", &path, Some(&not_admin)).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("not_admin")));
+    let add = format!(r#"{{"by":"{alice}","add":["{carol}"]}}"#);
+    let (status, body) = request(&sim, "POST", &path, Some(&add)).await;
+    assert_eq!(
+        (status, body["participants"].as_array().map(Vec::len)),
+        (200, Some(3))
+    );
+
+    let (status, body) = request(&sim, "GET", "/sim/groups/120363000000000000", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_group"))
+    );
+    let bad = format!(r#"{{"creator":"{alice}","subject":"x","addressing_mode":"smoke"}}"#);
+    let (status, _) = request(&sim, "POST", "/sim/groups", Some(&bad)).await;
+    assert_eq!(status, 400);
+}

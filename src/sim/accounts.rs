@@ -10,7 +10,6 @@ use rand::Rng as _;
 use serde::Serialize;
 
 use crate::sim::error::SimError;
-use crate::sim::protocol::adv::sign_key_index_list;
 use crate::sim::routing::watchers::{announce_devices, Change};
 use crate::sim::state::{Account, Control, Live, SimState};
 use crate::types::{DeviceAddress, Jid};
@@ -25,6 +24,16 @@ const PHONE_DIGITS: std::ops::RangeInclusive<usize> = 6..=15;
 pub struct DeviceInfo {
     pub jid: String,
     pub connected: bool,
+}
+
+/// An account's LID and whether its 1:1 chats moved to it, as
+/// `GET`/`POST /sim/phones/{phone}/lid` report them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LidStatus {
+    pub phone: String,
+    /// `L@lid`.
+    pub lid: String,
+    pub migrated: bool,
 }
 
 /// An account's device list as device-list (usync) queries report it.
@@ -105,21 +114,53 @@ pub(crate) fn device_list(state: &SimState, user: &Jid) -> Option<DeviceList> {
     let account = world.phones.get(world.resolve(user)?.user())?;
     let mut devices = vec![(0u16, 0u32)];
     devices.extend(account.devices.iter().map(|(&id, d)| (id, d.key_index)));
-    // Real servers send the list whenever the account has companions;
-    // clients ignore a companion list that comes without it.
-    let key_index_list = (!account.devices.is_empty()).then(|| {
-        let valid: Vec<u32> = account.devices.values().map(|d| d.key_index).collect();
-        let current = u32::from(account.next_device.saturating_sub(1));
-        let ts = account.devices_changed_at;
-        let signed = sign_key_index_list(&account.signing_key, account.raw_id, ts, current, valid);
-        (ts, signed)
-    });
+    // Real servers send the list whenever the account has companions.
+    let key_index_list = account.key_index_list();
     Some(DeviceList {
         number: account.number().to_owned(),
         lid: Jid::lid(account.lid_user.clone()),
         devices,
         key_index_list,
     })
+}
+
+/// Whether account `phone`'s 1:1 chats are on LID (false for unknown
+/// accounts).
+pub(crate) fn lid_migrated(state: &SimState, phone: &str) -> bool {
+    state
+        .lock()
+        .phones
+        .get(phone)
+        .is_some_and(|a| a.lid_migrated)
+}
+
+/// The account's LID and migration state.
+pub(crate) fn lid_status(state: &SimState, phone: &str) -> Result<LidStatus, SimError> {
+    let world = state.lock();
+    Ok(status_of(world.account(phone)?))
+}
+
+/// Moves account `phone`'s 1:1 chats to LID addressing (or back): from
+/// now on its devices must send LID-addressed (its phone does), and its
+/// companions learn it at their next pairing (`<client-props>`) or props
+/// fetch (the A/B prop).
+pub(crate) fn set_lid_migrated(
+    state: &SimState,
+    phone: &str,
+    migrated: bool,
+) -> Result<LidStatus, SimError> {
+    let mut world = state.lock();
+    let account = world.account_mut(phone)?;
+    account.lid_migrated = migrated;
+    Ok(status_of(account))
+}
+
+fn status_of(account: &Account) -> LidStatus {
+    LidStatus {
+        phone: account.number().to_owned(),
+        lid: account.lid_address(0).to_string(),
+        migrated: account.lid_migrated,
+    }
 }
 
 /// Whether the companion still exists (it may be unlinked mid-session).

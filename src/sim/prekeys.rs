@@ -4,10 +4,14 @@
 //!
 //! Owns: the rules of the store (an upload must be for the device's own
 //! identity; at most `MAX_STORED_PREKEYS` per device; a bundle uses up one
-//! one-time prekey; a device running low is told to upload more). Must
-//! not touch: the stanza shapes (`protocol::prekeys`), sessions.
+//! one-time prekey; a device running low is told to upload more) and the
+//! digest of what it holds. Must not touch: the stanza shapes
+//! (`protocol::prekeys`), sessions.
+
+use sha1::{Digest as _, Sha1};
 
 use crate::signal::PreKeyBundle;
+use crate::sim::protocol::hello::SignedPreKey;
 use crate::sim::protocol::prekeys::Upload;
 use crate::sim::protocol::stanzas::notification;
 use crate::sim::state::{SimState, World};
@@ -47,6 +51,42 @@ pub(crate) fn store_prekeys(
     let excess = device.prekeys.len().saturating_sub(MAX_STORED_PREKEYS);
     device.prekeys.drain(..excess);
     Ok(())
+}
+
+/// What the server holds of a device's keys, as the digest query reports
+/// it: its registration, identity, signed prekey, the ids of the one-time
+/// prekeys left and a SHA-1 over the keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct KeyDigest {
+    pub registration_id: u32,
+    pub identity: [u8; 32],
+    pub signed: SignedPreKey,
+    pub prekey_ids: Vec<u32>,
+    /// SHA-1 of identity ‖ signed prekey ‖ its signature ‖ every one-time
+    /// prekey's public key in `prekey_ids` order (wacore `prekeys.rs`
+    /// compute_key_bundle_digest, WA Web `validateLocalKeyBundle`).
+    pub hash: [u8; 20],
+}
+
+/// The digest of the keys the server holds for `device` (`None` when it
+/// holds no record of it).
+pub(crate) fn key_digest(state: &SimState, device: &DeviceAddress) -> Option<KeyDigest> {
+    let world = state.lock();
+    let d = world.device(device)?;
+    let mut sha = Sha1::new();
+    sha.update(d.identity_key);
+    sha.update(d.signed_prekey.public);
+    sha.update(d.signed_prekey.signature);
+    for (_, key) in &d.prekeys {
+        sha.update(key);
+    }
+    Some(KeyDigest {
+        registration_id: d.registration_id,
+        identity: d.identity_key,
+        signed: d.signed_prekey.clone(),
+        prekey_ids: d.prekeys.iter().map(|(id, _)| *id).collect(),
+        hash: sha.finalize().into(),
+    })
 }
 
 /// Bundles of the devices `jids` name, using up one one-time prekey each

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::sim::accounts::DeviceInfo;
+use crate::sim::accounts::{DeviceInfo, LidStatus};
 use crate::sim::admin::router;
 use crate::sim::config::SimConfig;
 use crate::sim::error::SimError;
+use crate::sim::groups::admin::GroupSummary;
 use crate::sim::network::ca::Authority;
 use crate::sim::phone::send::SentByPhone;
 use crate::sim::state::{FaultKind, PhoneMessage, PhoneReceipt, SimState};
@@ -105,6 +106,16 @@ impl SimHandle {
         self.state.phone_send(phone, to, text, None)
     }
 
+    /// `POST /sim/phones/{phone}/lid`: the account's chats move to LID.
+    pub fn set_lid_migrated(&self, phone: &str, migrated: bool) -> Result<LidStatus, SimError> {
+        self.state.set_lid_migrated(phone, migrated)
+    }
+
+    /// `GET /sim/phones/{phone}/lid`.
+    pub fn lid_status(&self, phone: &str) -> Result<LidStatus, SimError> {
+        self.state.lid_status(phone)
+    }
+
     /// `GET /sim/phones/{phone}/messages`.
     pub fn phone_messages(&self, phone: &str) -> Result<Vec<PhoneMessage>, SimError> {
         self.state.phone_messages(phone)
@@ -118,6 +129,21 @@ impl SimHandle {
     /// `POST /sim/phones/{phone}/read`.
     pub fn phone_read(&self, phone: &str, ids: &[String]) -> Result<usize, SimError> {
         self.state.phone_read(phone, ids)
+    }
+
+    /// `POST /sim/groups`: phone `creator` creates a group.
+    pub fn create_group(
+        &self,
+        creator: &str,
+        subject: &str,
+        members: &[String],
+    ) -> Result<GroupSummary, SimError> {
+        self.state.create_group(creator, subject, members, None)
+    }
+
+    /// `GET /sim/groups/{group}`.
+    pub fn group(&self, group: &str) -> Result<GroupSummary, SimError> {
+        self.state.group(group)
     }
 
     /// `POST /sim/devices/{jid}/fault`.

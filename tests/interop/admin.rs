@@ -33,6 +33,60 @@ struct DeviceList {
     devices: Vec<LinkedDevice>,
 }
 
+/// An account's LID as `GET`/`POST /sim/phones/{phone}/lid` report it.
+#[allow(dead_code)] // not every test binary reads every field
+#[derive(Debug, Clone, Deserialize)]
+pub struct LidStatus {
+    pub phone: String,
+    pub lid: String,
+    pub migrated: bool,
+}
+
+/// What `POST /sim/phones/{phone}/messages` answers.
+#[allow(dead_code)] // not every test binary reads every field
+#[derive(Debug, Clone, Deserialize)]
+pub struct SentText {
+    pub id: String,
+    pub to: String,
+}
+
+/// A text a simulated phone received, as `GET /sim/phones/{phone}/messages`
+/// lists it.
+#[allow(dead_code)] // not every test binary reads every field
+#[derive(Debug, Clone, Deserialize)]
+pub struct PhoneText {
+    pub id: String,
+    pub from: String,
+    pub chat: String,
+    pub text: String,
+    pub from_me: bool,
+}
+
+/// A group as `/sim/groups` reports it.
+#[allow(dead_code)] // not every test binary reads every field
+#[derive(Debug, Clone, Deserialize)]
+pub struct Group {
+    pub id: String,
+    pub subject: String,
+    pub description: Option<String>,
+    pub addressing_mode: String,
+    pub participants: Vec<GroupMember>,
+}
+
+/// One member of a [`Group`].
+#[allow(dead_code)] // not every test binary reads every field
+#[derive(Debug, Clone, Deserialize)]
+pub struct GroupMember {
+    pub phone: String,
+    pub lid: String,
+    pub role: String,
+}
+
+#[derive(Deserialize)]
+struct PhoneTexts {
+    messages: Vec<PhoneText>,
+}
+
 /// Client for the admin API of one running simulator.
 #[derive(Debug, Clone)]
 pub struct AdminClient {
@@ -153,6 +207,91 @@ impl AdminClient {
             bail!("{method} {path}: response larger than {MAX_RESPONSE_BYTES} bytes");
         }
         parse_response(&response).with_context(|| format!("{method} {path}"))
+    }
+}
+
+/// The phones' side of LID and group tests (only some binaries use it).
+#[allow(dead_code)]
+impl AdminClient {
+    /// `POST /sim/phones/{phone}/lid`: moves the account's chats to LID
+    /// (or back).
+    pub async fn set_lid_migrated(&self, phone: &str, migrated: bool) -> Result<LidStatus> {
+        let path = format!("/sim/phones/{}/lid", encode_path_segment(phone));
+        self.call(
+            "POST",
+            &path,
+            Some(serde_json::json!({ "migrated": migrated })),
+        )
+        .await
+    }
+
+    /// `GET /sim/phones/{phone}/lid`.
+    pub async fn lid_status(&self, phone: &str) -> Result<LidStatus> {
+        let path = format!("/sim/phones/{}/lid", encode_path_segment(phone));
+        self.call("GET", &path, None).await
+    }
+
+    /// `POST /sim/phones/{phone}/messages`: the phone sends a text to `to`
+    /// (a phone number, a JID or a group).
+    pub async fn phone_send(&self, phone: &str, to: &str, text: &str) -> Result<SentText> {
+        let path = format!("/sim/phones/{}/messages", encode_path_segment(phone));
+        let body = serde_json::json!({ "to": to, "text": text });
+        self.call("POST", &path, Some(body)).await
+    }
+
+    /// `GET /sim/phones/{phone}/messages`: the texts the phone decrypted.
+    pub async fn phone_messages(&self, phone: &str) -> Result<Vec<PhoneText>> {
+        let path = format!("/sim/phones/{}/messages", encode_path_segment(phone));
+        let texts: PhoneTexts = self.call("GET", &path, None).await?;
+        Ok(texts.messages)
+    }
+
+    /// `POST /sim/groups`: phone `creator` creates a group.
+    pub async fn create_group(
+        &self,
+        creator: &str,
+        subject: &str,
+        members: &[&str],
+    ) -> Result<Group> {
+        let body =
+            serde_json::json!({ "creator": creator, "subject": subject, "participants": members });
+        self.call("POST", "/sim/groups", Some(body)).await
+    }
+
+    /// `POST /sim/groups` with `addressing_mode` (`pn` or `lid`).
+    pub async fn create_group_addressed(
+        &self,
+        creator: &str,
+        subject: &str,
+        members: &[&str],
+        addressing_mode: &str,
+    ) -> Result<Group> {
+        let body = serde_json::json!({
+            "creator": creator,
+            "subject": subject,
+            "participants": members,
+            "addressing_mode": addressing_mode,
+        });
+        self.call("POST", "/sim/groups", Some(body)).await
+    }
+
+    /// `GET /sim/groups/{group}`.
+    pub async fn group(&self, group: &str) -> Result<Group> {
+        let path = format!("/sim/groups/{}", encode_path_segment(group));
+        self.call("GET", &path, None).await
+    }
+
+    /// `POST /sim/groups/{group}/participants`: member `by` adds and removes.
+    pub async fn change_group(
+        &self,
+        group: &str,
+        by: &str,
+        add: &[&str],
+        remove: &[&str],
+    ) -> Result<Group> {
+        let path = format!("/sim/groups/{}/participants", encode_path_segment(group));
+        let body = serde_json::json!({ "by": by, "add": add, "remove": remove });
+        self.call("POST", &path, Some(body)).await
     }
 }
 

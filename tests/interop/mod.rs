@@ -3,6 +3,7 @@
 //! `whatsapp-rust` peer wired to talk only to the simulator.
 
 pub mod admin;
+pub mod link;
 pub mod peer;
 
 /// Routes `tracing` (ours) and `log` (whatsapp-rust's) records to the test

@@ -1,14 +1,16 @@
 //! `<iq xmlns="encrypt">`: prekey uploads, signed-prekey rotation, the
-//! count of stored one-time prekeys, and key fetches (the bundles of the
-//! devices a sender has no session with).
+//! count of stored one-time prekeys, the digest of the stored keys, and
+//! key fetches (the bundles of the devices a sender has no session with).
 //!
 //! Owns: reading these IQs and answering them. Must not touch: the
 //! store's rules (`sim::prekeys`), the wire shapes of keys
 //! (`protocol::prekeys`).
 
 use super::session::Session;
-use crate::sim::prekeys::{prekey_count, store_prekeys, take_bundles};
-use crate::sim::protocol::prekeys::{bundle_nodes, parse_signed_prekey, parse_upload, Upload};
+use crate::sim::prekeys::{key_digest, prekey_count, store_prekeys, take_bundles};
+use crate::sim::protocol::prekeys::{
+    bundle_nodes, parse_signed_prekey, parse_upload, Digest, Upload,
+};
 use crate::sim::protocol::stanzas::{children_of, iq_error, iq_result};
 use crate::types::Jid;
 use crate::wire::Node;
@@ -35,6 +37,25 @@ pub(super) fn key_bundles(session: &Session<'_>, iq: &Node) -> Node {
         })
         .collect();
     iq_result(iq, vec![Node::new("list").children(users)])
+}
+
+/// `<digest/>`: what the server holds of the device's keys, so it can
+/// check them against its own (404 `item-not-found` without a record).
+pub(super) fn digest(session: &Session<'_>, iq: &Node) -> Node {
+    match key_digest(session.state, session.device) {
+        Some(d) => {
+            let node = Digest {
+                registration_id: d.registration_id,
+                identity: &d.identity,
+                signed: &d.signed,
+                prekey_ids: &d.prekey_ids,
+                hash: &d.hash,
+            }
+            .into_node();
+            iq_result(iq, vec![node])
+        }
+        None => iq_error(iq, 404, "item-not-found"),
+    }
 }
 
 /// `<count/>`: how many one-time prekeys the server holds for the device.
@@ -161,5 +182,80 @@ mod tests {
             Some("400")
         );
         assert_eq!(count(&s, &phone, id), "0");
+    }
+
+    #[test]
+    fn bundles_are_served_for_lid_device_addresses() {
+        let (s, phone, id) = linked();
+        let identity = device(&s, &phone, id).unwrap().identity_key;
+        ask(&s, &phone, id, &upload(identity, 1..3));
+        let lid = s.lock().phones[&phone].lid_user.clone();
+        let asked = [format!("{lid}:{id}@lid"), format!("{lid}@lid")];
+        let users = asked
+            .iter()
+            .map(|j| Node::new("user").attr("jid", j.as_str()))
+            .collect();
+        let fetch = iq("encrypt", "get", vec![Node::new("key").children(users)]);
+        let reply = ask(&s, &phone, id, &fetch);
+        let list = reply.nodes[0].child("list").unwrap().child_nodes();
+        assert_eq!(list[0].get_attr("jid"), Some(asked[0].as_str()));
+        assert_eq!(
+            list[0].child("identity").and_then(Node::content_bytes),
+            Some(&identity[..])
+        );
+        assert!(
+            list[0].child("key").is_some(),
+            "a one-time prekey is used up"
+        );
+        // The phone's own bundle, by its LID.
+        assert!(list[1].child("skey").is_some());
+        assert_eq!(count(&s, &phone, id), "1");
+    }
+
+    #[test]
+    fn the_digest_reports_the_stored_keys_and_their_sha1() {
+        use crate::sim::accounts::create_phone;
+        use crate::sim::fixtures::{link_directly, registration, state};
+        let s = state();
+        let phone = create_phone(&s, None).unwrap();
+        // Identity [2; 32], signed prekey 1 = [3; 32] signed [4; 64].
+        let id = link_directly(&s, &phone, registration([1; 32])).unwrap();
+        let keys: Vec<Node> = upload([2; 32], 1..3)
+            .child_nodes()
+            .iter()
+            .filter(|n| n.tag != "skey")
+            .cloned()
+            .collect();
+        ask(&s, &phone, id, &iq("encrypt", "set", keys));
+        let reply = ask(
+            &s,
+            &phone,
+            id,
+            &iq("encrypt", "get", vec![Node::new("digest")]),
+        );
+        let digest = reply.nodes[0].child("digest").unwrap();
+        let bytes = |tag: &str| {
+            digest
+                .child(tag)
+                .and_then(Node::content_bytes)
+                .unwrap()
+                .to_vec()
+        };
+        assert_eq!(bytes("registration"), 7u32.to_be_bytes());
+        assert_eq!(bytes("identity"), [2; 32]);
+        let ids: Vec<_> = digest
+            .child("list")
+            .unwrap()
+            .child_nodes()
+            .iter()
+            .map(|n| n.content_bytes().unwrap().to_vec())
+            .collect();
+        assert_eq!(ids, vec![vec![0, 0, 1], vec![0, 0, 2]]);
+        // SHA-1(identity ‖ skey ‖ signature ‖ key 1 ‖ key 2), by Python's
+        // hashlib.
+        assert_eq!(
+            hex::encode(bytes("hash")),
+            "7027d2614e88d4eba3b6b9edf617171720d360b6"
+        );
     }
 }

@@ -4,15 +4,17 @@
 //!
 //! Owns: the dispatch of a companion's stanzas: `<iq>` by family (one
 //! file each: `passive`, `encrypt`, `md`, `usync`, `app_state`,
-//! `settings`), `<message>`, `<receipt>` and `<ack>` to `routing`. Must
-//! not touch: sockets (the connection task sends the reply), the tables
-//! (each handler goes through the module that owns them).
+//! `settings`, `groups`), `<message>`, `<receipt>` and `<ack>` to
+//! `routing`. Must not touch: sockets (the connection task sends the
+//! reply), the tables (each handler goes through the module that owns
+//! them).
 //!
 //! Shapes follow what WhatsApp's servers send as observed by public
 //! clients (whatsapp-rust 0.7 `wacore` IQ specs, whatsmeow).
 
 mod app_state;
 mod encrypt;
+mod groups;
 mod md;
 mod passive;
 mod session;
@@ -21,6 +23,7 @@ mod usync;
 
 pub use session::{Reply, Session};
 
+use crate::sim::accounts::lid_migrated;
 use crate::sim::protocol::stanzas::{iq_result, not_implemented};
 use crate::sim::routing::messages::route_message;
 use crate::sim::routing::receipts::{acknowledge, route_receipt};
@@ -63,17 +66,24 @@ fn handle_iq(session: &Session<'_>, iq: &Node) -> Reply {
         ("passive", "set", _) => iq_result(iq, vec![]),
         ("encrypt", "get", "key") => encrypt::key_bundles(session, iq),
         ("encrypt", "get", "count") => encrypt::count(session, iq),
+        ("encrypt", "get", "digest") => encrypt::digest(session, iq),
         ("encrypt", "set", "rotate") => encrypt::rotate(session, iq),
         ("encrypt", "set", _) => encrypt::upload(session, iq),
         ("md", "set", "remove-companion-device") => return md::remove_companion(session, iq),
         ("usync", "get", "usync") => usync::usync(session, iq),
         ("privacy", "get", "privacy") => settings::privacy(iq),
         ("blocklist", "get", _) => settings::blocklist(iq),
-        ("abt", "get", "props") => settings::ab_props(iq),
+        ("abt", "get", "props") => {
+            let migrated = lid_migrated(session.state, session.device.user());
+            settings::ab_props(iq, migrated)
+        }
         ("w", "get", "props") => settings::server_props(iq),
         ("w:sync:app:state", "set", "sync") => app_state::sync(session, iq),
         ("urn:xmpp:whatsapp:dirty", "set", _) => iq_result(iq, vec![]),
         ("urn:xmpp:whatsapp:push", "set", _) => iq_result(iq, vec![]),
+        ("w:g2", _, _) => {
+            groups::groups(session, iq, kind, first).unwrap_or_else(|| not_implemented(iq))
+        }
         _ => not_implemented(iq),
     };
     Reply::send(vec![answer])
@@ -152,5 +162,28 @@ mod tests {
             Some("error")
         );
         assert!(handle_pairing_stanza(&iq("md", "result", vec![])).is_none());
+    }
+
+    #[test]
+    fn a_migrated_accounts_devices_read_the_lid_migration_prop() {
+        let (s, phone, id) = linked();
+        let props = iq("abt", "get", vec![Node::new("props").attr("protocol", "1")]);
+        let read = |s: &crate::sim::state::SimState| {
+            let reply = ask(s, &phone, id, &props);
+            let props = reply.nodes[0].child("props").unwrap().clone();
+            props
+                .child_nodes()
+                .iter()
+                .map(|p| {
+                    (
+                        p.get_attr("config_code").unwrap_or_default().to_owned(),
+                        p.get_attr("config_value").unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(read(&s).is_empty());
+        crate::sim::accounts::set_lid_migrated(&s, &phone, true).unwrap();
+        assert_eq!(read(&s), vec![("9435".to_owned(), "1".to_owned())]);
     }
 }

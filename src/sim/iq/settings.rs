@@ -2,8 +2,9 @@
 //! answers with plausible defaults: privacy, the block list, A/B props
 //! and server props.
 //!
-//! Owns: those defaults. Must not touch: anything stored (the simulator
-//! keeps no settings).
+//! Owns: those defaults (and the one A/B prop that follows an account's
+//! LID migration). Must not touch: anything stored (the caller reads the
+//! account).
 
 use crate::sim::protocol::stanzas::iq_result;
 use crate::wire::Node;
@@ -35,15 +36,26 @@ pub(super) fn blocklist(iq: &Node) -> Node {
     iq_result(iq, vec![Node::new("list")])
 }
 
-/// A/B props (whatsapp-rust `iq/props.rs`).
-pub(super) fn ab_props(iq: &Node) -> Node {
-    iq_result(
-        iq,
-        vec![Node::new("props")
-            .attr("protocol", "1")
-            .attr("hash", "sim")
-            .attr("refresh", "86400")],
-    )
+/// `lid_one_on_one_migration_enabled`: the account's 1:1 chats are on
+/// LID (wacore `iq/abprops.rs`, code 9435; whatsapp-rust latches the
+/// account as migrated when it reads this prop).
+const LID_ONE_ON_ONE_MIGRATION_ENABLED: &str = "9435";
+
+/// A/B props (whatsapp-rust `iq/props.rs`): a migrated account's devices
+/// are told their chats are on LID.
+pub(super) fn ab_props(iq: &Node, lid_migrated: bool) -> Node {
+    let props = Node::new("props")
+        .attr("protocol", "1")
+        .attr("hash", "sim")
+        .attr("refresh", "86400");
+    let props = if lid_migrated {
+        props.children(vec![Node::new("prop")
+            .attr("config_code", LID_ONE_ON_ONE_MIGRATION_ENABLED)
+            .attr("config_value", "1")])
+    } else {
+        props
+    };
+    iq_result(iq, vec![props])
 }
 
 /// Server props.

@@ -9,8 +9,10 @@
 
 use std::time::Duration;
 
+use prost::Message as _;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::proto::ClientPairingProps;
 use crate::sim::error::SimError;
 use crate::sim::protocol::adv::{issue_device_identity, verify_device_signature};
 use crate::sim::protocol::stanzas::{new_iq_id, pair_success};
@@ -43,11 +45,20 @@ pub(crate) fn new_link(
     );
     let device = account.device_address(device_id);
     let iq_id = new_iq_id();
+    // The phone tells a companion of a migrated account that its chats
+    // are on LID (whatsapp-rust pair.rs, WA Web HandlePairSuccess).
+    let client_props = account.lid_migrated.then(|| {
+        ClientPairingProps {
+            is_chat_db_lid_migrated: Some(true),
+        }
+        .encode_to_vec()
+    });
     let node = pair_success(
         &iq_id,
         &issued.hmac_container,
         &device.jid(),
         &account.lid_jid(device_id),
+        client_props,
     );
     PendingLink {
         device,
@@ -143,4 +154,36 @@ pub(crate) fn retire_pairing(world: &mut World, conn_id: u64) -> Option<Pending>
         world.refs.remove(r);
     }
     Some(pending)
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+    use crate::sim::accounts::{create_phone, set_lid_migrated};
+    use crate::sim::fixtures::state;
+
+    fn client_props(node: &Node) -> Option<ClientPairingProps> {
+        let bytes = node
+            .child("pair-success")?
+            .child("client-props")?
+            .content_bytes()?;
+        ClientPairingProps::decode(bytes).ok()
+    }
+
+    #[test]
+    fn pair_success_tells_a_migrated_accounts_companion_its_chats_are_on_lid() {
+        let s = state();
+        let phone = create_phone(&s, None).unwrap();
+        let link = |s: &SimState| {
+            let world = s.lock();
+            let (reply, _) = oneshot::channel();
+            new_link(&world.phones[&phone], 1, &[1; 32], &[2; 32], 0, reply).node
+        };
+        assert!(client_props(&link(&s)).is_none());
+        set_lid_migrated(&s, &phone, true).unwrap();
+        let props = client_props(&link(&s)).unwrap();
+        assert_eq!(props.is_chat_db_lid_migrated, Some(true));
+    }
 }

@@ -1,100 +1,79 @@
-//! A phone receives one encrypted copy: it decrypts it at once, keeps the
-//! text for the admin API and answers with a delivery receipt, or with a
-//! retry receipt when the copy does not decrypt.
+//! A phone receives one encrypted 1:1 copy (group copies go to
+//! `group_inbox`): it decrypts it at once, keeps the text for the admin
+//! API and answers with a delivery receipt, or with a retry receipt when
+//! the copy does not decrypt.
 //!
-//! Owns: the phone's decryption (prekey and session messages) and what
-//! it records of a received text. Must not touch: delivery to other
-//! devices; the receipt it returns is routed by the caller.
+//! Owns: what the phone records of a received text (decryption is
+//! `decrypt`'s, over one session per peer device whatever namespace the
+//! copy names it in). Must not touch: delivery to other devices; the
+//! receipt it returns is routed by the caller.
 
+use super::decrypt::decrypt_pairwise;
+use super::group_inbox;
+use super::outgoing::Outgoing;
 use crate::proto::text;
-use crate::signal::{self, LocalPreKeys, PreKey};
 use crate::sim::protocol::messages::{delivery_receipt, retry_receipt};
-use crate::sim::state::{push_bounded, Account, PhoneMessage, Received, World, MAX_PHONE_LOG};
-use crate::types::DeviceAddress;
+use crate::sim::state::{push_bounded, PhoneMessage, Received, World, MAX_PHONE_LOG};
 use crate::wire::Node;
 
-/// Phone `phone` (device 0) receives copy `enc` of message `id` from
-/// `sender`, sent at `timestamp`. Returns the receipt the phone sends
-/// back, if any (a phone does not confirm its own companions' texts).
+/// Phone `phone` (device 0) receives the copy `encs` of `message`.
+/// Returns the receipt the phone sends back, if any (a phone does not
+/// confirm its own companions' texts).
 pub(crate) fn receive(
     world: &mut World,
-    sender: &DeviceAddress,
+    message: &Outgoing<'_>,
     phone: &str,
-    id: &str,
-    timestamp: u64,
-    enc: &Node,
+    encs: &[Node],
 ) -> Option<Node> {
+    if message.chat.is_group() {
+        return group_inbox::receive(world, message, phone, encs);
+    }
     let now = world.now();
+    let presented = message.presented_sender(world);
+    let me = world.present(&world.phones.get(phone)?.address, message.addressing);
     let account = world.phones.get_mut(phone)?;
-    let enc_type = enc.get_attr("type").unwrap_or_default();
-    let bytes = enc.content_bytes().unwrap_or_default();
-    let me = account.jid();
-    match decrypt(account, sender, enc_type, bytes) {
+    let enc = encs.first()?;
+    let (sender, id) = (message.sender, message.id);
+    match decrypt_pairwise(account, sender, enc).and_then(|p| decode_text(&p)) {
         Ok(content) => {
             let from_me = sender.user() == phone;
             let chat = match (content.sent_to, from_me) {
                 (Some(to), true) => to,
-                _ => sender.user_jid().to_string(),
+                _ => presented.user_jid().to_string(),
             };
-            let message = PhoneMessage {
+            let record = PhoneMessage {
                 id: id.to_string(),
-                from: sender.to_string(),
+                from: presented.to_string(),
                 chat,
                 text: content.text,
-                timestamp,
+                timestamp: message.timestamp,
                 from_me,
                 quoted_id: content.quoted.map(|q| q.id),
             };
             let received = Received {
                 sender: sender.clone(),
-                message,
+                addressing: message.addressing,
+                group: None,
+                message: record,
             };
             push_bounded(&mut account.signal.received, received, MAX_PHONE_LOG);
-            (!from_me).then(|| delivery_receipt(&me, id, now))
+            (!from_me).then(|| delivery_receipt(&me.jid(), id, now))
         }
         Err(why) => {
             tracing::info!(%phone, %why, "phone could not decrypt a message");
             account.signal.undecryptable += 1;
+            let registration_id = account.registration_id;
             Some(retry_receipt(
-                &me,
+                &me.jid(),
                 id,
-                timestamp,
-                account.registration_id,
+                message.timestamp,
+                registration_id,
                 now,
             ))
         }
     }
 }
 
-/// The phone decrypts a copy addressed to it.
-fn decrypt(
-    account: &mut Account,
-    sender: &DeviceAddress,
-    enc_type: &str,
-    bytes: &[u8],
-) -> Result<text::TextContent, String> {
-    let identity = account.identity.clone();
-    let registration_id = account.registration_id;
-    let s = &mut account.signal;
-    let record = s.sessions.entry(sender.clone()).or_default();
-    let padded = match enc_type {
-        "pkmsg" => {
-            let one_time: Vec<PreKey> = s.one_time.iter().cloned().collect();
-            let prekeys = LocalPreKeys {
-                signed: std::slice::from_ref(&s.signed_prekey),
-                one_time: &one_time,
-            };
-            let out =
-                signal::decrypt_prekey_message(record, &identity, registration_id, &prekeys, bytes)
-                    .map_err(|e| e.to_string())?;
-            if let Some(used) = out.consumed_prekey_id {
-                s.one_time.retain(|k| k.id != used);
-            }
-            out.plaintext
-        }
-        "msg" => signal::decrypt_message(record, &identity, bytes).map_err(|e| e.to_string())?,
-        other => return Err(format!("unsupported enc type {other:?}")),
-    };
-    let body = text::unpad(&padded).map_err(|e| e.to_string())?;
-    text::decode(body).map_err(|e| e.to_string())
+fn decode_text(plaintext: &[u8]) -> Result<text::TextContent, String> {
+    text::decode(plaintext).map_err(|e| e.to_string())
 }

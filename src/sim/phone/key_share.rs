@@ -27,7 +27,8 @@ pub(crate) fn key_share_stanza(state: &SimState, device: &DeviceAddress) -> Opti
     // prekey: no one-time prekey.
     let companion = companion.bundle(None);
     let order = KeyShareOrder {
-        phone: account.jid(),
+        // A migrated account's phone speaks as its LID.
+        phone: account.address_in(0, account.addressing()).user_jid(),
         phone_identity: account.identity.clone(),
         phone_registration_id: account.registration_id,
         companion,

@@ -6,13 +6,16 @@
 //! Owns: the phone's receipt log and its retry answers. Must not touch:
 //! how receipts reach the phone (`routing`, `send`).
 
-use super::deliver::{send_text_copy, Outgoing};
+use super::deliver::send_text_copy;
+use super::outgoing::Outgoing;
 use crate::sim::protocol::messages::receipt_ids;
 use crate::sim::state::{push_bounded, PhoneReceipt, World, MAX_PHONE_LOG};
 use crate::types::DeviceAddress;
 use crate::wire::Node;
 
-/// `receipt` from device `from` reached phone `phone` (device 0).
+/// `receipt` from device `from` (by phone number) reached phone `phone`
+/// (device 0). The log names the device as the receipt does (its
+/// `participant` in a group, else its `from`).
 pub(crate) fn phone_got_receipt(
     world: &mut World,
     phone: &str,
@@ -27,9 +30,13 @@ pub(crate) fn phone_got_receipt(
         }
         Some(other) => other,
     };
+    let named = receipt
+        .get_attr("participant")
+        .or_else(|| receipt.get_attr("from"))
+        .map_or_else(|| from.to_string(), str::to_owned);
     let entry = PhoneReceipt {
         kind: kind.to_string(),
-        from: from.to_string(),
+        from: named,
         ids: receipt_ids(receipt),
         timestamp: world.now(),
     };
@@ -50,8 +57,10 @@ fn answer_retry(world: &mut World, phone: &str, device: &DeviceAddress, receipt:
     };
     account.signal.sessions.remove(device);
     let sender = account.address.clone();
-    let chat = sent.chat.user_jid();
-    let message = Outgoing::from_phone(&sender, &chat, id, world.now());
+    let Some(chat) = world.user_in(sent.chat.user(), sent.addressing) else {
+        return;
+    };
+    let message = Outgoing::from_phone(&sender, &chat, sent.addressing, id, world.now());
     if let Err(why) = send_text_copy(world, &message, device, &sent.text, None) {
         tracing::warn!(%why, "retry not answered");
     }

@@ -10,12 +10,15 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::deliver::{send_text_copy, Outgoing};
+use super::deliver::send_text_copy;
+use super::group_send::send_group_text;
+use super::outgoing::Outgoing;
 use super::receipts::phone_got_receipt;
 use crate::proto::text;
 use crate::sim::error::SimError;
+use crate::sim::protocol::addressing::Addressing;
 use crate::sim::protocol::messages::read_receipt;
-use crate::sim::state::{push_bounded, SentText, SimState, World, MAX_SENT};
+use crate::sim::state::{push_bounded, Sent, SentText, SimState, World, MAX_SENT};
 use crate::types::{DeviceAddress, Jid, MessageId, PhoneNumber};
 
 /// What `POST /sim/phones/{phone}/messages` answers.
@@ -30,7 +33,7 @@ pub struct SentByPhone {
 
 /// A recipient as the admin API takes it: a JID, or a phone number
 /// (`15551234567`, `+1 555 123 4567`).
-fn parse_recipient(to: &str) -> Option<Jid> {
+pub(crate) fn parse_recipient(to: &str) -> Option<Jid> {
     let to = to.trim();
     if to.contains('@') {
         return Jid::parse(to).ok();
@@ -42,8 +45,8 @@ fn parse_recipient(to: &str) -> Option<Jid> {
     }
 }
 
-/// The phone sends `text_body` to `to` (a phone number or JID),
-/// optionally replying to message `reply_to`.
+/// The phone sends `text_body` to `to` (a phone number or JID, or a
+/// group it is in), optionally replying to message `reply_to` (1:1 only).
 pub(crate) fn phone_send(
     state: &SimState,
     phone: &str,
@@ -53,13 +56,24 @@ pub(crate) fn phone_send(
 ) -> Result<SentByPhone, SimError> {
     let mut world = state.lock();
     world.account(phone)?;
-    let recipient = parse_recipient(to)
+    let parsed = parse_recipient(to);
+    if let Some(group) = parsed.as_ref().filter(|jid| jid.is_group()) {
+        let id = MessageId::generate().into_string();
+        let devices = send_group_text(&mut world, phone, &group.user, &id, text_body)?;
+        return Ok(SentByPhone {
+            id,
+            to: group.to_string(),
+            timestamp: world.now(),
+            devices,
+        });
+    }
+    let recipient = parsed
         .and_then(|jid| world.resolve(&jid))
         .ok_or_else(|| SimError::NotOnWhatsApp(to.to_string()))?
         .with_device(0);
     let quoted = reply_to.map(|id| quote(&world, phone, id));
     let id = MessageId::generate().into_string();
-    let devices = send_text(
+    let (devices, chat) = send_text(
         &mut world,
         phone,
         &recipient,
@@ -70,7 +84,7 @@ pub(crate) fn phone_send(
     .map_err(SimError::BadRequest)?;
     Ok(SentByPhone {
         id,
-        to: recipient.user_jid().to_string(),
+        to: chat.to_string(),
         timestamp: world.now(),
         devices,
     })
@@ -92,8 +106,10 @@ fn quote(world: &World, phone: &str, id: &str) -> text::Quote {
     }
 }
 
-/// Encrypts and delivers a phone's text to every device of `to` and
-/// every companion of its own; records it for retries.
+/// Encrypts and delivers a phone's text to every device of `to` (by
+/// phone number) and every companion of its own, addressed in the
+/// phone's namespace; records it for retries. Returns how many devices
+/// got it and the chat as addressed.
 fn send_text(
     world: &mut World,
     from: &str,
@@ -101,20 +117,25 @@ fn send_text(
     id: &str,
     text_body: &str,
     quoted: Option<&text::Quote>,
-) -> Result<usize, String> {
-    let sender = world
-        .account(from)
-        .map_err(|e| e.to_string())?
-        .address
-        .clone();
-    let chat = to.user_jid();
+) -> Result<(usize, Jid), String> {
+    let account = world.account(from).map_err(|e| e.to_string())?;
+    let sender = account.address.clone();
+    let addressing = account.addressing();
+    let chat = world
+        .user_in(to.user(), addressing)
+        .ok_or("unknown recipient")?;
     let mut targets = world.devices_of(to.user());
     if to.user() != from {
         let own = world.devices_of(from);
         targets.extend(own.into_iter().filter(|d| d.device() != 0));
     }
-    world.senders.remember(id, sender.clone());
-    let message = Outgoing::from_phone(&sender, &chat, id, world.now());
+    let sent = Sent {
+        sender: sender.clone(),
+        addressing,
+        group: None,
+    };
+    world.senders.remember(id, sent);
+    let message = Outgoing::from_phone(&sender, &chat, addressing, id, world.now());
     let mut delivered = 0;
     for target in &targets {
         match send_text_copy(world, &message, target, text_body, quoted) {
@@ -132,11 +153,12 @@ fn send_text(
         let sent = SentText {
             id: id.to_string(),
             chat: to.clone(),
+            addressing,
             text: text_body.to_string(),
         };
         push_bounded(&mut phone.signal.sent, sent, MAX_SENT);
     }
-    Ok(delivered)
+    Ok((delivered, chat))
 }
 
 /// The phone reads received messages `ids`: each sender device gets one
@@ -145,20 +167,28 @@ pub(crate) fn phone_read(state: &SimState, phone: &str, ids: &[String]) -> Resul
     let mut world = state.lock();
     let account = world.account(phone)?;
     let me = account.address.clone();
-    let mut by_sender: HashMap<DeviceAddress, Vec<String>> = HashMap::new();
+    // One receipt per sender device, namespace and chat.
+    type Chat = (DeviceAddress, Addressing, Option<Jid>);
+    let mut by_sender: HashMap<Chat, Vec<String>> = HashMap::new();
     for r in account.signal.received.iter() {
         if ids.contains(&r.message.id) && !r.message.from_me {
-            let ids = by_sender.entry(r.sender.clone()).or_default();
+            let chat = (r.sender.clone(), r.addressing, r.group.clone());
+            let ids = by_sender.entry(chat).or_default();
             ids.push(r.message.id.clone());
         }
     }
     let now = world.now();
     let mut sent = 0;
-    for (sender, ids) in by_sender {
+    for ((sender, addressing, group), ids) in by_sender {
         if !world.phones.contains_key(sender.user()) {
             continue;
         }
-        let receipt = read_receipt(&me.user_jid(), &ids, now);
+        let me_as = world.present(&me, addressing);
+        // A group's receipts come from the group, naming the reader.
+        let receipt = match &group {
+            Some(group) => read_receipt(group, &ids, now).attr("participant", me_as.to_string()),
+            None => read_receipt(&me_as.user_jid(), &ids, now),
+        };
         if sender.device() == 0 {
             phone_got_receipt(&mut world, sender.user(), &me, &receipt);
         } else {
@@ -167,4 +197,54 @@ pub(crate) fn phone_read(state: &SimState, phone: &str, ids: &[String]) -> Resul
         sent += ids.len();
     }
     Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::accounts::{create_phone, set_lid_migrated};
+    use crate::sim::fixtures::linked;
+
+    fn queued_for(s: &SimState, phone: &str, id: u16) -> Vec<crate::wire::Node> {
+        let address = DeviceAddress::pn(phone, id).unwrap();
+        let world = s.lock();
+        let device = world.device(&address).unwrap();
+        device.queue.iter().map(|q| q.node.clone()).collect()
+    }
+
+    #[test]
+    fn a_migrated_phone_sends_lid_addressed_and_others_by_phone_number() {
+        let (s, alice, companion) = linked();
+        let bob = create_phone(&s, None).unwrap();
+        let bob_lid = s.lock().phones[&bob].lid_user.clone();
+
+        phone_send(&s, &bob, &alice, "by number", None).unwrap();
+        set_lid_migrated(&s, &bob, true).unwrap();
+        let sent = phone_send(&s, &bob, &alice, "by lid", None).unwrap();
+        let alice_lid = s.lock().phones[&alice].lid_user.clone();
+        assert_eq!(sent.to, format!("{alice_lid}@lid"));
+
+        let copies = queued_for(&s, &alice, companion);
+        let (pn, lid) = (&copies[copies.len() - 2], &copies[copies.len() - 1]);
+        let bob_pn = format!("{bob}@s.whatsapp.net");
+        assert_eq!(pn.get_attr("from"), Some(bob_pn.as_str()));
+        assert_eq!(
+            pn.get_attr("sender_lid"),
+            Some(format!("{bob_lid}@lid").as_str())
+        );
+        assert_eq!(
+            lid.get_attr("from"),
+            Some(format!("{bob_lid}@lid").as_str())
+        );
+        assert_eq!(lid.get_attr("sender_pn"), Some(bob_pn.as_str()));
+        // Alice's phone decrypted both over one session with Bob's phone,
+        // and its receipts answered in each message's namespace.
+        let texts: Vec<_> = s.phone_messages(&alice).unwrap();
+        assert_eq!(texts.len(), 2);
+        assert_eq!(texts[1].from, format!("{bob_lid}@lid"));
+        assert_eq!(texts[1].chat, format!("{bob_lid}@lid"));
+        let receipts = s.phone_receipts(&bob).unwrap();
+        assert_eq!(receipts[1].from, format!("{alice_lid}@lid"));
+        assert_eq!(receipts[0].from, format!("{alice}@s.whatsapp.net"));
+    }
 }

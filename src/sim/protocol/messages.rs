@@ -8,7 +8,7 @@
 //! `routing` and `phone`).
 
 use crate::signal::CiphertextMessage;
-use crate::types::{DeviceAddress, Jid};
+use crate::types::Jid;
 use crate::wire::Node;
 
 /// `<enc v="2" type="pkmsg|msg">ciphertext</enc>`.
@@ -20,30 +20,38 @@ pub fn enc_node(ciphertext: &CiphertextMessage) -> Node {
 }
 
 /// One encrypted copy as a companion receives it: `<message from id
-/// type="text" t notify [recipient]><enc/>[<device-identity/>]`. A copy
-/// for one of the sender's own devices names the chat in `recipient`.
+/// type="text" t notify [attrs..]><enc/>..[<device-identity/>]`. `from`
+/// is the sending device (1:1) or the group; the attributes say the rest
+/// (`recipient` and `peer_recipient_pn|lid` on the sender's own devices'
+/// copy, `sender_pn|lid` on the recipient's, `participant`,
+/// `addressing_mode` and `participant_pn|lid` in groups: wacore
+/// `parse_message_info`, Baileys `decodeMessageNode`).
 pub struct Copy<'a> {
-    pub sender: &'a DeviceAddress,
+    pub from: Jid,
     pub id: &'a str,
     pub timestamp: u64,
-    /// The chat, when the copy goes to the sender's own other device.
-    pub recipient: Option<&'a Jid>,
-    pub enc: Node,
+    /// The sender's push name.
+    pub notify: String,
+    /// Further attributes, in order.
+    pub attrs: Vec<(&'static str, String)>,
+    /// The `<enc>` children: the device's own pairwise copy, then a
+    /// group's `skmsg`.
+    pub encs: Vec<Node>,
     pub device_identity: Option<&'a Node>,
 }
 
 impl Copy<'_> {
     pub fn into_node(self) -> Node {
         let mut message = Node::new("message")
-            .attr("from", self.sender.to_string())
+            .attr("from", self.from.to_string())
             .attr("id", self.id)
             .attr("type", "text")
             .attr("t", self.timestamp.to_string())
-            .attr("notify", format!("Sim {}", self.sender.user()));
-        if let Some(chat) = self.recipient {
-            message = message.attr("recipient", chat.to_string());
+            .attr("notify", self.notify);
+        for (key, value) in self.attrs {
+            message = message.attr(key, value);
         }
-        let mut children = vec![self.enc];
+        let mut children = self.encs;
         if let Some(identity) = self.device_identity {
             children.push(identity.clone());
         }
@@ -98,16 +106,20 @@ pub fn retry_receipt(from: &Jid, id: &str, sent_at: u64, registration_id: u32, n
 }
 
 /// A companion's receipt as the server passes it on to the message's
-/// sender: from the companion, with its type, participant and children.
-pub fn forwarded_receipt(from: &DeviceAddress, receipt: &Node, now: u64) -> Node {
+/// sender: `from` the companion (1:1) or the group, with its type, the
+/// `participant` (the receiving device, for a group) and its children.
+pub fn forwarded_receipt(from: &Jid, participant: Option<&Jid>, receipt: &Node, now: u64) -> Node {
     let mut forwarded = Node::new("receipt")
         .attr("from", from.to_string())
         .attr("id", receipt.get_attr("id").unwrap_or_default())
         .attr("t", now.to_string());
-    for key in ["type", "participant"] {
-        if let Some(v) = receipt.get_attr(key) {
-            forwarded = forwarded.attr(key, v);
-        }
+    if let Some(kind) = receipt.get_attr("type") {
+        forwarded = forwarded.attr("type", kind);
+    }
+    match (participant, receipt.get_attr("participant")) {
+        (Some(p), _) => forwarded = forwarded.attr("participant", p.to_string()),
+        (None, Some(p)) => forwarded = forwarded.attr("participant", p),
+        (None, None) => {}
     }
     forwarded.children(receipt.child_nodes().to_vec())
 }

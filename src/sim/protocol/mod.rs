@@ -8,8 +8,10 @@
 //! are passed in), `crate::client` (written from the protocol, so the
 //! client and the simulator cannot share one mistake).
 
+pub mod addressing;
 pub mod adv;
 pub mod app_state;
+pub mod groups;
 pub mod hello;
 pub mod key_share;
 pub mod messages;

@@ -90,3 +90,38 @@ pub fn bundle_nodes(b: &PreKeyBundle) -> Vec<Node> {
     }
     nodes
 }
+
+/// `<digest><registration/><type/><identity/><skey><id/><value/>
+/// <signature/></skey><list><id/>..</list><hash/></digest>`: what the
+/// server holds of the asking device's keys (wacore `iq/prekeys.rs`
+/// DigestKeyBundleSpec, WA Web `WAWebDigestKeyJob`).
+pub struct Digest<'a> {
+    pub registration_id: u32,
+    pub identity: &'a [u8; 32],
+    pub signed: &'a SignedPreKey,
+    pub prekey_ids: &'a [u32],
+    pub hash: &'a [u8; 20],
+}
+
+impl Digest<'_> {
+    pub fn into_node(self) -> Node {
+        let id3 = |id: u32| id.to_be_bytes()[1..].to_vec();
+        let ids = self
+            .prekey_ids
+            .iter()
+            .map(|&id| Node::new("id").bytes(id3(id)))
+            .collect();
+        Node::new("digest").children(vec![
+            Node::new("registration").bytes(self.registration_id.to_be_bytes().to_vec()),
+            Node::new("type").bytes(vec![DJB_KEY_TYPE]),
+            Node::new("identity").bytes(self.identity.to_vec()),
+            Node::new("skey").children(vec![
+                Node::new("id").bytes(id3(self.signed.id)),
+                Node::new("value").bytes(self.signed.public.to_vec()),
+                Node::new("signature").bytes(self.signed.signature.to_vec()),
+            ]),
+            Node::new("list").children(ids),
+            Node::new("hash").bytes(self.hash.to_vec()),
+        ])
+    }
+}

@@ -67,18 +67,25 @@ pub fn pair_device(iq_id: &str, refs: &[String]) -> Node {
 
 /// `<iq from="s.whatsapp.net" type="set" id=.. xmlns="md"><pair-success>
 /// <device-identity>..</device-identity><platform name="android"/>
-/// <device jid=.. lid=../></pair-success></iq>`.
-pub fn pair_success(iq_id: &str, device_identity: &[u8], jid: &Jid, lid: &Jid) -> Node {
-    md_set(
-        iq_id,
-        Node::new("pair-success").children(vec![
-            Node::new("device-identity").bytes(device_identity),
-            Node::new("platform").attr("name", "android"),
-            Node::new("device")
-                .attr("jid", jid.to_string())
-                .attr("lid", lid.to_string()),
-        ]),
-    )
+/// <device jid=.. lid=../>[<client-props>..</client-props>]</pair-success>
+/// </iq>`. `client_props` is an encoded `ClientPairingProps` (whatsapp-rust
+/// `pair.rs` reads whether the account's chats are on LID from it).
+pub fn pair_success(
+    iq_id: &str,
+    device_identity: &[u8],
+    jid: &Jid,
+    lid: &Jid,
+    client_props: Option<Vec<u8>>,
+) -> Node {
+    let mut children = vec![
+        Node::new("device-identity").bytes(device_identity),
+        Node::new("platform").attr("name", "android"),
+        Node::new("device")
+            .attr("jid", jid.to_string())
+            .attr("lid", lid.to_string()),
+    ];
+    children.extend(client_props.map(|props| Node::new("client-props").bytes(props)));
+    md_set(iq_id, Node::new("pair-success").children(children))
 }
 
 fn md_set(iq_id: &str, child: Node) -> Node {

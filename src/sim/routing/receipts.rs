@@ -24,14 +24,21 @@ pub(crate) fn route_receipt(state: &SimState, me: &DeviceAddress, node: &Node) -
         d.queue
             .retain(|q| !(q.class == "message" && ids.contains(&q.id)));
     }
-    let Some(original_sender) = world.senders.sender_of(id).cloned() else {
+    let Some(sent) = world.senders.sender_of(id).cloned() else {
         return vec![ack];
     };
-    let forwarded = forwarded_receipt(me, node, world.now());
-    if original_sender.device() == 0 {
-        phone_got_receipt(&mut world, original_sender.user(), me, &forwarded);
+    // The receipt speaks in the message's namespace, and for a group
+    // comes from the group with the receiving device as participant.
+    let me_as = world.present(me, sent.addressing).jid();
+    let now = world.now();
+    let forwarded = match &sent.group {
+        Some(group) => forwarded_receipt(group, Some(&me_as), node, now),
+        None => forwarded_receipt(&me_as, None, node, now),
+    };
+    if sent.sender.device() == 0 {
+        phone_got_receipt(&mut world, sent.sender.user(), me, &forwarded);
     } else {
-        world.enqueue(&original_sender, "receipt", id, forwarded);
+        world.enqueue(&sent.sender, "receipt", id, forwarded);
     }
     vec![ack]
 }

@@ -8,8 +8,9 @@
 //! themselves (`sim::accounts`), sockets (notifications go through the
 //! offline queue like messages).
 
+use crate::sim::protocol::addressing::Addressing;
 use crate::sim::protocol::stanzas::notification;
-use crate::sim::state::{SimState, World};
+use crate::sim::state::{Account, SimState, World};
 use crate::types::DeviceAddress;
 use crate::wire::Node;
 
@@ -45,6 +46,29 @@ pub(crate) fn watch_devices(state: &SimState, watcher: &DeviceAddress, phones: &
     }
 }
 
+/// `<add>`/`<remove>` of device `id`: the device (with its LID and, when
+/// added, its key index) and the account's `<key-index-list ts>` (signed
+/// when companions remain; a remove needs only the `ts`, WA Web
+/// `WAWebHandleDeviceNotification` via wacore `stanza/devices.rs`).
+fn device_operation(account: &Account, id: u16, change: Change) -> Node {
+    let addressing = account.addressing();
+    let mut device =
+        Node::new("device").attr("jid", account.address_in(id, addressing).to_string());
+    if addressing == Addressing::Pn {
+        device = device.attr("lid", account.lid_address(id).to_string());
+    }
+    if let (Change::Add, Some(d)) = (change, account.devices.get(&id)) {
+        device = device.attr("key-index", d.key_index.to_string());
+    }
+    let list = match account.key_index_list() {
+        Some((ts, signed)) => Node::new("key-index-list")
+            .attr("ts", ts.to_string())
+            .bytes(signed),
+        None => Node::new("key-index-list").attr("ts", account.devices_changed_at.to_string()),
+    };
+    Node::new(change.tag()).children(vec![device, list])
+}
+
 /// `changed` was added to or removed from its account: everyone who may
 /// hold the account's device list, i.e. the devices that asked for it and
 /// the account's other companions, gets `<notification type="devices">`
@@ -64,16 +88,22 @@ pub(crate) fn announce_devices(world: &mut World, changed: &DeviceAddress, chang
     );
     to.sort_unstable();
     to.dedup();
-    let account = changed.user_jid();
+    let Some(account) = world.phones.get(phone) else {
+        return;
+    };
     let now = world.now();
+    let operation = device_operation(account, changed.device(), change);
+    // The account speaks in its own namespace; a phone-number notice
+    // carries its LID beside (wacore `stanza/devices.rs`: `lid` on the
+    // notification and on the device, device ids equal).
+    let addressing = account.addressing();
+    let from = account.address_in(0, addressing).user_jid();
+    let lid = (addressing == Addressing::Pn).then(|| account.lid_address(0).user_jid());
     for watcher in to.iter().filter(|w| *w != changed) {
-        let device = Node::new("device").attr("jid", changed.to_string());
-        let (id, node) = notification(
-            &account,
-            "devices",
-            now,
-            vec![Node::new(change.tag()).children(vec![device])],
-        );
+        let (id, mut node) = notification(&from, "devices", now, vec![operation.clone()]);
+        if let Some(lid) = &lid {
+            node = node.attr("lid", lid.to_string());
+        }
         world.enqueue(watcher, "notification", &id, node);
     }
     // Watchers that are gone (unlinked) need no further news.
@@ -130,5 +160,15 @@ mod tests {
             removed.get_attr("jid"),
             Some(device_jid(&bob, second).as_str())
         );
+        // The LID beside the phone number, and the key index list's time
+        // a remove needs (wacore `stanza/devices.rs`).
+        let lid = s.lock().phones[&bob].lid_user.clone();
+        assert_eq!(told.get_attr("lid"), Some(format!("{lid}@lid").as_str()));
+        assert_eq!(
+            removed.get_attr("lid"),
+            Some(format!("{lid}:{second}@lid").as_str())
+        );
+        let list = told.child("remove").and_then(|r| r.child("key-index-list"));
+        assert!(list.and_then(|l| l.get_attr("ts")).is_some());
     }
 }

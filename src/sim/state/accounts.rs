@@ -15,6 +15,8 @@ use super::queues::Queued;
 use crate::crypto::KeyPair;
 use crate::signal::PreKeyBundle;
 use crate::sim::error::SimError;
+use crate::sim::protocol::addressing::Addressing;
+use crate::sim::protocol::adv::sign_key_index_list;
 use crate::sim::protocol::hello::{Registration, SignedPreKey};
 use crate::sim::protocol::key_share::AppStateKey;
 use crate::types::{DeviceAddress, Jid};
@@ -70,6 +72,10 @@ pub(crate) struct Account {
     /// The phone itself: device 0, addressed by phone number.
     pub address: DeviceAddress,
     pub lid_user: String,
+    /// The account's 1:1 chats moved to LID addressing: its devices
+    /// address others by LID (the server refuses their phone-number
+    /// sends, and their LID sends before the move).
+    pub lid_migrated: bool,
     /// Account signing key (ADV): signs companion device identities.
     pub signing_key: KeyPair,
     /// The phone's own Signal identity (device 0): its public half is the
@@ -103,6 +109,7 @@ impl Account {
             lid_user: rng
                 .gen_range(100_000_000_000_000u64..1_000_000_000_000_000)
                 .to_string(),
+            lid_migrated: false,
             signing_key: KeyPair::generate(),
             identity,
             registration_id: crate::signal::registration_id(),
@@ -120,11 +127,6 @@ impl Account {
         self.address.user()
     }
 
-    /// `NUMBER@s.whatsapp.net`: the account as a chat.
-    pub fn jid(&self) -> Jid {
-        self.address.user_jid()
-    }
-
     /// Device `id` of the account by phone number.
     pub fn device_address(&self, id: u16) -> DeviceAddress {
         self.address.with_device(id)
@@ -133,6 +135,43 @@ impl Account {
     /// `LIDUSER:N@lid`: device `id` of the account by LID.
     pub fn lid_jid(&self, id: u16) -> Jid {
         Jid::lid(self.lid_user.clone()).with_device(id)
+    }
+
+    /// Device `id` of the account as a LID device address.
+    pub fn lid_address(&self, id: u16) -> DeviceAddress {
+        // A LID user is digits by construction (`Account::new`).
+        DeviceAddress::lid(self.lid_user.clone(), id).unwrap_or_else(|| self.device_address(id))
+    }
+
+    /// Device `id` of the account in namespace `addressing`.
+    pub fn address_in(&self, id: u16, addressing: Addressing) -> DeviceAddress {
+        match addressing {
+            Addressing::Pn => self.device_address(id),
+            Addressing::Lid => self.lid_address(id),
+        }
+    }
+
+    /// The namespace the account's devices address 1:1 chats in.
+    pub fn addressing(&self) -> Addressing {
+        if self.lid_migrated {
+            Addressing::Lid
+        } else {
+            Addressing::Pn
+        }
+    }
+
+    /// The `ts` and signed content of the account's `<key-index-list>`:
+    /// its current companions' key indexes, signed by the account (`None`
+    /// without companions: clients ignore a companion list without it).
+    pub fn key_index_list(&self) -> Option<(u64, Vec<u8>)> {
+        if self.devices.is_empty() {
+            return None;
+        }
+        let valid: Vec<u32> = self.devices.values().map(|d| d.key_index).collect();
+        let current = u32::from(self.next_device.saturating_sub(1));
+        let ts = self.devices_changed_at;
+        let signed = sign_key_index_list(&self.signing_key, self.raw_id, ts, current, valid);
+        Some((ts, signed))
     }
 
     /// The next device id of the account.

@@ -6,7 +6,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::types::DeviceAddress;
+use crate::sim::protocol::addressing::Addressing;
+use crate::types::{DeviceAddress, Jid};
 use crate::wire::Node;
 
 /// Most stanzas the server holds for one offline device; the oldest go
@@ -32,16 +33,27 @@ impl Queued {
     }
 }
 
-/// Recent message id -> sending device, bounded.
+/// Who sent a recent message and how it was addressed, so receipts for
+/// it go back in the same namespace (and, for a group, from the group).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Sent {
+    /// The sending device, by phone number.
+    pub sender: DeviceAddress,
+    pub addressing: Addressing,
+    /// The group it was sent to.
+    pub group: Option<Jid>,
+}
+
+/// Recent message id -> who sent it, bounded.
 #[derive(Default)]
 pub(crate) struct SenderIndex {
-    by_id: HashMap<String, DeviceAddress>,
+    by_id: HashMap<String, Sent>,
     order: VecDeque<String>,
 }
 
 impl SenderIndex {
-    pub fn remember(&mut self, id: &str, sender: DeviceAddress) {
-        if self.by_id.insert(id.to_string(), sender).is_none() {
+    pub fn remember(&mut self, id: &str, sent: Sent) {
+        if self.by_id.insert(id.to_string(), sent).is_none() {
             self.order.push_back(id.to_string());
         }
         while self.order.len() > MAX_SENDERS {
@@ -51,7 +63,7 @@ impl SenderIndex {
         }
     }
 
-    pub fn sender_of(&self, id: &str) -> Option<&DeviceAddress> {
+    pub fn sender_of(&self, id: &str) -> Option<&Sent> {
         self.by_id.get(id)
     }
 }

@@ -12,9 +12,11 @@ use tokio::sync::mpsc;
 
 use super::accounts::{Account, Device};
 use super::connections::Live;
+use super::groups::Group;
 use super::pairings::{CodeRequest, Pending};
 use super::queues::{push_bounded, Queued, SenderIndex, MAX_QUEUED};
 use crate::sim::error::SimError;
+use crate::sim::protocol::addressing::Addressing;
 use crate::types::{DeviceAddress, Jid, Server, SharedClock};
 use crate::wire::Node;
 
@@ -39,6 +41,12 @@ pub(crate) struct World {
     /// Phone -> the devices that asked for its device list (usync): they
     /// are told when it changes.
     pub device_watchers: HashMap<String, HashSet<DeviceAddress>>,
+    /// Groups by the user part of their JID.
+    pub groups: HashMap<String, Group>,
+    /// Invite code -> group id.
+    pub invites: HashMap<String, String>,
+    /// Invite codes an admin reset (joining by one is `gone`).
+    pub revoked_invites: HashSet<String>,
 }
 
 impl World {
@@ -53,6 +61,9 @@ impl World {
             live: HashMap::new(),
             senders: SenderIndex::default(),
             device_watchers: HashMap::new(),
+            groups: HashMap::new(),
+            invites: HashMap::new(),
+            revoked_invites: HashSet::new(),
         }
     }
 
@@ -86,6 +97,21 @@ impl World {
             _ => return None,
         };
         Some(self.phones.get(phone)?.device_address(jid.device))
+    }
+
+    /// Device `canonical` (by phone number) as namespace `addressing`
+    /// writes it; itself when the account is unknown.
+    pub fn present(&self, canonical: &DeviceAddress, addressing: Addressing) -> DeviceAddress {
+        match self.phones.get(canonical.user()) {
+            Some(account) => account.address_in(canonical.device(), addressing),
+            None => canonical.clone(),
+        }
+    }
+
+    /// Account `phone` as a chat in namespace `addressing`: its user JID.
+    pub fn user_in(&self, phone: &str, addressing: Addressing) -> Option<Jid> {
+        let account = self.phones.get(phone)?;
+        Some(account.address_in(0, addressing).user_jid())
     }
 
     /// The companion at `address` (`None` for phones and unknown devices).
