@@ -24,7 +24,9 @@ use whatsapp_rust::types::events::Event;
 use whatsapp_rust::Jid;
 
 use interop::admin::AdminClient;
-use interop::link::{link_fresh_peer, next_text_info, wait_for_phone_text, SHORT_HANG_GUARD};
+use interop::link::{
+    link_fresh_peer, next_text_info, sim_with_peer, wait_for_phone_text, SHORT_HANG_GUARD,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_migrated_whatsapp_rust_and_phones_exchange_lid_addressed_texts() -> Result<()> {
@@ -107,11 +109,7 @@ async fn a_migrated_whatsapp_rust_and_phones_exchange_lid_addressed_texts() -> R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unmigrated_whatsapp_rust_gets_400_for_a_lid_send() -> Result<()> {
-    interop::init_tracing();
-    let sim = wasp::sim::start(wasp::sim::SimConfig::default()).await?;
-    let admin = AdminClient::new(&sim.http_url())?;
-    let carol = admin.create_phone().await?;
-    let mut peer = link_fresh_peer(&sim, &admin, &carol, interop::peer::new_store()).await?;
+    let (_sim, admin, _carol, mut peer) = sim_with_peer().await?;
     assert!(!peer.client.is_lid_migrated().await);
     let dave = admin.create_phone().await?;
     let dave_lid = admin.lid_status(&dave).await?.lid;

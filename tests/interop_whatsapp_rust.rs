@@ -30,8 +30,8 @@ use whatsapp_rust::wacore::iq::keepalive::KeepaliveSpec;
 
 use interop::admin::AdminClient;
 use interop::link::{
-    link_fresh_peer, next_text, wait_connected_without_pairing, wait_for_device_connected,
-    LINK_HANG_GUARD, SHORT_HANG_GUARD,
+    link_fresh_peer, next_text, sim_with_peer_on, wait_connected_without_pairing,
+    wait_for_device_connected, LINK_HANG_GUARD, SHORT_HANG_GUARD,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,12 +171,8 @@ async fn whatsapp_rust_checks_its_key_bundle_against_the_servers_digest() -> Res
     use whatsapp_rust::wacore::iq::prekeys::DigestKeyBundleSpec;
     use whatsapp_rust::wacore::prekeys::{compute_key_bundle_digest, extract_prekey_public_key};
 
-    interop::init_tracing();
-    let sim = wasp::sim::start(wasp::sim::SimConfig::default()).await?;
-    let admin = AdminClient::new(&sim.http_url())?;
-    let phone = admin.create_phone().await?;
     let store = interop::peer::new_store();
-    let peer = link_fresh_peer(&sim, &admin, &phone, store.clone()).await?;
+    let (_sim, _admin, _phone, peer) = sim_with_peer_on(store.clone()).await?;
 
     let digest = tokio::time::timeout(
         SHORT_HANG_GUARD,

@@ -248,3 +248,45 @@ async fn an_accounts_lid_is_read_and_its_chats_moved_to_it() {
         (404, Some("unknown_phone"))
     );
 }
+
+#[tokio::test]
+async fn groups_are_created_read_and_changed_by_their_members() {
+    let sim = started().await;
+    let mut phones = Vec::new();
+    for _ in 0..3 {
+        let (_, created) = request(&sim, "POST", "/sim/phones", None).await;
+        phones.push(created["phone"].as_str().unwrap().to_owned());
+    }
+    let (alice, bob, carol) = (&phones[0], &phones[1], &phones[2]);
+    let body = format!(r#"{{"creator":"{alice}","subject":"Team","participants":["{bob}"]}}"#);
+    let (status, group) = request(&sim, "POST", "/sim/groups", Some(&body)).await;
+    assert_eq!(status, 201, "{group}");
+    let id = group["id"].as_str().unwrap().to_owned();
+    assert!(id.ends_with("@g.us"));
+    assert_eq!(group["addressing_mode"], "pn");
+    assert_eq!(group["participants"][0]["role"], "superadmin");
+    assert_eq!(group["participants"][1]["phone"], bob.as_str());
+
+    let (status, read) = request(&sim, "GET", &format!("/sim/groups/{id}"), None).await;
+    assert_eq!((status, read["subject"].as_str()), (200, Some("Team")));
+
+    let path = format!("/sim/groups/{id}/participants");
+    let not_admin = format!(r#"{{"by":"{bob}","remove":["{alice}"]}}"#);
+    let (status, body) = request(&sim, "POST", &path, Some(&not_admin)).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("not_admin")));
+    let add = format!(r#"{{"by":"{alice}","add":["{carol}"]}}"#);
+    let (status, body) = request(&sim, "POST", &path, Some(&add)).await;
+    assert_eq!(
+        (status, body["participants"].as_array().map(Vec::len)),
+        (200, Some(3))
+    );
+
+    let (status, body) = request(&sim, "GET", "/sim/groups/120363000000000000", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_group"))
+    );
+    let bad = format!(r#"{{"creator":"{alice}","subject":"x","addressing_mode":"smoke"}}"#);
+    let (status, _) = request(&sim, "POST", "/sim/groups", Some(&bad)).await;
+    assert_eq!(status, 400);
+}

@@ -57,6 +57,9 @@ pub fn router(state: Arc<SimState>, identity: Arc<ServerIdentity>) -> Router {
         .route("/sim/phones/{phone}/lid", get(lid_status).post(set_lid))
         .route("/sim/phones/{phone}/reinstall", post(reinstall))
         .route("/sim/phones/{phone}/receipts", get(receipts))
+        .route("/sim/groups", post(create_group))
+        .route("/sim/groups/{group}", get(group))
+        .route("/sim/groups/{group}/participants", post(group_participants))
         .route("/sim/devices/{jid}/fault", post(fault))
         .fallback(not_found)
         .with_state(App { state, identity })
@@ -249,6 +252,59 @@ async fn receipts(
     Ok(Json(
         json!({ "receipts": app.state.phone_receipts(&phone)? }),
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateGroup {
+    creator: String,
+    subject: String,
+    #[serde(default)]
+    participants: Vec<String>,
+    addressing_mode: Option<String>,
+}
+
+/// A phone creates a group.
+async fn create_group(State(app): State<App>, body: Bytes) -> Result<Response, SimError> {
+    let request = parse_body::<CreateGroup>(&body)?;
+    let group = app.state.create_group(
+        &request.creator,
+        &request.subject,
+        &request.participants,
+        request.addressing_mode.as_deref(),
+    )?;
+    Ok((StatusCode::CREATED, Json(json!(group))).into_response())
+}
+
+/// A group, its members and their roles.
+async fn group(
+    State(app): State<App>,
+    Path(group): Path<String>,
+) -> Result<Json<serde_json::Value>, SimError> {
+    Ok(Json(json!(app.state.group(&group)?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupParticipants {
+    by: String,
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+/// A member's phone adds and removes members.
+async fn group_participants(
+    State(app): State<App>,
+    Path(group): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, SimError> {
+    let request = parse_body::<GroupParticipants>(&body)?;
+    let group =
+        app.state
+            .change_group_participants(&group, &request.by, &request.add, &request.remove)?;
+    Ok(Json(json!(group)))
 }
 
 #[derive(Deserialize)]

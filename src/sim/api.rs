@@ -9,6 +9,7 @@
 
 use crate::sim::accounts::{self, DeviceInfo, LidStatus};
 use crate::sim::error::SimError;
+use crate::sim::groups::admin::{self as groups, GroupSummary};
 use crate::sim::linking::{code, qr_scan};
 use crate::sim::network::faults;
 use crate::sim::phone::admin;
@@ -94,6 +95,36 @@ impl SimState {
     /// `GET /sim/phones/{phone}/receipts`: receipts for its sent texts.
     pub fn phone_receipts(&self, phone: &str) -> Result<Vec<PhoneReceipt>, SimError> {
         admin::phone_receipts(self, phone)
+    }
+
+    /// `POST /sim/groups`: phone `creator` creates a group with `members`
+    /// (phone numbers or JIDs), addressed by `addressing` (`pn`, `lid`,
+    /// or the creator's own namespace when `None`).
+    pub fn create_group(
+        &self,
+        creator: &str,
+        subject: &str,
+        members: &[String],
+        addressing: Option<&str>,
+    ) -> Result<GroupSummary, SimError> {
+        groups::create_group(self, creator, subject, members, addressing)
+    }
+
+    /// `GET /sim/groups/{group}`.
+    pub fn group(&self, group: &str) -> Result<GroupSummary, SimError> {
+        groups::group_summary(self, group)
+    }
+
+    /// `POST /sim/groups/{group}/participants`: member `by` adds and
+    /// removes members.
+    pub fn change_group_participants(
+        &self,
+        group: &str,
+        by: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<GroupSummary, SimError> {
+        groups::change_participants(self, group, by, add, remove)
     }
 
     /// How many one-time prekeys the server holds for a companion.

@@ -41,6 +41,12 @@ pub enum SimError {
     NotImplemented(&'static str),
     #[error("{0} is not on WhatsApp (no such simulated phone)")]
     NotOnWhatsApp(String),
+    #[error("no group {0}")]
+    UnknownGroup(String),
+    #[error("{0} is not a member of the group")]
+    NotInGroup(String),
+    #[error("{0} is not an admin of the group")]
+    NotAdmin(String),
 }
 
 impl SimError {
@@ -63,6 +69,9 @@ impl SimError {
             SimError::WrongCode => "wrong_code",
             SimError::NotImplemented(_) => "not_implemented",
             SimError::NotOnWhatsApp(_) => "not_on_whatsapp",
+            SimError::UnknownGroup(_) => "unknown_group",
+            SimError::NotInGroup(_) => "not_in_group",
+            SimError::NotAdmin(_) => "not_admin",
         }
     }
 
@@ -76,7 +85,9 @@ impl SimError {
             SimError::UnknownPhone(_)
             | SimError::UnknownDevice(_)
             | SimError::UnknownRef(_)
-            | SimError::NotOnWhatsApp(_) => 404,
+            | SimError::NotOnWhatsApp(_)
+            | SimError::UnknownGroup(_) => 404,
+            SimError::NotInGroup(_) | SimError::NotAdmin(_) => 403,
             SimError::PhoneExists(_)
             | SimError::PairingInProgress
             | SimError::NotConnected(_)

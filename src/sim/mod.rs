@@ -18,7 +18,8 @@
 //! - `iq`: answers to a logged-in companion's stanzas, one file per IQ
 //!   family;
 //! - `linking` (QR scans, linking codes), `accounts` (phones, companions,
-//!   device lists);
+//!   device lists), `groups` (the rules of groups and their
+//!   notifications);
 //! - `routing`: messages, receipts, offline queues, device-list watchers;
 //! - `phone`: the phones as Signal participants;
 //! - `prekeys`: the prekey store and bundles;
@@ -30,6 +31,7 @@ mod admin;
 mod api;
 mod config;
 mod error;
+mod groups;
 mod iq;
 mod linking;
 mod network;
@@ -47,6 +49,7 @@ pub use accounts::{DeviceInfo, LidStatus};
 pub use admin::router;
 pub use config::SimConfig;
 pub use error::SimError;
+pub use groups::admin::{GroupMember, GroupSummary};
 pub use network::ca::Authority;
 pub use network::transport::ServerWebSocket;
 pub use phone::send::SentByPhone;

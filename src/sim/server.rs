@@ -14,6 +14,7 @@ use crate::sim::accounts::{DeviceInfo, LidStatus};
 use crate::sim::admin::router;
 use crate::sim::config::SimConfig;
 use crate::sim::error::SimError;
+use crate::sim::groups::admin::GroupSummary;
 use crate::sim::network::ca::Authority;
 use crate::sim::phone::send::SentByPhone;
 use crate::sim::state::{FaultKind, PhoneMessage, PhoneReceipt, SimState};
@@ -128,6 +129,21 @@ impl SimHandle {
     /// `POST /sim/phones/{phone}/read`.
     pub fn phone_read(&self, phone: &str, ids: &[String]) -> Result<usize, SimError> {
         self.state.phone_read(phone, ids)
+    }
+
+    /// `POST /sim/groups`: phone `creator` creates a group.
+    pub fn create_group(
+        &self,
+        creator: &str,
+        subject: &str,
+        members: &[String],
+    ) -> Result<GroupSummary, SimError> {
+        self.state.create_group(creator, subject, members, None)
+    }
+
+    /// `GET /sim/groups/{group}`.
+    pub fn group(&self, group: &str) -> Result<GroupSummary, SimError> {
+        self.state.group(group)
     }
 
     /// `POST /sim/devices/{jid}/fault`.

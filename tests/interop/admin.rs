@@ -62,6 +62,26 @@ pub struct PhoneText {
     pub from_me: bool,
 }
 
+/// A group as `/sim/groups` reports it.
+#[allow(dead_code)] // not every test binary reads every field
+#[derive(Debug, Clone, Deserialize)]
+pub struct Group {
+    pub id: String,
+    pub subject: String,
+    pub description: Option<String>,
+    pub addressing_mode: String,
+    pub participants: Vec<GroupMember>,
+}
+
+/// One member of a [`Group`].
+#[allow(dead_code)] // not every test binary reads every field
+#[derive(Debug, Clone, Deserialize)]
+pub struct GroupMember {
+    pub phone: String,
+    pub lid: String,
+    pub role: String,
+}
+
 #[derive(Deserialize)]
 struct PhoneTexts {
     messages: Vec<PhoneText>,
@@ -224,6 +244,54 @@ impl AdminClient {
         let path = format!("/sim/phones/{}/messages", encode_path_segment(phone));
         let texts: PhoneTexts = self.call("GET", &path, None).await?;
         Ok(texts.messages)
+    }
+
+    /// `POST /sim/groups`: phone `creator` creates a group.
+    pub async fn create_group(
+        &self,
+        creator: &str,
+        subject: &str,
+        members: &[&str],
+    ) -> Result<Group> {
+        let body =
+            serde_json::json!({ "creator": creator, "subject": subject, "participants": members });
+        self.call("POST", "/sim/groups", Some(body)).await
+    }
+
+    /// `POST /sim/groups` with `addressing_mode` (`pn` or `lid`).
+    pub async fn create_group_addressed(
+        &self,
+        creator: &str,
+        subject: &str,
+        members: &[&str],
+        addressing_mode: &str,
+    ) -> Result<Group> {
+        let body = serde_json::json!({
+            "creator": creator,
+            "subject": subject,
+            "participants": members,
+            "addressing_mode": addressing_mode,
+        });
+        self.call("POST", "/sim/groups", Some(body)).await
+    }
+
+    /// `GET /sim/groups/{group}`.
+    pub async fn group(&self, group: &str) -> Result<Group> {
+        let path = format!("/sim/groups/{}", encode_path_segment(group));
+        self.call("GET", &path, None).await
+    }
+
+    /// `POST /sim/groups/{group}/participants`: member `by` adds and removes.
+    pub async fn change_group(
+        &self,
+        group: &str,
+        by: &str,
+        add: &[&str],
+        remove: &[&str],
+    ) -> Result<Group> {
+        let path = format!("/sim/groups/{}/participants", encode_path_segment(group));
+        let body = serde_json::json!({ "by": by, "add": add, "remove": remove });
+        self.call("POST", &path, Some(body)).await
     }
 }
 

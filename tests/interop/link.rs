@@ -35,27 +35,12 @@ pub struct PeerText {
 
 /// Waits for the next text message event of the peer.
 pub async fn next_text(events: &mut mpsc::UnboundedReceiver<Arc<Event>>) -> Result<PeerText> {
-    use whatsapp_rust::wacore::proto_helpers::MessageExt;
-    let wait = async {
-        while let Some(event) = events.recv().await {
-            if let Event::UndecryptableMessage(u) = &*event {
-                bail!("whatsapp-rust could not decrypt message {}", u.info.id);
-            }
-            for m in event.messages() {
-                if let Some(text) = m.message.text_content() {
-                    return Ok(PeerText {
-                        id: m.info.id.to_string(),
-                        text: text.to_string(),
-                        sender_user: m.info.source.sender.user.to_string(),
-                    });
-                }
-            }
-        }
-        bail!("whatsapp-rust's event stream ended")
-    };
-    tokio::time::timeout(SHORT_HANG_GUARD, wait)
-        .await
-        .context("whatsapp-rust received no text (hang guard)")?
+    let (text, info) = next_text_info(events).await?;
+    Ok(PeerText {
+        id: info.id.to_string(),
+        text,
+        sender_user: info.source.sender.user.to_string(),
+    })
 }
 
 /// A whatsapp-rust peer that linked by QR and reached Connected.
@@ -260,4 +245,22 @@ pub async fn next_text_info(
     tokio::time::timeout(SHORT_HANG_GUARD, wait)
         .await
         .context("whatsapp-rust received no text (hang guard)")?
+}
+
+/// A fresh simulator with one phone (returned by number) and a
+/// whatsapp-rust peer linked to it.
+pub async fn sim_with_peer() -> Result<(SimHandle, AdminClient, String, LinkedPeer)> {
+    sim_with_peer_on(super::peer::new_store()).await
+}
+
+/// [`sim_with_peer`] with the peer on `store`.
+pub async fn sim_with_peer_on(
+    store: Arc<dyn whatsapp_rust::store::traits::Backend>,
+) -> Result<(SimHandle, AdminClient, String, LinkedPeer)> {
+    super::init_tracing();
+    let sim = wasp::sim::start(wasp::sim::SimConfig::default()).await?;
+    let admin = AdminClient::new(&sim.http_url())?;
+    let phone = admin.create_phone().await?;
+    let peer = link_fresh_peer(&sim, &admin, &phone, store).await?;
+    Ok((sim, admin, phone, peer))
 }

@@ -4,15 +4,17 @@
 //!
 //! Owns: the dispatch of a companion's stanzas: `<iq>` by family (one
 //! file each: `passive`, `encrypt`, `md`, `usync`, `app_state`,
-//! `settings`), `<message>`, `<receipt>` and `<ack>` to `routing`. Must
-//! not touch: sockets (the connection task sends the reply), the tables
-//! (each handler goes through the module that owns them).
+//! `settings`, `groups`), `<message>`, `<receipt>` and `<ack>` to
+//! `routing`. Must not touch: sockets (the connection task sends the
+//! reply), the tables (each handler goes through the module that owns
+//! them).
 //!
 //! Shapes follow what WhatsApp's servers send as observed by public
 //! clients (whatsapp-rust 0.7 `wacore` IQ specs, whatsmeow).
 
 mod app_state;
 mod encrypt;
+mod groups;
 mod md;
 mod passive;
 mod session;
@@ -23,7 +25,7 @@ pub use session::{Reply, Session};
 
 use crate::sim::accounts::lid_migrated;
 use crate::sim::protocol::stanzas::{iq_result, not_implemented};
-use crate::sim::routing::messages::route_direct;
+use crate::sim::routing::messages::route_message;
 use crate::sim::routing::receipts::{acknowledge, route_receipt};
 use crate::wire::Node;
 
@@ -35,7 +37,7 @@ pub fn handle_session_stanza(session: &Session<'_>, node: &Node) -> Reply {
         // The server acknowledges what it accepts (whatsmeow `handleAck`
         // shapes) and routes it on.
         "receipt" => Reply::send(route_receipt(state, device, node)),
-        "message" => Reply::send(route_direct(state, device, node)),
+        "message" => Reply::send(route_message(state, device, node)),
         "ack" => {
             acknowledge(state, device, node);
             Reply::default()
@@ -79,6 +81,9 @@ fn handle_iq(session: &Session<'_>, iq: &Node) -> Reply {
         ("w:sync:app:state", "set", "sync") => app_state::sync(session, iq),
         ("urn:xmpp:whatsapp:dirty", "set", _) => iq_result(iq, vec![]),
         ("urn:xmpp:whatsapp:push", "set", _) => iq_result(iq, vec![]),
+        ("w:g2", _, _) => {
+            groups::groups(session, iq, kind, first).unwrap_or_else(|| not_implemented(iq))
+        }
         _ => not_implemented(iq),
     };
     Reply::send(vec![answer])

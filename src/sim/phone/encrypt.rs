@@ -32,7 +32,7 @@ pub(crate) fn encrypt_text(
 
 /// Encrypts `plaintext` from phone `from` (device 0) to `target`,
 /// starting a session from a fresh bundle when there is none.
-fn phone_encrypt(
+pub(crate) fn phone_encrypt(
     world: &mut World,
     from: &str,
     target: &DeviceAddress,

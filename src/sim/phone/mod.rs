@@ -8,13 +8,17 @@
 //!
 //! Files: `send` (texts and read receipts the admin API orders),
 //! `outgoing` (a message and its copy stanza), `deliver` (one copy to
-//! one device), `inbox` (a phone receives a copy),
+//! one device), `inbox` (a phone receives a copy; `decrypt`), `group_inbox` and
+//! `group_send` (group texts and the phone's sender keys),
 //! `receipts` (a phone receives a receipt; retries), `encrypt`,
 //! `key_share`, `admin` (inbox and receipts listed, reinstall).
 
 pub(crate) mod admin;
+pub(crate) mod decrypt;
 pub(crate) mod deliver;
 pub(crate) mod encrypt;
+pub(crate) mod group_inbox;
+pub(crate) mod group_send;
 pub(crate) mod inbox;
 pub(crate) mod key_share;
 pub(crate) mod outgoing;

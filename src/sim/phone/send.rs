@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::deliver::send_text_copy;
+use super::group_send::send_group_text;
 use super::outgoing::Outgoing;
 use super::receipts::phone_got_receipt;
 use crate::proto::text;
@@ -32,7 +33,7 @@ pub struct SentByPhone {
 
 /// A recipient as the admin API takes it: a JID, or a phone number
 /// (`15551234567`, `+1 555 123 4567`).
-fn parse_recipient(to: &str) -> Option<Jid> {
+pub(crate) fn parse_recipient(to: &str) -> Option<Jid> {
     let to = to.trim();
     if to.contains('@') {
         return Jid::parse(to).ok();
@@ -44,8 +45,8 @@ fn parse_recipient(to: &str) -> Option<Jid> {
     }
 }
 
-/// The phone sends `text_body` to `to` (a phone number or JID),
-/// optionally replying to message `reply_to`.
+/// The phone sends `text_body` to `to` (a phone number or JID, or a
+/// group it is in), optionally replying to message `reply_to` (1:1 only).
 pub(crate) fn phone_send(
     state: &SimState,
     phone: &str,
@@ -55,7 +56,18 @@ pub(crate) fn phone_send(
 ) -> Result<SentByPhone, SimError> {
     let mut world = state.lock();
     world.account(phone)?;
-    let recipient = parse_recipient(to)
+    let parsed = parse_recipient(to);
+    if let Some(group) = parsed.as_ref().filter(|jid| jid.is_group()) {
+        let id = MessageId::generate().into_string();
+        let devices = send_group_text(&mut world, phone, &group.user, &id, text_body)?;
+        return Ok(SentByPhone {
+            id,
+            to: group.to_string(),
+            timestamp: world.now(),
+            devices,
+        });
+    }
+    let recipient = parsed
         .and_then(|jid| world.resolve(&jid))
         .ok_or_else(|| SimError::NotOnWhatsApp(to.to_string()))?
         .with_device(0);
@@ -155,23 +167,28 @@ pub(crate) fn phone_read(state: &SimState, phone: &str, ids: &[String]) -> Resul
     let mut world = state.lock();
     let account = world.account(phone)?;
     let me = account.address.clone();
-    let mut by_sender: HashMap<(DeviceAddress, Addressing), Vec<String>> = HashMap::new();
+    // One receipt per sender device, namespace and chat.
+    type Chat = (DeviceAddress, Addressing, Option<Jid>);
+    let mut by_sender: HashMap<Chat, Vec<String>> = HashMap::new();
     for r in account.signal.received.iter() {
         if ids.contains(&r.message.id) && !r.message.from_me {
-            let ids = by_sender
-                .entry((r.sender.clone(), r.addressing))
-                .or_default();
+            let chat = (r.sender.clone(), r.addressing, r.group.clone());
+            let ids = by_sender.entry(chat).or_default();
             ids.push(r.message.id.clone());
         }
     }
     let now = world.now();
     let mut sent = 0;
-    for ((sender, addressing), ids) in by_sender {
+    for ((sender, addressing, group), ids) in by_sender {
         if !world.phones.contains_key(sender.user()) {
             continue;
         }
         let me_as = world.present(&me, addressing);
-        let receipt = read_receipt(&me_as.user_jid(), &ids, now);
+        // A group's receipts come from the group, naming the reader.
+        let receipt = match &group {
+            Some(group) => read_receipt(group, &ids, now).attr("participant", me_as.to_string()),
+            None => read_receipt(&me_as.user_jid(), &ids, now),
+        };
         if sender.device() == 0 {
             phone_got_receipt(&mut world, sender.user(), &me, &receipt);
         } else {

@@ -11,6 +11,7 @@
 pub mod addressing;
 pub mod adv;
 pub mod app_state;
+pub mod groups;
 pub mod hello;
 pub mod key_share;
 pub mod messages;

@@ -6,7 +6,7 @@
 //! Owns: the server's ack and its refusals, remembering the sender for
 //! receipts, resolving each addressed device. Must not touch: how a copy
 //! reaches a device (`phone::deliver`), encryption (the sender did it),
-//! groups (`routing::group_messages`).
+//! group fan-out (`routing::group_messages`, to which group messages go).
 //!
 //! Which namespace a 1:1 message must use is the sending account's
 //! decision: LID once its chats moved to LID ("migrated"), phone numbers
@@ -28,6 +28,7 @@
 //! Messages within one account (its own devices) are never refused.
 //! A refused message is delivered to no one.
 
+use super::group_messages::route_group;
 use crate::sim::phone::deliver::deliver_copy;
 use crate::sim::phone::outgoing::Outgoing;
 use crate::sim::protocol::addressing::Addressing;
@@ -37,10 +38,19 @@ use crate::sim::state::{Sent, SimState, World};
 use crate::types::{DeviceAddress, Jid};
 use crate::wire::Node;
 
+/// Routes message `node` from companion `sender` (by phone number): to a
+/// group, or 1:1.
+pub(crate) fn route_message(state: &SimState, sender: &DeviceAddress, node: &Node) -> Vec<Node> {
+    match jid_attr(node, "to") {
+        Some(group) if group.is_group() => route_group(state, sender, &group, node),
+        _ => route_direct(state, sender, node),
+    }
+}
+
 /// Routes 1:1 message `node` from companion `sender` (by phone number).
 /// Returns what goes back to it: the server's ack, then any receipt a
 /// recipient phone sent at once.
-pub(crate) fn route_direct(state: &SimState, sender: &DeviceAddress, node: &Node) -> Vec<Node> {
+fn route_direct(state: &SimState, sender: &DeviceAddress, node: &Node) -> Vec<Node> {
     let mut world = state.lock();
     let timestamp = world.now();
     let ack = message_ack(node, timestamp);

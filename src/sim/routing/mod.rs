@@ -7,6 +7,7 @@
 //! receipts), sockets (stanzas go through each device's queue and live
 //! channel).
 
+pub(crate) mod group_messages;
 pub(crate) mod messages;
 pub(crate) mod offline;
 pub(crate) mod receipts;

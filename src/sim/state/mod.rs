@@ -15,6 +15,7 @@
 
 mod accounts;
 mod connections;
+mod groups;
 mod pairings;
 mod phone;
 mod queues;
@@ -29,6 +30,7 @@ use tokio::sync::watch;
 pub(crate) use accounts::{Account, Device};
 pub use connections::FaultKind;
 pub(crate) use connections::{CodeHello, Control, LinkReply, Live, PendingLink};
+pub(crate) use groups::{Description, Group, Role, MAX_GROUP_SIZE};
 pub(crate) use pairings::{CodeRequest, Pending};
 pub use phone::{PhoneMessage, PhoneReceipt};
 pub(crate) use phone::{Received, SentText, MAX_PHONE_LOG, MAX_SENT};

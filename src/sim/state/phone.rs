@@ -5,14 +5,16 @@
 //! ([`PhoneMessage`], [`PhoneReceipt`]). Must not touch: encryption and
 //! delivery (`sim::phone` does them with this data), other accounts.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
 
 use super::queues::push_bounded;
-use crate::signal::{self, IdentityKeyPair, PreKey, PreKeyBundle, SessionRecord, SignedPreKey};
+use crate::signal::{
+    self, IdentityKeyPair, PreKey, PreKeyBundle, SenderKeyRecord, SessionRecord, SignedPreKey,
+};
 use crate::sim::protocol::addressing::Addressing;
-use crate::types::DeviceAddress;
+use crate::types::{DeviceAddress, Jid};
 
 /// Most one-time prekeys a phone keeps private halves of.
 const MAX_PHONE_PREKEYS: usize = 500;
@@ -48,12 +50,14 @@ pub struct PhoneReceipt {
     pub timestamp: u64,
 }
 
-/// A received text, the device it came from (by phone number) and the
-/// namespace it was addressed in.
+/// A received text, the device it came from (by phone number), the
+/// namespace it was addressed in and its group.
 #[derive(Clone, Debug)]
 pub(crate) struct Received {
     pub sender: DeviceAddress,
     pub addressing: Addressing,
+    /// The group it was sent to.
+    pub group: Option<Jid>,
     pub message: PhoneMessage,
 }
 
@@ -80,6 +84,14 @@ pub(crate) struct PhoneSignal {
     /// Messages that could not be decrypted (each answered by a retry
     /// receipt to its sender).
     pub undecryptable: u64,
+    /// Sender keys other members distributed: (group id, sending device
+    /// by phone number) -> their chain.
+    pub group_keys: HashMap<(String, DeviceAddress), SenderKeyRecord>,
+    /// The phone's own sender key per group.
+    pub own_group_keys: HashMap<String, SenderKeyRecord>,
+    /// Per group, the devices (by phone number) that hold the phone's
+    /// current sender key.
+    pub distributed: HashMap<String, HashSet<DeviceAddress>>,
 }
 
 impl PhoneSignal {
@@ -94,6 +106,9 @@ impl PhoneSignal {
             receipts: VecDeque::new(),
             sent: VecDeque::new(),
             undecryptable: 0,
+            group_keys: HashMap::new(),
+            own_group_keys: HashMap::new(),
+            distributed: HashMap::new(),
         }
     }
 

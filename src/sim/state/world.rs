@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::accounts::{Account, Device};
 use super::connections::Live;
+use super::groups::Group;
 use super::pairings::{CodeRequest, Pending};
 use super::queues::{push_bounded, Queued, SenderIndex, MAX_QUEUED};
 use crate::sim::error::SimError;
@@ -40,6 +41,12 @@ pub(crate) struct World {
     /// Phone -> the devices that asked for its device list (usync): they
     /// are told when it changes.
     pub device_watchers: HashMap<String, HashSet<DeviceAddress>>,
+    /// Groups by the user part of their JID.
+    pub groups: HashMap<String, Group>,
+    /// Invite code -> group id.
+    pub invites: HashMap<String, String>,
+    /// Invite codes an admin reset (joining by one is `gone`).
+    pub revoked_invites: HashSet<String>,
 }
 
 impl World {
@@ -54,6 +61,9 @@ impl World {
             live: HashMap::new(),
             senders: SenderIndex::default(),
             device_watchers: HashMap::new(),
+            groups: HashMap::new(),
+            invites: HashMap::new(),
+            revoked_invites: HashSet::new(),
         }
     }
 
