@@ -18,6 +18,7 @@ use super::config::ClientConfig;
 use super::connection::Connection;
 use super::core::{envelope, Action, Ctx, Ending, Feature, Features, Phase, Then};
 use super::creds::Creds;
+use super::groups::Groups;
 use super::messaging::Messaging;
 use super::pairing::Pairing;
 use super::prekeys::PreKeys;
@@ -31,16 +32,18 @@ struct Session {
     connection: Connection,
     pairing: Pairing,
     prekeys: PreKeys,
+    groups: Groups,
     messaging: Messaging,
     raw: Raw,
 }
 
 impl Session {
-    fn all(&mut self) -> [&mut dyn Feature; 5] {
+    fn all(&mut self) -> [&mut dyn Feature; 6] {
         [
             &mut self.connection,
             &mut self.pairing,
             &mut self.prekeys,
+            &mut self.groups,
             &mut self.messaging,
             &mut self.raw,
         ]
@@ -49,10 +52,11 @@ impl Session {
 
 impl Features for Session {
     fn find(&mut self, feature: TypeId) -> Option<&mut dyn Any> {
-        let all: [&mut dyn Any; 5] = [
+        let all: [&mut dyn Any; 6] = [
             &mut self.connection,
             &mut self.pairing,
             &mut self.prekeys,
+            &mut self.groups,
             &mut self.messaging,
             &mut self.raw,
         ];
