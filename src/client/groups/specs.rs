@@ -45,6 +45,25 @@ fn group_child(answer: &Node) -> Result<GroupInfo, ClientError> {
         })
 }
 
+/// `<participant jid/>` for each member named.
+fn participant_nodes(participants: &[Jid]) -> Vec<Node> {
+    participants
+        .iter()
+        .map(|p| Node::new("participant").attr("jid", p.to_string()))
+        .collect()
+}
+
+/// What `read` makes of each `<tag>` child of `parent` (none without a
+/// parent); unreadable children are skipped.
+fn each<T>(parent: Option<&Node>, tag: &str, read: impl Fn(&Node) -> Option<T>) -> Vec<T> {
+    parent
+        .map_or(&[][..], Node::child_nodes)
+        .iter()
+        .filter(|n| n.tag == tag)
+        .filter_map(read)
+        .collect()
+}
+
 /// `<iq to="g.us" type="set"><create subject><participant jid/>..</create>`:
 /// a new group with us as its creator; the answer is its `<group>`.
 pub struct CreateGroup {
@@ -56,14 +75,9 @@ impl IqSpec for CreateGroup {
     type Answer = GroupInfo;
 
     fn request(&self, id: &str) -> Node {
-        let participants = self
-            .participants
-            .iter()
-            .map(|p| Node::new("participant").attr("jid", p.to_string()))
-            .collect();
         let create = Node::new("create")
             .attr("subject", self.subject.as_str())
-            .children(participants);
+            .children(participant_nodes(&self.participants));
         envelope::iq_to(id, XMLNS, "set", &groups_server(), vec![create])
     }
 
@@ -106,12 +120,7 @@ impl IqSpec for ParticipatingGroups {
 
     fn parse(&self, answer: &Node) -> Result<Vec<GroupInfo>, ClientError> {
         let answer = group_result(answer, &groups_server())?;
-        let groups = answer.child("groups").map_or(&[][..], Node::child_nodes);
-        Ok(groups
-            .iter()
-            .filter(|g| g.tag == "group")
-            .filter_map(GroupInfo::from_node)
-            .collect())
+        Ok(each(answer.child("groups"), "group", GroupInfo::from_node))
     }
 }
 
@@ -127,25 +136,17 @@ impl IqSpec for ChangeParticipants {
     type Answer = Vec<ParticipantResult>;
 
     fn request(&self, id: &str) -> Node {
-        let participants = self
-            .participants
-            .iter()
-            .map(|p| Node::new("participant").attr("jid", p.to_string()))
-            .collect();
-        let action = Node::new(self.action.tag()).children(participants);
+        let action = Node::new(self.action.tag()).children(participant_nodes(&self.participants));
         envelope::iq_to(id, XMLNS, "set", &self.group, vec![action])
     }
 
     fn parse(&self, answer: &Node) -> Result<Vec<ParticipantResult>, ClientError> {
         let answer = group_result(answer, &self.group)?;
-        let listed = answer
-            .child(self.action.tag())
-            .map_or(&[][..], Node::child_nodes);
-        Ok(listed
-            .iter()
-            .filter(|p| p.tag == "participant")
-            .filter_map(ParticipantResult::from_node)
-            .collect())
+        Ok(each(
+            answer.child(self.action.tag()),
+            "participant",
+            ParticipantResult::from_node,
+        ))
     }
 }
 

@@ -415,40 +415,18 @@ fn notifications_become_events_and_are_acked() {
     assert_eq!(json["group"], "120363000000000001@g.us");
 }
 
-/// Runs the blocking work of `actions` on `store`, feeding each result
-/// back, and returns every action that came out.
-fn run_work(
-    p: &mut crate::client::protocol::Protocol,
-    store: &dyn crate::store::AuthStore,
-    actions: Vec<crate::client::core::Action>,
-) -> Vec<crate::client::core::Action> {
-    let mut out = Vec::new();
-    for action in actions {
-        match action {
-            crate::client::core::Action::Blocking(work) => {
-                let then = work.run(store);
-                let more = p.on_command(then, tokio::time::Instant::now());
-                out.extend(run_work(p, store, more));
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 #[test]
 fn membership_changes_reset_who_holds_our_sender_key() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store =
-        crate::store::FileAuthStore::new(crate::store::SessionDir::at(tmp.path().join("s")));
-    store.prepare().unwrap();
+    let (_tmp, store) = temp_store();
     let g = "120363000000000001";
     let member = DeviceAddress::pn("15550001111", 0).unwrap();
     let own = DeviceAddress::parse(JID).unwrap();
     let (mut p, now, _) = connected();
 
     // Someone added: the devices are forgotten, our key stays.
-    store.add_sender_key_devices(g, std::slice::from_ref(&member)).unwrap();
+    store
+        .add_sender_key_devices(g, std::slice::from_ref(&member))
+        .unwrap();
     store.save_sender_key(g, &own, b"ours").unwrap();
     let added = notification(vec![Node::new("add")
         .children(vec![
@@ -456,7 +434,7 @@ fn membership_changes_reset_who_holds_our_sender_key() {
         ])]);
     let first = p.on_node(&added, now);
     assert!(sent(&first).is_empty(), "acked before the store was reset");
-    let out = run_work(&mut p, &store, first);
+    let out = run_blocking_on(&mut p, &store, first);
     assert!(store.sender_key_devices(g).unwrap().is_empty());
     assert!(store.sender_key(g, &own).unwrap().is_some());
     assert_eq!(durable(&out).len(), 1);
@@ -469,7 +447,7 @@ fn membership_changes_reset_who_holds_our_sender_key() {
             Node::new("participant").attr("jid", "15550003333@s.whatsapp.net")
         ])]);
     let first = p.on_node(&removed, now);
-    run_work(&mut p, &store, first);
+    run_blocking_on(&mut p, &store, first);
     assert!(store.sender_key_devices(g).unwrap().is_empty());
     assert!(store.sender_key(g, &own).unwrap().is_none());
 }

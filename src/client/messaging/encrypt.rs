@@ -54,20 +54,28 @@ pub fn prepare(
     devices: &[DeviceAddress],
 ) -> Result<Prepared, ClientError> {
     let peers = load_peers(store, devices);
-    let missing: Vec<DeviceAddress> = peers
-        .iter()
-        .filter(|(_, p)| !p.session.has_current_session())
-        .map(|(d, _)| d.clone())
-        .collect();
+    let missing = without_session(&peers);
     if !missing.is_empty() {
         return Ok(Prepared::NeedBundles(Plan { missing }));
     }
     encrypt_loaded(store, keys, message, peers, &HashMap::new()).map(Prepared::Encrypted)
 }
 
+/// The devices among `peers` that have no session yet.
+pub fn without_session(peers: &[(DeviceAddress, PeerState)]) -> Vec<DeviceAddress> {
+    peers
+        .iter()
+        .filter(|(_, p)| !p.session.has_current_session())
+        .map(|(d, _)| d.clone())
+        .collect()
+}
+
 /// Each device's state; an unreadable file counts as no session (a new
 /// one replaces it).
-fn load_peers(store: &dyn AuthStore, devices: &[DeviceAddress]) -> Vec<(DeviceAddress, PeerState)> {
+pub fn load_peers(
+    store: &dyn AuthStore,
+    devices: &[DeviceAddress],
+) -> Vec<(DeviceAddress, PeerState)> {
     devices
         .iter()
         .map(|d| (d.clone(), peers::load(store, d).unwrap_or_default()))
@@ -135,6 +143,29 @@ fn encrypt_loaded(
         &message.text,
         message.quoted.as_ref(),
     ));
+    let (out, advanced) = encrypt_pairwise(keys, peers, bundles, |device| {
+        if device.same_user(&keys.device) {
+            &for_us
+        } else {
+            &for_them
+        }
+    });
+    // Every advanced session is stored before any copy can leave.
+    peers::save(store, &advanced)?;
+    Ok(out)
+}
+
+/// Encrypts `plaintext_for(device)` for every device on a copy of its
+/// state, starting a session from its bundle where it has none; devices
+/// with neither a session nor a usable bundle are left out. Returns the
+/// copies and the advanced states, which the caller stores before any
+/// copy leaves.
+pub fn encrypt_pairwise<'a>(
+    keys: &OwnKeys,
+    peers: Vec<(DeviceAddress, PeerState)>,
+    bundles: &HashMap<DeviceAddress, PreKeyBundle>,
+    plaintext_for: impl Fn(&DeviceAddress) -> &'a [u8],
+) -> (Encrypted, Vec<(DeviceAddress, PeerState)>) {
     let mut out = Encrypted {
         copies: Vec::with_capacity(peers.len()),
         skipped: Vec::new(),
@@ -161,11 +192,7 @@ fn encrypt_loaded(
                 }
             }
         }
-        let plaintext = if device.same_user(&keys.device) {
-            &for_us
-        } else {
-            &for_them
-        };
+        let plaintext = plaintext_for(&device);
         let ciphertext = match signal::encrypt(&mut peer.session, &keys.identity, plaintext) {
             Ok(c) => c,
             Err(e) => {
@@ -176,15 +203,23 @@ fn encrypt_loaded(
         out.copies.push((device.clone(), ciphertext));
         advanced.push((device, peer));
     }
-    // Every advanced session is stored before any copy can leave.
-    peers::save(store, &advanced)?;
-    Ok(out)
+    (out, advanced)
 }
 
 /// `<message id to type="text"><participants><to jid><enc v="2" type>..`
 /// plus our `<device-identity>` when a copy starts a session (whatsmeow
 /// `sendDM`, wacore `send.rs`).
 pub fn message_stanza(message: &Outgoing, encrypted: &Encrypted, device_identity: &[u8]) -> Node {
+    Node::new("message")
+        .attr("id", message.id.as_str())
+        .attr("to", message.chat.to_string())
+        .attr("type", "text")
+        .children(copies_nodes(encrypted, device_identity))
+}
+
+/// `<participants>` with one `<to jid><enc v="2" type>` per copy, then our
+/// `<device-identity>` when a copy starts a session.
+pub fn copies_nodes(encrypted: &Encrypted, device_identity: &[u8]) -> Vec<Node> {
     let participants = encrypted
         .copies
         .iter()
@@ -201,9 +236,5 @@ pub fn message_stanza(message: &Outgoing, encrypted: &Encrypted, device_identity
     if encrypted.has_prekey_message() && !device_identity.is_empty() {
         children.push(Node::new("device-identity").bytes(device_identity.to_vec()));
     }
-    Node::new("message")
-        .attr("id", message.id.as_str())
-        .attr("to", message.chat.to_string())
-        .attr("type", "text")
-        .children(children)
+    children
 }

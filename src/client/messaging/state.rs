@@ -35,6 +35,19 @@ pub struct PendingSend {
     pub ack_deadline: Option<Instant>,
 }
 
+impl PendingSend {
+    /// A send whose devices are not known yet.
+    pub fn new(message: Outgoing, reply: SendReply) -> PendingSend {
+        PendingSend {
+            message,
+            reply,
+            devices: Vec::new(),
+            resend: false,
+            ack_deadline: None,
+        }
+    }
+}
+
 /// The messaging feature's state.
 #[derive(Default)]
 pub struct Messaging {
