@@ -104,3 +104,24 @@ fn session_status(kind: SessionErrorKind) -> (StatusCode, &'static str) {
         K::Internal => (S::INTERNAL_SERVER_ERROR, "internal_error"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::SessionErrorKind;
+
+    #[test]
+    fn group_refusals_have_their_own_statuses() {
+        for (kind, status, code) in [
+            (SessionErrorKind::InvalidGroup, 400, "invalid_group"),
+            (SessionErrorKind::GroupNotFound, 404, "group_not_found"),
+            (SessionErrorKind::NotGroupAdmin, 403, "not_group_admin"),
+        ] {
+            let error = ApiError::from(HostError::Session {
+                kind,
+                message: "m".into(),
+            });
+            assert_eq!((error.status.as_u16(), error.code), (status, code));
+        }
+    }
+}

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::error::ErrorBody;
 use super::extract::{QueryOf, SessionId};
 use super::json::{JsonBody, OptionalJsonBody};
-use super::schemas::{CommandErrors, Image, QrFormat, SessionPath};
+use super::schemas::{CommandErrors, GroupCommandErrors, Image, QrFormat, SessionPath};
 use super::state::AppState;
 use crate::host::SentMessage;
 use crate::host::{CreateSession, QrState, SessionInfo};
@@ -237,7 +237,7 @@ pub async fn pair_code(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendText {
-    /// `+<phone>` or `<n>@s.whatsapp.net`.
+    /// `+<phone>`, `<n>@s.whatsapp.net`, or a group: `<id>@g.us`.
     to: String,
     /// Not empty.
     text: String,
@@ -253,7 +253,7 @@ pub struct SendText {
         (status = 201, description = "Accepted by the server", body = SentMessage),
         (status = 400, description = "invalid_path, invalid_json, unknown_field, empty_text, invalid_recipient, unsupported_recipient (a LID address)", body = ErrorBody),
         (status = 422, description = "not_on_whatsapp", body = ErrorBody),
-        CommandErrors,
+        GroupCommandErrors,
     )
 )]
 pub async fn send_message(
