@@ -149,6 +149,9 @@ impl Messaging {
         let Some(keys) = OwnKeys::of(ctx) else {
             return Vec::new();
         };
+        let sender = message.sender();
+        self.device_lists
+            .saw_device(&sender.user_jid(), sender.device());
         vec![Action::Blocking(Work::new(move |store| {
             let result = receive(store, &keys, &message);
             Then::to::<Messaging>(move |m, ctx, _| m.on_group_received(ctx, message, result))
