@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{GroupRoute, SessionId};
 use super::json::JsonBody;
-use super::schemas::{GroupCommandErrors, GroupPath, SessionPath};
+use super::schemas::{CommandErrors, GroupPath, SessionPath};
 use super::state::AppState;
 use crate::host::{GroupInfo, JoinedGroup, ParticipantAction, ParticipantResult};
 
@@ -37,7 +37,9 @@ pub struct CreateGroup {
     responses(
         (status = 201, description = "Created", body = GroupInfo),
         (status = 400, description = "invalid_path, invalid_json, unknown_field, empty_subject, invalid_recipient", body = ErrorBody),
-        GroupCommandErrors,
+        (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
+        CommandErrors,
+        (status = 404, description = "session_not_found, group_not_found (or we are not a member)", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -67,7 +69,9 @@ pub async fn create(
     responses(
         (status = 200, description = "Every group, with its members", body = Vec<GroupInfo>),
         (status = 400, description = "invalid_path", body = ErrorBody),
-        GroupCommandErrors,
+        (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
+        CommandErrors,
+        (status = 404, description = "session_not_found, group_not_found (or we are not a member)", body = ErrorBody),
     )
 )]
 pub async fn list(
@@ -85,7 +89,9 @@ pub async fn list(
     responses(
         (status = 200, description = "The group", body = GroupInfo),
         (status = 400, description = "invalid_path, invalid_group", body = ErrorBody),
-        GroupCommandErrors,
+        (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
+        CommandErrors,
+        (status = 404, description = "session_not_found, group_not_found (or we are not a member)", body = ErrorBody),
     )
 )]
 pub async fn get(
@@ -112,7 +118,9 @@ pub struct ChangeParticipants {
     responses(
         (status = 200, description = "How it went for each member (`error`: the server's code where it failed)", body = Vec<ParticipantResult>),
         (status = 400, description = "invalid_path, invalid_json, unknown_field, invalid_group, invalid_recipient", body = ErrorBody),
-        GroupCommandErrors,
+        (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
+        CommandErrors,
+        (status = 404, description = "session_not_found, group_not_found (or we are not a member)", body = ErrorBody),
     )
 )]
 pub async fn participants(
@@ -143,7 +151,9 @@ pub struct SetSubject {
     responses(
         (status = 204, description = "Renamed"),
         (status = 400, description = "invalid_path, invalid_json, unknown_field, invalid_group, empty_subject", body = ErrorBody),
-        GroupCommandErrors,
+        (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
+        CommandErrors,
+        (status = 404, description = "session_not_found, group_not_found (or we are not a member)", body = ErrorBody),
     )
 )]
 pub async fn subject(
@@ -181,7 +191,9 @@ pub struct SetDescription {
     responses(
         (status = 204, description = "Changed"),
         (status = 400, description = "invalid_path, invalid_json, unknown_field, invalid_group", body = ErrorBody),
-        GroupCommandErrors,
+        (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
+        CommandErrors,
+        (status = 404, description = "session_not_found, group_not_found (or we are not a member)", body = ErrorBody),
     )
 )]
 pub async fn description(
@@ -204,7 +216,9 @@ pub async fn description(
     responses(
         (status = 204, description = "Left"),
         (status = 400, description = "invalid_path, invalid_group", body = ErrorBody),
-        GroupCommandErrors,
+        (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
+        CommandErrors,
+        (status = 404, description = "session_not_found, group_not_found (or we are not a member)", body = ErrorBody),
     )
 )]
 pub async fn leave(
@@ -223,15 +237,6 @@ pub struct Invite {
     link: String,
 }
 
-impl Invite {
-    fn of(code: String) -> Invite {
-        Invite {
-            link: format!("https://chat.whatsapp.com/{code}"),
-            code,
-        }
-    }
-}
-
 #[utoipa::path(
     get,
     path = "/v1/sessions/{id}/groups/{group}/invite",
@@ -240,18 +245,13 @@ impl Invite {
     responses(
         (status = 200, description = "The invite", body = Invite),
         (status = 400, description = "invalid_path, invalid_group", body = ErrorBody),
-        GroupCommandErrors,
+        (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
+        CommandErrors,
+        (status = 404, description = "session_not_found, group_not_found (or we are not a member)", body = ErrorBody),
     )
 )]
-pub async fn invite(
-    State(state): State<AppState>,
-    route: GroupRoute,
-) -> Result<Json<Invite>, ApiError> {
-    let code = state
-        .host
-        .group_invite_code(&route.id, &route.group, false)
-        .await?;
-    Ok(Json(Invite::of(code)))
+pub async fn invite(state: State<AppState>, route: GroupRoute) -> Result<Json<Invite>, ApiError> {
+    invite_code(state, route, false).await
 }
 
 #[utoipa::path(
@@ -262,18 +262,29 @@ pub async fn invite(
     responses(
         (status = 200, description = "The new invite", body = Invite),
         (status = 400, description = "invalid_path, invalid_group", body = ErrorBody),
-        GroupCommandErrors,
+        (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
+        CommandErrors,
+        (status = 404, description = "session_not_found, group_not_found (or we are not a member)", body = ErrorBody),
     )
 )]
 pub async fn revoke_invite(
+    state: State<AppState>,
+    route: GroupRoute,
+) -> Result<Json<Invite>, ApiError> {
+    invite_code(state, route, true).await
+}
+
+async fn invite_code(
     State(state): State<AppState>,
     route: GroupRoute,
+    reset: bool,
 ) -> Result<Json<Invite>, ApiError> {
     let code = state
         .host
-        .group_invite_code(&route.id, &route.group, true)
+        .group_invite_code(&route.id, &route.group, reset)
         .await?;
-    Ok(Json(Invite::of(code)))
+    let link = format!("https://chat.whatsapp.com/{code}");
+    Ok(Json(Invite { code, link }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -292,7 +303,9 @@ pub struct JoinGroup {
     responses(
         (status = 200, description = "Joined (or waiting for an admin's approval)", body = JoinedGroup),
         (status = 400, description = "invalid_path, invalid_json, unknown_field, invalid_group (not an invite code)", body = ErrorBody),
-        GroupCommandErrors,
+        (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
+        CommandErrors,
+        (status = 404, description = "session_not_found, group_not_found (or we are not a member)", body = ErrorBody),
     )
 )]
 pub async fn join(

@@ -72,34 +72,3 @@ pub struct GroupPath {
     /// its bare id.
     group: String,
 }
-
-/// [`CommandErrors`] for the group routes and group texts: besides those,
-/// the group may be unknown (or we are not a member) and the change may
-/// need an admin.
-#[derive(utoipa::IntoResponses)]
-pub enum GroupCommandErrors {
-    #[response(
-        status = 403,
-        description = "not_group_admin: only a group admin may do that"
-    )]
-    Forbidden(ErrorBody),
-    #[response(
-        status = 404,
-        description = "session_not_found, group_not_found (or we are not a member)"
-    )]
-    NotFound(ErrorBody),
-    #[response(status = 409, description = "not_connected, session_stopped")]
-    Conflict(ErrorBody),
-    #[response(status = 500, description = "storage_error")]
-    Storage(ErrorBody),
-    #[response(
-        status = 502,
-        description = "server_error: the WhatsApp server refused"
-    )]
-    Server(ErrorBody),
-    #[response(
-        status = 504,
-        description = "timeout: the WhatsApp server did not answer"
-    )]
-    Timeout(ErrorBody),
-}

@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::error::ErrorBody;
 use super::extract::{QueryOf, SessionId};
 use super::json::{JsonBody, OptionalJsonBody};
-use super::schemas::{CommandErrors, GroupCommandErrors, Image, QrFormat, SessionPath};
+use super::schemas::{CommandErrors, Image, QrFormat, SessionPath};
 use super::state::AppState;
 use crate::host::SentMessage;
 use crate::host::{CreateSession, QrState, SessionInfo};
@@ -253,7 +253,9 @@ pub struct SendText {
         (status = 201, description = "Accepted by the server", body = SentMessage),
         (status = 400, description = "invalid_path, invalid_json, unknown_field, empty_text, invalid_recipient, unsupported_recipient (a LID address)", body = ErrorBody),
         (status = 422, description = "not_on_whatsapp", body = ErrorBody),
-        GroupCommandErrors,
+        (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
+        CommandErrors,
+        (status = 404, description = "session_not_found, group_not_found (or we are not a member)", body = ErrorBody),
     )
 )]
 pub async fn send_message(
