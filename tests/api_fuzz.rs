@@ -20,6 +20,8 @@ use wasp::api::ServerConfig;
 /// Cases of the random phase; with the fixed pass below, a few hundred
 /// requests in all. `WASP_FUZZ_CASES` runs more when hunting.
 const CASES: u32 = 300;
+/// A group the sessions are not members of (the group routes' `{group}`).
+const GROUP_ID: &str = "120363000000000001";
 
 /// Session ids the cases use: live ones and broken ones.
 const IDS: &[&str] = &[
@@ -227,7 +229,15 @@ async fn open_stream(addr: &str, path: &str) -> TcpStream {
 async fn run_case(world: &World, case: &Case) -> Result<(), String> {
     let op = &world.ops[case.op];
     let mut rng = Rng::new(case.seed);
-    let path = op.path.replace("{id}", IDS[case.id]);
+    let group = match rng.below(4) {
+        0 if !case.fixed => rng.word(),
+        1 => GROUP_ID.to_string(),
+        _ => format!("{GROUP_ID}@g.us"),
+    };
+    let path = op
+        .path
+        .replace("{id}", IDS[case.id])
+        .replace("{group}", &group);
     let query = query_of(op, case.query, &mut rng);
     let secured = op.spec.get("security").is_none();
     let good = format!("Bearer {KEY}");
@@ -278,7 +288,11 @@ async fn run_case(world: &World, case: &Case) -> Result<(), String> {
         .unwrap()
         .entry(format!("{method} {} {}", op.path, reply.status))
         .or_default() += 1;
-    if reply.status >= 500 {
+    // The simulator does not serve group iqs yet (it answers them 501,
+    // which the API reports as 502 `server_error`, documented): until it
+    // does, that answer is the WhatsApp server's, not ours.
+    let upstream = reply.status == 502 && op.path.contains("/groups");
+    if reply.status >= 500 && !upstream {
         return Err(format!("server error: {what}"));
     }
     if wrong_method.is_some() {
@@ -366,6 +380,12 @@ fn body_of(world: &World, op: &Operation, case: &Case, rng: &mut Rng) -> Option<
             "text" => json!(rng.word()),
             "ids" => json!([rng.word()]),
             "chat" => json!(format!("{bob}@s.whatsapp.net")),
+            "subject" => json!(format!("g{}", rng.word())),
+            "participants" => json!(match rng.below(4) {
+                0 if !fixed => vec![rng.word()],
+                _ => vec![format!("+{bob}")],
+            }),
+            "code" => json!(format!("C{}", rng.word())),
             "phone" => json!(match rng.below(3) {
                 0 if !fixed => "x".to_string(),
                 _ => bob.clone(),

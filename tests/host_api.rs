@@ -564,6 +564,131 @@ async fn the_openapi_document_lists_every_route() {
     service.stop().await;
 }
 
+/// The group routes refuse what no server should see (bad group JIDs,
+/// participants, subjects, invite codes) with clear 400s, name unknown
+/// and offline sessions, and pass the rest to the session, whose server's
+/// answer comes back as a JSON error, never a 500.
+#[tokio::test]
+async fn group_routes_check_their_input_and_answer_json() {
+    interop::init_tracing();
+    let sim = sim::start(SimConfig::default()).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let service = Service::start(&sim, data.path(), None).await;
+    let (status, err) = service.call("GET", "/v1/sessions/ghost/groups", None).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (404, Some("session_not_found"))
+    );
+    service
+        .call("POST", "/v1/sessions", Some(r#"{"id": "idle"}"#))
+        .await;
+    service.qr("idle").await;
+    let (status, err) = service.call("GET", "/v1/sessions/idle/groups", None).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (409, Some("not_connected"))
+    );
+
+    service
+        .call("POST", "/v1/sessions", Some(r#"{"id": "alice"}"#))
+        .await;
+    let qr = service.qr("alice").await;
+    let phone = sim.create_phone(None).await.unwrap();
+    sim.scan(&phone, &qr).await.unwrap();
+    service.wait_status("alice", "connected").await;
+
+    let group = "/v1/sessions/alice/groups/120363000000000001@g.us";
+    for (method, path, body, code) in [
+        (
+            "GET",
+            "/v1/sessions/alice/groups/not-a-group",
+            None,
+            "invalid_group",
+        ),
+        (
+            "POST",
+            "/v1/sessions/alice/groups/1@s.whatsapp.net/leave",
+            None,
+            "invalid_group",
+        ),
+        (
+            "POST",
+            "/v1/sessions/alice/groups",
+            Some(r#"{"subject": " ", "participants": ["+15550001111"]}"#),
+            "empty_subject",
+        ),
+        (
+            "POST",
+            "/v1/sessions/alice/groups",
+            Some(r#"{"subject": "Team", "participants": ["x"]}"#),
+            "invalid_recipient",
+        ),
+        (
+            "POST",
+            "/v1/sessions/alice/groups",
+            Some(r#"{"subject": "Team", "participants": []}"#),
+            "invalid_recipient",
+        ),
+        (
+            "POST",
+            &format!("{group}/participants"),
+            Some(r#"{"action": "add", "participants": ["nobody"]}"#),
+            "invalid_recipient",
+        ),
+        (
+            "POST",
+            &format!("{group}/participants"),
+            Some(r#"{"action": "ban", "participants": ["+15550001111"]}"#),
+            "invalid_json",
+        ),
+        (
+            "PUT",
+            &format!("{group}/subject"),
+            Some(r#"{"subject": ""}"#),
+            "empty_subject",
+        ),
+        (
+            "POST",
+            "/v1/sessions/alice/groups/join",
+            Some(r#"{"code": "../x"}"#),
+            "invalid_group",
+        ),
+        (
+            "POST",
+            "/v1/sessions/alice/messages",
+            Some(r#"{"to": "abc@g.us", "text": "hi"}"#),
+            "invalid_recipient",
+        ),
+    ] {
+        let (status, err) = service.call(method, path, body).await;
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (400, Some(code)),
+            "{method} {path}: {err}"
+        );
+    }
+    // Valid requests reach the WhatsApp server; whatever it answers comes
+    // back as a documented JSON error or result, never a 500.
+    for (method, path, body) in [
+        ("GET", group.to_string(), None),
+        ("GET", "/v1/sessions/alice/groups".to_string(), None),
+        (
+            "PUT",
+            format!("{group}/description"),
+            Some(r#"{"description": null}"#),
+        ),
+        ("GET", format!("{group}/invite"), None),
+    ] {
+        let (status, answer) = service.call(method, &path, body).await;
+        assert!(
+            status < 500 || status == 502,
+            "{method} {path}: {status} {answer}"
+        );
+        assert!(status < 300 || answer["error"].is_string(), "{answer}");
+    }
+    service.stop().await;
+}
+
 async fn raw_response(addr: &str, method: &str, path: &str, body: &str) -> String {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let request = format!(

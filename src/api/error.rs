@@ -91,6 +91,9 @@ fn session_status(kind: SessionErrorKind) -> (StatusCode, &'static str) {
         K::InvalidRecipient => (S::BAD_REQUEST, "invalid_recipient"),
         K::UnsupportedRecipient => (S::BAD_REQUEST, "unsupported_recipient"),
         K::NotOnWhatsApp => (S::UNPROCESSABLE_ENTITY, "not_on_whatsapp"),
+        K::InvalidGroup => (S::BAD_REQUEST, "invalid_group"),
+        K::GroupNotFound => (S::NOT_FOUND, "group_not_found"),
+        K::NotGroupAdmin => (S::FORBIDDEN, "not_group_admin"),
         K::Timeout => (S::GATEWAY_TIMEOUT, "timeout"),
         K::ServerRefused => (S::BAD_GATEWAY, "server_error"),
         K::NotImplemented => (S::NOT_IMPLEMENTED, "not_implemented"),
@@ -99,5 +102,26 @@ fn session_status(kind: SessionErrorKind) -> (StatusCode, &'static str) {
         K::PairCodeBusy => (S::CONFLICT, "pair_code_busy"),
         K::PairCodeRefused => (S::BAD_REQUEST, "pair_code_refused"),
         K::Internal => (S::INTERNAL_SERVER_ERROR, "internal_error"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::SessionErrorKind;
+
+    #[test]
+    fn group_refusals_have_their_own_statuses() {
+        for (kind, status, code) in [
+            (SessionErrorKind::InvalidGroup, 400, "invalid_group"),
+            (SessionErrorKind::GroupNotFound, 404, "group_not_found"),
+            (SessionErrorKind::NotGroupAdmin, 403, "not_group_admin"),
+        ] {
+            let error = ApiError::from(HostError::Session {
+                kind,
+                message: "m".into(),
+            });
+            assert_eq!((error.status.as_u16(), error.code), (status, code));
+        }
     }
 }

@@ -28,6 +28,27 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionId {
     }
 }
 
+/// The `{id}` and `{group}` segments of a group route.
+pub struct GroupRoute {
+    pub id: String,
+    pub group: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for GroupRoute {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<(String, String)>::from_request_parts(parts, state).await {
+            Ok(Path((id, group))) => Ok(GroupRoute { id, group }),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_path",
+                e.body_text(),
+            )),
+        }
+    }
+}
+
 /// The query string as `T`; unknown, repeated or malformed parameters
 /// are a 400 `invalid_query`.
 pub struct QueryOf<T>(pub T);

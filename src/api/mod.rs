@@ -12,6 +12,7 @@ mod error;
 mod events;
 mod extract;
 mod framing;
+mod groups;
 mod http_stats;
 mod json;
 mod json_errors;

@@ -14,7 +14,7 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
-use super::{events, ops, sessions};
+use super::{events, groups, ops, sessions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,6 +33,16 @@ use super::{events, ops, sessions};
         sessions::pair_code,
         sessions::send_message,
         sessions::mark_read,
+        groups::create,
+        groups::list,
+        groups::get,
+        groups::participants,
+        groups::subject,
+        groups::description,
+        groups::leave,
+        groups::invite,
+        groups::revoke_invite,
+        groups::join,
         events::session_events,
         events::all_events,
         ops::capacity,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{middleware, Router};
 
 use super::auth;
@@ -11,7 +11,7 @@ use super::http_stats::HttpStats;
 use super::key::ApiKey;
 use super::shutdown::Shutdown;
 use super::state::{AppState, MAX_BODY_BYTES};
-use super::{events, json_errors, openapi, ops, sessions};
+use super::{events, groups, json_errors, openapi, ops, sessions};
 use crate::host::Host;
 
 /// The whole API, for a server of its own (tests): no server counters,
@@ -47,6 +47,36 @@ pub fn router_with(
         .route("/v1/sessions/{id}/pair-code", post(sessions::pair_code))
         .route("/v1/sessions/{id}/messages", post(sessions::send_message))
         .route("/v1/sessions/{id}/read", post(sessions::mark_read))
+        .route(
+            "/v1/sessions/{id}/groups",
+            post(groups::create).get(groups::list),
+        )
+        .route("/v1/sessions/{id}/groups/join", post(groups::join))
+        .route("/v1/sessions/{id}/groups/{group}", get(groups::get))
+        .route(
+            "/v1/sessions/{id}/groups/{group}/participants",
+            post(groups::participants),
+        )
+        .route(
+            "/v1/sessions/{id}/groups/{group}/subject",
+            put(groups::subject),
+        )
+        .route(
+            "/v1/sessions/{id}/groups/{group}/description",
+            put(groups::description),
+        )
+        .route(
+            "/v1/sessions/{id}/groups/{group}/leave",
+            post(groups::leave),
+        )
+        .route(
+            "/v1/sessions/{id}/groups/{group}/invite",
+            get(groups::invite),
+        )
+        .route(
+            "/v1/sessions/{id}/groups/{group}/invite/revoke",
+            post(groups::revoke_invite),
+        )
         .route("/v1/sessions/{id}/events", get(events::session_events))
         .route("/v1/events", get(events::all_events))
         .route("/v1/capacity", get(ops::capacity))

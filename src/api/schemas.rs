@@ -61,3 +61,14 @@ pub enum CommandErrors {
     )]
     Timeout(ErrorBody),
 }
+
+/// The `{id}` and `{group}` of a group route.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct GroupPath {
+    /// Session id: 1-64 of `A-Z a-z 0-9 _ -`.
+    id: String,
+    /// The group: `<digits>@g.us` (URL-encode the `@` as `%40` or not), or
+    /// its bare id.
+    group: String,
+}

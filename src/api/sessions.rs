@@ -237,7 +237,7 @@ pub async fn pair_code(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendText {
-    /// `+<phone>` or `<n>@s.whatsapp.net`.
+    /// `+<phone>`, `<n>@s.whatsapp.net`, or a group: `<id>@g.us`.
     to: String,
     /// Not empty.
     text: String,
@@ -253,7 +253,9 @@ pub struct SendText {
         (status = 201, description = "Accepted by the server", body = SentMessage),
         (status = 400, description = "invalid_path, invalid_json, unknown_field, empty_text, invalid_recipient, unsupported_recipient (a LID address)", body = ErrorBody),
         (status = 422, description = "not_on_whatsapp", body = ErrorBody),
+        (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
         CommandErrors,
+        (status = 404, description = "session_not_found, group_not_found (or we are not a member)", body = ErrorBody),
     )
 )]
 pub async fn send_message(

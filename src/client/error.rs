@@ -18,6 +18,12 @@ pub enum ClientError {
     UnsupportedRecipient(String),
     #[error("{0} is not on WhatsApp")]
     NotOnWhatsApp(String),
+    #[error("invalid group: {0}")]
+    InvalidGroup(String),
+    #[error("no such group, or we are not a member: {0}")]
+    GroupNotFound(String),
+    #[error("not allowed in this group (an admin must do it): {0}")]
+    NotGroupAdmin(String),
     #[error("timed out waiting for the server")]
     Timeout,
     #[error("server answered with error {code}: {text}")]

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::groups::{GroupInfo, GroupParticipant, ParticipantAction};
 use crate::types::{Jid, MessageId};
 
 /// A state change of one session. Serialized as
@@ -62,6 +63,63 @@ pub enum Event {
         sender: Jid,
         #[schema(value_type = Vec<String>)]
         ids: Vec<MessageId>,
+        timestamp: u64,
+    },
+    /// Members of a group were added, removed (or left), promoted to admin
+    /// or demoted (`by`: who did it, when the server names them).
+    GroupParticipants {
+        #[schema(value_type = String)]
+        group: Jid,
+        action: ParticipantAction,
+        participants: Vec<GroupParticipant>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<String>)]
+        by: Option<Jid>,
+        /// Why, when the server says (`invite` for a join by link, …).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        timestamp: u64,
+    },
+    /// A group's subject (name) changed.
+    GroupSubject {
+        #[schema(value_type = String)]
+        group: Jid,
+        subject: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<String>)]
+        by: Option<Jid>,
+        timestamp: u64,
+    },
+    /// A group's description changed (`null`: removed).
+    GroupDescription {
+        #[schema(value_type = String)]
+        group: Jid,
+        description: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<String>)]
+        by: Option<Jid>,
+        timestamp: u64,
+    },
+    /// A group was created with us in it (or we were added at creation).
+    GroupCreated {
+        group: Box<GroupInfo>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<String>)]
+        by: Option<Jid>,
+        timestamp: u64,
+    },
+    /// A group setting changed: `locked`/`unlocked` (who may edit the
+    /// group's info), `announcement`/`not_announcement` (who may send),
+    /// `ephemeral` (`value`: seconds messages last)/`not_ephemeral`.
+    GroupSetting {
+        #[schema(value_type = String)]
+        group: Jid,
+        setting: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        value: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<String>)]
+        by: Option<Jid>,
         timestamp: u64,
     },
 }

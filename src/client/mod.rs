@@ -2,7 +2,7 @@
 //!
 //! Owns: everything one linked device does — pairing (QR and linking
 //! code), login, keepalive, reconnect with backoff, stream errors,
-//! prekeys, messaging — and the events a host subscribes to.
+//! prekeys, groups, messaging — and the events a host subscribes to.
 //! Must not touch: other sessions, HTTP, process-wide state; its state
 //! goes to the [`AuthStore`] it is given, never to files of its own.
 //!
@@ -11,7 +11,7 @@
 //! The protocol logic is I/O-free ([`protocol`]): stanzas in, actions
 //! out, so it is tested with plain nodes.
 //!
-//! Folders are features (`connection`, `pairing`, `prekeys`,
+//! Folders are features (`connection`, `pairing`, `prekeys`, `groups`,
 //! `messaging`, `raw`): each owns its state, the stanzas it handles, its
 //! iq specs and its commands; `core` holds what they are built from;
 //! `protocol` dispatches between them; `run` is the task that does the
@@ -30,6 +30,7 @@ pub mod core;
 pub mod creds;
 mod error;
 mod events;
+pub mod groups;
 pub mod messaging;
 pub mod pairing;
 mod payload;

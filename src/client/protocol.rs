@@ -18,6 +18,7 @@ use super::config::ClientConfig;
 use super::connection::Connection;
 use super::core::{envelope, Action, Ctx, Ending, Feature, Features, Phase, Then};
 use super::creds::Creds;
+use super::groups::Groups;
 use super::messaging::Messaging;
 use super::pairing::Pairing;
 use super::prekeys::PreKeys;
@@ -33,17 +34,19 @@ struct Session {
     pairing: Pairing,
     prekeys: PreKeys,
     props: Props,
+    groups: Groups,
     messaging: Messaging,
     raw: Raw,
 }
 
 impl Session {
-    fn all(&mut self) -> [&mut dyn Feature; 6] {
+    fn all(&mut self) -> [&mut dyn Feature; 7] {
         [
             &mut self.connection,
             &mut self.pairing,
             &mut self.prekeys,
             &mut self.props,
+            &mut self.groups,
             &mut self.messaging,
             &mut self.raw,
         ]
@@ -52,11 +55,12 @@ impl Session {
 
 impl Features for Session {
     fn find(&mut self, feature: TypeId) -> Option<&mut dyn Any> {
-        let all: [&mut dyn Any; 6] = [
+        let all: [&mut dyn Any; 7] = [
             &mut self.connection,
             &mut self.pairing,
             &mut self.prekeys,
             &mut self.props,
+            &mut self.groups,
             &mut self.messaging,
             &mut self.raw,
         ];

@@ -135,3 +135,43 @@ pub fn run_blocking(p: &mut Protocol, actions: Vec<Action>, now: Instant) -> Vec
     }
     out
 }
+
+/// Runs the blocking work among `actions` on `store`, feeding each result
+/// back to the protocol (recursively), and returns every other action in
+/// order.
+pub fn run_blocking_on(
+    p: &mut Protocol,
+    store: &dyn crate::store::AuthStore,
+    actions: Vec<Action>,
+) -> Vec<Action> {
+    let mut out = Vec::new();
+    for action in actions {
+        match action {
+            Action::Blocking(work) => {
+                let more = p.on_command(work.run(store), Instant::now());
+                out.extend(run_blocking_on(p, store, more));
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// A fresh file store in a temporary directory (kept alive by the guard).
+pub fn temp_store() -> (tempfile::TempDir, FileAuthStore) {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = FileAuthStore::new(SessionDir::at(tmp.path().join("s")));
+    crate::store::AuthStore::prepare(&store).unwrap();
+    (tmp, store)
+}
+
+/// A stanza in, its blocking work run on `store`: what comes out.
+pub fn deliver(
+    p: &mut Protocol,
+    store: &dyn crate::store::AuthStore,
+    node: &Node,
+    now: Instant,
+) -> Vec<Action> {
+    let out = p.on_node(node, now);
+    run_blocking_on(p, store, out)
+}

@@ -44,6 +44,12 @@ pub enum SessionErrorKind {
     /// A recipient of a kind not supported yet (LID addresses).
     UnsupportedRecipient,
     NotOnWhatsApp,
+    /// Not a group JID (or invite code).
+    InvalidGroup,
+    /// No such group, or we are not a member.
+    GroupNotFound,
+    /// Only a group admin may do that.
+    NotGroupAdmin,
     /// The WhatsApp server did not answer in time.
     Timeout,
     /// The WhatsApp server refused.
@@ -68,6 +74,9 @@ impl From<ClientError> for HostError {
             ClientError::InvalidRecipient(_) => K::InvalidRecipient,
             ClientError::UnsupportedRecipient(_) => K::UnsupportedRecipient,
             ClientError::NotOnWhatsApp(_) => K::NotOnWhatsApp,
+            ClientError::InvalidGroup(_) => K::InvalidGroup,
+            ClientError::GroupNotFound(_) => K::GroupNotFound,
+            ClientError::NotGroupAdmin(_) => K::NotGroupAdmin,
             ClientError::Timeout => K::Timeout,
             ClientError::Server { .. } => K::ServerRefused,
             ClientError::Unsupported(_) => K::NotImplemented,

@@ -13,6 +13,7 @@ mod capacity;
 mod error;
 mod event;
 mod fanout;
+mod groups;
 mod locks;
 mod pool;
 mod running;
@@ -24,6 +25,10 @@ pub use capacity::{
 };
 pub use error::{HostError, SessionErrorKind};
 // What the host hands out of its sessions, in the client's own types.
+pub use crate::client::groups::{
+    AddressingMode, GroupInfo, GroupParticipant, JoinedGroup, ParticipantAction, ParticipantResult,
+    ParticipantRole,
+};
 pub use crate::client::{Event, SentMessage, Status};
 pub use event::{HostEvent, QrState};
 pub use pool::{validate_webhook_url, Counters, CreateSession, Host, HostConfig, SessionInfo};

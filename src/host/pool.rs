@@ -546,7 +546,7 @@ impl Host {
 
     /// Messages need a logged-in session: anything else is a clear 409
     /// rather than a wait.
-    fn connected_client(&self, id: &str) -> Result<Client, HostError> {
+    pub(super) fn connected_client(&self, id: &str) -> Result<Client, HostError> {
         let client = self.running_client(id)?;
         if client.status() == Status::Connected {
             Ok(client)

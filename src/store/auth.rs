@@ -63,6 +63,43 @@ pub trait AuthStore: Send + Sync + fmt::Debug {
     /// phone number given a new LID forgets the old one both ways.
     fn put_lid_mappings(&self, pairs: &[(&str, &str)]) -> Result<(), StoreError>;
 
+    /// The sender-key state of `sender` in group `group` (the group JID's
+    /// user part: digits and dashes); `None` when none is kept.
+    fn sender_key(
+        &self,
+        group: &str,
+        sender: &DeviceAddress,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Replaces the sender-key state of `sender` in `group`; after a crash
+    /// it reads as its old or its new version.
+    fn save_sender_key(
+        &self,
+        group: &str,
+        sender: &DeviceAddress,
+        state: &[u8],
+    ) -> Result<(), StoreError>;
+
+    /// Forgets the sender-key state of `sender` in `group` (our own, to
+    /// start a new chain when members leave); a missing one is no error.
+    fn remove_sender_key(&self, group: &str, sender: &DeviceAddress) -> Result<(), StoreError>;
+
+    /// The devices that already hold our sender key for `group`, in the
+    /// order they were added.
+    fn sender_key_devices(&self, group: &str) -> Result<Vec<DeviceAddress>, StoreError>;
+
+    /// Adds devices to those holding our sender key for `group` (ones
+    /// already there are kept once).
+    fn add_sender_key_devices(
+        &self,
+        group: &str,
+        devices: &[DeviceAddress],
+    ) -> Result<(), StoreError>;
+
+    /// Forgets which devices hold our sender key for `group` (its members
+    /// changed): the next message distributes it to every device again.
+    fn reset_sender_key_devices(&self, group: &str) -> Result<(), StoreError>;
+
     /// Logs the device out: `tombstone` replaces the credentials and every
     /// one-time prekey is deleted, so nothing usable to log in remains.
     fn wipe(&self, tombstone: &[u8]) -> Result<(), StoreError>;

@@ -146,6 +146,8 @@ pub fn auth_store(store: &dyn AuthStore) {
         "a user that is not digits was accepted"
     );
 
+    sender_keys(store);
+
     store.wipe(b"tombstone").expect("wipe");
     assert_eq!(
         store.load_creds().expect("load").as_deref(),
@@ -157,6 +159,81 @@ pub fn auth_store(store: &dyn AuthStore) {
         Vec::<u32>::new(),
         "prekeys survived a wipe"
     );
+}
+
+/// Sender keys per (group, sender device), and per group the devices that
+/// hold our own. Called by [`auth_store`] on its prepared store.
+fn sender_keys(store: &dyn AuthStore) {
+    let (group, other) = ("120363000000000001", "15550001111-1600000000");
+    let (a, a_lid) = (
+        device("15550001111", 2),
+        DeviceAddress::lid("15550001111", 2).expect("digits"),
+    );
+    assert_eq!(store.sender_key(group, &a).expect("sender key"), None);
+    store.save_sender_key(group, &a, b"k-1").expect("save");
+    store.save_sender_key(group, &a, b"k-2").expect("replace");
+    store.save_sender_key(other, &a, b"other").expect("save");
+    store.save_sender_key(group, &a_lid, b"lid").expect("save");
+    assert_eq!(
+        store.sender_key(group, &a).expect("sender key").as_deref(),
+        Some(&b"k-2"[..]),
+        "sender key not replaced"
+    );
+    assert_eq!(
+        store.sender_key(other, &a).expect("sender key").as_deref(),
+        Some(&b"other"[..]),
+        "sender keys of two groups are one"
+    );
+    assert_eq!(
+        store
+            .sender_key(group, &a_lid)
+            .expect("sender key")
+            .as_deref(),
+        Some(&b"lid"[..]),
+        "a LID sender and a phone-number sender of the same digits are one"
+    );
+    assert_eq!(
+        store.peer(&a).expect("peer"),
+        None,
+        "a sender key reads as a pairwise session"
+    );
+    store.remove_sender_key(group, &a).expect("remove");
+    store
+        .remove_sender_key(group, &a)
+        .expect("removing twice is no error");
+    assert_eq!(store.sender_key(group, &a).expect("sender key"), None);
+    assert!(
+        store.sender_key("../x", &a).is_err() && store.sender_key("1@g.us", &a).is_err(),
+        "a group id that is not digits and dashes was accepted"
+    );
+    assert!(store.save_sender_key("", &a, b"x").is_err());
+
+    assert!(store.sender_key_devices(group).expect("devices").is_empty());
+    let b = device("15550002222", 0);
+    store
+        .add_sender_key_devices(group, &[a.clone(), b.clone()])
+        .expect("add");
+    store
+        .add_sender_key_devices(group, &[b.clone(), a_lid.clone()])
+        .expect("add again");
+    assert_eq!(
+        store.sender_key_devices(group).expect("devices"),
+        vec![a.clone(), b.clone(), a_lid.clone()],
+        "devices not kept once each, in order"
+    );
+    assert!(
+        store.sender_key_devices(other).expect("devices").is_empty(),
+        "devices leak across groups"
+    );
+    store.reset_sender_key_devices(group).expect("reset");
+    store
+        .reset_sender_key_devices(group)
+        .expect("resetting twice is no error");
+    assert!(
+        store.sender_key_devices(group).expect("devices").is_empty(),
+        "reset kept devices"
+    );
+    assert!(store.add_sender_key_devices("g/..", &[b]).is_err());
 }
 
 /// Sessions are kept apart, listed and removed. `stores` must be empty.

@@ -6,7 +6,9 @@
 //! device, `session-<user>[_lid].<device>.json.{a,b}` (rewritten in place,
 //! `slots`), and one tiny file per LID↔phone-number mapping and direction,
 //! `lid-of-<pn>` and `pn-of-<lid>` (a lookup reads one small file, never a
-//! map of every contact). The names are part of the on-disk format:
+//! map of every contact), one two-slot file per (group, sender device)
+//! sender key, `skey-<group>.<user>[_lid].<device>.json.{a,b}`, and per
+//! group the devices holding our own sender key, `skdevs-<group>.json`. The names are part of the on-disk format:
 //! existing data directories keep working.
 
 use std::sync::Arc;
@@ -95,6 +97,35 @@ impl FileAuthStore {
 pub fn peer_file(device: &DeviceAddress) -> String {
     let kind = if device.is_lid() { "_lid" } else { "" };
     format!("session-{}{kind}.{}.json", device.user(), device.device())
+}
+
+/// A group id as file names carry it: the group JID's user part, digits
+/// and dashes only (`120363…`, or the older `<creator>-<time>`); anything
+/// else could name another file.
+fn group_part(group: &str) -> Result<&str, StoreError> {
+    let safe = (1..=40).contains(&group.len())
+        && !group.starts_with('-')
+        && group.bytes().all(|b| b.is_ascii_digit() || b == b'-');
+    if !safe {
+        return Err(StoreError::InvalidFileName(format!("group {group:?}")));
+    }
+    Ok(group)
+}
+
+/// The two-slot file of one sender's key in one group:
+/// `skey-<group>.<user>[_lid].<device>.json`.
+fn sender_key_file(group: &str, sender: &DeviceAddress) -> Result<String, StoreError> {
+    Ok(format!(
+        "skey-{}.{}",
+        group_part(group)?,
+        peer_file(sender).trim_start_matches("session-")
+    ))
+}
+
+/// The devices holding our sender key for a group: `skdevs-<group>.json`,
+/// a JSON array of device JIDs.
+fn sender_key_devices_file(group: &str) -> Result<String, StoreError> {
+    Ok(format!("skdevs-{}.json", group_part(group)?))
 }
 
 /// `<kind>-<user>`, for a user of digits only (anything else could name
@@ -227,6 +258,67 @@ impl AuthStore for FileAuthStore {
             .map(|(name, user)| (name.as_str(), user.as_bytes()))
             .collect();
         self.dir.write_all_atomic(&files)
+    }
+
+    fn sender_key(
+        &self,
+        group: &str,
+        sender: &DeviceAddress,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.dir.read_slotted(&sender_key_file(group, sender)?)
+    }
+
+    fn save_sender_key(
+        &self,
+        group: &str,
+        sender: &DeviceAddress,
+        state: &[u8],
+    ) -> Result<(), StoreError> {
+        self.dir
+            .write_slotted(&[(&sender_key_file(group, sender)?, state)])
+    }
+
+    fn remove_sender_key(&self, group: &str, sender: &DeviceAddress) -> Result<(), StoreError> {
+        self.dir.remove_slotted(&sender_key_file(group, sender)?)
+    }
+
+    fn sender_key_devices(&self, group: &str) -> Result<Vec<DeviceAddress>, StoreError> {
+        let name = sender_key_devices_file(group)?;
+        let Some(bytes) = self.dir.read(&name)? else {
+            return Ok(Vec::new());
+        };
+        let jids: Vec<String> = serde_json::from_slice(&bytes)
+            .map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))?;
+        Ok(jids
+            .iter()
+            .filter_map(|j| DeviceAddress::parse(j))
+            .collect())
+    }
+
+    fn add_sender_key_devices(
+        &self,
+        group: &str,
+        devices: &[DeviceAddress],
+    ) -> Result<(), StoreError> {
+        let mut all = self.sender_key_devices(group)?;
+        let before = all.len();
+        for device in devices {
+            if !all.contains(device) {
+                all.push(device.clone());
+            }
+        }
+        if all.len() == before {
+            return Ok(());
+        }
+        let jids: Vec<String> = all.iter().map(ToString::to_string).collect();
+        // Serializing plain strings cannot fail.
+        let json = serde_json::to_vec(&jids).unwrap_or_default();
+        self.dir
+            .write_atomic(&sender_key_devices_file(group)?, &json)
+    }
+
+    fn reset_sender_key_devices(&self, group: &str) -> Result<(), StoreError> {
+        self.dir.remove(&sender_key_devices_file(group)?)
     }
 
     fn wipe(&self, tombstone: &[u8]) -> Result<(), StoreError> {

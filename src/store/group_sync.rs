@@ -119,6 +119,9 @@ mod tests {
     fn concurrent_flushes_all_return_and_share_work() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().to_path_buf();
+        // The group is per filesystem and process-wide: other tests flush
+        // through it at the same time, so only this test's share is counted.
+        let before = group_for(&path).unwrap().state.lock().unwrap().completed;
         let threads: Vec<_> = (0..8)
             .map(|i| {
                 let path = path.clone();
@@ -133,7 +136,7 @@ mod tests {
         }
         let group = group_for(&path).unwrap();
         let s = group.state.lock().unwrap();
-        assert!(s.completed >= 1 && s.completed <= 8 + 64);
+        assert!(s.completed > before, "no flush completed");
         assert!(!s.running);
     }
 }

@@ -8,11 +8,17 @@ use crate::wire::Node;
 
 /// `<iq id xmlns type to="s.whatsapp.net">children</iq>`.
 pub fn iq(id: &str, xmlns: &str, kind: &str, children: Vec<Node>) -> Node {
+    iq_to(id, xmlns, kind, &Jid::server(), children)
+}
+
+/// `<iq id xmlns type to>children</iq>` addressed to `to` (a group, or
+/// `g.us` itself for the group iqs that name no group).
+pub fn iq_to(id: &str, xmlns: &str, kind: &str, to: &Jid, children: Vec<Node>) -> Node {
     let node = Node::new("iq")
         .attr("id", id)
         .attr("xmlns", xmlns)
         .attr("type", kind)
-        .attr("to", Jid::server().to_string());
+        .attr("to", to.to_string());
     if children.is_empty() {
         node
     } else {

@@ -141,61 +141,21 @@ pub fn receive(
     incoming: &Incoming,
 ) -> Result<Received, ClientError> {
     let identities = Identities::learn(store, keys, incoming)?;
-    // Sessions are kept under the sender's LID once it is known, whichever
-    // namespace the message came in (WA Web's Signal addressing).
-    let session = match &identities.lid {
-        Some(lid) if !incoming.from.is_lid() => {
-            DeviceAddress::from_jid(&lid.clone().with_device(incoming.from.device()))
-                .unwrap_or_else(|| incoming.from.clone())
-        }
-        _ => incoming.from.clone(),
-    };
-    if session.is_lid() {
-        move_to_lid(store, &session, identities.pn.as_ref())?;
-    }
+    let session = session_of(store, incoming, &identities)?;
     let Some((kind, bytes)) = &incoming.enc else {
         return Ok(Received::Failed {
             reason: "no pairwise ciphertext (pkmsg or msg) in the message".into(),
         });
     };
-    let mut peer = match peers::load(store, &session) {
-        Ok(peer) => peer,
-        // A damaged file must not stop the session: start over with this
-        // device (its next message triggers a retry and a new session).
-        Err(ClientError::Creds(why)) => {
-            tracing::warn!(peer = %incoming.from, %why, "unreadable peer state; starting over");
-            Default::default()
-        }
-        Err(e) => return Err(e),
-    };
+    let mut peer = load_peer(store, &session)?;
     if peer.has_seen(incoming.id.as_str()) {
         return Ok(Received::Duplicate);
     }
-    let mut consumed_prekey = None;
-    let mut identity_changed = false;
-    let decrypted = match kind.as_str() {
-        "pkmsg" => {
-            let prekeys = StoredPreKeys {
-                store,
-                signed: &keys.signed_prekey,
-                previous: keys.previous_signed_prekey.as_ref(),
-            };
-            signal::decrypt_prekey_message(
-                &mut peer.session,
-                &keys.identity,
-                keys.registration_id,
-                &prekeys,
-                bytes,
-            )
-            .map(|d| {
-                consumed_prekey = d.consumed_prekey_id;
-                identity_changed = d.identity == IdentityCheck::Changed;
-                d.plaintext
-            })
-        }
-        _ => signal::decrypt_message(&mut peer.session, &keys.identity, bytes),
-    };
-    let padded = match decrypted {
+    let Pairwise {
+        plaintext: padded,
+        consumed_prekey,
+        identity_changed,
+    } = match decrypt_pairwise(store, keys, &mut peer, kind, bytes) {
         Ok(p) => p,
         Err(e) => {
             return Ok(Received::Failed {
@@ -221,42 +181,144 @@ pub fn receive(
         incoming
             .recipient
             .clone()
-            .or_else(|| content.sent_to.and_then(|to| Jid::parse(&to).ok()))
+            .or_else(|| {
+                content
+                    .sent_to
+                    .as_deref()
+                    .and_then(|to| Jid::parse(to).ok())
+            })
             .unwrap_or_else(|| incoming.from.user_jid())
     } else {
         incoming.from.user_jid()
     };
     Ok(Received::Text {
-        message: Box::new(IncomingMessage {
-            id: incoming.id.clone(),
-            chat,
-            sender: incoming.from.jid(),
-            sender_pn: identities.pn,
-            sender_lid: identities.lid,
-            timestamp: incoming.timestamp,
-            text: content.text,
-            from_me,
-            push_name: incoming.push_name.clone(),
-            quoted: content.quoted.map(|q| QuotedMessage {
-                id: MessageId::from(q.id),
-                sender: q.participant.and_then(|p| Jid::parse(&p).ok()),
-                text: q.text,
-            }),
-        }),
+        message: Box::new(report(incoming, chat, identities, content, from_me)),
         identity_changed,
     })
 }
 
+/// The address the sending device's pairwise session is kept under: its
+/// LID once known, whichever namespace the message came in (WA Web's
+/// Signal addressing). A session still under the phone number is moved
+/// there first.
+pub fn session_of(
+    store: &dyn AuthStore,
+    incoming: &Incoming,
+    identities: &Identities,
+) -> Result<DeviceAddress, ClientError> {
+    let session = match &identities.lid {
+        Some(lid) if !incoming.from.is_lid() => {
+            DeviceAddress::from_jid(&lid.clone().with_device(incoming.from.device()))
+                .unwrap_or_else(|| incoming.from.clone())
+        }
+        _ => incoming.from.clone(),
+    };
+    if session.is_lid() {
+        move_to_lid(store, &session, identities.pn.as_ref())?;
+    }
+    Ok(session)
+}
+
+/// The event's view of a decrypted text from `incoming`'s sender.
+pub fn report(
+    incoming: &Incoming,
+    chat: Jid,
+    identities: Identities,
+    content: text::TextContent,
+    from_me: bool,
+) -> IncomingMessage {
+    IncomingMessage {
+        id: incoming.id.clone(),
+        chat,
+        sender: incoming.from.jid(),
+        sender_pn: identities.pn,
+        sender_lid: identities.lid,
+        timestamp: incoming.timestamp,
+        text: content.text,
+        from_me,
+        push_name: incoming.push_name.clone(),
+        quoted: content.quoted.map(|q| QuotedMessage {
+            id: MessageId::from(q.id),
+            sender: q.participant.and_then(|p| Jid::parse(&p).ok()),
+            text: q.text,
+        }),
+    }
+}
+
+/// The state kept with a sending device. A damaged file must not stop
+/// the session: it starts over with that device (its next message
+/// triggers a retry and a new session).
+pub fn load_peer(
+    store: &dyn AuthStore,
+    device: &DeviceAddress,
+) -> Result<peers::PeerState, ClientError> {
+    match peers::load(store, device) {
+        Ok(peer) => Ok(peer),
+        Err(ClientError::Creds(why)) => {
+            tracing::warn!(peer = %device, %why, "unreadable peer state; starting over");
+            Ok(Default::default())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A pairwise ciphertext, decrypted.
+pub struct Pairwise {
+    /// Still padded.
+    pub plaintext: Vec<u8>,
+    /// The one-time prekey a `pkmsg` used up: delete it once the session
+    /// is stored.
+    pub consumed_prekey: Option<u32>,
+    /// The sender presented a different identity key than before.
+    pub identity_changed: bool,
+}
+
+/// Decrypts a `pkmsg` or `msg` on `peer`'s session (changed only on
+/// success; the caller stores it).
+pub fn decrypt_pairwise(
+    store: &dyn AuthStore,
+    keys: &OwnKeys,
+    peer: &mut peers::PeerState,
+    kind: &str,
+    bytes: &[u8],
+) -> Result<Pairwise, signal::SignalError> {
+    if kind != "pkmsg" {
+        let plaintext = signal::decrypt_message(&mut peer.session, &keys.identity, bytes)?;
+        return Ok(Pairwise {
+            plaintext,
+            consumed_prekey: None,
+            identity_changed: false,
+        });
+    }
+    let prekeys = StoredPreKeys {
+        store,
+        signed: &keys.signed_prekey,
+        previous: keys.previous_signed_prekey.as_ref(),
+    };
+    let d = signal::decrypt_prekey_message(
+        &mut peer.session,
+        &keys.identity,
+        keys.registration_id,
+        &prekeys,
+        bytes,
+    )?;
+    Ok(Pairwise {
+        plaintext: d.plaintext,
+        consumed_prekey: d.consumed_prekey_id,
+        identity_changed: d.identity == IdentityCheck::Changed,
+    })
+}
+
 /// Both identities of a message's sender user, as far as known.
-struct Identities {
-    pn: Option<Jid>,
-    lid: Option<Jid>,
+pub struct Identities {
+    pub pn: Option<Jid>,
+    pub lid: Option<Jid>,
 }
 
 impl Identities {
     /// The sender's phone number and LID: what the message says (and the
     /// pair is kept for later), else what was learned before.
-    fn learn(
+    pub fn learn(
         store: &dyn AuthStore,
         keys: &OwnKeys,
         incoming: &Incoming,
@@ -297,7 +359,7 @@ impl Identities {
 /// still kept under its phone number (a chat older than its migration):
 /// the session moves to the LID address once, the way the reference
 /// clients migrate it (whatsapp-rust `migrate_legacy_pairwise_state`).
-fn move_to_lid(
+pub fn move_to_lid(
     store: &dyn AuthStore,
     device: &DeviceAddress,
     pn: Option<&Jid>,

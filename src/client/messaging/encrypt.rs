@@ -54,20 +54,28 @@ pub fn prepare(
     devices: &[DeviceAddress],
 ) -> Result<Prepared, ClientError> {
     let peers = load_peers(store, devices);
-    let missing: Vec<DeviceAddress> = peers
-        .iter()
-        .filter(|(_, p)| !p.session.has_current_session())
-        .map(|(d, _)| d.clone())
-        .collect();
+    let missing = without_session(&peers);
     if !missing.is_empty() {
         return Ok(Prepared::NeedBundles(Plan { missing }));
     }
     encrypt_loaded(store, keys, message, peers, &HashMap::new()).map(Prepared::Encrypted)
 }
 
+/// The devices among `peers` that have no session yet.
+pub fn without_session(peers: &[(DeviceAddress, PeerState)]) -> Vec<DeviceAddress> {
+    peers
+        .iter()
+        .filter(|(_, p)| !p.session.has_current_session())
+        .map(|(d, _)| d.clone())
+        .collect()
+}
+
 /// Each device's state; an unreadable file counts as no session (a new
 /// one replaces it).
-fn load_peers(store: &dyn AuthStore, devices: &[DeviceAddress]) -> Vec<(DeviceAddress, PeerState)> {
+pub fn load_peers(
+    store: &dyn AuthStore,
+    devices: &[DeviceAddress],
+) -> Vec<(DeviceAddress, PeerState)> {
     devices
         .iter()
         .map(|d| (d.clone(), peers::load(store, d).unwrap_or_default()))
@@ -135,6 +143,29 @@ fn encrypt_loaded(
         &message.text,
         message.quoted.as_ref(),
     ));
+    let (out, advanced) = encrypt_pairwise(keys, peers, bundles, |device| {
+        if keys.is_own(device) {
+            &for_us
+        } else {
+            &for_them
+        }
+    });
+    // Every advanced session is stored before any copy can leave.
+    peers::save(store, &advanced)?;
+    Ok(out)
+}
+
+/// Encrypts `plaintext_for(device)` for every device on a copy of its
+/// state, starting a session from its bundle where it has none; devices
+/// with neither a session nor a usable bundle are left out. Returns the
+/// copies and the advanced states, which the caller stores before any
+/// copy leaves.
+pub fn encrypt_pairwise<'a>(
+    keys: &OwnKeys,
+    peers: Vec<(DeviceAddress, PeerState)>,
+    bundles: &HashMap<DeviceAddress, PreKeyBundle>,
+    plaintext_for: impl Fn(&DeviceAddress) -> &'a [u8],
+) -> (Encrypted, Vec<(DeviceAddress, PeerState)>) {
     let mut out = Encrypted {
         copies: Vec::with_capacity(peers.len()),
         skipped: Vec::new(),
@@ -161,11 +192,7 @@ fn encrypt_loaded(
                 }
             }
         }
-        let plaintext = if keys.is_own(&device) {
-            &for_us
-        } else {
-            &for_them
-        };
+        let plaintext = plaintext_for(&device);
         let ciphertext = match signal::encrypt(&mut peer.session, &keys.identity, plaintext) {
             Ok(c) => c,
             Err(e) => {
@@ -176,9 +203,7 @@ fn encrypt_loaded(
         out.copies.push((device.clone(), ciphertext));
         advanced.push((device, peer));
     }
-    // Every advanced session is stored before any copy can leave.
-    peers::save(store, &advanced)?;
-    Ok(out)
+    (out, advanced)
 }
 
 /// How the stanza names `device`: under the user's other identity when
@@ -205,6 +230,17 @@ pub fn message_stanza(
     to: &Jid,
     wire: &[(Jid, Jid)],
 ) -> Node {
+    Node::new("message")
+        .attr("id", message.id.as_str())
+        .attr("to", to.to_string())
+        .attr("type", "text")
+        .children(copies_nodes(encrypted, device_identity, wire))
+}
+
+/// `<participants>` with one `<to jid><enc v="2" type>` per copy (each
+/// device named as [`on_wire`] says), then our `<device-identity>` when a
+/// copy starts a session.
+pub fn copies_nodes(encrypted: &Encrypted, device_identity: &[u8], wire: &[(Jid, Jid)]) -> Vec<Node> {
     let participants = encrypted
         .copies
         .iter()
@@ -221,9 +257,5 @@ pub fn message_stanza(
     if encrypted.has_prekey_message() && !device_identity.is_empty() {
         children.push(Node::new("device-identity").bytes(device_identity.to_vec()));
     }
-    Node::new("message")
-        .attr("id", message.id.as_str())
-        .attr("to", to.to_string())
-        .attr("type", "text")
-        .children(children)
+    children
 }

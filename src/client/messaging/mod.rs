@@ -2,7 +2,8 @@
 //!
 //! Owns: the send flow (`send`: device lists by `usync`, prekey
 //! `bundles`, `encrypt`, the server's ack), the receive flow (`receive`,
-//! with `decrypt` on the blocking pool), `receipts` both ways, `retry`
+//! with `decrypt` on the blocking pool), group texts both ways
+//! (`group_send`, `group_receive`, with the sender keys of `sender_keys`), `receipts` both ways, `retry`
 //! receipts, the device lists of recent chats (`device_lists`), and what
 //! is kept with each peer device in the session's store (`peers`).
 //! Must not touch: the socket or the session's state machine; it hands
@@ -17,12 +18,17 @@ mod bundles;
 mod decrypt;
 mod device_lists;
 mod encrypt;
+mod group_receive;
+mod group_send;
+#[cfg(test)]
+mod group_tests;
 mod keys;
 mod peers;
 mod receipts;
 mod receive;
 mod retry;
 mod send;
+mod sender_keys;
 mod state;
 mod usync;
 

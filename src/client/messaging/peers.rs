@@ -23,18 +23,34 @@ pub struct PeerState {
     pub session: SessionRecord,
     /// Ids of messages already received from this device, newest last.
     #[serde(default)]
-    pub seen: VecDeque<String>,
+    pub seen: SeenIds,
 }
 
 impl PeerState {
     pub fn has_seen(&self, id: &str) -> bool {
-        self.seen.iter().any(|s| s == id)
+        self.seen.has(id)
     }
 
     pub fn remember(&mut self, id: &str) {
-        self.seen.push_back(id.to_string());
-        while self.seen.len() > SEEN_PER_PEER {
-            self.seen.pop_front();
+        self.seen.remember(id);
+    }
+}
+
+/// The ids of the last [`SEEN_PER_PEER`] messages received on one
+/// record, newest last (a JSON array of strings on disk).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SeenIds(VecDeque<String>);
+
+impl SeenIds {
+    pub fn has(&self, id: &str) -> bool {
+        self.0.iter().any(|s| s == id)
+    }
+
+    pub fn remember(&mut self, id: &str) {
+        self.0.push_back(id.to_string());
+        while self.0.len() > SEEN_PER_PEER {
+            self.0.pop_front();
         }
     }
 }

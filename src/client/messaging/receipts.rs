@@ -33,15 +33,25 @@ pub fn delivered(incoming: &Incoming, from_own_device: bool) -> Node {
 /// we could not decrypt; the sender should start a new session and send
 /// the message again.
 pub fn retry(incoming: &Incoming, registration_id: u32) -> Node {
-    Node::new("receipt")
-        .attr("id", incoming.id.as_str())
-        .attr("to", incoming.from.to_string())
+    retry_receipt(
+        Node::new("receipt").attr("to", incoming.from.to_string()),
+        &incoming.id,
+        incoming.timestamp,
+        registration_id,
+    )
+}
+
+/// The retry receipt's own attributes and children added to `receipt`
+/// (which says whom it goes to).
+pub fn retry_receipt(receipt: Node, id: &MessageId, timestamp: u64, registration_id: u32) -> Node {
+    receipt
+        .attr("id", id.as_str())
         .attr("type", "retry")
         .children(vec![
             Node::new("retry")
                 .attr("count", "1")
-                .attr("id", incoming.id.as_str())
-                .attr("t", incoming.timestamp.to_string())
+                .attr("id", id.as_str())
+                .attr("t", timestamp.to_string())
                 .attr("v", "1"),
             Node::new("registration").bytes(registration_id.to_be_bytes().to_vec()),
         ])

@@ -17,6 +17,9 @@ use crate::wire::Node;
 impl Messaging {
     /// An incoming `<message>`: decrypt it off the async workers.
     pub(super) fn on_message(&mut self, ctx: &Ctx, node: &Node) -> Vec<Action> {
+        if super::group_receive::is_group_message(node) {
+            return self.on_group_message(ctx, node);
+        }
         let incoming = match Incoming::parse(node) {
             Ok(i) => i,
             Err(why) => {

@@ -25,6 +25,18 @@ use crate::wire::Node;
 /// The send command: a text to `to` (a phone number with country code or
 /// a user JID), answered once the server accepted it.
 pub fn send_text(to: String, text: String, quoted: Option<Quote>, reply: SendReply) -> Then {
+    // A group (`…@g.us`) has its own flow.
+    if to.trim().ends_with("@g.us") {
+        return match crate::client::groups::group_of(&to) {
+            Some(group) => super::group_send::send_group_text(group, text, quoted, reply),
+            None => {
+                let _ = reply.send(Err(ClientError::InvalidRecipient(format!(
+                    "{to:?} is not a group JID"
+                ))));
+                Then::nothing()
+            }
+        };
+    }
     Then::to::<Messaging>(move |m, ctx, now| m.start_send(ctx, &to, text, quoted, reply, now))
 }
 
@@ -468,6 +480,7 @@ impl Messaging {
         let Some(p) = self.pending.remove(&id) else {
             return Vec::new();
         };
+        let after = super::group_send::after_ack(&p, ack.get_attr("error").is_none());
         let result = match ack.get_attr("error") {
             Some(code) => Err(ClientError::Server {
                 code: code.to_string(),
@@ -486,7 +499,7 @@ impl Messaging {
             }
         };
         let _ = p.reply.send(result);
-        Vec::new()
+        after
     }
 
     /// Sends the server did not ack in time.

@@ -44,6 +44,24 @@ pub struct PendingSend {
     pub ack_deadline: Option<Instant>,
 }
 
+impl PendingSend {
+    /// A send whose devices are not known yet.
+    pub fn new(message: Outgoing, reply: SendReply) -> PendingSend {
+        let to = message.chat.clone();
+        PendingSend {
+            message,
+            reply,
+            devices: Vec::new(),
+            mappings: Vec::new(),
+            moves: Vec::new(),
+            wire: Vec::new(),
+            to,
+            resend: false,
+            ack_deadline: None,
+        }
+    }
+}
+
 /// The messaging feature's state.
 #[derive(Default)]
 pub struct Messaging {

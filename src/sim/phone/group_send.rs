@@ -15,7 +15,7 @@ use super::deliver::deliver_copy;
 use super::encrypt::phone_encrypt;
 use super::outgoing::Outgoing;
 use super::receipts::phone_got_receipt;
-use crate::proto::{text, Message, SenderKeyDistributionMessage};
+use crate::proto::{text, Message, SenderKeyDistribution};
 use crate::signal;
 use crate::sim::error::SimError;
 use crate::sim::protocol::messages::enc_node;
@@ -68,7 +68,7 @@ pub(crate) fn send_group_text(
         .unwrap_or_default();
     let key_share = text::pad(
         &Message {
-            sender_key_distribution_message: Some(SenderKeyDistributionMessage {
+            sender_key_distribution_message: Some(SenderKeyDistribution {
                 group_id: Some(chat.to_string()),
                 axolotl_sender_key_distribution_message: Some(distribution),
             }),
