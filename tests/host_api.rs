@@ -319,8 +319,8 @@ async fn texts_and_receipts_flow_through_the_api_both_ways() {
         (400, Some("invalid_recipient")),
         "{err}"
     );
-    // A LID address is a clear 400 until LID addressing is supported,
-    // never a 5xx from the server's refusal.
+    // A LID address is taken; one nobody has is not on WhatsApp, never a
+    // 5xx from the server's refusal.
     let (status, err) = service
         .call(
             "POST",
@@ -330,7 +330,7 @@ async fn texts_and_receipts_flow_through_the_api_both_ways() {
         .await;
     assert_eq!(
         (status, err["error"].as_str()),
-        (400, Some("unsupported_recipient")),
+        (422, Some("not_on_whatsapp")),
         "{err}"
     );
 

@@ -346,7 +346,10 @@ async fn an_undecryptable_message_is_reported_and_the_sender_asked_to_retry() {
     // old backup): Bob's next `msg` cannot be decrypted.
     alice.client.shutdown().await;
     let dir = h.data.session("alice").expect("dir");
-    dir.remove_slotted(&format!("session-{bob}.0.json"))
+    // The session is kept under Bob's LID, which his messages name.
+    let bob_lid = h.sim.lid_status(&bob).expect("bob").lid;
+    let bob_lid = bob_lid.trim_end_matches("@lid");
+    dir.remove_slotted(&format!("session-{bob_lid}_lid.0.json"))
         .expect("session file");
     let mut alice = h.spawn("alice");
     let lost = h.sim.phone_send(&bob, &alice_phone, "three").expect("sent");

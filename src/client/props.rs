@@ -28,7 +28,12 @@ impl IqSpec for AbProps {
     type Answer = bool;
 
     fn request(&self, id: &str) -> Node {
-        envelope::iq(id, "abt", "get", vec![Node::new("props").attr("protocol", "1")])
+        envelope::iq(
+            id,
+            "abt",
+            "get",
+            vec![Node::new("props").attr("protocol", "1")],
+        )
     }
 
     fn parse(&self, answer: &Node) -> Result<bool, ClientError> {
@@ -72,7 +77,9 @@ mod tests {
         let answer = |props: Vec<Node>| {
             Node::new("iq")
                 .attr("type", "result")
-                .children(vec![Node::new("props").attr("protocol", "1").children(props)])
+                .children(vec![Node::new("props")
+                    .attr("protocol", "1")
+                    .children(props)])
         };
         let prop = |code: &str, value: &str| {
             Node::new("prop")
@@ -85,6 +92,9 @@ mod tests {
         assert!(!AbProps.parse(&answer(vec![])).unwrap());
         let request = AbProps.request("i1");
         assert_eq!(request.get_attr("xmlns"), Some("abt"));
-        assert_eq!(request.child("props").and_then(|p| p.get_attr("protocol")), Some("1"));
+        assert_eq!(
+            request.child("props").and_then(|p| p.get_attr("protocol")),
+            Some("1")
+        );
     }
 }

@@ -213,7 +213,10 @@ pub fn on_wire(wire: &[(Jid, Jid)], device: &DeviceAddress) -> Jid {
     let user = device.user_jid();
     wire.iter()
         .find(|(session, _)| *session == user)
-        .map_or_else(|| device.jid(), |(_, w)| w.clone().with_device(device.device()))
+        .map_or_else(
+            || device.jid(),
+            |(_, w)| w.clone().with_device(device.device()),
+        )
 }
 
 /// `<message id to type="text"><participants><to jid><enc v="2" type>..`
@@ -240,7 +243,11 @@ pub fn message_stanza(
 /// `<participants>` with one `<to jid><enc v="2" type>` per copy (each
 /// device named as [`on_wire`] says), then our `<device-identity>` when a
 /// copy starts a session.
-pub fn copies_nodes(encrypted: &Encrypted, device_identity: &[u8], wire: &[(Jid, Jid)]) -> Vec<Node> {
+pub fn copies_nodes(
+    encrypted: &Encrypted,
+    device_identity: &[u8],
+    wire: &[(Jid, Jid)],
+) -> Vec<Node> {
     let participants = encrypted
         .copies
         .iter()

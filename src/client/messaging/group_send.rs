@@ -262,9 +262,11 @@ impl Messaging {
             .distribution
             .identity_changed
             .iter()
-            .map(|d| Action::Emit(Event::IdentityChanged {
-                jid: encrypt::on_wire(&ready.wire, d),
-            }))
+            .map(|d| {
+                Action::Emit(Event::IdentityChanged {
+                    jid: encrypt::on_wire(&ready.wire, d),
+                })
+            })
             .collect();
         let Some(pending) = self.pending.get_mut(&id) else {
             return out;

@@ -359,7 +359,10 @@ fn a_members_text_is_read_with_the_key_it_handed_us_and_stored_before_it_is_repo
     };
     let then = work.run(&store);
     assert!(store.sender_key(GROUP_ID, &alice.device).unwrap().is_some());
-    assert!(store.peer(&alice.device).unwrap().is_some());
+    // The pairwise session is kept under the LID the server named.
+    let alice_lid = DeviceAddress::lid("100000000000001", 2).unwrap();
+    assert!(store.peer(&alice_lid).unwrap().is_some());
+    assert!(store.peer(&alice.device).unwrap().is_none());
     assert_eq!(
         store.prekey_ids().unwrap(),
         Vec::<u32>::new(),

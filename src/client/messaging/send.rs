@@ -62,9 +62,15 @@ pub fn chat_of(to: &str) -> Option<Jid> {
 /// our account's chats moved to LID (`own.lid_migrated`), the phone number
 /// otherwise (whatsapp-rust `resolve_dm_wire_jid`; the server refuses a
 /// mix with 479).
-fn fan_out(chat: &Jid, theirs: &UserDevices, own: &OwnIds, ours: &UserDevices) -> Fanout {
+fn fan_out(
+    chat: &Jid,
+    chat_pn: Option<&Jid>,
+    theirs: &UserDevices,
+    own: &OwnIds,
+    ours: &UserDevices,
+) -> Fanout {
     let mut out = Fanout::empty(chat);
-    let their_pn = chat.is_pn().then_some(chat);
+    let their_pn = if chat.is_pn() { Some(chat) } else { chat_pn };
     let their_lid = if chat.is_lid() {
         Some(chat)
     } else {
@@ -83,6 +89,12 @@ fn fan_out(chat: &Jid, theirs: &UserDevices, own: &OwnIds, ours: &UserDevices) -
     );
     out.devices.dedup();
     out
+}
+
+/// Whether the stanza's `to` is in our account's namespace (the server
+/// refuses a LID from an account still on phone numbers with 400).
+fn on_own_namespace(to: &Jid, own: &OwnIds) -> bool {
+    own.lid_migrated || !to.is_lid()
 }
 
 /// Our own identities, for the fan-out.
@@ -141,11 +153,14 @@ impl Fanout {
         if let (Some(pn), Some(lid)) = (pn, lid) {
             self.mappings.push((lid.user.clone(), pn.user.clone()));
         }
-        let pn_base = pn.and_then(DeviceAddress::from_jid).filter(|_| lid.is_some());
+        let pn_base = pn
+            .and_then(DeviceAddress::from_jid)
+            .filter(|_| lid.is_some());
         for &device in devices.iter().filter(|&&d| Some(d) != skip) {
             let address = base.with_device(device);
             if let Some(pn_base) = &pn_base {
-                self.moves.push((pn_base.with_device(device), address.clone()));
+                self.moves
+                    .push((pn_base.with_device(device), address.clone()));
             }
             self.devices.push(address);
         }
@@ -214,6 +229,44 @@ impl Messaging {
             ))));
             return Vec::new();
         };
+        // An account still on phone numbers names a LID chat by the
+        // contact's number, read from the store (whatsapp-rust
+        // `resolve_dm_wire_jid`).
+        if chat.is_lid() && !ctx.creds.lid_migrated {
+            return vec![Action::Blocking(Work::new(move |store| {
+                let chat_pn = match store.pn_of(&chat.user) {
+                    Ok(pn) => pn.map(Jid::pn),
+                    Err(e) => {
+                        tracing::warn!(%chat, error = %e, "cannot read the LID's phone number");
+                        None
+                    }
+                };
+                Then::to::<Messaging>(move |m, ctx, now| {
+                    m.send_to(ctx, chat, chat_pn, text, quoted, reply, now)
+                })
+            }))];
+        }
+        self.send_to(ctx, chat, None, text, quoted, reply, now)
+    }
+
+    /// Sends to `chat` (whose phone number, for a LID chat, is `chat_pn`
+    /// when known): at once when the device lists are cached, else after
+    /// a device query.
+    #[allow(clippy::too_many_arguments)]
+    fn send_to(
+        &mut self,
+        ctx: &mut Ctx,
+        chat: Jid,
+        chat_pn: Option<Jid>,
+        text: String,
+        quoted: Option<Quote>,
+        reply: SendReply,
+        now: Instant,
+    ) -> Vec<Action> {
+        if ctx.phase != Phase::Connected {
+            let _ = reply.send(Err(ClientError::NotConnected));
+            return Vec::new();
+        }
         let Some(own) = own_ids(ctx) else {
             let _ = reply.send(Err(ClientError::NotConnected));
             return Vec::new();
@@ -223,7 +276,7 @@ impl Messaging {
         // Recent chat: the device lists are known, encrypt at once.
         let known = self.device_lists.get(&chat, now).and_then(|theirs| {
             let ours = self.device_lists.get(&own_user, now)?;
-            Some(fan_out(&chat, theirs, &own, ours))
+            Some(fan_out(&chat, chat_pn.as_ref(), theirs, &own, ours))
         });
         let fanout = known.unwrap_or_else(|| Fanout::empty(&chat));
         let pending = PendingSend {
@@ -242,7 +295,7 @@ impl Messaging {
             resend: false,
             ack_deadline: None,
         };
-        let lists_known = !pending.devices.is_empty();
+        let lists_known = !pending.devices.is_empty() && on_own_namespace(&pending.to, &own);
         self.pending.insert(id.clone(), pending);
         if lists_known {
             return self.first_pass(ctx, id, false);
@@ -254,7 +307,7 @@ impl Messaging {
         vec![ctx.send_iq(
             DeviceQuery { users },
             now,
-            move |m: &mut Messaging, ctx, answer, now| m.on_devices(ctx, id, answer, now),
+            move |m: &mut Messaging, ctx, answer, now| m.on_devices(ctx, id, chat_pn, answer, now),
         )]
     }
 
@@ -312,6 +365,7 @@ impl Messaging {
         &mut self,
         ctx: &mut Ctx,
         id: MessageId,
+        chat_pn: Option<Jid>,
         answer: Result<HashMap<Jid, UserDevices>, ClientError>,
         now: Instant,
     ) -> Vec<Action> {
@@ -339,7 +393,16 @@ impl Messaging {
         };
         let none = UserDevices::default();
         let ours = lists.get(&own.pn).unwrap_or(&none);
-        let fanout = fan_out(&chat, theirs, &own, ours);
+        let fanout = fan_out(&chat, chat_pn.as_ref(), theirs, &own, ours);
+        if !on_own_namespace(&fanout.to, &own) {
+            let _ = pending
+                .reply
+                .send(Err(ClientError::UnsupportedRecipient(format!(
+                    "{chat}: this account still chats by phone number and the contact's number \
+                 is not known yet; send to the phone number"
+                ))));
+            return Vec::new();
+        }
         pending.devices = fanout.devices;
         pending.mappings = fanout.mappings;
         pending.moves = fanout.moves;
@@ -539,6 +602,7 @@ mod tests {
         let chat = Jid::pn("15552223333");
         let out = fan_out(
             &chat,
+            None,
             &users(&[0, 2], Some("900")),
             &own(),
             &users(&[0, 4], None),
@@ -559,7 +623,13 @@ mod tests {
     fn without_a_lid_the_phone_number_addresses_every_device() {
         let chat = Jid::pn("15552223333");
         let me = OwnIds { lid: None, ..own() };
-        let out = fan_out(&chat, &users(&[0, 2], None), &me, &users(&[0, 4], None));
+        let out = fan_out(
+            &chat,
+            None,
+            &users(&[0, 2], None),
+            &me,
+            &users(&[0, 4], None),
+        );
         assert_eq!(
             texts(&out.devices),
             [
@@ -574,9 +644,29 @@ mod tests {
     #[test]
     fn a_lid_chat_is_its_own_lid() {
         let chat = Jid::lid("900");
-        let out = fan_out(&chat, &users(&[0], None), &own(), &users(&[4], None));
+        let out = fan_out(&chat, None, &users(&[0], None), &own(), &users(&[4], None));
         assert_eq!(texts(&out.devices), ["900@lid"]);
         assert!(out.moves.iter().all(|(_, to)| to.user() != "900"));
+    }
+
+    #[test]
+    fn a_lid_chat_goes_out_by_its_number_from_an_account_still_on_numbers() {
+        let chat = Jid::lid("900");
+        let number = Jid::pn("15552223333");
+        let out = fan_out(
+            &chat,
+            Some(&number),
+            &users(&[0], None),
+            &own(),
+            &users(&[4], None),
+        );
+        assert_eq!(out.to, number);
+        assert!(out.wire.contains(&(chat.clone(), number.clone())));
+        assert_eq!(texts(&out.devices), ["900@lid"]);
+        assert!(on_own_namespace(&out.to, &own()));
+        // Its number unknown, the LID would be refused by the server.
+        let out = fan_out(&chat, None, &users(&[0], None), &own(), &users(&[4], None));
+        assert!(!on_own_namespace(&out.to, &own()));
     }
 
     #[test]
@@ -585,16 +675,18 @@ mod tests {
         let theirs = users(&[0], Some("900"));
         let ours = users(&[0, 4], None);
         // Not migrated: sessions under the LID, the stanza by phone number.
-        let out = fan_out(&chat, &theirs, &own(), &ours);
+        let out = fan_out(&chat, None, &theirs, &own(), &ours);
         assert_eq!(out.to, chat);
         assert!(out.wire.contains(&(Jid::lid("900"), chat.clone())));
-        assert!(out.wire.contains(&(Jid::lid("700"), Jid::pn("15550001111"))));
+        assert!(out
+            .wire
+            .contains(&(Jid::lid("700"), Jid::pn("15550001111"))));
         // Migrated: all by LID.
         let migrated = OwnIds {
             lid_migrated: true,
             ..own()
         };
-        let out = fan_out(&chat, &theirs, &migrated, &ours);
+        let out = fan_out(&chat, None, &theirs, &migrated, &ours);
         assert_eq!(out.to, Jid::lid("900"));
         assert!(out.wire.is_empty());
     }

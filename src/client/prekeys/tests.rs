@@ -12,11 +12,11 @@ fn login_success_goes_active_and_uploads_prekeys_when_the_server_is_low() {
         .iter()
         .any(|a| matches!(a, Action::Status(Status::Connected))));
     assert_eq!(events(&out), vec![&Event::Connected]);
+    // passive/active, the prekey count and the A/B props, in that order.
     let iqs = sent(&out);
-    assert_eq!(iqs.len(), 2);
-    assert_eq!(iqs[0].get_attr("xmlns"), Some("passive"));
+    let xmlns: Vec<_> = iqs.iter().map(|iq| iq.get_attr("xmlns")).collect();
+    assert_eq!(xmlns, [Some("passive"), Some("encrypt"), Some("abt")]);
     assert!(iqs[0].child("active").is_some());
-    assert_eq!(iqs[1].get_attr("xmlns"), Some("encrypt"));
     assert!(iqs[1].child("count").is_some());
 
     let count_id = iqs[1].get_attr("id").unwrap().to_string();

@@ -1,0 +1,139 @@
+//! LID addressing end to end, wasp sessions against simulated phones: a
+//! contact whose account moved to LID, our own account moving to LID in
+//! the middle of a conversation (and across a restart), and the errors a
+//! user sees for addresses the server refuses.
+//!
+//! The simulator refuses what WhatsApp's server refuses (463 for a phone
+//! number from a migrated account, 400 for a LID from an unmigrated one),
+//! so a session that addressed the wrong namespace fails these tests.
+
+mod harness;
+
+use harness::{Harness, Session};
+use wasp::client::{ClientError, Event, IncomingMessage};
+
+fn message(e: &Event) -> Option<IncomingMessage> {
+    match e {
+        Event::Message(m) => Some((**m).clone()),
+        _ => None,
+    }
+}
+
+async fn next_message(session: &mut Session) -> IncomingMessage {
+    session.next_matching(message).await
+}
+
+fn pn(phone: &str) -> String {
+    format!("{phone}@s.whatsapp.net")
+}
+
+/// Polls the phone's inbox until it holds `n` texts (a hang guard, not a
+/// timing assertion) and returns their texts.
+async fn phone_texts(h: &Harness, phone: &str, n: usize) -> Vec<String> {
+    harness::eventually("the phone receives", || {
+        let got = h.sim.phone_messages(phone).expect("known phone");
+        (got.len() >= n).then(|| got.into_iter().map(|m| m.text).collect())
+    })
+    .await
+}
+
+/// Events that say a session went wrong with a contact.
+fn trouble(events: &[Event]) -> Vec<&Event> {
+    events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Undecryptable { .. } | Event::IdentityChanged { .. }
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_contact_on_lid_is_read_by_both_identities_and_answered_by_either() {
+    let h = Harness::new().await;
+    let (mut alice, alice_phone, _) = h.linked("alice").await;
+    let bob = h.sim.create_phone(None).await.expect("phone");
+    let bob_lid = h.sim.set_lid_migrated(&bob, true).expect("bob").lid;
+
+    // Bob's account writes from its LID; the server names his number.
+    h.sim
+        .phone_send(&bob, &alice_phone, "from my lid")
+        .expect("sent");
+    let got = next_message(&mut alice).await;
+    assert_eq!(got.text, "from my lid");
+    assert_eq!(got.chat.to_string(), bob_lid);
+    assert_eq!(got.sender_lid.map(|j| j.to_string()), Some(bob_lid.clone()));
+    assert_eq!(got.sender_pn.map(|j| j.to_string()), Some(pn(&bob)));
+
+    // Alice's account is not migrated: she answers by phone number,
+    // whichever address she names Bob by, on the session his LID opened.
+    alice
+        .client
+        .send_text(&bob, "by number")
+        .await
+        .expect("sent");
+    alice
+        .client
+        .send_text(&bob_lid, "by lid")
+        .await
+        .expect("sent");
+    let texts = phone_texts(&h, &bob, 2).await;
+    assert_eq!(texts, ["by number", "by lid"]);
+
+    // The session carries on: Bob's next text is a plain `msg` on it.
+    h.sim.phone_send(&bob, &alice_phone, "again").expect("sent");
+    let events = alice
+        .until(|e| matches!(e, Event::Message(m) if m.text == "again"))
+        .await;
+    assert!(trouble(&events).is_empty(), "{events:?}");
+}
+
+#[tokio::test]
+async fn our_account_moving_to_lid_mid_conversation_keeps_the_chat_going_across_a_restart() {
+    let h = Harness::new().await;
+    let (mut alice, alice_phone, _) = h.linked("alice").await;
+    let bob = h.sim.create_phone(None).await.expect("phone");
+    let bob_lid = h.sim.lid_status(&bob).expect("bob").lid;
+
+    // Before: phone numbers both ways.
+    h.sim.phone_send(&bob, &alice_phone, "one").expect("sent");
+    let got = next_message(&mut alice).await;
+    assert_eq!(got.sender_lid.map(|j| j.to_string()), Some(bob_lid.clone()));
+    alice.client.send_text(&bob, "two").await.expect("sent");
+    phone_texts(&h, &bob, 1).await;
+
+    // Alice's account moves to LID; her session learns it at its next
+    // login (the A/B prop) and must now address Bob by his LID, or the
+    // server refuses the text (463).
+    h.sim
+        .set_lid_migrated(&alice_phone, true)
+        .expect("migrated");
+    alice.client.shutdown().await;
+    let mut alice = h.spawn("alice");
+    alice.until(|e| *e == Event::Connected).await;
+
+    alice.client.send_text(&bob, "three").await.expect("sent");
+    let texts = phone_texts(&h, &bob, 2).await;
+    assert_eq!(texts, ["two", "three"]);
+    h.sim.phone_send(&bob, &alice_phone, "four").expect("sent");
+    let events = alice
+        .until(|e| matches!(e, Event::Message(m) if m.text == "four"))
+        .await;
+    assert!(trouble(&events).is_empty(), "{events:?}");
+    let four = events.iter().find_map(message).expect("four");
+    assert_eq!(four.sender_pn.map(|j| j.to_string()), Some(pn(&bob)));
+}
+
+#[tokio::test]
+async fn a_lid_nobody_has_is_not_on_whatsapp() {
+    let h = Harness::new().await;
+    let (alice, _, _) = h.linked("alice").await;
+    let err = alice
+        .client
+        .send_text("123456789012345@lid", "hello?")
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, ClientError::NotOnWhatsApp(_)), "{err:?}");
+}
