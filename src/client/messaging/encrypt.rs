@@ -206,6 +206,10 @@ pub fn encrypt_pairwise<'a>(
     (out, advanced)
 }
 
+/// Users whose sessions are kept under one identity while a stanza names
+/// them by the other: (session user, wire user).
+pub type WireNames = Vec<(Jid, Jid)>;
+
 /// How the stanza names `device`: under the user's other identity when
 /// `wire` says its sessions are kept under this one and the stanza
 /// speaks the other (session user, wire user).

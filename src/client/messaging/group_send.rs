@@ -372,9 +372,9 @@ pub fn prepare(
 fn session_addresses(
     store: &dyn AuthStore,
     targets: &[DeviceAddress],
-) -> Result<(Vec<DeviceAddress>, Vec<(Jid, Jid)>), ClientError> {
+) -> Result<(Vec<DeviceAddress>, encrypt::WireNames), ClientError> {
     let mut sessions = Vec::with_capacity(targets.len());
-    let mut wire: Vec<(Jid, Jid)> = Vec::new();
+    let mut wire = encrypt::WireNames::new();
     for device in targets {
         let lid = match device.is_lid() {
             true => None,
