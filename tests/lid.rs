@@ -127,6 +127,71 @@ async fn our_account_moving_to_lid_mid_conversation_keeps_the_chat_going_across_
 }
 
 #[tokio::test]
+async fn a_contact_moving_to_lid_mid_conversation_loses_nothing_across_a_restart() {
+    let h = Harness::new().await;
+    let (mut alice, alice_phone, _) = h.linked("alice").await;
+    let bob = h.sim.create_phone(None).await.expect("phone");
+
+    h.sim.phone_send(&bob, &alice_phone, "one").expect("sent");
+    next_message(&mut alice).await;
+    alice.client.send_text(&bob, "two").await.expect("sent");
+    phone_texts(&h, &bob, 1).await;
+
+    // Bob's account moves to LID while Alice's session is down.
+    let bob_lid = h.sim.set_lid_migrated(&bob, true).expect("bob").lid;
+    alice.client.shutdown().await;
+    let mut alice = h.spawn("alice");
+    alice.until(|e| *e == Event::Connected).await;
+
+    // His next text comes from his LID, on the session the chat had.
+    h.sim.phone_send(&bob, &alice_phone, "three").expect("sent");
+    let events = alice
+        .until(|e| matches!(e, Event::Message(m) if m.text == "three"))
+        .await;
+    assert!(trouble(&events).is_empty(), "{events:?}");
+    let three = events.iter().find_map(message).expect("three");
+    assert_eq!(three.chat.to_string(), bob_lid);
+    assert_eq!(three.sender_pn.map(|j| j.to_string()), Some(pn(&bob)));
+
+    // Alice still writes to the number she knows; it reaches him.
+    alice.client.send_text(&bob, "four").await.expect("sent");
+    let texts = phone_texts(&h, &bob, 2).await;
+    assert_eq!(texts, ["two", "four"]);
+}
+
+#[tokio::test]
+async fn a_send_the_server_refuses_is_an_error_and_reaches_nobody() {
+    let h = Harness::new().await;
+    let (alice, alice_phone, _) = h.linked("alice").await;
+    let bob = h.sim.create_phone(None).await.expect("phone");
+    alice.client.send_text(&bob, "before").await.expect("sent");
+    phone_texts(&h, &bob, 1).await;
+
+    // The account moves to LID while the session is connected and has
+    // not been told: its text by phone number is refused with 463.
+    h.sim
+        .set_lid_migrated(&alice_phone, true)
+        .expect("migrated");
+    let err = alice
+        .client
+        .send_text(&bob, "refused")
+        .await
+        .expect_err("the server refuses it");
+    assert!(
+        matches!(&err, ClientError::Server { code, .. } if code == "463"),
+        "{err:?}"
+    );
+    let texts: Vec<String> = h
+        .sim
+        .phone_messages(&bob)
+        .expect("bob")
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["before"]);
+}
+
+#[tokio::test]
 async fn a_lid_nobody_has_is_not_on_whatsapp() {
     let h = Harness::new().await;
     let (alice, _, _) = h.linked("alice").await;

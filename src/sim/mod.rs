@@ -10,7 +10,7 @@
 //! the HTTP admin API (which does exactly the same).
 //!
 //! Where things are, top to bottom (a module uses only those below it;
-//! `tests/sim_layers.rs` checks there are no import circles):
+//! `tests/architecture.rs` checks there are no import circles):
 //! - `server` (start, handle), `admin` (HTTP routes), `api` (the public
 //!   operations on [`SimState`]);
 //! - `network`: the certificate root, the WebSocket transport, one task
