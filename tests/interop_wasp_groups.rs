@@ -18,21 +18,11 @@ use anyhow::{bail, Context, Result};
 use tokio::sync::mpsc;
 use whatsapp_rust::types::events::Event as PeerEvent;
 
-use harness::Session;
+use harness::next_message;
 use interop::admin::AdminClient;
 use interop::link::{link_fresh_peer, next_text_info, wait_for_phone_text, SHORT_HANG_GUARD};
 use wasp::client::groups::ParticipantAction;
-use wasp::client::{Event, IncomingMessage};
-
-/// The next text the wasp session reports.
-async fn next_message(session: &mut Session) -> IncomingMessage {
-    session
-        .next_matching(|e| match e {
-            Event::Message(m) => Some((**m).clone()),
-            _ => None,
-        })
-        .await
-}
+use wasp::client::Event;
 
 /// The next group text whatsapp-rust decrypts: (text, sender user, chat).
 async fn peer_group_text(

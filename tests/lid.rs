@@ -9,19 +9,8 @@
 
 mod harness;
 
-use harness::{Harness, Session};
-use wasp::client::{ClientError, Event, IncomingMessage};
-
-fn message(e: &Event) -> Option<IncomingMessage> {
-    match e {
-        Event::Message(m) => Some((**m).clone()),
-        _ => None,
-    }
-}
-
-async fn next_message(session: &mut Session) -> IncomingMessage {
-    session.next_matching(message).await
-}
+use harness::{message, next_message, Harness};
+use wasp::client::{ClientError, Event};
 
 fn pn(phone: &str) -> String {
     format!("{phone}@s.whatsapp.net")

@@ -5,19 +5,8 @@
 
 mod harness;
 
-use harness::{Harness, Session};
-use wasp::client::{Event, IncomingMessage, ReceiptKind};
-
-fn message(e: &Event) -> Option<IncomingMessage> {
-    match e {
-        Event::Message(m) => Some((**m).clone()),
-        _ => None,
-    }
-}
-
-async fn next_message(session: &mut Session) -> IncomingMessage {
-    session.next_matching(message).await
-}
+use harness::{next_message, Harness};
+use wasp::client::{Event, ReceiptKind};
 
 fn jid(phone: &str) -> String {
     format!("{phone}@s.whatsapp.net")

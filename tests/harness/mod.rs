@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedReceiver;
-use wasp::client::{ChannelSink, Client, ClientConfig, Event};
+use wasp::client::{ChannelSink, Client, ClientConfig, Event, IncomingMessage};
 use wasp::sim::{self, SimConfig, SimHandle};
 use wasp::store::{DataDir, FileStores};
 
@@ -119,6 +119,19 @@ impl Session {
             .unwrap_or_else(|_| panic!("event never arrived; saw {seen:?}"));
         seen
     }
+}
+
+/// The text an event reports, if it is a `message`.
+pub fn message(e: &Event) -> Option<IncomingMessage> {
+    match e {
+        Event::Message(m) => Some((**m).clone()),
+        _ => None,
+    }
+}
+
+/// The next text the session reports, skipping other events.
+pub async fn next_message(session: &mut Session) -> IncomingMessage {
+    session.next_matching(message).await
 }
 
 /// Polls `check` every 10 ms until it returns `Some` (a hang guard, not a

@@ -219,10 +219,6 @@ impl Messaging {
         reply: SendReply,
         now: Instant,
     ) -> Vec<Action> {
-        if ctx.phase != Phase::Connected {
-            let _ = reply.send(Err(ClientError::NotConnected));
-            return Vec::new();
-        }
         let Some(chat) = chat_of(to) else {
             let _ = reply.send(Err(ClientError::InvalidRecipient(format!(
                 "{to:?} is neither a phone number with country code nor a user JID"
