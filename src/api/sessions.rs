@@ -237,7 +237,8 @@ pub async fn pair_code(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendText {
-    /// `+<phone>`, `<n>@s.whatsapp.net`, or a group: `<id>@g.us`.
+    /// `+<phone>`, `<n>@s.whatsapp.net`, a LID `<n>@lid`, or a group:
+    /// `<id>@g.us`.
     to: String,
     /// Not empty.
     text: String,
@@ -251,7 +252,7 @@ pub struct SendText {
     request_body = SendText,
     responses(
         (status = 201, description = "Accepted by the server", body = SentMessage),
-        (status = 400, description = "invalid_path, invalid_json, unknown_field, empty_text, invalid_recipient, unsupported_recipient (a LID address)", body = ErrorBody),
+        (status = 400, description = "invalid_path, invalid_json, unknown_field, empty_text, invalid_recipient, unsupported_recipient (a LID whose phone number is not known yet while the account still chats by number)", body = ErrorBody),
         (status = 422, description = "not_on_whatsapp", body = ErrorBody),
         (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
         CommandErrors,
