@@ -17,6 +17,7 @@
 mod bundles;
 mod decrypt;
 mod device_lists;
+mod device_notifications;
 mod encrypt;
 mod group_receive;
 mod group_send;
@@ -34,8 +35,7 @@ mod usync;
 
 use tokio::time::Instant;
 
-use super::core::{envelope, Action, Ctx, Feature, Phase};
-use crate::types::DeviceAddress;
+use super::core::{Action, Ctx, Feature, Phase};
 use crate::wire::Node;
 
 pub use device_lists::DeviceLists;
@@ -49,14 +49,8 @@ impl Feature for Messaging {
             "message" if ctx.phase == Phase::Connected => Some(self.on_message(ctx, node)),
             "receipt" => Some(self.on_receipt(ctx, node)),
             "ack" => Some(self.on_ack(ctx, node)),
-            // `<notification type="devices" from=user>`: that user linked
-            // or removed a device (whatsmeow `handleDeviceNotification`);
-            // ask again on the next send.
             "notification" if node.get_attr("type") == Some("devices") => {
-                if let Some(user) = node.get_attr("from").and_then(DeviceAddress::parse) {
-                    self.device_lists.forget(&user.user_jid());
-                }
-                Some(envelope::ack_actions(node))
+                Some(self.on_devices_notification(node))
             }
             _ => None,
         }
