@@ -8,7 +8,9 @@
 
 use serde::Serialize;
 
-use super::manage::{change_members, create, Actor, GroupError, MemberChange, NewGroup};
+use super::manage::{
+    change_members, create, set_locked, set_subject, Actor, GroupError, MemberChange, NewGroup,
+};
 use crate::sim::error::SimError;
 use crate::sim::phone::send::parse_recipient;
 use crate::sim::protocol::addressing::Addressing;
@@ -27,6 +29,8 @@ pub struct GroupSummary {
     /// `pn` or `lid`: how the group names its members.
     pub addressing_mode: &'static str,
     pub invite_code: String,
+    /// Only admins may change the subject and description.
+    pub locked: bool,
     pub participants: Vec<GroupMember>,
 }
 
@@ -120,6 +124,44 @@ pub(crate) fn change_participants(
     summary(&world, id)
 }
 
+/// `POST /sim/groups/{group}/subject`: member `by` renames the group, as
+/// its phone would.
+pub(crate) fn rename(
+    state: &SimState,
+    group: &str,
+    by: &str,
+    subject: &str,
+) -> Result<GroupSummary, SimError> {
+    let id = group_id(group);
+    let mut world = state.lock();
+    world.account(by)?;
+    set_subject(&mut world, id, phone_actor(by), subject).map_err(|e| admin_error(e, id, by))?;
+    summary(&world, id)
+}
+
+/// `POST /sim/groups/{group}/settings`: admin `by` locks the group's info
+/// (or unlocks it).
+pub(crate) fn lock(
+    state: &SimState,
+    group: &str,
+    by: &str,
+    locked: bool,
+) -> Result<GroupSummary, SimError> {
+    let id = group_id(group);
+    let mut world = state.lock();
+    world.account(by)?;
+    set_locked(&mut world, id, phone_actor(by), locked).map_err(|e| admin_error(e, id, by))?;
+    summary(&world, id)
+}
+
+/// A phone acting on its own (no companion asked).
+fn phone_actor(phone: &str) -> Actor<'_> {
+    Actor {
+        phone,
+        device: None,
+    }
+}
+
 fn summary(world: &World, id: &str) -> Result<GroupSummary, SimError> {
     let group = world
         .groups
@@ -152,6 +194,7 @@ fn summary_of(world: &World, group: &Group) -> GroupSummary {
         creator: group.creator.clone(),
         addressing_mode: group.addressing.as_str(),
         invite_code: group.invite_code.clone(),
+        locked: group.locked,
         participants,
     }
 }
