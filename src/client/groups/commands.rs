@@ -14,8 +14,8 @@ use super::specs::{
 use super::types::{
     group_of, participant_of, GroupInfo, JoinedGroup, ParticipantAction, ParticipantResult,
 };
-use super::Groups;
-use crate::client::core::{Action, Ctx, IqSpec, Phase, Then};
+use super::{forget_distribution, own_devices, Groups};
+use crate::client::core::{Action, Ctx, IqSpec, Phase, Then, Work};
 use crate::client::{Client, ClientError};
 use crate::types::Jid;
 
@@ -31,6 +31,44 @@ pub(super) fn ask<S: IqSpec>(spec: S, reply: Reply<S::Answer>) -> Then {
         vec![ctx.send_iq(spec, now, move |_: &mut Groups, _, answer, _| {
             let _ = reply.send(answer);
             Vec::new()
+        })]
+    })
+}
+
+/// Sends `spec`, which may take members out of `group` (a remove, or
+/// our leave). When `left` says some did, our sender key for the group
+/// and the record of who holds it are dropped before the caller hears:
+/// the server tells the other members' devices, not the one that asked,
+/// so no notification would start the new key the leavers never see.
+pub(super) fn ask_then_rotate<S: IqSpec>(
+    spec: S,
+    group: Jid,
+    left: fn(&S::Answer) -> bool,
+    reply: Reply<S::Answer>,
+) -> Then
+where
+    S::Answer: Send,
+{
+    Then::to::<Groups>(move |_, ctx, now| {
+        if ctx.phase != Phase::Connected {
+            let _ = reply.send(Err(ClientError::NotConnected));
+            return Vec::new();
+        }
+        vec![ctx.send_iq(spec, now, move |_: &mut Groups, ctx, answer, _| {
+            if !answer.as_ref().is_ok_and(left) {
+                let _ = reply.send(answer);
+                return Vec::new();
+            }
+            let own = own_devices(ctx);
+            vec![Action::Blocking(Work::new(move |store| {
+                if let Err(e) = forget_distribution(store, &group, &own) {
+                    tracing::error!(%group, error = %e, "cannot drop our sender key after members left");
+                }
+                Then::to::<Groups>(move |_, _, _| {
+                    let _ = reply.send(answer);
+                    Vec::new()
+                })
+            }))]
         })]
     })
 }
@@ -142,12 +180,18 @@ impl Client {
         action: ParticipantAction,
         participants: &[String],
     ) -> Result<Vec<ParticipantResult>, ClientError> {
+        let group = group_arg(group)?;
         let spec = ChangeParticipants {
-            group: group_arg(group)?,
+            group: group.clone(),
             action,
             participants: participants_arg(participants)?,
         };
-        self.group_command(|reply| ask(spec, reply)).await
+        if action != ParticipantAction::Remove {
+            return self.group_command(|reply| ask(spec, reply)).await;
+        }
+        let removed = |results: &Vec<ParticipantResult>| results.iter().any(|r| r.error.is_none());
+        self.group_command(|reply| ask_then_rotate(spec, group, removed, reply))
+            .await
     }
 
     /// Renames a group.
@@ -173,10 +217,12 @@ impl Client {
 
     /// Leaves a group.
     pub async fn leave_group(&self, group: &str) -> Result<(), ClientError> {
+        let group = group_arg(group)?;
         let spec = LeaveGroup {
-            group: group_arg(group)?,
+            group: group.clone(),
         };
-        self.group_command(|reply| ask(spec, reply)).await
+        self.group_command(|reply| ask_then_rotate(spec, group, |_| true, reply))
+            .await
     }
 
     /// The group's invite code (the link is
