@@ -82,7 +82,7 @@ pub enum GroupPrepared {
 
 /// Our device as a group addressed `mode` knows it; `None` for a LID
 /// group while our own LID is unknown.
-fn sending_device(ctx: &Ctx, mode: AddressingMode) -> Option<DeviceAddress> {
+pub(super) fn sending_device(ctx: &Ctx, mode: AddressingMode) -> Option<DeviceAddress> {
     let own = ctx.own_device()?;
     match mode {
         AddressingMode::Pn => Some(own),
@@ -364,6 +364,10 @@ pub fn prepare(
     }))
 }
 
+/// Where each target's session is kept, and the (session user, wire
+/// user) pairs the stanza names differently.
+type SessionPlan = (Vec<DeviceAddress>, Vec<(Jid, Jid)>);
+
 /// Where each target device's pairwise session is kept: under the
 /// member's LID once it is known (a session still under the phone number
 /// is moved there first), as 1:1 chats keep them, so a member never ends
@@ -372,7 +376,7 @@ pub fn prepare(
 fn session_addresses(
     store: &dyn AuthStore,
     targets: &[DeviceAddress],
-) -> Result<(Vec<DeviceAddress>, Vec<(Jid, Jid)>), ClientError> {
+) -> Result<SessionPlan, ClientError> {
     let mut sessions = Vec::with_capacity(targets.len());
     let mut wire: Vec<(Jid, Jid)> = Vec::new();
     for device in targets {
@@ -392,6 +396,18 @@ fn session_addresses(
         sessions.push(twin);
     }
     Ok((sessions, wire))
+}
+
+/// Where our session with `device` is kept (see [`session_addresses`]).
+pub(super) fn session_address(
+    store: &dyn AuthStore,
+    device: &DeviceAddress,
+) -> Result<DeviceAddress, ClientError> {
+    let (sessions, _) = session_addresses(store, std::slice::from_ref(device))?;
+    Ok(sessions
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| device.clone()))
 }
 
 /// The participant-list hash: every device the message is for and the
