@@ -232,7 +232,7 @@ async fn a_session_creates_a_group_and_talks_with_its_members() {
 #[tokio::test]
 async fn members_added_later_read_on_and_removed_ones_read_no_more() {
     let h = Harness::new().await;
-    let (alice, _, alice_device) = h.linked("alice").await;
+    let (mut alice, _, alice_device) = h.linked("alice").await;
     let bob = h.sim.create_phone(None).await.expect("phone");
     let carol = h.sim.create_phone(None).await.expect("phone");
     let group = alice
@@ -275,6 +275,31 @@ async fn members_added_later_read_on_and_removed_ones_read_no_more() {
         "{holders:?}"
     );
     assert_eq!(read_in(&h, &bob, &gid), ["one", "two"]);
+
+    // A member's phone adds Dave: the session hears of it (the members it
+    // knows are stale), and its next text reaches him too.
+    let dave = h.sim.create_phone(None).await.expect("phone");
+    h.sim
+        .state()
+        .change_group_participants(&gid, &carol, std::slice::from_ref(&dave), &[])
+        .expect("added");
+    alice
+        .until(|e| {
+            matches!(
+                e,
+                Event::GroupParticipants {
+                    action: ParticipantAction::Add,
+                    ..
+                }
+            )
+        })
+        .await;
+    alice.client.send_text(&gid, "four").await.expect("sent");
+    assert_eq!(group_texts(&h, &dave, &gid, 1).await, ["four"]);
+    assert_eq!(
+        group_texts(&h, &carol, &gid, 3).await,
+        ["two", "three", "four"]
+    );
 }
 
 #[tokio::test]

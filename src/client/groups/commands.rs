@@ -35,15 +35,17 @@ pub(super) fn ask<S: IqSpec>(spec: S, reply: Reply<S::Answer>) -> Then {
     })
 }
 
-/// Sends `spec`, which may take members out of `group` (a remove, or
-/// our leave). When `left` says some did, our sender key for the group
-/// and the record of who holds it are dropped before the caller hears:
-/// the server tells the other members' devices, not the one that asked,
-/// so no notification would start the new key the leavers never see.
-pub(super) fn ask_then_rotate<S: IqSpec>(
+/// Sends `spec`, which may change a group's members (an add, a remove,
+/// our leave or join). When `changed` says it did, the members cached
+/// for sending are stale (`Ctx::groups_epoch`); when members left the
+/// group `rotate` names, our sender key for it and the record of who
+/// holds it are dropped before the caller hears. The server tells the
+/// other members' devices, not the one that asked, so no notification
+/// would do either for us.
+pub(super) fn ask_changing<S: IqSpec>(
     spec: S,
-    group: Jid,
-    left: fn(&S::Answer) -> bool,
+    rotate: Option<Jid>,
+    changed: impl FnOnce(&S::Answer) -> bool + Send + 'static,
     reply: Reply<S::Answer>,
 ) -> Then
 where
@@ -55,10 +57,15 @@ where
             return Vec::new();
         }
         vec![ctx.send_iq(spec, now, move |_: &mut Groups, ctx, answer, _| {
-            if !answer.as_ref().is_ok_and(left) {
+            if !answer.as_ref().is_ok_and(changed) {
                 let _ = reply.send(answer);
                 return Vec::new();
             }
+            ctx.groups_epoch = ctx.groups_epoch.wrapping_add(1);
+            let Some(group) = rotate else {
+                let _ = reply.send(answer);
+                return Vec::new();
+            };
             let own = own_devices(ctx);
             vec![Action::Blocking(Work::new(move |store| {
                 if let Err(e) = forget_distribution(store, &group, &own) {
@@ -71,6 +78,11 @@ where
             }))]
         })]
     })
+}
+
+/// Whether a participant change was done for anyone.
+fn any_done(results: &[ParticipantResult]) -> bool {
+    results.iter().any(|r| r.error.is_none())
 }
 
 /// Reads the group's current description id, then replaces it.
@@ -186,11 +198,14 @@ impl Client {
             action,
             participants: participants_arg(participants)?,
         };
-        if action != ParticipantAction::Remove {
-            return self.group_command(|reply| ask(spec, reply)).await;
-        }
-        let removed = |results: &Vec<ParticipantResult>| results.iter().any(|r| r.error.is_none());
-        self.group_command(|reply| ask_then_rotate(spec, group, removed, reply))
+        let rotate = match action {
+            ParticipantAction::Add => None,
+            ParticipantAction::Remove => Some(group),
+            ParticipantAction::Promote | ParticipantAction::Demote => {
+                return self.group_command(|reply| ask(spec, reply)).await
+            }
+        };
+        self.group_command(|reply| ask_changing(spec, rotate, |r: &Vec<_>| any_done(r), reply))
             .await
     }
 
@@ -221,7 +236,7 @@ impl Client {
         let spec = LeaveGroup {
             group: group.clone(),
         };
-        self.group_command(|reply| ask_then_rotate(spec, group, |_| true, reply))
+        self.group_command(|reply| ask_changing(spec, Some(group), |_| true, reply))
             .await
     }
 
@@ -239,7 +254,7 @@ impl Client {
     /// Joins the group an invite code (or its whole link) leads to.
     pub async fn join_group(&self, code: &str) -> Result<JoinedGroup, ClientError> {
         let code = invite_code_of(code)?;
-        self.group_command(|reply| ask(JoinByInvite { code }, reply))
+        self.group_command(|reply| ask_changing(JoinByInvite { code }, None, |_| true, reply))
             .await
     }
 }

@@ -116,15 +116,25 @@ impl Messaging {
         };
         self.pending
             .insert(id.clone(), PendingSend::new(message, reply));
+        let epoch = ctx.groups_epoch;
+        if let Some(info) = self.group_members.get(&group, epoch, now) {
+            return self.on_group_info(ctx, id, Ok(info), now);
+        }
         vec![ctx.send_iq(
             GroupInfoQuery { group },
             now,
-            move |m: &mut Messaging, ctx, answer, now| m.on_group_info(ctx, id, answer, now),
+            move |m: &mut Messaging, ctx, answer, now| {
+                if let Ok(info) = &answer {
+                    m.group_members.insert(info, epoch, now);
+                }
+                m.on_group_info(ctx, id, answer, now)
+            },
         )]
     }
 
-    /// The members are known: their device lists, from the cache when
-    /// every one is fresh there.
+    /// The members are known (from the server, or cached by
+    /// `group_members`): their device lists, from the cache when every
+    /// one is fresh there.
     fn on_group_info(
         &mut self,
         ctx: &mut Ctx,
@@ -292,6 +302,19 @@ impl Messaging {
             &identity,
         )));
         out
+    }
+}
+
+/// The server refused a text to `group` with `code`: no such group (404)
+/// or not a member (403), as the group iqs say it, or another refusal.
+pub(super) fn refused(group: &Jid, code: &str) -> ClientError {
+    match code {
+        "404" => ClientError::GroupNotFound(group.to_string()),
+        "403" => ClientError::GroupNotFound(format!("{group}: not a member")),
+        _ => ClientError::Server {
+            code: code.to_string(),
+            text: "message refused".into(),
+        },
     }
 }
 

@@ -18,6 +18,7 @@ mod bundles;
 mod decrypt;
 mod device_lists;
 mod encrypt;
+mod group_members;
 mod group_receive;
 mod group_retry;
 mod group_send;
@@ -72,12 +73,13 @@ impl Feature for Messaging {
         Vec::new()
     }
 
-    /// Fails what was in flight and forgets the device lists (a change
-    /// announced meanwhile would go unseen).
+    /// Fails what was in flight and forgets the device lists and group
+    /// members (a change announced meanwhile would go unseen).
     fn on_disconnected(&mut self, _ctx: &mut Ctx) {
         for (_, p) in self.pending.drain() {
             let _ = p.reply.send(Err(super::ClientError::NotConnected));
         }
         self.device_lists.clear();
+        self.group_members.clear();
     }
 }

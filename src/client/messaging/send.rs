@@ -545,6 +545,11 @@ impl Messaging {
         };
         let after = super::group_send::after_ack(&p, ack.get_attr("error").is_none());
         let result = match ack.get_attr("error") {
+            Some(code) if p.message.chat.is_group() => {
+                // The members we cached may be what the server refused.
+                self.group_members.forget(&p.message.chat);
+                Err(super::group_send::refused(&p.message.chat, code))
+            }
             Some(code) => Err(ClientError::Server {
                 code: code.to_string(),
                 text: "message refused".into(),

@@ -1,5 +1,6 @@
 //! What the messaging feature keeps: sends in flight, the texts sent
-//! lately (for retry receipts) and the device lists of recent chats.
+//! lately (for retry receipts), the device lists of recent chats and the
+//! members of groups texted lately.
 //! Only sessions that send hold any of it; an idle session's maps are
 //! empty and own no heap.
 
@@ -10,6 +11,7 @@ use tokio::time::Instant;
 
 use super::device_lists::DeviceLists;
 use super::encrypt::Outgoing;
+use super::group_members::GroupMembers;
 use crate::client::events::SentMessage;
 use crate::client::ClientError;
 use crate::types::{DeviceAddress, Jid, MessageId};
@@ -68,6 +70,8 @@ pub struct Messaging {
     pub(super) pending: HashMap<MessageId, PendingSend>,
     /// Device lists of recent chats and of our own account.
     pub(super) device_lists: DeviceLists,
+    /// Members of groups texted lately.
+    pub(super) group_members: GroupMembers,
     /// Recently accepted texts and how often each device asked for them
     /// again, newest last.
     pub(super) recent: VecDeque<(Outgoing, Vec<(DeviceAddress, u8)>)>,
