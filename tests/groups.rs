@@ -14,30 +14,26 @@ mod harness;
 
 use std::collections::BTreeMap;
 
-use harness::{Harness, Session};
+use harness::{message, pn, Harness, Session};
 use serde_json::{json, Value};
 use wasp::client::groups::{GroupInfo, ParticipantAction};
-use wasp::client::{ClientError, Event, IncomingMessage, ReceiptKind};
+use wasp::client::{ClientError, Event, ReceiptKind};
 use wasp::store::{AuthStores, FileStores};
 use wasp::types::DeviceAddress;
 
-fn message(e: &Event) -> Option<IncomingMessage> {
-    match e {
-        Event::Message(m) => Some((**m).clone()),
-        _ => None,
-    }
-}
-
-async fn next_message(session: &mut Session) -> IncomingMessage {
-    session.next_matching(message).await
-}
-
-fn pn(phone: &str) -> String {
-    format!("{phone}@s.whatsapp.net")
-}
-
 fn phones(list: &[&String]) -> Vec<String> {
     list.iter().map(|p| format!("+{p}")).collect()
+}
+
+/// The session creates a group with these phones; the group and its JID.
+async fn create(session: &Session, subject: &str, members: &[&String]) -> (GroupInfo, String) {
+    let group = session
+        .client
+        .create_group(subject, &phones(members))
+        .await
+        .expect("created");
+    let gid = group.jid.to_string();
+    (group, gid)
 }
 
 /// The texts a phone read in `group` from companion devices (the
@@ -136,12 +132,7 @@ async fn a_session_creates_a_group_and_talks_with_its_members() {
     let bob = h.sim.create_phone(None).await.expect("phone");
     let carol = h.sim.create_phone(None).await.expect("phone");
 
-    let group = alice
-        .client
-        .create_group("Team", &phones(&[&bob, &carol]))
-        .await
-        .expect("created");
-    let gid = group.jid.to_string();
+    let (group, gid) = create(&alice, "Team", &[&bob, &carol]).await;
     assert!(gid.ends_with("@g.us"), "{gid}");
     assert_eq!(group.subject, "Team");
     let mut members: Vec<String> = group
@@ -198,7 +189,7 @@ async fn a_session_creates_a_group_and_talks_with_its_members() {
 
     // Bob answers in the group: the session reads it as a group message.
     let answer = h.sim.phone_send(&bob, &gid, "hi alice").expect("sent");
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(got.id.to_string(), answer.id);
     assert_eq!(got.text, "hi alice");
     assert_eq!(got.chat.to_string(), gid);
@@ -235,12 +226,7 @@ async fn members_added_later_read_on_and_removed_ones_read_no_more() {
     let (mut alice, _, alice_device) = h.linked("alice").await;
     let bob = h.sim.create_phone(None).await.expect("phone");
     let carol = h.sim.create_phone(None).await.expect("phone");
-    let group = alice
-        .client
-        .create_group("Growing", &phones(&[&bob]))
-        .await
-        .expect("created");
-    let gid = group.jid.to_string();
+    let (group, gid) = create(&alice, "Growing", &[&bob]).await;
     alice.client.send_text(&gid, "one").await.expect("sent");
     group_texts(&h, &bob, &gid, 1).await;
 
@@ -308,12 +294,7 @@ async fn a_member_that_lost_our_key_asks_again_and_reads_the_text() {
     let (alice, _, _) = h.linked("alice").await;
     let bob = h.sim.create_phone(None).await.expect("phone");
     let carol = h.sim.create_phone(None).await.expect("phone");
-    let group = alice
-        .client
-        .create_group("Retry", &phones(&[&bob, &carol]))
-        .await
-        .expect("created");
-    let gid = group.jid.to_string();
+    let (_, gid) = create(&alice, "Retry", &[&bob, &carol]).await;
     alice.client.send_text(&gid, "one").await.expect("sent");
     group_texts(&h, &bob, &gid, 1).await;
 
@@ -371,7 +352,7 @@ async fn a_session_added_to_a_phones_group_hears_its_changes_also_while_offline(
     assert_eq!(group_texts(&h, &bob, &gid, 1).await, ["thanks bob"]);
     assert_eq!(group_texts(&h, &carol, &gid, 1).await, ["thanks bob"]);
     h.sim.phone_send(&carol, &gid, "hi all").expect("sent");
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(
         (got.chat.to_string(), got.text.as_str()),
         (gid.clone(), "hi all")
@@ -473,15 +454,10 @@ async fn sender_keys_survive_restarts_without_undecryptable_or_repeated_texts() 
     let h = Harness::new().await;
     let (mut alice, _, _) = h.linked("alice").await;
     let bob = h.sim.create_phone(None).await.expect("phone");
-    let group = alice
-        .client
-        .create_group("Steady", &phones(&[&bob]))
-        .await
-        .expect("created");
-    let gid = group.jid.to_string();
+    let (_, gid) = create(&alice, "Steady", &[&bob]).await;
     alice.client.send_text(&gid, "a").await.expect("sent");
     h.sim.phone_send(&bob, &gid, "one").expect("sent");
-    assert_eq!(next_message(&mut alice).await.text, "one");
+    assert_eq!(alice.next_message().await.text, "one");
 
     // Restart: Bob's key (received) and ours (sent) come back from the store.
     alice.client.shutdown().await;
@@ -535,7 +511,7 @@ async fn a_lid_addressed_group_carries_texts_both_ways() {
         .await;
 
     h.sim.phone_send(&bob, &gid, "by lid").expect("sent");
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(got.text, "by lid");
     assert_eq!(got.chat.to_string(), gid);
     assert_eq!(got.sender.to_non_ad().to_string(), bob_lid);

@@ -9,23 +9,8 @@
 
 mod harness;
 
-use harness::{Harness, Session};
-use wasp::client::{ClientError, Event, IncomingMessage};
-
-fn message(e: &Event) -> Option<IncomingMessage> {
-    match e {
-        Event::Message(m) => Some((**m).clone()),
-        _ => None,
-    }
-}
-
-async fn next_message(session: &mut Session) -> IncomingMessage {
-    session.next_matching(message).await
-}
-
-fn pn(phone: &str) -> String {
-    format!("{phone}@s.whatsapp.net")
-}
+use harness::{message, pn, Harness};
+use wasp::client::{ClientError, Event};
 
 /// Polls the phone's inbox until it holds `n` texts (a hang guard, not a
 /// timing assertion) and returns their texts.
@@ -61,7 +46,7 @@ async fn a_contact_on_lid_is_read_by_both_identities_and_answered_by_either() {
     h.sim
         .phone_send(&bob, &alice_phone, "from my lid")
         .expect("sent");
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(got.text, "from my lid");
     assert_eq!(got.chat.to_string(), bob_lid);
     assert_eq!(got.sender_lid.map(|j| j.to_string()), Some(bob_lid.clone()));
@@ -99,7 +84,7 @@ async fn our_account_moving_to_lid_mid_conversation_keeps_the_chat_going_across_
 
     // Before: phone numbers both ways.
     h.sim.phone_send(&bob, &alice_phone, "one").expect("sent");
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(got.sender_lid.map(|j| j.to_string()), Some(bob_lid.clone()));
     alice.client.send_text(&bob, "two").await.expect("sent");
     phone_texts(&h, &bob, 1).await;

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use super::bundles::BundleFetch;
 use super::encrypt::{self, Encrypted, Outgoing};
 use super::group_send::{sending_device, session_address};
-use super::keys::OwnKeys;
+use super::keys::{device_identity, OwnKeys};
 use super::peers;
 use super::sender_keys;
 use super::state::{Messaging, PendingSend};
@@ -69,19 +69,16 @@ impl Messaging {
         self.pending.insert(id.clone(), pending);
         vec![Action::Blocking(Work::new(move |store| {
             let result = fresh_session(store, &device);
-            Then::to::<Messaging>(move |m, ctx, now| match result {
-                Ok(session) => {
-                    let target = Target {
-                        wire: device,
-                        session,
-                        sending,
-                    };
-                    m.fetch_for_resend(ctx, id, target, now)
-                }
-                Err(e) => {
-                    m.fail_send(&id, e);
-                    Vec::new()
-                }
+            Then::to::<Messaging>(move |m, ctx, now| {
+                let Some(session) = m.or_fail(&id, result) else {
+                    return Vec::new();
+                };
+                let target = Target {
+                    wire: device,
+                    session,
+                    sending,
+                };
+                m.fetch_for_resend(ctx, id, target, now)
             })
         }))]
     }
@@ -96,17 +93,14 @@ impl Messaging {
         let spec = BundleFetch {
             devices: vec![target.session.clone()],
         };
-        vec![ctx.send_iq(
-            spec,
-            now,
-            move |m: &mut Messaging, ctx, answer, _| match answer {
-                Ok(bundles) => m.encrypt_resend(ctx, id, target, bundles),
-                Err(e) => {
-                    m.fail_send(&id, e);
-                    Vec::new()
-                }
-            },
-        )]
+        vec![
+            ctx.send_iq(spec, now, move |m: &mut Messaging, ctx, answer, _| match m
+                .or_fail(&id, answer)
+            {
+                Some(bundles) => m.encrypt_resend(ctx, id, target, bundles),
+                None => Vec::new(),
+            }),
+        ]
     }
 
     fn encrypt_resend(
@@ -116,15 +110,15 @@ impl Messaging {
         target: Target,
         bundles: HashMap<DeviceAddress, PreKeyBundle>,
     ) -> Vec<Action> {
-        let (Some(pending), Some(keys)) = (self.pending.get(&id), OwnKeys::of(ctx)) else {
-            self.fail_send(&id, ClientError::NotConnected);
-            return Vec::new();
-        };
-        let message = pending.message.clone();
-        vec![Action::Blocking(Work::new(move |store| {
-            let result = encrypt_for_member(store, &keys, &message, &target, &bundles);
-            Then::to::<Messaging>(move |m, ctx, now| m.send_resend(ctx, id, target, result, now))
-        }))]
+        self.send_step(
+            ctx,
+            id,
+            move |store, keys, message| {
+                let result = encrypt_for_member(store, keys, message, &target, &bundles);
+                (result, target)
+            },
+            |m, ctx, id, (result, target), now| m.send_resend(ctx, id, target, result, now),
+        )
     }
 
     fn send_resend(
@@ -135,12 +129,8 @@ impl Messaging {
         result: Result<Encrypted, ClientError>,
         now: Instant,
     ) -> Vec<Action> {
-        let encrypted = match result {
-            Ok(encrypted) => encrypted,
-            Err(e) => {
-                self.fail_send(&id, e);
-                return Vec::new();
-            }
+        let Some(encrypted) = self.or_fail(&id, result) else {
+            return Vec::new();
         };
         let Some((_, copy)) = encrypted.copies.first() else {
             tracing::warn!(%id, device = %target.wire, why = ?encrypted.skipped, "group retry not answered");
@@ -157,12 +147,7 @@ impl Messaging {
             return out;
         };
         pending.ack_deadline = Some(now + ctx.config.iq_timeout);
-        let identity = ctx
-            .creds
-            .paired
-            .as_ref()
-            .map(|p| p.account.clone())
-            .unwrap_or_default();
+        let identity = device_identity(ctx);
         out.push(Action::Send(resend_stanza(
             &pending.message,
             &target.wire,

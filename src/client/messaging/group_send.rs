@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use super::bundles::BundleFetch;
 use super::device_lists::UserDevices;
 use super::encrypt::{self, Encrypted, Outgoing};
-use super::keys::OwnKeys;
+use super::keys::{device_identity, OwnKeys};
 use super::peers;
 use super::sender_keys;
 use super::state::{Messaging, PendingSend, SendReply};
@@ -142,12 +142,8 @@ impl Messaging {
         answer: Result<GroupInfo, ClientError>,
         now: Instant,
     ) -> Vec<Action> {
-        let info = match answer {
-            Ok(info) => info,
-            Err(e) => {
-                self.fail_send(&id, e);
-                return Vec::new();
-            }
+        let Some(info) = self.or_fail(&id, answer) else {
+            return Vec::new();
         };
         let mode = info.addressing_mode;
         let Some(sending) = sending_device(ctx, mode) else {
@@ -189,12 +185,8 @@ impl Messaging {
         answer: Result<HashMap<Jid, UserDevices>, ClientError>,
         now: Instant,
     ) -> Vec<Action> {
-        let lists = match answer {
-            Ok(lists) => lists,
-            Err(e) => {
-                self.fail_send(&id, e);
-                return Vec::new();
-            }
+        let Some(lists) = self.or_fail(&id, answer) else {
+            return Vec::new();
         };
         self.device_lists.insert(&lists, now);
         let mut devices: Vec<DeviceAddress> = lists
@@ -222,17 +214,15 @@ impl Messaging {
         route: Route,
         bundles: Option<HashMap<DeviceAddress, PreKeyBundle>>,
     ) -> Vec<Action> {
-        let (Some(pending), Some(keys)) = (self.pending.get(&id), OwnKeys::of(ctx)) else {
-            self.fail_send(&id, ClientError::NotConnected);
-            return Vec::new();
-        };
-        let message = pending.message.clone();
-        vec![Action::Blocking(Work::new(move |store| {
-            let result = prepare(store, &keys, &message, &route, bundles.as_ref());
-            Then::to::<Messaging>(move |m, ctx, now| {
-                m.on_group_prepared(ctx, id, route, result, now)
-            })
-        }))]
+        self.send_step(
+            ctx,
+            id,
+            move |store, keys, message| {
+                let result = prepare(store, keys, message, &route, bundles.as_ref());
+                (result, route)
+            },
+            |m, ctx, id, (result, route), now| m.on_group_prepared(ctx, id, route, result, now),
+        )
     }
 
     fn on_group_prepared(
@@ -243,28 +233,24 @@ impl Messaging {
         result: Result<GroupPrepared, ClientError>,
         now: Instant,
     ) -> Vec<Action> {
-        let ready =
-            match result {
-                Ok(GroupPrepared::Ready(ready)) => ready,
-                Ok(GroupPrepared::NeedBundles(missing)) => {
-                    let spec = BundleFetch { devices: missing };
-                    return vec![ctx.send_iq(
-                        spec,
-                        now,
-                        move |m: &mut Messaging, ctx, answer, _| match answer {
-                            Ok(bundles) => m.group_pass(ctx, id, route, Some(bundles)),
-                            Err(e) => {
-                                m.fail_send(&id, e);
-                                Vec::new()
-                            }
-                        },
-                    )];
-                }
-                Err(e) => {
-                    self.fail_send(&id, e);
-                    return Vec::new();
-                }
-            };
+        let ready = match result {
+            Ok(GroupPrepared::Ready(ready)) => ready,
+            Ok(GroupPrepared::NeedBundles(missing)) => {
+                let spec = BundleFetch { devices: missing };
+                return vec![ctx.send_iq(
+                    spec,
+                    now,
+                    move |m: &mut Messaging, ctx, answer, _| match m.or_fail(&id, answer) {
+                        Some(bundles) => m.group_pass(ctx, id, route, Some(bundles)),
+                        None => Vec::new(),
+                    },
+                )];
+            }
+            Err(e) => {
+                self.fail_send(&id, e);
+                return Vec::new();
+            }
+        };
         for (device, why) in &ready.distribution.skipped {
             tracing::warn!(%device, %why, "device left without our sender key");
         }
@@ -289,12 +275,7 @@ impl Messaging {
             .filter_map(|(d, _)| DeviceAddress::from_jid(&encrypt::on_wire(&ready.wire, d)))
             .collect();
         pending.ack_deadline = Some(now + ctx.config.iq_timeout);
-        let identity = ctx
-            .creds
-            .paired
-            .as_ref()
-            .map(|p| p.account.clone())
-            .unwrap_or_default();
+        let identity = device_identity(ctx);
         out.push(Action::Send(group_stanza(
             &pending.message,
             &ready,

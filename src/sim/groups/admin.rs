@@ -95,33 +95,28 @@ pub(crate) fn change_participants(
     add: &[String],
     remove: &[String],
 ) -> Result<GroupSummary, SimError> {
-    let id = group_id(group);
-    let mut world = state.lock();
-    world.account(by)?;
-    let actor = Actor {
-        phone: by,
-        device: None,
-    };
-    for (change, listed) in [(MemberChange::Add, add), (MemberChange::Remove, remove)] {
-        if listed.is_empty() {
-            continue;
+    acting(state, group, by, |world, id, actor| {
+        for (change, listed) in [(MemberChange::Add, add), (MemberChange::Remove, remove)] {
+            if listed.is_empty() {
+                continue;
+            }
+            let phones: Vec<Option<String>> =
+                accounts_of(world, listed)?.into_iter().map(Some).collect();
+            let results = change_members(world, id, actor, change, &phones)
+                .map_err(|e| admin_error(e, id, by))?;
+            if let Some((phone, code)) = phones
+                .iter()
+                .zip(results)
+                .find_map(|(p, r)| Some((p.clone()?, r?)))
+            {
+                return Err(SimError::BadRequest(format!(
+                    "could not {} {phone}: error {code}",
+                    change.tag()
+                )));
+            }
         }
-        let phones: Vec<Option<String>> =
-            accounts_of(&world, listed)?.into_iter().map(Some).collect();
-        let results = change_members(&mut world, id, actor, change, &phones)
-            .map_err(|e| admin_error(e, id, by))?;
-        if let Some((phone, code)) = phones
-            .iter()
-            .zip(results)
-            .find_map(|(p, r)| Some((p.clone()?, r?)))
-        {
-            return Err(SimError::BadRequest(format!(
-                "could not {} {phone}: error {code}",
-                change.tag()
-            )));
-        }
-    }
-    summary(&world, id)
+        Ok(())
+    })
 }
 
 /// `POST /sim/groups/{group}/subject`: member `by` renames the group, as
@@ -132,11 +127,9 @@ pub(crate) fn rename(
     by: &str,
     subject: &str,
 ) -> Result<GroupSummary, SimError> {
-    let id = group_id(group);
-    let mut world = state.lock();
-    world.account(by)?;
-    set_subject(&mut world, id, phone_actor(by), subject).map_err(|e| admin_error(e, id, by))?;
-    summary(&world, id)
+    acting(state, group, by, |world, id, actor| {
+        set_subject(world, id, actor, subject).map_err(|e| admin_error(e, id, by))
+    })
 }
 
 /// `POST /sim/groups/{group}/settings`: admin `by` locks the group's info
@@ -147,19 +140,28 @@ pub(crate) fn lock(
     by: &str,
     locked: bool,
 ) -> Result<GroupSummary, SimError> {
+    acting(state, group, by, |world, id, actor| {
+        set_locked(world, id, actor, locked).map_err(|e| admin_error(e, id, by))
+    })
+}
+
+/// Phone `by` (no companion asked) makes `change` to `group`; the group
+/// as it is then (as its members see it).
+fn acting(
+    state: &SimState,
+    group: &str,
+    by: &str,
+    change: impl FnOnce(&mut World, &str, Actor<'_>) -> Result<(), SimError>,
+) -> Result<GroupSummary, SimError> {
     let id = group_id(group);
     let mut world = state.lock();
     world.account(by)?;
-    set_locked(&mut world, id, phone_actor(by), locked).map_err(|e| admin_error(e, id, by))?;
-    summary(&world, id)
-}
-
-/// A phone acting on its own (no companion asked).
-fn phone_actor(phone: &str) -> Actor<'_> {
-    Actor {
-        phone,
+    let actor = Actor {
+        phone: by,
         device: None,
-    }
+    };
+    change(&mut world, id, actor)?;
+    summary(&world, id)
 }
 
 fn summary(world: &World, id: &str) -> Result<GroupSummary, SimError> {

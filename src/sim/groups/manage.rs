@@ -294,15 +294,8 @@ pub(crate) fn set_locked(
     }
     let mut group = group.clone();
     group.locked = locked;
-    let tag = if locked { "locked" } else { "unlocked" };
-    notify(
-        world,
-        &group,
-        actor.phone,
-        actor.device,
-        &[],
-        Change::Setting(tag),
-    );
+    let change = Change::Setting(if locked { "locked" } else { "unlocked" });
+    notify(world, &group, actor.phone, actor.device, &[], change);
     world.groups.insert(group.id.clone(), group);
     Ok(())
 }

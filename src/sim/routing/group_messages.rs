@@ -40,8 +40,7 @@ pub(crate) fn route_group(
     node: &Node,
 ) -> Vec<Node> {
     let mut world = state.lock();
-    let timestamp = world.now();
-    let ack = message_ack(node, timestamp);
+    let ack = message_ack(node, world.now());
     let Some(group) = world.groups.get(&group_jid.user).cloned() else {
         return vec![ack.attr("error", "404")];
     };
@@ -75,22 +74,8 @@ pub(crate) fn route_group(
             pairwise.insert(target, enc.clone());
         }
     }
-    let id = node.get_attr("id").unwrap_or_default();
     let chat = group.jid();
-    let sent = Sent {
-        sender: sender.clone(),
-        addressing: group.addressing,
-        group: Some(chat.clone()),
-    };
-    world.senders.remember(id, sent);
-    let message = Outgoing {
-        sender,
-        chat: &chat,
-        addressing: group.addressing,
-        id,
-        timestamp,
-        device_identity: node.child("device-identity"),
-    };
+    let message = remembered(&mut world, sender, &chat, group.addressing, node);
     let targets: Vec<DeviceAddress> = group
         .phones()
         .flat_map(|p| world.devices_of(p))
@@ -131,25 +116,37 @@ fn route_to_member(
     let Some(enc) = enc.cloned() else {
         return vec![ack.attr("error", "400")];
     };
-    let id = node.get_attr("id").unwrap_or_default();
     let chat = group.jid();
-    let sent = Sent {
-        sender: sender.clone(),
-        addressing: group.addressing,
-        group: Some(chat.clone()),
-    };
-    world.senders.remember(id, sent);
-    let message = Outgoing {
-        sender,
-        chat: &chat,
-        addressing: group.addressing,
-        id,
-        timestamp: world.now(),
-        device_identity: node.child("device-identity"),
-    };
+    let message = remembered(world, sender, &chat, group.addressing, node);
     let mut back = vec![ack];
     back.extend(deliver_copy(world, &message, &target, vec![enc]));
     back
+}
+
+/// Group message `node` from `sender` as its copies carry it, now; the
+/// server remembers who sent it, so receipts find their way back.
+fn remembered<'a>(
+    world: &mut World,
+    sender: &'a DeviceAddress,
+    chat: &'a Jid,
+    addressing: Addressing,
+    node: &'a Node,
+) -> Outgoing<'a> {
+    let id = node.get_attr("id").unwrap_or_default();
+    let sent = Sent {
+        sender: sender.clone(),
+        addressing,
+        group: Some(chat.clone()),
+    };
+    world.senders.remember(id, sent);
+    Outgoing {
+        sender,
+        chat,
+        addressing,
+        id,
+        timestamp: world.now(),
+        device_identity: node.child("device-identity"),
+    }
 }
 
 #[cfg(test)]
