@@ -288,11 +288,7 @@ async fn run_case(world: &World, case: &Case) -> Result<(), String> {
         .unwrap()
         .entry(format!("{method} {} {}", op.path, reply.status))
         .or_default() += 1;
-    // The simulator does not serve group iqs yet (it answers them 501,
-    // which the API reports as 502 `server_error`, documented): until it
-    // does, that answer is the WhatsApp server's, not ours.
-    let upstream = reply.status == 502 && op.path.contains("/groups");
-    if reply.status >= 500 && !upstream {
+    if reply.status >= 500 {
         return Err(format!("server error: {what}"));
     }
     if wrong_method.is_some() {

@@ -12,6 +12,7 @@
 //! `skmsg`), `w:gp2` notifications of adds and removes, and the answers to
 //! create, subject, description, add, promote, invite and leave.
 
+mod harness;
 mod interop;
 
 use std::sync::Arc;
@@ -24,7 +25,10 @@ use whatsapp_rust::{
     PreviousDescription,
 };
 
-use interop::link::{next_text_info, sim_with_peer, wait_for_phone_text, SHORT_HANG_GUARD};
+use interop::admin::AdminClient;
+use interop::link::{
+    link_fresh_peer, next_text_info, sim_with_peer, wait_for_phone_text, SHORT_HANG_GUARD,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whatsapp_rust_and_phones_read_each_others_group_texts() -> Result<()> {
@@ -100,6 +104,58 @@ async fn whatsapp_rust_and_phones_read_each_others_group_texts() -> Result<()> {
             .any(|t| t == "without bob" || t == "bob is gone"),
         "a removed member decrypted later texts: {bobs:?}"
     );
+
+    assert_eq!(peer.http.attempts(), Vec::<String>::new());
+    peer.handle.shutdown().await;
+    Ok(())
+}
+
+/// Our client against an independent one in the same group: a wasp
+/// session creates it with whatsapp-rust's account and a phone as members;
+/// whatsapp-rust takes our sender key from our pairwise copy and decrypts
+/// our `skmsg` (also the second, which carries no copy), and the session
+/// decrypts whatsapp-rust's group texts (its key distribution, then its
+/// `skmsg`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wasp_session_and_whatsapp_rust_read_each_others_group_texts() -> Result<()> {
+    interop::init_tracing();
+    let h = harness::Harness::new().await;
+    let admin = AdminClient::new(&h.sim.http_url())?;
+    let (mut alice, alice_phone, _) = h.linked("alice").await;
+    let walt = admin.create_phone().await?;
+    let mut peer = link_fresh_peer(&h.sim, &admin, &walt, interop::peer::new_store()).await?;
+    let bob = admin.create_phone().await?;
+
+    let group = alice
+        .client
+        .create_group("Mixed", &[format!("+{walt}"), format!("+{bob}")])
+        .await?;
+    let gid = group.jid.to_string();
+    let group_jid: Jid = gid.parse()?;
+
+    for text in ["hello from wasp", "again from wasp"] {
+        alice.client.send_text(&gid, text).await?;
+        let (got, info) = next_group_text(&mut peer.events).await?;
+        assert_eq!(got, text);
+        assert_eq!(info.source.chat, group_jid);
+        assert_eq!(info.source.sender.user.as_str(), alice_phone.as_str());
+        wait_for_phone_text(&admin, &bob, text).await?;
+    }
+
+    send(&peer.client, &group_jid, "hello from walt").await?;
+    let got = alice
+        .next_matching(|e| match e {
+            wasp::client::Event::Message(m) => Some(m.clone()),
+            wasp::client::Event::Undecryptable { reason, .. } => {
+                panic!("the session could not decrypt: {reason}")
+            }
+            _ => None,
+        })
+        .await;
+    assert_eq!(got.text, "hello from walt");
+    assert_eq!(got.chat.to_string(), gid);
+    assert_eq!(got.sender.user, walt);
+    wait_for_phone_text(&admin, &bob, "hello from walt").await?;
 
     assert_eq!(peer.http.attempts(), Vec::<String>::new());
     peer.handle.shutdown().await;

@@ -18,7 +18,6 @@ use anyhow::{bail, Context, Result};
 use tokio::sync::mpsc;
 use whatsapp_rust::types::events::Event as PeerEvent;
 
-use harness::next_message;
 use interop::admin::AdminClient;
 use interop::link::{link_fresh_peer, next_text_info, wait_for_phone_text, SHORT_HANG_GUARD};
 use wasp::client::groups::ParticipantAction;
@@ -89,7 +88,7 @@ async fn a_wasp_group_is_read_by_whatsapp_rust_and_phones_through_member_changes
 
     // whatsapp-rust -> the group: wasp reads its key and its skmsg.
     peer_send(&walt.client, &gid, "hello from whatsapp-rust").await?;
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(got.text, "hello from whatsapp-rust");
     assert_eq!(got.chat.to_string(), gid);
     assert_eq!(got.sender.user, walt_phone);
@@ -97,7 +96,7 @@ async fn a_wasp_group_is_read_by_whatsapp_rust_and_phones_through_member_changes
 
     // A phone -> the group: both clients read it.
     admin.phone_send(&bob, &gid, "hello from bob").await?;
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(
         (got.text.as_str(), got.sender.user.as_str()),
         ("hello from bob", bob.as_str())
@@ -120,7 +119,7 @@ async fn a_wasp_group_is_read_by_whatsapp_rust_and_phones_through_member_changes
     let (text, _, _) = peer_group_text(&mut walt.events).await?;
     assert_eq!(text, "welcome carol");
     admin.phone_send(&carol, &gid, "thanks from carol").await?;
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(got.text, "thanks from carol");
     let (text, _, _) = peer_group_text(&mut walt.events).await?;
     assert_eq!(text, "thanks from carol");
@@ -179,7 +178,7 @@ async fn a_lid_group_works_between_wasp_whatsapp_rust_and_a_phone() -> Result<()
 
     // The phone -> the group: members are named by LID, the number beside.
     admin.phone_send(&bob, &gid, "lid hello").await?;
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(got.text, "lid hello");
     assert_eq!(got.chat.to_string(), gid);
     assert_eq!(got.sender.to_non_ad().to_string(), bob_lid);
@@ -204,7 +203,7 @@ async fn a_lid_group_works_between_wasp_whatsapp_rust_and_a_phone() -> Result<()
 
     // whatsapp-rust -> the group: wasp reads it, sender by LID.
     peer_send(&walt.client, &gid, "lid answer").await?;
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(got.text, "lid answer");
     assert_eq!(got.sender.to_non_ad().to_string(), walt_lid);
 

@@ -9,12 +9,8 @@
 
 mod harness;
 
-use harness::{message, next_message, Harness};
+use harness::{message, pn, Harness};
 use wasp::client::{ClientError, Event};
-
-fn pn(phone: &str) -> String {
-    format!("{phone}@s.whatsapp.net")
-}
 
 /// Polls the phone's inbox until it holds `n` texts (a hang guard, not a
 /// timing assertion) and returns their texts.
@@ -50,7 +46,7 @@ async fn a_contact_on_lid_is_read_by_both_identities_and_answered_by_either() {
     h.sim
         .phone_send(&bob, &alice_phone, "from my lid")
         .expect("sent");
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(got.text, "from my lid");
     assert_eq!(got.chat.to_string(), bob_lid);
     assert_eq!(got.sender_lid.map(|j| j.to_string()), Some(bob_lid.clone()));
@@ -88,7 +84,7 @@ async fn our_account_moving_to_lid_mid_conversation_keeps_the_chat_going_across_
 
     // Before: phone numbers both ways.
     h.sim.phone_send(&bob, &alice_phone, "one").expect("sent");
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(got.sender_lid.map(|j| j.to_string()), Some(bob_lid.clone()));
     alice.client.send_text(&bob, "two").await.expect("sent");
     phone_texts(&h, &bob, 1).await;
@@ -122,7 +118,7 @@ async fn a_contact_moving_to_lid_mid_conversation_loses_nothing_across_a_restart
     let bob = h.sim.create_phone(None).await.expect("phone");
 
     h.sim.phone_send(&bob, &alice_phone, "one").expect("sent");
-    next_message(&mut alice).await;
+    alice.next_message().await;
     alice.client.send_text(&bob, "two").await.expect("sent");
     phone_texts(&h, &bob, 1).await;
 

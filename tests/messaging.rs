@@ -5,7 +5,7 @@
 
 mod harness;
 
-use harness::{next_message, Harness};
+use harness::Harness;
 use wasp::client::{Event, ReceiptKind};
 
 fn jid(phone: &str) -> String {
@@ -41,7 +41,7 @@ async fn a_session_and_a_phone_exchange_texts_both_ways() {
         .sim
         .phone_send(&bob, &alice_phone, "hi alice")
         .expect("sent");
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(got.id, first.id);
     assert_eq!(got.text, "hi alice");
     assert_eq!(got.chat, jid(&bob));
@@ -51,7 +51,7 @@ async fn a_session_and_a_phone_exchange_texts_both_ways() {
         .sim
         .phone_send(&bob, &alice_phone, "second")
         .expect("sent");
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(
         (got.id.as_str(), got.text.as_str()),
         (second.id.as_str(), "second")
@@ -142,7 +142,7 @@ async fn own_phone_messages_arrive_as_from_me_and_replies_carry_the_quote() {
         .sim
         .phone_send(&alice_phone, &bob, "from my phone")
         .expect("sent");
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(got.id, typed.id);
     assert!(got.from_me);
     assert_eq!(got.chat, jid(&bob));
@@ -160,7 +160,7 @@ async fn own_phone_messages_arrive_as_from_me_and_replies_carry_the_quote() {
         .state()
         .phone_send(&bob, &alice_phone, "answer!", Some(sent.id.as_str()))
         .expect("sent");
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(got.id, answer.id);
     let quoted = got.quoted.expect("reply quotes the question");
     assert_eq!(quoted.id, sent.id);
@@ -174,7 +174,7 @@ async fn texts_survive_restarts_and_offline_periods_in_order_and_once() {
     h.sim
         .phone_send(&bob, &alice_phone, "before")
         .expect("sent");
-    assert_eq!(next_message(&mut alice).await.text, "before");
+    assert_eq!(alice.next_message().await.text, "before");
     alice
         .client
         .send_text(&bob, "reply before")
@@ -197,7 +197,7 @@ async fn texts_survive_restarts_and_offline_periods_in_order_and_once() {
     let mut alice = h.spawn("alice");
     let mut got = Vec::new();
     for _ in 0..5 {
-        got.push(next_message(&mut alice).await);
+        got.push(alice.next_message().await);
     }
     assert_eq!(got.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), ids);
     assert_eq!(got[4].text, "offline 4");
@@ -214,7 +214,7 @@ async fn texts_survive_restarts_and_offline_periods_in_order_and_once() {
     let mut alice = h.spawn("alice");
     alice.until(|e| *e == Event::Connected).await;
     let later = h.sim.phone_send(&bob, &alice_phone, "later").expect("sent");
-    let next = next_message(&mut alice).await;
+    let next = alice.next_message().await;
     assert_eq!(next.id, later.id, "no earlier message was reported again");
 }
 
@@ -269,7 +269,7 @@ async fn a_device_linked_after_a_chat_started_gets_the_next_text() {
         .send_text(&jid(&bob), "two")
         .await
         .expect("accepted");
-    let got = next_message(&mut bob_web).await;
+    let got = bob_web.next_message().await;
     assert_eq!((got.id, got.text.as_str()), (two.id, "two"));
     assert_eq!(phone_inbox(&h, &bob, 2).await[1].text, "two");
 }
@@ -282,7 +282,7 @@ async fn a_reinstalled_contact_is_an_identity_change_and_retries_recover_the_tex
     h.sim
         .phone_send(&bob, &alice_phone, "before")
         .expect("sent");
-    next_message(&mut alice).await;
+    alice.next_message().await;
     alice.client.send_text(&bob, "ok").await.expect("accepted");
     phone_inbox(&h, &bob, 1).await;
 
@@ -313,7 +313,7 @@ async fn a_reinstalled_contact_is_an_identity_change_and_retries_recover_the_tex
         .sim
         .phone_send(&bob, &alice_phone, "new phone")
         .expect("sent");
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(
         (got.id.to_string(), got.text),
         (hello.id, "new phone".to_string())
@@ -327,7 +327,7 @@ async fn an_undecryptable_message_is_reported_and_the_sender_asked_to_retry() {
     let bob = h.sim.create_phone(None).await.expect("phone");
     // Bob's first message opens the session on both sides.
     h.sim.phone_send(&bob, &alice_phone, "one").expect("sent");
-    next_message(&mut alice).await;
+    alice.next_message().await;
     alice.client.send_text(&bob, "two").await.expect("accepted");
     phone_inbox(&h, &bob, 1).await;
 
@@ -354,7 +354,7 @@ async fn an_undecryptable_message_is_reported_and_the_sender_asked_to_retry() {
     );
     // Bob's phone answers the retry receipt with a new session: the text
     // arrives after all, under the same id.
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(
         (got.id.to_string(), got.text),
         (lost.id, "three".to_string())
@@ -379,7 +379,7 @@ async fn one_time_prekeys_are_refilled_when_first_contacts_use_them_up() {
         h.sim
             .phone_send(&contact, &alice_phone, &format!("hello {i}"))
             .expect("sent");
-        next_message(&mut alice).await;
+        alice.next_message().await;
     }
     // The server told the session it was running low; it uploaded more.
     let refilled = harness::eventually("prekeys refilled", || {
@@ -419,7 +419,7 @@ async fn the_signed_prekey_is_rotated_and_the_old_one_still_opens_first_messages
 
     // The next login rotates; the queued message still opens.
     let mut alice = h.spawn_with("alice", config);
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(
         (got.id.to_string(), got.text),
         (early.id, "to the old key".to_string())
@@ -435,7 +435,7 @@ async fn the_signed_prekey_is_rotated_and_the_old_one_still_opens_first_messages
         .sim
         .phone_send(&carol, &phone, "to the new key")
         .expect("sent");
-    let got = next_message(&mut alice).await;
+    let got = alice.next_message().await;
     assert_eq!(got.id, late.id);
 }
 

@@ -281,6 +281,22 @@ async fn groups_are_created_read_and_changed_by_their_members() {
         (200, Some(3))
     );
 
+    // Any member renames an unlocked group; once an admin locks it, only
+    // admins do.
+    let subject = format!("/sim/groups/{id}/subject");
+    let settings = format!("/sim/groups/{id}/settings");
+    let rename = format!(r#"{{"by":"{bob}","subject":"Bob's"}}"#);
+    let (status, body) = request(&sim, "POST", &subject, Some(&rename)).await;
+    assert_eq!((status, body["subject"].as_str()), (200, Some("Bob's")));
+    let lock = format!(r#"{{"by":"{bob}","locked":true}}"#);
+    let (status, body) = request(&sim, "POST", &settings, Some(&lock)).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("not_admin")));
+    let lock = format!(r#"{{"by":"{alice}","locked":true}}"#);
+    let (status, body) = request(&sim, "POST", &settings, Some(&lock)).await;
+    assert_eq!((status, body["locked"].as_bool()), (200, Some(true)));
+    let (status, body) = request(&sim, "POST", &subject, Some(&rename)).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("not_admin")));
+
     let (status, body) = request(&sim, "GET", "/sim/groups/120363000000000000", None).await;
     assert_eq!(
         (status, body["error"].as_str()),

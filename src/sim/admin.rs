@@ -60,6 +60,8 @@ pub fn router(state: Arc<SimState>, identity: Arc<ServerIdentity>) -> Router {
         .route("/sim/groups", post(create_group))
         .route("/sim/groups/{group}", get(group))
         .route("/sim/groups/{group}/participants", post(group_participants))
+        .route("/sim/groups/{group}/subject", post(group_subject))
+        .route("/sim/groups/{group}/settings", post(group_settings))
         .route("/sim/devices/{jid}/fault", post(fault))
         .fallback(not_found)
         .with_state(App { state, identity })
@@ -304,6 +306,44 @@ async fn group_participants(
     let group =
         app.state
             .change_group_participants(&group, &request.by, &request.add, &request.remove)?;
+    Ok(Json(json!(group)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupSubject {
+    by: String,
+    subject: String,
+}
+
+/// A member's phone renames the group.
+async fn group_subject(
+    State(app): State<App>,
+    Path(group): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, SimError> {
+    let request = parse_body::<GroupSubject>(&body)?;
+    let group = app
+        .state
+        .rename_group(&group, &request.by, &request.subject)?;
+    Ok(Json(json!(group)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupSettings {
+    by: String,
+    locked: bool,
+}
+
+/// An admin's phone locks the group's info (or unlocks it).
+async fn group_settings(
+    State(app): State<App>,
+    Path(group): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, SimError> {
+    let request = parse_body::<GroupSettings>(&body)?;
+    let group = app.state.lock_group(&group, &request.by, request.locked)?;
     Ok(Json(json!(group)))
 }
 

@@ -127,6 +127,27 @@ impl SimState {
         groups::change_participants(self, group, by, add, remove)
     }
 
+    /// `POST /sim/groups/{group}/subject`: member `by` renames the group.
+    pub fn rename_group(
+        &self,
+        group: &str,
+        by: &str,
+        subject: &str,
+    ) -> Result<GroupSummary, SimError> {
+        groups::rename(self, group, by, subject)
+    }
+
+    /// `POST /sim/groups/{group}/settings`: admin `by` locks the group's
+    /// info (only admins edit it) or unlocks it.
+    pub fn lock_group(
+        &self,
+        group: &str,
+        by: &str,
+        locked: bool,
+    ) -> Result<GroupSummary, SimError> {
+        groups::lock(self, group, by, locked)
+    }
+
     /// How many one-time prekeys the server holds for a companion.
     pub fn prekeys_left(&self, device_jid: &str) -> Result<usize, SimError> {
         self.read_device(device_jid, |d| d.prekeys.len())

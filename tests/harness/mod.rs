@@ -85,7 +85,25 @@ pub struct Session {
     pub events: UnboundedReceiver<(String, Event)>,
 }
 
+/// The text an event reports, if it is a `message` event.
+pub fn message(e: &Event) -> Option<IncomingMessage> {
+    match e {
+        Event::Message(m) => Some((**m).clone()),
+        _ => None,
+    }
+}
+
+/// A phone number's user JID.
+pub fn pn(phone: &str) -> String {
+    format!("{phone}@s.whatsapp.net")
+}
+
 impl Session {
+    /// The next text the session reports, skipping other events.
+    pub async fn next_message(&mut self) -> IncomingMessage {
+        self.next_matching(message).await
+    }
+
     /// Waits for the first event `pick` accepts, skipping others.
     pub async fn next_matching<T>(&mut self, pick: impl Fn(&Event) -> Option<T>) -> T {
         let wait = async {
@@ -119,19 +137,6 @@ impl Session {
             .unwrap_or_else(|_| panic!("event never arrived; saw {seen:?}"));
         seen
     }
-}
-
-/// The text an event reports, if it is a `message`.
-pub fn message(e: &Event) -> Option<IncomingMessage> {
-    match e {
-        Event::Message(m) => Some((**m).clone()),
-        _ => None,
-    }
-}
-
-/// The next text the session reports, skipping other events.
-pub async fn next_message(session: &mut Session) -> IncomingMessage {
-    session.next_matching(message).await
 }
 
 /// Polls `check` every 10 ms until it returns `Some` (a hang guard, not a

@@ -43,6 +43,10 @@ pub struct Ctx {
     pub creds: Creds,
     pub phase: Phase,
     pub iqs: IqTracker<Then>,
+    /// Moves on whenever some group's members may have changed (a `w:gp2`
+    /// notification, our own change): what a feature cached of groups'
+    /// members before is stale.
+    pub groups_epoch: u64,
 }
 
 impl Ctx {
@@ -52,6 +56,7 @@ impl Ctx {
             creds,
             phase: Phase::Offline,
             iqs: IqTracker::new(),
+            groups_epoch: 0,
         }
     }
 

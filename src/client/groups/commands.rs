@@ -14,8 +14,8 @@ use super::specs::{
 use super::types::{
     group_of, participant_of, GroupInfo, JoinedGroup, ParticipantAction, ParticipantResult,
 };
-use super::Groups;
-use crate::client::core::{Action, Ctx, IqSpec, Phase, Then};
+use super::{forget_distribution, own_devices, Groups};
+use crate::client::core::{Action, Ctx, IqSpec, Phase, Then, Work};
 use crate::client::{Client, ClientError};
 use crate::types::Jid;
 
@@ -33,6 +33,56 @@ pub(super) fn ask<S: IqSpec>(spec: S, reply: Reply<S::Answer>) -> Then {
             Vec::new()
         })]
     })
+}
+
+/// Sends `spec`, which may change a group's members (an add, a remove,
+/// our leave or join). When `changed` says it did, the members cached
+/// for sending are stale (`Ctx::groups_epoch`); when members left the
+/// group `rotate` names, our sender key for it and the record of who
+/// holds it are dropped before the caller hears. The server tells the
+/// other members' devices, not the one that asked, so no notification
+/// would do either for us.
+pub(super) fn ask_changing<S: IqSpec>(
+    spec: S,
+    rotate: Option<Jid>,
+    changed: impl FnOnce(&S::Answer) -> bool + Send + 'static,
+    reply: Reply<S::Answer>,
+) -> Then
+where
+    S::Answer: Send,
+{
+    Then::to::<Groups>(move |_, ctx, now| {
+        if ctx.phase != Phase::Connected {
+            let _ = reply.send(Err(ClientError::NotConnected));
+            return Vec::new();
+        }
+        vec![ctx.send_iq(spec, now, move |_: &mut Groups, ctx, answer, _| {
+            if !answer.as_ref().is_ok_and(changed) {
+                let _ = reply.send(answer);
+                return Vec::new();
+            }
+            ctx.groups_epoch = ctx.groups_epoch.wrapping_add(1);
+            let Some(group) = rotate else {
+                let _ = reply.send(answer);
+                return Vec::new();
+            };
+            let own = own_devices(ctx);
+            vec![Action::Blocking(Work::new(move |store| {
+                if let Err(e) = forget_distribution(store, &group, &own) {
+                    tracing::error!(%group, error = %e, "cannot drop our sender key after members left");
+                }
+                Then::to::<Groups>(move |_, _, _| {
+                    let _ = reply.send(answer);
+                    Vec::new()
+                })
+            }))]
+        })]
+    })
+}
+
+/// Whether a participant change was done for anyone.
+fn any_done(results: &[ParticipantResult]) -> bool {
+    results.iter().any(|r| r.error.is_none())
 }
 
 /// Reads the group's current description id, then replaces it.
@@ -142,12 +192,21 @@ impl Client {
         action: ParticipantAction,
         participants: &[String],
     ) -> Result<Vec<ParticipantResult>, ClientError> {
+        let group = group_arg(group)?;
         let spec = ChangeParticipants {
-            group: group_arg(group)?,
+            group: group.clone(),
             action,
             participants: participants_arg(participants)?,
         };
-        self.group_command(|reply| ask(spec, reply)).await
+        let rotate = match action {
+            ParticipantAction::Add => None,
+            ParticipantAction::Remove => Some(group),
+            ParticipantAction::Promote | ParticipantAction::Demote => {
+                return self.group_command(|reply| ask(spec, reply)).await
+            }
+        };
+        self.group_command(|reply| ask_changing(spec, rotate, |r: &Vec<_>| any_done(r), reply))
+            .await
     }
 
     /// Renames a group.
@@ -173,10 +232,12 @@ impl Client {
 
     /// Leaves a group.
     pub async fn leave_group(&self, group: &str) -> Result<(), ClientError> {
+        let group = group_arg(group)?;
         let spec = LeaveGroup {
-            group: group_arg(group)?,
+            group: group.clone(),
         };
-        self.group_command(|reply| ask(spec, reply)).await
+        self.group_command(|reply| ask_changing(spec, Some(group), |_| true, reply))
+            .await
     }
 
     /// The group's invite code (the link is
@@ -193,7 +254,7 @@ impl Client {
     /// Joins the group an invite code (or its whole link) leads to.
     pub async fn join_group(&self, code: &str) -> Result<JoinedGroup, ClientError> {
         let code = invite_code_of(code)?;
-        self.group_command(|reply| ask(JoinByInvite { code }, reply))
+        self.group_command(|reply| ask_changing(JoinByInvite { code }, None, |_| true, reply))
             .await
     }
 }

@@ -59,6 +59,8 @@ impl Feature for Groups {
         else {
             return Some(report);
         };
+        // Members cached for sending are stale now.
+        ctx.groups_epoch = ctx.groups_epoch.wrapping_add(1);
         let own = if changes.members_removed {
             own_devices(ctx)
         } else {

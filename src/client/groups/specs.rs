@@ -3,8 +3,10 @@
 //! to `g.us` itself; the others to the group's JID.
 //!
 //! Owns: building these requests and reading their answers, and how the
-//! server's refusals read (404: no such group or not a member; 401/403:
-//! not an admin). Must not touch: state, the store, events.
+//! server's refusals read (404: no such group; 403: not a member, which
+//! a caller cannot tell apart from no group; 401: not an admin —
+//! whatsmeow `errors.go` ErrGroupNotFound / ErrNotInGroup,
+//! ErrIQNotAuthorized). Must not touch: state, the store, events.
 
 use super::types::{GroupInfo, JoinedGroup, ParticipantAction, ParticipantResult};
 use crate::client::core::{envelope, expect_result, IqSpec};
@@ -27,7 +29,10 @@ fn group_result<'a>(answer: &'a Node, group: &Jid) -> Result<&'a Node, ClientErr
         ClientError::Server { code, .. } if code == "404" => {
             ClientError::GroupNotFound(group.to_string())
         }
-        ClientError::Server { code, text } if code == "401" || code == "403" => {
+        ClientError::Server { code, .. } if code == "403" => {
+            ClientError::GroupNotFound(format!("{group}: not a member"))
+        }
+        ClientError::Server { code, text } if code == "401" => {
             ClientError::NotGroupAdmin(format!("{group}: {code} {text}"))
         }
         other => other,

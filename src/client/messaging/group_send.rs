@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use super::bundles::BundleFetch;
 use super::device_lists::UserDevices;
 use super::encrypt::{self, Encrypted, Outgoing};
-use super::keys::OwnKeys;
+use super::keys::{device_identity, OwnKeys};
 use super::peers;
 use super::sender_keys;
 use super::state::{Messaging, PendingSend, SendReply};
@@ -82,7 +82,7 @@ pub enum GroupPrepared {
 
 /// Our device as a group addressed `mode` knows it; `None` for a LID
 /// group while our own LID is unknown.
-fn sending_device(ctx: &Ctx, mode: AddressingMode) -> Option<DeviceAddress> {
+pub(super) fn sending_device(ctx: &Ctx, mode: AddressingMode) -> Option<DeviceAddress> {
     let own = ctx.own_device()?;
     match mode {
         AddressingMode::Pn => Some(own),
@@ -116,15 +116,25 @@ impl Messaging {
         };
         self.pending
             .insert(id.clone(), PendingSend::new(message, reply));
+        let epoch = ctx.groups_epoch;
+        if let Some(info) = self.group_members.get(&group, epoch, now) {
+            return self.on_group_info(ctx, id, Ok(info), now);
+        }
         vec![ctx.send_iq(
             GroupInfoQuery { group },
             now,
-            move |m: &mut Messaging, ctx, answer, now| m.on_group_info(ctx, id, answer, now),
+            move |m: &mut Messaging, ctx, answer, now| {
+                if let Ok(info) = &answer {
+                    m.group_members.insert(info, epoch, now);
+                }
+                m.on_group_info(ctx, id, answer, now)
+            },
         )]
     }
 
-    /// The members are known: their device lists, from the cache when
-    /// every one is fresh there.
+    /// The members are known (from the server, or cached by
+    /// `group_members`): their device lists, from the cache when every
+    /// one is fresh there.
     fn on_group_info(
         &mut self,
         ctx: &mut Ctx,
@@ -132,12 +142,8 @@ impl Messaging {
         answer: Result<GroupInfo, ClientError>,
         now: Instant,
     ) -> Vec<Action> {
-        let info = match answer {
-            Ok(info) => info,
-            Err(e) => {
-                self.fail_send(&id, e);
-                return Vec::new();
-            }
+        let Some(info) = self.or_fail(&id, answer) else {
+            return Vec::new();
         };
         let mode = info.addressing_mode;
         let Some(sending) = sending_device(ctx, mode) else {
@@ -179,12 +185,8 @@ impl Messaging {
         answer: Result<HashMap<Jid, UserDevices>, ClientError>,
         now: Instant,
     ) -> Vec<Action> {
-        let lists = match answer {
-            Ok(lists) => lists,
-            Err(e) => {
-                self.fail_send(&id, e);
-                return Vec::new();
-            }
+        let Some(lists) = self.or_fail(&id, answer) else {
+            return Vec::new();
         };
         self.device_lists.insert(&lists, now);
         let mut devices: Vec<DeviceAddress> = lists
@@ -212,17 +214,15 @@ impl Messaging {
         route: Route,
         bundles: Option<HashMap<DeviceAddress, PreKeyBundle>>,
     ) -> Vec<Action> {
-        let (Some(pending), Some(keys)) = (self.pending.get(&id), OwnKeys::of(ctx)) else {
-            self.fail_send(&id, ClientError::NotConnected);
-            return Vec::new();
-        };
-        let message = pending.message.clone();
-        vec![Action::Blocking(Work::new(move |store| {
-            let result = prepare(store, &keys, &message, &route, bundles.as_ref());
-            Then::to::<Messaging>(move |m, ctx, now| {
-                m.on_group_prepared(ctx, id, route, result, now)
-            })
-        }))]
+        self.send_step(
+            ctx,
+            id,
+            move |store, keys, message| {
+                let result = prepare(store, keys, message, &route, bundles.as_ref());
+                (result, route)
+            },
+            |m, ctx, id, (result, route), now| m.on_group_prepared(ctx, id, route, result, now),
+        )
     }
 
     fn on_group_prepared(
@@ -233,28 +233,24 @@ impl Messaging {
         result: Result<GroupPrepared, ClientError>,
         now: Instant,
     ) -> Vec<Action> {
-        let ready =
-            match result {
-                Ok(GroupPrepared::Ready(ready)) => ready,
-                Ok(GroupPrepared::NeedBundles(missing)) => {
-                    let spec = BundleFetch { devices: missing };
-                    return vec![ctx.send_iq(
-                        spec,
-                        now,
-                        move |m: &mut Messaging, ctx, answer, _| match answer {
-                            Ok(bundles) => m.group_pass(ctx, id, route, Some(bundles)),
-                            Err(e) => {
-                                m.fail_send(&id, e);
-                                Vec::new()
-                            }
-                        },
-                    )];
-                }
-                Err(e) => {
-                    self.fail_send(&id, e);
-                    return Vec::new();
-                }
-            };
+        let ready = match result {
+            Ok(GroupPrepared::Ready(ready)) => ready,
+            Ok(GroupPrepared::NeedBundles(missing)) => {
+                let spec = BundleFetch { devices: missing };
+                return vec![ctx.send_iq(
+                    spec,
+                    now,
+                    move |m: &mut Messaging, ctx, answer, _| match m.or_fail(&id, answer) {
+                        Some(bundles) => m.group_pass(ctx, id, route, Some(bundles)),
+                        None => Vec::new(),
+                    },
+                )];
+            }
+            Err(e) => {
+                self.fail_send(&id, e);
+                return Vec::new();
+            }
+        };
         for (device, why) in &ready.distribution.skipped {
             tracing::warn!(%device, %why, "device left without our sender key");
         }
@@ -279,12 +275,7 @@ impl Messaging {
             .filter_map(|(d, _)| DeviceAddress::from_jid(&encrypt::on_wire(&ready.wire, d)))
             .collect();
         pending.ack_deadline = Some(now + ctx.config.iq_timeout);
-        let identity = ctx
-            .creds
-            .paired
-            .as_ref()
-            .map(|p| p.account.clone())
-            .unwrap_or_default();
+        let identity = device_identity(ctx);
         out.push(Action::Send(group_stanza(
             &pending.message,
             &ready,
@@ -292,6 +283,19 @@ impl Messaging {
             &identity,
         )));
         out
+    }
+}
+
+/// The server refused a text to `group` with `code`: no such group (404)
+/// or not a member (403), as the group iqs say it, or another refusal.
+pub(super) fn refused(group: &Jid, code: &str) -> ClientError {
+    match code {
+        "404" => ClientError::GroupNotFound(group.to_string()),
+        "403" => ClientError::GroupNotFound(format!("{group}: not a member")),
+        _ => ClientError::Server {
+            code: code.to_string(),
+            text: "message refused".into(),
+        },
     }
 }
 
@@ -392,6 +396,18 @@ fn session_addresses(
         sessions.push(twin);
     }
     Ok((sessions, wire))
+}
+
+/// Where our session with `device` is kept (see [`session_addresses`]).
+pub(super) fn session_address(
+    store: &dyn AuthStore,
+    device: &DeviceAddress,
+) -> Result<DeviceAddress, ClientError> {
+    let (sessions, _) = session_addresses(store, std::slice::from_ref(device))?;
+    Ok(sessions
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| device.clone()))
 }
 
 /// The participant-list hash: every device the message is for and the

@@ -221,17 +221,32 @@ fn a_group_text_hands_our_key_to_each_device_once_and_every_member_reads_it() {
     holders.sort_by_cached_key(ToString::to_string);
     assert_eq!(holders, devices);
 
-    // The next text: device lists cached, every device holds our key, so
-    // one skmsg and no copies.
+    // The next text: members and device lists cached, every device holds
+    // our key, so no query first, one skmsg and no copies.
     let (reply, _rx) = oneshot::channel();
     let out = p.on_command(send_text(GROUP.into(), "second".into(), None, reply), now);
-    let info = sent(&out)[0].clone();
-    let answer = result_for(&info).children(vec![group_info(&["15550001111"])]);
-    let out = deliver(&mut p, &store, &answer, now);
+    let out = run_blocking_on(&mut p, &store, out);
     let second = sent(&out)[0].clone();
+    assert_eq!(second.tag, "message");
     assert_eq!(tags(&second), ["enc"]);
     assert_eq!(alice.read(&second), "second");
     assert_eq!(phone.read(&second), "second");
+
+    // Members changed: the next text asks for them again.
+    let added = Node::new("notification")
+        .attr("type", "w:gp2")
+        .attr("from", GROUP)
+        .attr("id", "n1")
+        .attr("participant", "15551234567@s.whatsapp.net")
+        .children(vec![Node::new("add")
+            .children(vec![
+                Node::new("participant").attr("jid", "15550003333@s.whatsapp.net")
+            ])]);
+    deliver(&mut p, &store, &added, now);
+    let (reply, _rx) = oneshot::channel();
+    let out = p.on_command(send_text(GROUP.into(), "third".into(), None, reply), now);
+    let info = sent(&out)[0].clone();
+    assert_eq!(info.get_attr("xmlns"), Some("w:g2"));
 }
 
 #[test]

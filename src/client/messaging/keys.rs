@@ -23,6 +23,16 @@ pub struct OwnKeys {
     pub lid_user: Option<String>,
 }
 
+/// Our signed device identity (`<device-identity>`), sent with a copy
+/// that starts a session; empty before linking.
+pub fn device_identity(ctx: &Ctx) -> Vec<u8> {
+    ctx.creds
+        .paired
+        .as_ref()
+        .map(|p| p.account.clone())
+        .unwrap_or_default()
+}
+
 impl OwnKeys {
     /// Our keys once linked.
     pub fn of(ctx: &Ctx) -> Option<Arc<OwnKeys>> {

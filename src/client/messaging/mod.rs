@@ -4,7 +4,7 @@
 //! `bundles`, `encrypt`, the server's ack), the receive flow (`receive`,
 //! with `decrypt` on the blocking pool), group texts both ways
 //! (`group_send`, `group_receive`, with the sender keys of `sender_keys`), `receipts` both ways, `retry`
-//! receipts, the device lists of recent chats (`device_lists`), and what
+//! receipts (`group_retry` for group texts), the device lists of recent chats (`device_lists`), and what
 //! is kept with each peer device in the session's store (`peers`).
 //! Must not touch: the socket or the session's state machine; it hands
 //! actions to the run loop, and its blocking steps run off the async
@@ -19,7 +19,9 @@ mod decrypt;
 mod device_lists;
 mod device_notifications;
 mod encrypt;
+mod group_members;
 mod group_receive;
+mod group_retry;
 mod group_send;
 #[cfg(test)]
 mod group_tests;
@@ -65,12 +67,13 @@ impl Feature for Messaging {
         Vec::new()
     }
 
-    /// Fails what was in flight and forgets the device lists (a change
-    /// announced meanwhile would go unseen).
+    /// Fails what was in flight and forgets the device lists and group
+    /// members (a change announced meanwhile would go unseen).
     fn on_disconnected(&mut self, _ctx: &mut Ctx) {
         for (_, p) in self.pending.drain() {
             let _ = p.reply.send(Err(super::ClientError::NotConnected));
         }
         self.device_lists.clear();
+        self.group_members.clear();
     }
 }

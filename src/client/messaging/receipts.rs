@@ -88,10 +88,15 @@ pub struct IncomingReceipt {
     pub timestamp: u64,
 }
 
-/// Reads a `<receipt>`; `None` when it names no sender or id.
+/// Reads a `<receipt>`; `None` when it names no sender or id. A group's
+/// receipt comes `from` the group, the member's device in `participant`.
 pub fn parse(node: &Node) -> Option<IncomingReceipt> {
     let from = node.get_attr("from")?;
-    let sender = DeviceAddress::parse(from)?;
+    let group = crate::client::groups::group_of(from).filter(|_| from.ends_with("@g.us"));
+    let sender = match &group {
+        Some(_) => DeviceAddress::parse(node.get_attr("participant")?)?,
+        None => DeviceAddress::parse(from)?,
+    };
     let mut ids = vec![MessageId::from(node.get_attr("id")?)];
     if let Some(list) = node.child("list") {
         ids.extend(
@@ -111,9 +116,8 @@ pub fn parse(node: &Node) -> Option<IncomingReceipt> {
     Some(IncomingReceipt {
         kind,
         retry: kind_attr == "retry",
-        chat: node
-            .get_attr("recipient")
-            .and_then(|r| Jid::parse(r).ok())
+        chat: group
+            .or_else(|| node.get_attr("recipient").and_then(|r| Jid::parse(r).ok()))
             .unwrap_or_else(|| sender.user_jid()),
         sender,
         ids,
@@ -170,5 +174,36 @@ impl Messaging {
         }
         out.extend(envelope::ack_actions(node));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_receipt_names_the_member_device_and_the_group() {
+        let receipt = Node::new("receipt")
+            .attr("from", "120363000000000001@g.us")
+            .attr("participant", "15550002222:3@s.whatsapp.net")
+            .attr("id", "M1")
+            .attr("type", "retry");
+        let parsed = parse(&receipt).expect("a receipt");
+        assert_eq!(parsed.chat.to_string(), "120363000000000001@g.us");
+        assert_eq!(parsed.sender.to_string(), "15550002222:3@s.whatsapp.net");
+        assert!(parsed.retry);
+        assert_eq!(parsed.kind, None);
+        // Without the member it names nobody.
+        let anonymous = Node::new("receipt")
+            .attr("from", "120363000000000001@g.us")
+            .attr("id", "M1");
+        assert_eq!(parse(&anonymous), None);
+        // A 1:1 receipt: the chat is the sender's user.
+        let direct = Node::new("receipt")
+            .attr("from", "15550002222:3@s.whatsapp.net")
+            .attr("id", "M2");
+        let parsed = parse(&direct).expect("a receipt");
+        assert_eq!(parsed.chat.to_string(), "15550002222@s.whatsapp.net");
+        assert_eq!(parsed.kind, Some(ReceiptKind::Delivered));
     }
 }

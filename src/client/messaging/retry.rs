@@ -1,7 +1,7 @@
 //! Retry receipts: a device that could not decrypt a text we sent asks
 //! for it again. Our session with it is dropped, a fresh bundle fetched,
 //! and the text sent to that device alone under the same id (whatsmeow
-//! `retry.go`).
+//! `retry.go`); a group text goes its own way (`group_retry`).
 
 use tokio::sync::oneshot;
 
@@ -37,6 +37,9 @@ impl Messaging {
         }
         *count += 1;
         let message = message.clone();
+        if message.chat.is_group() {
+            return self.resend_to_member(ctx, message, device.clone());
+        }
         let to = message.chat.clone();
         // The device asked under the chat's namespace; our session with it
         // is kept under its LID when that is known (from the send's device

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::bundles::BundleFetch;
 use super::device_lists::UserDevices;
 use super::encrypt::{self, Encrypted, Outgoing, Prepared};
-use super::keys::OwnKeys;
+use super::keys::{device_identity, OwnKeys};
 use super::state::{Messaging, PendingSend, SendReply};
 use super::usync::DeviceQuery;
 use crate::client::core::{Action, Ctx, Phase, Then, Work};
@@ -343,16 +343,17 @@ impl Messaging {
             + Send
             + 'static,
     ) -> Vec<Action> {
-        let (Some(pending), Some(keys)) = (self.pending.get(&id), OwnKeys::of(ctx)) else {
-            self.fail_send(&id, ClientError::NotConnected);
-            return Vec::new();
-        };
-        let message = pending.message.clone();
-        let devices = pending.devices.clone();
-        vec![Action::Blocking(Work::new(move |store| {
-            let result = work(store, &keys, &message, &devices);
-            Then::to::<Messaging>(move |m, ctx, now| m.on_prepared(ctx, id, result, now))
-        }))]
+        let devices = self
+            .pending
+            .get(&id)
+            .map(|p| p.devices.clone())
+            .unwrap_or_default();
+        self.send_step(
+            ctx,
+            id,
+            move |store, keys, message| work(store, keys, message, &devices),
+            |m, ctx, id, result, now| m.on_prepared(ctx, id, result, now),
+        )
     }
 
     /// The device lists arrived: find the devices without a session (and
@@ -503,12 +504,7 @@ impl Messaging {
             return out;
         }
         pending.ack_deadline = Some(now + ctx.config.iq_timeout);
-        let identity = ctx
-            .creds
-            .paired
-            .as_ref()
-            .map(|p| p.account.clone())
-            .unwrap_or_default();
+        let identity = device_identity(ctx);
         let mut out = out;
         out.push(Action::Send(encrypt::message_stanza(
             &pending.message,
@@ -541,6 +537,11 @@ impl Messaging {
         };
         let after = super::group_send::after_ack(&p, ack.get_attr("error").is_none());
         let result = match ack.get_attr("error") {
+            Some(code) if p.message.chat.is_group() => {
+                // The members we cached may be what the server refused.
+                self.group_members.forget(&p.message.chat);
+                Err(super::group_send::refused(&p.message.chat, code))
+            }
             Some(code) => Err(ClientError::Server {
                 code: code.to_string(),
                 text: "message refused".into(),

@@ -72,6 +72,23 @@ pub fn distribution_plaintext(group: &Jid, distribution: &SenderKeyDistributionM
     text::pad(&message.encode_to_vec())
 }
 
+/// The padded plaintext of text `message` (an encoded `Message`) that
+/// also hands `distribution` to its reader: a group text resent pairwise
+/// to a member that could not read it (whatsmeow `retry.go`).
+pub fn with_distribution(
+    message: &[u8],
+    group: &Jid,
+    distribution: &SenderKeyDistributionMessage,
+) -> Vec<u8> {
+    // Our own encoding of a text: it always decodes.
+    let mut message = proto::Message::decode(message).unwrap_or_default();
+    message.sender_key_distribution_message = Some(proto::SenderKeyDistribution {
+        group_id: Some(group.to_string()),
+        axolotl_sender_key_distribution_message: Some(distribution.serialize()),
+    });
+    text::pad(&message.encode_to_vec())
+}
+
 /// The distribution a decrypted pairwise plaintext (padding removed)
 /// carries, if any: the Signal-level message's bytes.
 pub fn distribution_in(plaintext: &[u8]) -> Option<Vec<u8>> {

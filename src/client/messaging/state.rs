@@ -1,5 +1,6 @@
 //! What the messaging feature keeps: sends in flight, the texts sent
-//! lately (for retry receipts) and the device lists of recent chats.
+//! lately (for retry receipts), the device lists of recent chats and the
+//! members of groups texted lately.
 //! Only sessions that send hold any of it; an idle session's maps are
 //! empty and own no heap.
 
@@ -10,8 +11,12 @@ use tokio::time::Instant;
 
 use super::device_lists::DeviceLists;
 use super::encrypt::Outgoing;
+use super::group_members::GroupMembers;
+use super::keys::OwnKeys;
+use crate::client::core::{Action, Ctx, Then, Work};
 use crate::client::events::SentMessage;
 use crate::client::ClientError;
+use crate::store::AuthStore;
 use crate::types::{DeviceAddress, Jid, MessageId};
 
 /// Where a send waits for its caller.
@@ -68,6 +73,8 @@ pub struct Messaging {
     pub(super) pending: HashMap<MessageId, PendingSend>,
     /// Device lists of recent chats and of our own account.
     pub(super) device_lists: DeviceLists,
+    /// Members of groups texted lately.
+    pub(super) group_members: GroupMembers,
     /// Recently accepted texts and how often each device asked for them
     /// again, newest last.
     pub(super) recent: VecDeque<(Outgoing, Vec<(DeviceAddress, u8)>)>,
@@ -79,6 +86,45 @@ impl Messaging {
         if let Some(p) = self.pending.remove(id) {
             let _ = p.reply.send(Err(error));
         }
+    }
+
+    /// What a step of send `id` produced; on an error the send fails
+    /// with it.
+    pub(super) fn or_fail<T>(
+        &mut self,
+        id: &MessageId,
+        result: Result<T, ClientError>,
+    ) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.fail_send(id, e);
+                None
+            }
+        }
+    }
+
+    /// Blocking `work` on pending send `id`, with our keys and its
+    /// message; its result comes back to `then` on the session. Without
+    /// the send or our keys (logged out meanwhile) the send fails.
+    pub(super) fn send_step<R: Send + 'static>(
+        &mut self,
+        ctx: &Ctx,
+        id: MessageId,
+        work: impl FnOnce(&dyn AuthStore, &OwnKeys, &Outgoing) -> R + Send + 'static,
+        then: impl FnOnce(&mut Messaging, &mut Ctx, MessageId, R, Instant) -> Vec<Action>
+            + Send
+            + 'static,
+    ) -> Vec<Action> {
+        let (Some(pending), Some(keys)) = (self.pending.get(&id), OwnKeys::of(ctx)) else {
+            self.fail_send(&id, ClientError::NotConnected);
+            return Vec::new();
+        };
+        let message = pending.message.clone();
+        vec![Action::Blocking(Work::new(move |store| {
+            let result = work(store, &keys, &message);
+            Then::to::<Messaging>(move |m, ctx, now| then(m, ctx, id, result, now))
+        }))]
     }
 
     /// Sends whose ack is overdue.

@@ -8,7 +8,9 @@
 
 use serde::Serialize;
 
-use super::manage::{change_members, create, Actor, GroupError, MemberChange, NewGroup};
+use super::manage::{
+    change_members, create, set_locked, set_subject, Actor, GroupError, MemberChange, NewGroup,
+};
 use crate::sim::error::SimError;
 use crate::sim::phone::send::parse_recipient;
 use crate::sim::protocol::addressing::Addressing;
@@ -27,6 +29,8 @@ pub struct GroupSummary {
     /// `pn` or `lid`: how the group names its members.
     pub addressing_mode: &'static str,
     pub invite_code: String,
+    /// Only admins may change the subject and description.
+    pub locked: bool,
     pub participants: Vec<GroupMember>,
 }
 
@@ -91,6 +95,64 @@ pub(crate) fn change_participants(
     add: &[String],
     remove: &[String],
 ) -> Result<GroupSummary, SimError> {
+    acting(state, group, by, |world, id, actor| {
+        for (change, listed) in [(MemberChange::Add, add), (MemberChange::Remove, remove)] {
+            if listed.is_empty() {
+                continue;
+            }
+            let phones: Vec<Option<String>> =
+                accounts_of(world, listed)?.into_iter().map(Some).collect();
+            let results = change_members(world, id, actor, change, &phones)
+                .map_err(|e| admin_error(e, id, by))?;
+            if let Some((phone, code)) = phones
+                .iter()
+                .zip(results)
+                .find_map(|(p, r)| Some((p.clone()?, r?)))
+            {
+                return Err(SimError::BadRequest(format!(
+                    "could not {} {phone}: error {code}",
+                    change.tag()
+                )));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// `POST /sim/groups/{group}/subject`: member `by` renames the group, as
+/// its phone would.
+pub(crate) fn rename(
+    state: &SimState,
+    group: &str,
+    by: &str,
+    subject: &str,
+) -> Result<GroupSummary, SimError> {
+    acting(state, group, by, |world, id, actor| {
+        set_subject(world, id, actor, subject).map_err(|e| admin_error(e, id, by))
+    })
+}
+
+/// `POST /sim/groups/{group}/settings`: admin `by` locks the group's info
+/// (or unlocks it).
+pub(crate) fn lock(
+    state: &SimState,
+    group: &str,
+    by: &str,
+    locked: bool,
+) -> Result<GroupSummary, SimError> {
+    acting(state, group, by, |world, id, actor| {
+        set_locked(world, id, actor, locked).map_err(|e| admin_error(e, id, by))
+    })
+}
+
+/// Phone `by` (no companion asked) makes `change` to `group`; the group
+/// as it is then (as its members see it).
+fn acting(
+    state: &SimState,
+    group: &str,
+    by: &str,
+    change: impl FnOnce(&mut World, &str, Actor<'_>) -> Result<(), SimError>,
+) -> Result<GroupSummary, SimError> {
     let id = group_id(group);
     let mut world = state.lock();
     world.account(by)?;
@@ -98,25 +160,7 @@ pub(crate) fn change_participants(
         phone: by,
         device: None,
     };
-    for (change, listed) in [(MemberChange::Add, add), (MemberChange::Remove, remove)] {
-        if listed.is_empty() {
-            continue;
-        }
-        let phones: Vec<Option<String>> =
-            accounts_of(&world, listed)?.into_iter().map(Some).collect();
-        let results = change_members(&mut world, id, actor, change, &phones)
-            .map_err(|e| admin_error(e, id, by))?;
-        if let Some((phone, code)) = phones
-            .iter()
-            .zip(results)
-            .find_map(|(p, r)| Some((p.clone()?, r?)))
-        {
-            return Err(SimError::BadRequest(format!(
-                "could not {} {phone}: error {code}",
-                change.tag()
-            )));
-        }
-    }
+    change(&mut world, id, actor)?;
     summary(&world, id)
 }
 
@@ -152,6 +196,7 @@ fn summary_of(world: &World, group: &Group) -> GroupSummary {
         creator: group.creator.clone(),
         addressing_mode: group.addressing.as_str(),
         invite_code: group.invite_code.clone(),
+        locked: group.locked,
         participants,
     }
 }

@@ -279,6 +279,27 @@ pub(crate) fn set_subject(
     Ok(())
 }
 
+/// An admin locks the group's info (then only admins change its subject
+/// and description) or unlocks it; the members are told (`<locked/>`,
+/// `<unlocked/>`).
+pub(crate) fn set_locked(
+    world: &mut World,
+    group_id: &str,
+    actor: Actor<'_>,
+    locked: bool,
+) -> Result<(), GroupError> {
+    let group = member_group(world, group_id, actor.phone)?;
+    if !group.is_admin(actor.phone) {
+        return Err(GroupError::NotAdmin);
+    }
+    let mut group = group.clone();
+    group.locked = locked;
+    let change = Change::Setting(if locked { "locked" } else { "unlocked" });
+    notify(world, &group, actor.phone, actor.device, &[], change);
+    world.groups.insert(group.id.clone(), group);
+    Ok(())
+}
+
 /// A member replaces the description (`None` deletes it). `prev` must
 /// name the current one (whatsapp-rust `set_description`: "the server
 /// accepts the change only when that token matches").

@@ -68,7 +68,8 @@ pub(crate) fn receive(
 }
 
 /// Takes the sender's key from a pairwise copy, then decrypts the
-/// `skmsg` with it. `Ok(None)` when there is no `skmsg`.
+/// `skmsg` with it (or takes the text from the pairwise copy, as a resend
+/// carries it). `Ok(None)` when there is no text.
 fn decrypt_group(
     account: &mut Account,
     message: &Outgoing<'_>,
@@ -88,6 +89,10 @@ fn decrypt_group(
             if let Some(distribution) = sender_key_distribution(&plaintext) {
                 let record = account.signal.group_keys.entry(key.clone()).or_default();
                 signal::process_distribution(record, &distribution).map_err(|e| e.to_string())?;
+            }
+            // A resend after our retry receipt carries the text itself.
+            if content.is_none() {
+                content = text::decode(&plaintext).ok();
             }
         }
     }

@@ -161,6 +161,8 @@ pub enum Change<'a> {
     },
     /// `<description id><body/></description>` or `..><delete/>`.
     Description { id: &'a str, body: Option<&'a str> },
+    /// `<locked/>`, `<unlocked/>`: who may edit the group's info.
+    Setting(&'static str),
 }
 
 impl Change<'_> {
@@ -196,6 +198,7 @@ impl Change<'_> {
                     .attr("id", id)
                     .children(vec![inner])
             }
+            Change::Setting(tag) => Node::new(tag),
         }
     }
 }

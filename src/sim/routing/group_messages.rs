@@ -9,6 +9,9 @@
 //! members' devices. Must not touch: decryption (phones do it in
 //! `phone::group_inbox`), the copy's shape (`phone::outgoing`).
 //!
+//! A message naming one member device (`participant`) goes to it alone:
+//! the answer to that device's retry receipt.
+//!
 //! Refusals: `404` for an unknown group, `403` for a sender that is not
 //! a member (the codes the `w:g2` queries use for the same cases,
 //! whatsmeow `errors.go`), `479` when the `<to>` devices are not in the
@@ -23,7 +26,7 @@ use crate::sim::phone::outgoing::Outgoing;
 use crate::sim::protocol::addressing::Addressing;
 use crate::sim::protocol::messages::message_ack;
 use crate::sim::protocol::stanzas::jid_attr;
-use crate::sim::state::{Sent, SimState};
+use crate::sim::state::{Group, Sent, SimState, World};
 use crate::types::{DeviceAddress, Jid};
 use crate::wire::Node;
 
@@ -37,13 +40,15 @@ pub(crate) fn route_group(
     node: &Node,
 ) -> Vec<Node> {
     let mut world = state.lock();
-    let timestamp = world.now();
-    let ack = message_ack(node, timestamp);
+    let ack = message_ack(node, world.now());
     let Some(group) = world.groups.get(&group_jid.user).cloned() else {
         return vec![ack.attr("error", "404")];
     };
     if !group.is_member(sender.user()) {
         return vec![ack.attr("error", "403")];
+    }
+    if let Some(device) = jid_attr(node, "participant") {
+        return route_to_member(&mut world, sender, &group, &device, node, ack);
     }
     let skmsg = node
         .child_nodes()
@@ -69,22 +74,8 @@ pub(crate) fn route_group(
             pairwise.insert(target, enc.clone());
         }
     }
-    let id = node.get_attr("id").unwrap_or_default();
     let chat = group.jid();
-    let sent = Sent {
-        sender: sender.clone(),
-        addressing: group.addressing,
-        group: Some(chat.clone()),
-    };
-    world.senders.remember(id, sent);
-    let message = Outgoing {
-        sender,
-        chat: &chat,
-        addressing: group.addressing,
-        id,
-        timestamp,
-        device_identity: node.child("device-identity"),
-    };
+    let message = remembered(&mut world, sender, &chat, group.addressing, node);
     let targets: Vec<DeviceAddress> = group
         .phones()
         .flat_map(|p| world.devices_of(p))
@@ -97,6 +88,65 @@ pub(crate) fn route_group(
         back.extend(deliver_copy(&mut world, &message, &target, encs));
     }
     back
+}
+
+/// A group message for one member device alone (`participant`): the
+/// answer to its retry receipt, one pairwise `<enc>` carrying the text
+/// and the sender's key (whatsmeow `retry.go`). Refused like a fan-out:
+/// `403` for a device of no member, `479` in the wrong namespace, `400`
+/// without the `<enc>`.
+fn route_to_member(
+    world: &mut World,
+    sender: &DeviceAddress,
+    group: &Group,
+    device: &Jid,
+    node: &Node,
+    ack: Node,
+) -> Vec<Node> {
+    if Addressing::of(device) != Some(group.addressing) {
+        return vec![ack.attr("error", "479")];
+    }
+    let Some(target) = world.resolve(device).filter(|d| group.is_member(d.user())) else {
+        return vec![ack.attr("error", "403")];
+    };
+    let enc = node
+        .child_nodes()
+        .iter()
+        .find(|n| n.tag == "enc" && n.get_attr("type") != Some("skmsg"));
+    let Some(enc) = enc.cloned() else {
+        return vec![ack.attr("error", "400")];
+    };
+    let chat = group.jid();
+    let message = remembered(world, sender, &chat, group.addressing, node);
+    let mut back = vec![ack];
+    back.extend(deliver_copy(world, &message, &target, vec![enc]));
+    back
+}
+
+/// Group message `node` from `sender` as its copies carry it, now; the
+/// server remembers who sent it, so receipts find their way back.
+fn remembered<'a>(
+    world: &mut World,
+    sender: &'a DeviceAddress,
+    chat: &'a Jid,
+    addressing: Addressing,
+    node: &'a Node,
+) -> Outgoing<'a> {
+    let id = node.get_attr("id").unwrap_or_default();
+    let sent = Sent {
+        sender: sender.clone(),
+        addressing,
+        group: Some(chat.clone()),
+    };
+    world.senders.remember(id, sent);
+    Outgoing {
+        sender,
+        chat,
+        addressing,
+        id,
+        timestamp: world.now(),
+        device_identity: node.child("device-identity"),
+    }
 }
 
 #[cfg(test)]
@@ -190,5 +240,56 @@ mod tests {
             ask(&s, &alice, a1, &mixed).nodes[0].get_attr("error"),
             Some("479")
         );
+    }
+
+    #[test]
+    fn a_resend_reaches_the_member_it_names_alone() {
+        let (s, alice, a1) = linked();
+        let bob = create_phone(&s, None).unwrap();
+        let b1 = link_directly(&s, &bob, registration([5; 32])).unwrap();
+        let carol = create_phone(&s, None).unwrap();
+        let c1 = link_directly(&s, &carol, registration([7; 32])).unwrap();
+        let group = s
+            .create_group(&alice, "G", std::slice::from_ref(&bob), None)
+            .unwrap();
+        let queued = |phone: &str, id: u16| {
+            let address = DeviceAddress::pn(phone, id).unwrap();
+            s.lock().device(&address).unwrap().queue.len()
+        };
+        let before = queued(&bob, b1);
+        let resend = |to: &str, encs: Vec<Node>| {
+            Node::new("message")
+                .attr("id", "gm2")
+                .attr("to", group.id.as_str())
+                .attr("participant", to)
+                .attr("type", "text")
+                .children(encs)
+        };
+
+        let to_b1 = format!("{bob}:{b1}@s.whatsapp.net");
+        let reply = ask(&s, &alice, a1, &resend(&to_b1, vec![enc("pkmsg")]));
+        assert_eq!(reply.nodes[0].get_attr("error"), None);
+        assert_eq!(queued(&bob, b1), before + 1);
+        let copy = s
+            .lock()
+            .device(&DeviceAddress::pn(&bob, b1).unwrap())
+            .unwrap()
+            .queue
+            .back()
+            .map(|q| q.node.clone())
+            .unwrap();
+        assert_eq!(copy.get_attr("from"), Some(group.id.as_str()));
+        assert_eq!(
+            copy.child("enc").and_then(|e| e.get_attr("type")),
+            Some("pkmsg")
+        );
+
+        // Not to a device of no member, not without its copy.
+        let to_c1 = format!("{carol}:{c1}@s.whatsapp.net");
+        let refused = ask(&s, &alice, a1, &resend(&to_c1, vec![enc("pkmsg")]));
+        assert_eq!(refused.nodes[0].get_attr("error"), Some("403"));
+        let bare = ask(&s, &alice, a1, &resend(&to_b1, vec![enc("skmsg")]));
+        assert_eq!(bare.nodes[0].get_attr("error"), Some("400"));
+        assert_eq!(queued(&bob, b1), before + 1);
     }
 }
