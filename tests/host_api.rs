@@ -648,6 +648,18 @@ async fn group_routes_check_their_input_and_answer_json() {
             "empty_subject",
         ),
         (
+            "PUT",
+            &format!("{group}/subject"),
+            Some(&format!(r#"{{"subject": "{}"}}"#, "é".repeat(101))),
+            "subject_too_long",
+        ),
+        (
+            "PUT",
+            &format!("{group}/description"),
+            Some(&format!(r#"{{"description": "{}"}}"#, "d".repeat(2049))),
+            "description_too_long",
+        ),
+        (
             "POST",
             "/v1/sessions/alice/groups/join",
             Some(r#"{"code": "../x"}"#),

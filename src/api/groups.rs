@@ -36,7 +36,7 @@ pub struct CreateGroup {
     request_body = CreateGroup,
     responses(
         (status = 201, description = "Created", body = GroupInfo),
-        (status = 400, description = "invalid_path, invalid_json, unknown_field, empty_subject, invalid_recipient", body = ErrorBody),
+        (status = 400, description = "invalid_path, invalid_json, unknown_field, empty_subject, subject_too_long, invalid_recipient", body = ErrorBody),
         (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
         CommandErrors,
         (status = 404, description = "session_not_found, group_not_found (or we are not a member)", body = ErrorBody),
@@ -47,13 +47,7 @@ pub async fn create(
     SessionId(id): SessionId,
     JsonBody(body): JsonBody<CreateGroup>,
 ) -> Result<(StatusCode, Json<GroupInfo>), ApiError> {
-    if body.subject.trim().is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "empty_subject",
-            "subject must not be empty",
-        ));
-    }
+    check_subject(&body.subject)?;
     let info = state
         .host
         .create_group(&id, &body.subject, &body.participants)
@@ -150,7 +144,7 @@ pub struct SetSubject {
     request_body = SetSubject,
     responses(
         (status = 204, description = "Renamed"),
-        (status = 400, description = "invalid_path, invalid_json, unknown_field, invalid_group, empty_subject", body = ErrorBody),
+        (status = 400, description = "invalid_path, invalid_json, unknown_field, invalid_group, empty_subject, subject_too_long", body = ErrorBody),
         (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
         CommandErrors,
         (status = 404, description = "session_not_found, group_not_found (or we are not a member)", body = ErrorBody),
@@ -161,13 +155,7 @@ pub async fn subject(
     route: GroupRoute,
     JsonBody(body): JsonBody<SetSubject>,
 ) -> Result<StatusCode, ApiError> {
-    if body.subject.trim().is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "empty_subject",
-            "subject must not be empty",
-        ));
-    }
+    check_subject(&body.subject)?;
     state
         .host
         .set_group_subject(&route.id, &route.group, &body.subject)
@@ -190,7 +178,7 @@ pub struct SetDescription {
     request_body = SetDescription,
     responses(
         (status = 204, description = "Changed"),
-        (status = 400, description = "invalid_path, invalid_json, unknown_field, invalid_group", body = ErrorBody),
+        (status = 400, description = "invalid_path, invalid_json, unknown_field, invalid_group, description_too_long", body = ErrorBody),
         (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
         CommandErrors,
         (status = 404, description = "session_not_found, group_not_found (or we are not a member)", body = ErrorBody),
@@ -201,6 +189,14 @@ pub async fn description(
     route: GroupRoute,
     JsonBody(body): JsonBody<SetDescription>,
 ) -> Result<StatusCode, ApiError> {
+    if let Some(description) = &body.description {
+        check_length(
+            "description_too_long",
+            "description",
+            description,
+            MAX_DESCRIPTION_CHARS,
+        )?;
+    }
     state
         .host
         .set_group_description(&route.id, &route.group, body.description.as_deref())
@@ -314,4 +310,35 @@ pub async fn join(
     JsonBody(body): JsonBody<JoinGroup>,
 ) -> Result<Json<JoinedGroup>, ApiError> {
     Ok(Json(state.host.join_group(&id, &body.code).await?))
+}
+
+/// WhatsApp's limits, in characters (the `group_max_subject` and
+/// `group_description_length` A/B props; wacore `iq/groups.rs`): the
+/// server refuses longer ones.
+const MAX_SUBJECT_CHARS: usize = 100;
+const MAX_DESCRIPTION_CHARS: usize = 2048;
+
+/// A subject must have something in it and fit WhatsApp's limit.
+fn check_subject(subject: &str) -> Result<(), ApiError> {
+    if subject.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "empty_subject",
+            "subject must not be empty",
+        ));
+    }
+    check_length("subject_too_long", "subject", subject, MAX_SUBJECT_CHARS)
+}
+
+/// 400 `code` when `field` is over `max` characters.
+fn check_length(code: &'static str, field: &str, text: &str, max: usize) -> Result<(), ApiError> {
+    let chars = text.chars().count();
+    if chars <= max {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        code,
+        format!("{field} has {chars} characters; WhatsApp allows {max}"),
+    ))
 }
