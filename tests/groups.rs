@@ -196,6 +196,29 @@ async fn a_session_creates_a_group_and_talks_with_its_members() {
     assert_eq!(got.sender.to_non_ad().to_string(), pn(&bob));
     assert!(!got.from_me);
 
+    // Marking it read needs its sender in a group; with it, Bob's phone
+    // gets the read receipt.
+    let ids = [got.id.to_string()];
+    let refused = alice.client.mark_read(&gid, &ids).await;
+    assert!(
+        matches!(refused, Err(ClientError::InvalidRecipient(_))),
+        "{refused:?}"
+    );
+    let sender = got.sender.to_string();
+    alice
+        .client
+        .mark_read_from(&gid, Some(&sender), &ids)
+        .await
+        .expect("read receipt sent");
+    harness::eventually("bob's phone hears it was read", || {
+        let receipts = h.sim.phone_receipts(&bob).expect("bob");
+        receipts
+            .iter()
+            .any(|r| r.kind == "read" && r.ids == ids)
+            .then_some(())
+    })
+    .await;
+
     // Every member device holds our key now: the second text encrypts
     // no pairwise copy (no Signal session moves) and distributes nothing.
     let holders = key_holders(&h, "alice", &group);
@@ -684,6 +707,35 @@ async fn the_http_api_creates_lists_and_texts_a_group() {
         })
         .await;
     }
+
+    // Bob answers; marking it read names him as the sender.
+    let answer = api.sim.phone_send(&bob, &gid, "when?").expect("sent");
+    let without = json!({"chat": gid, "ids": [answer.id]});
+    let refused = api
+        .call("POST", "/v1/sessions/shop/read", Some(&without.to_string()))
+        .await;
+    assert_eq!(
+        (refused.status, refused.json()["error"].clone()),
+        (400, json!("invalid_recipient"))
+    );
+    let with = json!({"chat": gid, "sender": pn(&bob), "ids": [answer.id]});
+    let read = api
+        .call("POST", "/v1/sessions/shop/read", Some(&with.to_string()))
+        .await;
+    assert_eq!(
+        read.status,
+        204,
+        "{:?}",
+        String::from_utf8_lossy(&read.body)
+    );
+    harness::eventually("bob's phone hears it was read", || {
+        let receipts = api.sim.phone_receipts(&bob).expect("bob");
+        receipts
+            .iter()
+            .any(|r| r.kind == "read" && r.ids == [answer.id.clone()])
+            .then_some(())
+    })
+    .await;
 
     let listed = api.call("GET", "/v1/sessions/shop/groups", None).await;
     assert_eq!(listed.status, 200);

@@ -12,7 +12,9 @@
 //!   and whatsapp-rust reads the other namespace as the sender's alt;
 //! - prekey bundles and Signal sessions of `L:D@lid` devices;
 //! - a LID send from an unmigrated account is answered `<ack error="400">`
-//!   (whatsapp-rust issue #941), which whatsapp-rust surfaces as a nack.
+//!   (whatsapp-rust issue #941), which whatsapp-rust surfaces as a nack;
+//! - the phone's `LID_MIGRATION_MAPPING_SYNC` push (our encoding of it)
+//!   teaches whatsapp-rust a contact's LID, which it then sends by number.
 
 mod interop;
 
@@ -135,6 +137,42 @@ async fn an_unmigrated_whatsapp_rust_gets_400_for_a_lid_send() -> Result<()> {
     .context("whatsapp-rust send hung (hang guard)")?
     .map_err(|e| anyhow::anyhow!("whatsapp-rust could not send: {e}"))?;
     let got = wait_for_phone_text(&admin, &dave, "by number").await?;
+    assert!(got.from.ends_with("@s.whatsapp.net"), "{got:?}");
+
+    peer.handle.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_rust_learns_lids_from_the_phones_push_and_sends_by_number() -> Result<()> {
+    let (_sim, admin, carol, peer) = sim_with_peer().await?;
+    let dave = admin.create_phone().await?;
+    let dave_lid = admin.lid_status(&dave).await?.lid;
+    let dave_pn: Jid = format!("{dave}@s.whatsapp.net").parse()?;
+
+    // Carol's phone pushes Dave's LID: whatsapp-rust reads our
+    // LID_MIGRATION_MAPPING_SYNC and keeps the pair.
+    assert_eq!(admin.share_lid_mappings(&carol, &[&dave]).await?, 1);
+    let entry = tokio::time::timeout(SHORT_HANG_GUARD, async {
+        loop {
+            if let Ok(Some(entry)) = peer.client.get_lid_pn_entry(&dave_pn).await {
+                return entry;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .context("whatsapp-rust never learned the LID (hang guard)")?;
+    assert_eq!(format!("{}@lid", entry.lid), dave_lid);
+
+    // Now a send to Dave's LID goes to his number (the account is not
+    // migrated), where without the pair the server refused it.
+    let to: Jid = dave_lid.parse()?;
+    tokio::time::timeout(SHORT_HANG_GUARD, peer.client.send_text(to, "by your lid"))
+        .await
+        .context("whatsapp-rust send hung (hang guard)")?
+        .map_err(|e| anyhow::anyhow!("whatsapp-rust could not send: {e}"))?;
+    let got = wait_for_phone_text(&admin, &dave, "by your lid").await?;
     assert!(got.from.ends_with("@s.whatsapp.net"), "{got:?}");
 
     peer.handle.shutdown().await;

@@ -1,7 +1,8 @@
 //! LID addressing end to end, wasp sessions against simulated phones: a
 //! contact whose account moved to LID, our own account moving to LID in
 //! the middle of a conversation (and across a restart), and the errors a
-//! user sees for addresses the server refuses.
+//! user sees for addresses the server refuses; the contacts' LIDs our
+//! phone pushes to the session.
 //!
 //! The simulator refuses what WhatsApp's server refuses (463 for a phone
 //! number from a migrated account, 400 for a LID from an unmigrated one),
@@ -11,6 +12,7 @@ mod harness;
 
 use harness::{message, pn, Harness};
 use wasp::client::{ClientError, Event};
+use wasp::store::{AuthStores, FileStores};
 
 /// Polls the phone's inbox until it holds `n` texts (a hang guard, not a
 /// timing assertion) and returns their texts.
@@ -186,4 +188,42 @@ async fn a_lid_nobody_has_is_not_on_whatsapp() {
         .await
         .expect_err("refused");
     assert!(matches!(err, ClientError::NotOnWhatsApp(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn our_phone_tells_the_session_its_contacts_lids() {
+    let h = Harness::new().await;
+    let (alice, alice_phone, _) = h.linked("alice").await;
+    let bob = h.sim.create_phone(None).await.expect("phone");
+    let bob_lid = h.sim.lid_status(&bob).expect("bob").lid;
+    let bob_lid_user = bob_lid.trim_end_matches("@lid").to_string();
+    let store = FileStores::new(h.data.clone())
+        .open("alice")
+        .expect("store");
+    assert_eq!(store.lid_of(&bob).expect("readable"), None);
+
+    // Alice's phone pushes Bob's LID to its companions: the session keeps
+    // the pair as the other sources' pairs are kept.
+    let shared = h
+        .sim
+        .share_lid_mappings(&alice_phone, std::slice::from_ref(&bob))
+        .expect("pushed");
+    assert_eq!((shared.mappings, shared.devices), (1, 1));
+    harness::eventually("the session learns Bob's LID", || {
+        store.lid_of(&bob).expect("readable")
+    })
+    .await;
+    assert_eq!(
+        store.pn_of(&bob_lid_user).expect("readable").as_deref(),
+        Some(bob.as_str())
+    );
+
+    // Named by that LID, Bob is reached at his number (Alice's account
+    // still chats by number).
+    alice
+        .client
+        .send_text(&bob_lid, "by your lid")
+        .await
+        .expect("sent");
+    assert_eq!(phone_texts(&h, &bob, 1).await, ["by your lid"]);
 }

@@ -280,6 +280,10 @@ pub async fn send_message(
 pub struct MarkRead {
     /// The conversation the messages came in.
     chat: String,
+    /// Who sent them: required when `chat` is a group (the message event's
+    /// `sender`), ignored otherwise.
+    #[serde(default)]
+    sender: Option<String>,
     /// Their ids; at least one.
     ids: Vec<String>,
 }
@@ -308,6 +312,9 @@ pub async fn mark_read(
             "ids must list at least one message id",
         ));
     }
-    state.host.mark_read(&id, &body.chat, &body.ids).await?;
+    state
+        .host
+        .mark_read(&id, &body.chat, body.sender.as_deref(), &body.ids)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -222,11 +222,29 @@ impl Client {
     }
 
     /// Marks messages of `chat` as read: sends read receipts for `ids` to
-    /// their sender. Errors: `NotConnected`, `InvalidRecipient`.
+    /// their sender. Errors: `NotConnected`, `InvalidRecipient` (also for a
+    /// group: use [`Client::mark_read_from`]).
     pub async fn mark_read(&self, chat: &str, ids: &[String]) -> Result<(), ClientError> {
+        self.mark_read_from(chat, None, ids).await
+    }
+
+    /// Like [`Client::mark_read`], naming who sent the messages: required
+    /// in a group (the member's phone number or user JID, as in the
+    /// message event's `sender`), ignored in a one-to-one chat.
+    pub async fn mark_read_from(
+        &self,
+        chat: &str,
+        sender: Option<&str>,
+        ids: &[String],
+    ) -> Result<(), ClientError> {
         let (done, rx) = oneshot::channel();
-        self.command(messaging::mark_read(chat.to_string(), ids.to_vec(), done))
-            .await?;
+        self.command(messaging::mark_read(
+            chat.to_string(),
+            sender.map(str::to_string),
+            ids.to_vec(),
+            done,
+        ))
+        .await?;
         rx.await.map_err(|_| ClientError::Stopped)?
     }
 

@@ -333,8 +333,19 @@ impl Host {
         Ok(sent)
     }
 
-    pub async fn mark_read(&self, id: &str, chat: &str, ids: &[String]) -> Result<(), HostError> {
-        Ok(self.connected_client(id)?.mark_read(chat, ids).await?)
+    /// Read receipts for `ids` of `chat`; `sender` names the member in a
+    /// group.
+    pub async fn mark_read(
+        &self,
+        id: &str,
+        chat: &str,
+        sender: Option<&str>,
+        ids: &[String],
+    ) -> Result<(), HostError> {
+        Ok(self
+            .connected_client(id)?
+            .mark_read_from(chat, sender, ids)
+            .await?)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<HostEvent> {

@@ -55,6 +55,7 @@ pub fn router(state: Arc<SimState>, identity: Arc<ServerIdentity>) -> Router {
         )
         .route("/sim/phones/{phone}/read", post(read))
         .route("/sim/phones/{phone}/lid", get(lid_status).post(set_lid))
+        .route("/sim/phones/{phone}/lid-mappings", post(share_lid_mappings))
         .route("/sim/phones/{phone}/reinstall", post(reinstall))
         .route("/sim/phones/{phone}/receipts", get(receipts))
         .route("/sim/groups", post(create_group))
@@ -235,6 +236,24 @@ async fn set_lid(
     Ok(Json(json!(app
         .state
         .set_lid_migrated(&phone, request.migrated)?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShareLids {
+    contacts: Vec<String>,
+}
+
+/// The phone pushes its contacts' LIDs to its companions.
+async fn share_lid_mappings(
+    State(app): State<App>,
+    Path(phone): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, SimError> {
+    let request = parse_body::<ShareLids>(&body)?;
+    Ok(Json(json!(app
+        .state
+        .share_lid_mappings(&phone, &request.contacts)?)))
 }
 
 /// WhatsApp is reinstalled on the phone: a new Signal identity.

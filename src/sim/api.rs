@@ -13,6 +13,7 @@ use crate::sim::groups::admin::{self as groups, GroupSummary};
 use crate::sim::linking::{code, qr_scan};
 use crate::sim::network::faults;
 use crate::sim::phone::admin;
+use crate::sim::phone::lid_sync::LidsShared;
 use crate::sim::phone::send::{self, SentByPhone};
 use crate::sim::state::{FaultKind, PhoneMessage, PhoneReceipt, SimState};
 use crate::types::Jid;
@@ -34,6 +35,16 @@ impl SimState {
     /// LID addressing (or back).
     pub fn set_lid_migrated(&self, phone: &str, migrated: bool) -> Result<LidStatus, SimError> {
         accounts::set_lid_migrated(self, phone, migrated)
+    }
+
+    /// `POST /sim/phones/{phone}/lid-mappings`: the phone pushes its
+    /// contacts' phone number → LID pairs to each of its companions.
+    pub fn share_lid_mappings(
+        &self,
+        phone: &str,
+        contacts: &[String],
+    ) -> Result<LidsShared, SimError> {
+        crate::sim::phone::lid_sync::phone_share_lids(self, phone, contacts)
     }
 
     /// The phone's linked devices and whether each is connected.

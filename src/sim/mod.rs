@@ -52,6 +52,7 @@ pub use error::SimError;
 pub use groups::admin::{GroupMember, GroupSummary};
 pub use network::ca::Authority;
 pub use network::transport::ServerWebSocket;
+pub use phone::lid_sync::LidsShared;
 pub use phone::send::SentByPhone;
 pub use protocol::adv::{issue_device_identity, verify_device_signature, AdvError, IssuedIdentity};
 pub use protocol::pair_code;

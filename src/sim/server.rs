@@ -111,6 +111,15 @@ impl SimHandle {
         self.state.set_lid_migrated(phone, migrated)
     }
 
+    /// `POST /sim/phones/{phone}/lid-mappings`.
+    pub fn share_lid_mappings(
+        &self,
+        phone: &str,
+        contacts: &[String],
+    ) -> Result<crate::sim::LidsShared, SimError> {
+        self.state.share_lid_mappings(phone, contacts)
+    }
+
     /// `GET /sim/phones/{phone}/lid`.
     pub fn lid_status(&self, phone: &str) -> Result<LidStatus, SimError> {
         self.state.lid_status(phone)

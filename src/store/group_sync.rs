@@ -116,7 +116,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn concurrent_flushes_all_return_and_share_work() {
+    fn concurrent_flushes_all_return_after_a_flush_completes() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().to_path_buf();
         // The group is per filesystem and process-wide: other tests flush
@@ -136,7 +136,7 @@ mod tests {
         }
         let group = group_for(&path).unwrap();
         let s = group.state.lock().unwrap();
+        // Not `!s.running`: another test's flush may be under way right now.
         assert!(s.completed > before, "no flush completed");
-        assert!(!s.running);
     }
 }

@@ -225,6 +225,24 @@ impl AdminClient {
         .await
     }
 
+    /// `POST /sim/phones/{phone}/lid-mappings`: the phone pushes its
+    /// contacts' LIDs to its companions; how many pairs it carried.
+    #[allow(dead_code)] // not every test binary pushes mappings
+    pub async fn share_lid_mappings(&self, phone: &str, contacts: &[&str]) -> Result<usize> {
+        let path = format!("/sim/phones/{}/lid-mappings", encode_path_segment(phone));
+        let answer: serde_json::Value = self
+            .call(
+                "POST",
+                &path,
+                Some(serde_json::json!({ "contacts": contacts })),
+            )
+            .await?;
+        answer["mappings"]
+            .as_u64()
+            .map(|n| n as usize)
+            .context("no mapping count in the answer")
+    }
+
     /// `GET /sim/phones/{phone}/lid`.
     pub async fn lid_status(&self, phone: &str) -> Result<LidStatus> {
         let path = format!("/sim/phones/{}/lid", encode_path_segment(phone));

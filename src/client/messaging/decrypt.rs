@@ -168,6 +168,23 @@ pub fn receive(
     if let Some(id) = consumed_prekey {
         store.remove_prekey(id)?;
     }
+    let from_me = keys.is_own(&incoming.from);
+    if from_me {
+        // Only our own phone may teach us who is who: a contact's claim
+        // would redirect our texts to whomever it names.
+        if let Some(pairs) = text::unpad(&padded)
+            .ok()
+            .and_then(super::lid_sync::shared_mappings)
+        {
+            let pairs: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|(l, p)| (l.as_str(), p.as_str()))
+                .collect();
+            store.put_lid_mappings(&pairs)?;
+            tracing::info!(pairs = pairs.len(), "contacts' LIDs shared by our phone");
+            return Ok(Received::NotText);
+        }
+    }
     let content = match text::unpad(&padded).and_then(text::decode) {
         Ok(content) => content,
         Err(TextError::NoText) => return Ok(Received::NotText),
@@ -176,7 +193,6 @@ pub fn receive(
             return Ok(Received::NotText);
         }
     };
-    let from_me = keys.is_own(&incoming.from);
     let chat = if from_me {
         incoming
             .recipient
@@ -440,6 +456,21 @@ mod tests {
         }
     }
 
+    /// A `pkmsg` carrying unpadded `plaintext` from `from`.
+    fn incoming_bytes(f: &mut Fixture, from: &str, plaintext: &[u8]) -> Incoming {
+        let c =
+            signal::encrypt(&mut f.peer_session, &f.peer_identity, &text::pad(plaintext)).unwrap();
+        Incoming {
+            id: MessageId::from("P1"),
+            from: DeviceAddress::parse(from).unwrap(),
+            recipient: None,
+            sender_alt: None,
+            timestamp: 1,
+            push_name: None,
+            enc: Some((c.enc_type().into(), c.bytes().to_vec())),
+        }
+    }
+
     fn text_of(r: Received) -> String {
         match r {
             Received::Text { message, .. } => message.text,
@@ -541,5 +572,39 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn only_our_own_phone_teaches_us_contacts_lids() {
+        let push =
+            super::super::lid_sync::sync_message(vec![super::super::lid_sync::tests::mapping(
+                15552220000,
+                777000222,
+                None,
+            )]);
+        // A contact sending the same push is ignored: it would redirect
+        // our texts to whomever it names.
+        let mut f = fixture();
+        let stranger = incoming_bytes(&mut f, "15559990000@s.whatsapp.net", &push);
+        assert!(matches!(
+            receive(&f.dir, &f.keys, &stranger).unwrap(),
+            Received::NotText
+        ));
+        assert_eq!(f.dir.lid_of("15552220000").unwrap(), None);
+        // Our own phone (device 0 of our number) is believed.
+        let mut f = fixture();
+        let phone = incoming_bytes(&mut f, "15550001111@s.whatsapp.net", &push);
+        assert!(matches!(
+            receive(&f.dir, &f.keys, &phone).unwrap(),
+            Received::NotText
+        ));
+        assert_eq!(
+            f.dir.lid_of("15552220000").unwrap().as_deref(),
+            Some("777000222")
+        );
+        assert_eq!(
+            f.dir.pn_of("777000222").unwrap().as_deref(),
+            Some("15552220000")
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! `bundles`, `encrypt`, the server's ack), the receive flow (`receive`,
 //! with `decrypt` on the blocking pool), group texts both ways
 //! (`group_send`, `group_receive`, with the sender keys of `sender_keys`), `receipts` both ways, `retry`
-//! receipts (`group_retry` for group texts), the device lists of recent chats (`device_lists`), and what
+//! receipts (`group_retry` for group texts), the device lists of recent chats (`device_lists`), the
+//! contacts' LIDs our phone shares (`lid_sync`), and what
 //! is kept with each peer device in the session's store (`peers`).
 //! Must not touch: the socket or the session's state machine; it hands
 //! actions to the run loop, and its blocking steps run off the async
@@ -26,6 +27,7 @@ mod group_send;
 #[cfg(test)]
 mod group_tests;
 mod keys;
+mod lid_sync;
 mod peers;
 mod receipts;
 mod receive;

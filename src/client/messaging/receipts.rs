@@ -57,15 +57,19 @@ pub fn retry_receipt(receipt: Node, id: &MessageId, timestamp: u64, registration
         ])
 }
 
-/// `<receipt id=FIRST to=CHAT type="read" t><list><item id/>..</list>`.
-/// `None` without ids.
-pub fn read(chat: &Jid, ids: &[String], timestamp: u64) -> Option<Node> {
+/// `<receipt id=FIRST to=CHAT [participant=SENDER] type="read" t><list><item id/>..</list>`.
+/// A group's read receipt names the member whose messages were read in
+/// `participant` (whatsmeow `receipt.go` MarkRead). `None` without ids.
+pub fn read(chat: &Jid, participant: Option<&Jid>, ids: &[String], timestamp: u64) -> Option<Node> {
     let (first, rest) = ids.split_first()?;
     let node = Node::new("receipt")
         .attr("id", first.as_str())
-        .attr("to", chat.to_string())
-        .attr("type", "read")
-        .attr("t", timestamp.to_string());
+        .attr("to", chat.to_string());
+    let node = match participant {
+        Some(sender) => node.attr("participant", sender.to_string()),
+        None => node,
+    };
+    let node = node.attr("type", "read").attr("t", timestamp.to_string());
     if rest.is_empty() {
         return Some(node);
     }
@@ -74,6 +78,35 @@ pub fn read(chat: &Jid, ids: &[String], timestamp: u64) -> Option<Node> {
         .map(|id| Node::new("item").attr("id", id.as_str()))
         .collect();
     Some(node.children(vec![Node::new("list").children(items)]))
+}
+
+/// Whom a read receipt goes to: the chat, and for a group the member who
+/// sent the messages (a phone number or user JID; a device suffix is
+/// dropped). A sender named for a one-to-one chat is ignored: the chat is
+/// the sender.
+pub fn read_target(chat: &str, sender: Option<&str>) -> Result<(Jid, Option<Jid>), ClientError> {
+    if chat.trim().ends_with("@g.us") {
+        let group = crate::client::groups::group_of(chat)
+            .ok_or_else(|| ClientError::InvalidRecipient(format!("{chat:?} is not a group JID")))?;
+        let sender = sender.ok_or_else(|| {
+            ClientError::InvalidRecipient(format!(
+                "a read receipt in group {chat:?} needs the sender of the messages"
+            ))
+        })?;
+        let member = Jid::parse(sender.trim())
+            .ok()
+            .filter(|j| j.is_pn() || j.is_lid())
+            .map(|j| j.to_non_ad())
+            .or_else(|| crate::client::groups::participant_of(sender))
+            .ok_or_else(|| {
+                ClientError::InvalidRecipient(format!(
+                    "{sender:?} is not a phone number or user JID"
+                ))
+            })?;
+        return Ok((group, Some(member)));
+    }
+    let jid = chat_of(chat).ok_or_else(|| ClientError::InvalidRecipient(chat.to_string()))?;
+    Ok((jid, None))
 }
 
 /// An incoming receipt for messages we sent.
@@ -129,18 +162,21 @@ pub fn parse(node: &Node) -> Option<IncomingReceipt> {
 }
 
 /// The mark-read command: read receipts for `ids` of `chat` to their
-/// sender.
-pub fn mark_read(chat: String, ids: Vec<String>, done: Done) -> Then {
+/// sender (`sender` names the member in a group; see `read_target`).
+pub fn mark_read(chat: String, sender: Option<String>, ids: Vec<String>, done: Done) -> Then {
     Then::ctx(move |ctx, _| {
         if ctx.phase != Phase::Connected {
             let _ = done.send(Err(ClientError::NotConnected));
             return Vec::new();
         }
-        let Some(jid) = chat_of(&chat) else {
-            let _ = done.send(Err(ClientError::InvalidRecipient(chat)));
-            return Vec::new();
+        let (jid, participant) = match read_target(&chat, sender.as_deref()) {
+            Ok(target) => target,
+            Err(e) => {
+                let _ = done.send(Err(e));
+                return Vec::new();
+            }
         };
-        match read(&jid, &ids, ctx.unix_now()) {
+        match read(&jid, participant.as_ref(), &ids, ctx.unix_now()) {
             Some(node) => vec![Action::SendFor(node, done)],
             None => {
                 let _ = done.send(Ok(()));
@@ -205,5 +241,42 @@ mod tests {
         let parsed = parse(&direct).expect("a receipt");
         assert_eq!(parsed.chat.to_string(), "15550002222@s.whatsapp.net");
         assert_eq!(parsed.kind, Some(ReceiptKind::Delivered));
+    }
+
+    #[test]
+    fn a_group_read_receipt_names_the_sender_and_a_direct_one_does_not() {
+        let ids = vec!["M1".to_string(), "M2".to_string()];
+        let (chat, sender) = read_target(
+            "120363000000000001@g.us",
+            Some("15550002222:3@s.whatsapp.net"),
+        )
+        .unwrap();
+        let node = read(&chat, sender.as_ref(), &ids, 7).unwrap();
+        assert_eq!(node.get_attr("to"), Some("120363000000000001@g.us"));
+        assert_eq!(
+            node.get_attr("participant"),
+            Some("15550002222@s.whatsapp.net")
+        );
+        assert_eq!(node.get_attr("type"), Some("read"));
+        let (_, by_number) =
+            read_target("120363000000000001@g.us", Some("+1 555 000 2222")).unwrap();
+        assert_eq!(by_number.unwrap().to_string(), "15550002222@s.whatsapp.net");
+        let (_, by_lid) = read_target("120363000000000001@g.us", Some("98765@lid")).unwrap();
+        assert_eq!(by_lid.unwrap().to_string(), "98765@lid");
+        // A group without the sender, or with a sender that names no user,
+        // is refused rather than sent to the wrong place.
+        for sender in [None, Some("120363000000000002@g.us"), Some("nobody")] {
+            assert!(matches!(
+                read_target("120363000000000001@g.us", sender),
+                Err(ClientError::InvalidRecipient(_))
+            ));
+        }
+        let (chat, sender) =
+            read_target("+1 555 000 2222", Some("15550003333@s.whatsapp.net")).unwrap();
+        assert_eq!(chat.to_string(), "15550002222@s.whatsapp.net");
+        assert_eq!(sender, None);
+        let node = read(&chat, None, &ids[..1], 7).unwrap();
+        assert_eq!(node.get_attr("participant"), None);
+        assert!(node.child("list").is_none());
     }
 }

@@ -11,7 +11,8 @@
 //! one device), `inbox` (a phone receives a copy; `decrypt`), `group_inbox` and
 //! `group_send` (group texts and the phone's sender keys),
 //! `receipts` (a phone receives a receipt; retries), `encrypt`,
-//! `key_share`, `admin` (inbox and receipts listed, reinstall).
+//! `key_share`, `lid_sync` (the contacts' LIDs pushed to the companions),
+//! `admin` (inbox and receipts listed, reinstall).
 
 pub(crate) mod admin;
 pub(crate) mod decrypt;
@@ -21,6 +22,7 @@ pub(crate) mod group_inbox;
 pub(crate) mod group_send;
 pub(crate) mod inbox;
 pub(crate) mod key_share;
+pub(crate) mod lid_sync;
 pub(crate) mod outgoing;
 pub(crate) mod receipts;
 pub(crate) mod send;

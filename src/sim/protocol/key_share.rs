@@ -113,6 +113,7 @@ impl KeyShareOrder {
                         }),
                     }],
                 }),
+                ..Default::default()
             }),
             ..Default::default()
         }

@@ -8,8 +8,8 @@
 
 use crate::sim::phone::receipts::phone_got_receipt;
 use crate::sim::protocol::messages::{forwarded_receipt, receipt_ack, receipt_ids};
-use crate::sim::state::SimState;
-use crate::types::DeviceAddress;
+use crate::sim::state::{SimState, World};
+use crate::types::{DeviceAddress, Jid};
 use crate::wire::Node;
 
 /// Routes receipt `node` from companion `me` to the device that sent the
@@ -27,6 +27,13 @@ pub(crate) fn route_receipt(state: &SimState, me: &DeviceAddress, node: &Node) -
     let Some(sent) = world.senders.sender_of(id).cloned() else {
         return vec![ack];
     };
+    // A group message is known by group, sender and id: a receipt that
+    // does not name the sender in `participant` reaches nobody (whatsmeow
+    // `MarkRead`: the sender is required in groups).
+    if sent.group.is_some() && !names_sender(&world, node, &sent.sender) {
+        tracing::debug!(id, "group receipt without its message's sender dropped");
+        return vec![ack];
+    }
     // The receipt speaks in the message's namespace, and for a group
     // comes from the group with the receiving device as participant.
     let me_as = world.present(me, sent.addressing).jid();
@@ -41,6 +48,15 @@ pub(crate) fn route_receipt(state: &SimState, me: &DeviceAddress, node: &Node) -
         world.enqueue(&sent.sender, "receipt", id, forwarded);
     }
     vec![ack]
+}
+
+/// Whether the receipt's `participant` is `sender`'s account, by phone
+/// number or LID, any device.
+fn names_sender(world: &World, node: &Node, sender: &DeviceAddress) -> bool {
+    node.get_attr("participant")
+        .and_then(|p| Jid::parse(p).ok())
+        .and_then(|jid| world.resolve(&jid))
+        .is_some_and(|named| named.user() == sender.user())
 }
 
 /// Companion `me` acknowledged a stanza: it leaves the queue.
