@@ -13,8 +13,9 @@
 //! | `wire`   | WebSocket transport, frames, Noise, binary nodes            |
 //! | `store`  | per-session directories with crash-safe atomic files        |
 //!
-//! Two foundation modules sit beneath every layer: `proto` (generated
-//! protobufs) and `crypto` (Curve25519 keys, XEdDSA, small KDF helpers).
+//! Foundation modules sit beneath every layer: `proto` (generated
+//! protobufs), `crypto` (Curve25519 keys, XEdDSA, small KDF helpers) and
+//! `media` (media files encrypted and verified as WhatsApp does, pure).
 //!
 //! `sim` sits beside the stack: the server side of the same protocol, a
 //! simulated WhatsApp network for tests and benchmarks. It uses `wire`,
@@ -30,6 +31,7 @@ pub mod api;
 pub mod client;
 pub mod crypto;
 pub mod host;
+pub mod media;
 pub mod proto;
 pub mod signal;
 pub mod sim;

@@ -101,6 +101,10 @@ fn session_status(kind: SessionErrorKind) -> (StatusCode, &'static str) {
         K::NotPairing => (S::CONFLICT, "not_pairing"),
         K::PairCodeBusy => (S::CONFLICT, "pair_code_busy"),
         K::PairCodeRefused => (S::BAD_REQUEST, "pair_code_refused"),
+        K::MediaGone => (S::GONE, "media_gone"),
+        K::MediaTooLarge => (S::PAYLOAD_TOO_LARGE, "media_too_large"),
+        K::MediaFailed => (S::BAD_GATEWAY, "media_failed"),
+        K::InvalidMedia => (S::BAD_REQUEST, "invalid_media"),
         K::Internal => (S::INTERNAL_SERVER_ERROR, "internal_error"),
     }
 }

@@ -61,6 +61,14 @@ pub struct ClientConfig {
     pub signed_prekey_rotation: Duration,
     /// Wall-clock time for stanzas and credentials (tests set the date).
     pub clock: SharedClock,
+    /// Where media files wait, encrypted, while they are uploaded or
+    /// checked after a download (removed once done).
+    pub media_dir: std::path::PathBuf,
+    /// The largest media file sent or received (WhatsApp takes documents
+    /// up to 2 GB; most backends want far less).
+    pub max_media_bytes: u64,
+    /// A media transfer with no progress for this long fails.
+    pub media_stall_timeout: Duration,
 }
 
 impl Default for ClientConfig {
@@ -87,6 +95,9 @@ impl Default for ClientConfig {
             prekey_batch: 50,
             signed_prekey_rotation: Duration::from_secs(30 * 24 * 3600),
             clock: SystemClock::shared(),
+            media_dir: std::env::temp_dir(),
+            max_media_bytes: 100 << 20,
+            media_stall_timeout: Duration::from_secs(30),
         }
     }
 }

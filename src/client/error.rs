@@ -40,6 +40,16 @@ pub enum ClientError {
     Pairing(String),
     #[error("stored credentials are unusable: {0}")]
     Creds(String),
+    #[error("media transfer failed: {0}")]
+    MediaTransfer(String),
+    #[error("the media is no longer on WhatsApp's servers: {0}")]
+    MediaGone(String),
+    #[error("the media file is larger than the {0} bytes allowed")]
+    MediaTooLarge(u64),
+    #[error("the media file is damaged: {0}")]
+    MediaDamaged(#[from] crate::media::MediaError),
+    #[error("invalid media reference: {0}")]
+    InvalidMedia(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

@@ -31,6 +31,7 @@ pub mod creds;
 mod error;
 mod events;
 pub mod groups;
+pub mod media;
 pub mod messaging;
 pub mod pairing;
 mod payload;
@@ -69,6 +70,8 @@ pub struct Client {
     id: Arc<str>,
     commands: mpsc::Sender<QueuedCommand>,
     state: watch::Receiver<Snapshot>,
+    /// For work done outside the session's task (media transfers).
+    config: Arc<ClientConfig>,
 }
 
 impl Client {
@@ -99,7 +102,7 @@ impl Client {
         });
         let runner = Runner {
             id: id.clone(),
-            config,
+            config: config.clone(),
             stores,
             sink,
             state,
@@ -111,6 +114,7 @@ impl Client {
             id: id.into(),
             commands: commands_tx,
             state: state_rx,
+            config,
         }
     }
 

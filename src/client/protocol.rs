@@ -19,6 +19,7 @@ use super::connection::Connection;
 use super::core::{envelope, Action, Ctx, Ending, Feature, Features, Phase, Then};
 use super::creds::Creds;
 use super::groups::Groups;
+use super::media::Media;
 use super::messaging::Messaging;
 use super::pairing::Pairing;
 use super::prekeys::PreKeys;
@@ -35,18 +36,20 @@ struct Session {
     prekeys: PreKeys,
     props: Props,
     groups: Groups,
+    media: Media,
     messaging: Messaging,
     raw: Raw,
 }
 
 impl Session {
-    fn all(&mut self) -> [&mut dyn Feature; 7] {
+    fn all(&mut self) -> [&mut dyn Feature; 8] {
         [
             &mut self.connection,
             &mut self.pairing,
             &mut self.prekeys,
             &mut self.props,
             &mut self.groups,
+            &mut self.media,
             &mut self.messaging,
             &mut self.raw,
         ]
@@ -55,12 +58,13 @@ impl Session {
 
 impl Features for Session {
     fn find(&mut self, feature: TypeId) -> Option<&mut dyn Any> {
-        let all: [&mut dyn Any; 7] = [
+        let all: [&mut dyn Any; 8] = [
             &mut self.connection,
             &mut self.pairing,
             &mut self.prekeys,
             &mut self.props,
             &mut self.groups,
+            &mut self.media,
             &mut self.messaging,
             &mut self.raw,
         ];

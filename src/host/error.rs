@@ -61,6 +61,14 @@ pub enum SessionErrorKind {
     PairCodeBusy,
     /// Invalid phone number, or the server refused the linking code.
     PairCodeRefused,
+    /// The media hosts no longer have the file.
+    MediaGone,
+    /// A media file over the configured size.
+    MediaTooLarge,
+    /// A media upload or download failed, or the file was damaged.
+    MediaFailed,
+    /// A media reference that cannot be fetched (bad path or key).
+    InvalidMedia,
     /// Anything else (storage, the wire): the session's own failure.
     Internal,
 }
@@ -88,6 +96,10 @@ impl From<ClientError> for HostError {
             | ClientError::Creds(_)
             | ClientError::Store(_)
             | ClientError::Wire(_) => K::Internal,
+            ClientError::MediaGone(_) => K::MediaGone,
+            ClientError::MediaTooLarge(_) => K::MediaTooLarge,
+            ClientError::MediaTransfer(_) | ClientError::MediaDamaged(_) => K::MediaFailed,
+            ClientError::InvalidMedia(_) => K::InvalidMedia,
         };
         HostError::Session {
             kind,

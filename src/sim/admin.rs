@@ -64,8 +64,13 @@ pub fn router(state: Arc<SimState>, identity: Arc<ServerIdentity>) -> Router {
         .route("/sim/groups/{group}/subject", post(group_subject))
         .route("/sim/groups/{group}/settings", post(group_settings))
         .route("/sim/devices/{jid}/fault", post(fault))
+        .route("/sim/media/expire", post(expire_media))
         .fallback(not_found)
-        .with_state(App { state, identity })
+        .with_state(App {
+            state: state.clone(),
+            identity,
+        })
+        .merge(crate::sim::media::routes::router(state))
 }
 
 impl IntoResponse for SimError {
@@ -254,6 +259,22 @@ async fn share_lid_mappings(
     Ok(Json(json!(app
         .state
         .share_lid_mappings(&phone, &request.contacts)?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpireMedia {
+    direct_path: String,
+}
+
+/// The media hosts drop a file, as when media expires.
+async fn expire_media(
+    State(app): State<App>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, SimError> {
+    let request = parse_body::<ExpireMedia>(&body)?;
+    app.state.expire_media(&request.direct_path)?;
+    Ok(Json(json!({})))
 }
 
 /// WhatsApp is reinstalled on the phone: a new Signal identity.

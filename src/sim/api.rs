@@ -11,6 +11,7 @@ use crate::sim::accounts::{self, DeviceInfo, LidStatus};
 use crate::sim::error::SimError;
 use crate::sim::groups::admin::{self as groups, GroupSummary};
 use crate::sim::linking::{code, qr_scan};
+use crate::sim::media::routes;
 use crate::sim::network::faults;
 use crate::sim::phone::admin;
 use crate::sim::phone::lid_sync::LidsShared;
@@ -45,6 +46,24 @@ impl SimState {
         contacts: &[String],
     ) -> Result<LidsShared, SimError> {
         crate::sim::phone::lid_sync::phone_share_lids(self, phone, contacts)
+    }
+
+    /// `POST /sim/media/expire`: the media hosts drop the file at
+    /// `direct_path` (downloads then get 404, as for expired media).
+    pub fn expire_media(&self, direct_path: &str) -> Result<(), SimError> {
+        let gone = routes::file_name(direct_path).is_some_and(|name| self.media().forget(name));
+        gone.then_some(())
+            .ok_or_else(|| SimError::UnknownMedia(direct_path.to_owned()))
+    }
+
+    /// Damages one byte of the file at `direct_path`, as a broken transfer
+    /// or a tampering middlebox would.
+    pub fn corrupt_media(&self, direct_path: &str, offset: usize) -> Result<(), SimError> {
+        let damaged =
+            routes::file_name(direct_path).is_some_and(|name| self.media().corrupt(name, offset));
+        damaged
+            .then_some(())
+            .ok_or_else(|| SimError::UnknownMedia(direct_path.to_owned()))
     }
 
     /// The phone's linked devices and whether each is connected.

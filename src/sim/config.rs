@@ -37,6 +37,10 @@ pub struct SimConfig {
     /// (stanzas' `t`, certificates, device identities, key lists) reads
     /// it. Intervals (ref lifetimes, timeouts) use tokio's clock instead.
     pub clock: SharedClock,
+    /// The largest file the media hosts take in one upload.
+    pub max_media_bytes: usize,
+    /// What the media hosts keep in all; the oldest files go past it.
+    pub media_store_bytes: usize,
 }
 
 impl Default for SimConfig {
@@ -51,6 +55,10 @@ impl Default for SimConfig {
             handshake_timeout: Duration::from_secs(20),
             pair_code_ttl: Duration::from_secs(180),
             clock: SystemClock::shared(),
+            // WhatsApp takes documents up to 2 GB; the simulator keeps
+            // memory in check instead.
+            max_media_bytes: 128 << 20,
+            media_store_bytes: 1 << 30,
         }
     }
 }

@@ -41,6 +41,8 @@ pub enum SimError {
     NotImplemented(&'static str),
     #[error("{0} is not on WhatsApp (no such simulated phone)")]
     NotOnWhatsApp(String),
+    #[error("the media hosts have no file at {0:?}")]
+    UnknownMedia(String),
     #[error("no group {0}")]
     UnknownGroup(String),
     #[error("{0} is not a member of the group")]
@@ -69,6 +71,7 @@ impl SimError {
             SimError::WrongCode => "wrong_code",
             SimError::NotImplemented(_) => "not_implemented",
             SimError::NotOnWhatsApp(_) => "not_on_whatsapp",
+            SimError::UnknownMedia(_) => "unknown_media",
             SimError::UnknownGroup(_) => "unknown_group",
             SimError::NotInGroup(_) => "not_in_group",
             SimError::NotAdmin(_) => "not_admin",
@@ -86,6 +89,7 @@ impl SimError {
             | SimError::UnknownDevice(_)
             | SimError::UnknownRef(_)
             | SimError::NotOnWhatsApp(_)
+            | SimError::UnknownMedia(_)
             | SimError::UnknownGroup(_) => 404,
             SimError::NotInGroup(_) | SimError::NotAdmin(_) => 403,
             SimError::PhoneExists(_)

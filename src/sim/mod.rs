@@ -7,7 +7,8 @@
 //! `crypto`, `proto` and `types` only.
 //!
 //! Start one with [`start`]; drive it through [`SimHandle`] (in tests) or
-//! the HTTP admin API (which does exactly the same).
+//! the HTTP admin API (which does exactly the same). The same listener
+//! serves the media hosts' `/mms/…` uploads and `/v/…` downloads.
 //!
 //! Where things are, top to bottom (a module uses only those below it;
 //! `tests/architecture.rs` checks there are no import circles):
@@ -21,6 +22,8 @@
 //!   device lists), `groups` (the rules of groups and their
 //!   notifications);
 //! - `routing`: messages, receipts, offline queues, device-list watchers;
+//! - `media`: the media hosts (uploads by hash, direct-path downloads,
+//!   upload tokens; their own lock beside the tables');
 //! - `phone`: the phones as Signal participants;
 //! - `prekeys`: the prekey store and bundles;
 //! - `state`: every table under one lock, and the clock;
@@ -34,6 +37,7 @@ mod error;
 mod groups;
 mod iq;
 mod linking;
+mod media;
 mod network;
 mod phone;
 mod prekeys;

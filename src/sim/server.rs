@@ -30,6 +30,7 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
     let state = Arc::new(SimState::new(&config, authority.root_public_key()));
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    state.set_media_host(addr.to_string());
     let app = router(state.clone(), identity);
     let mut stop = state.subscribe_shutdown();
     let server = tokio::spawn(async move {
@@ -118,6 +119,16 @@ impl SimHandle {
         contacts: &[String],
     ) -> Result<crate::sim::LidsShared, SimError> {
         self.state.share_lid_mappings(phone, contacts)
+    }
+
+    /// `POST /sim/media/expire`.
+    pub fn expire_media(&self, direct_path: &str) -> Result<(), SimError> {
+        self.state.expire_media(direct_path)
+    }
+
+    /// Damages one byte of a stored media file.
+    pub fn corrupt_media(&self, direct_path: &str, offset: usize) -> Result<(), SimError> {
+        self.state.corrupt_media(direct_path, offset)
     }
 
     /// `GET /sim/phones/{phone}/lid`.

@@ -155,7 +155,7 @@ pub async fn connect_websocket(url: &str) -> Result<ClientWebSocket, WireError> 
 /// The process-wide rustls client configuration: ring as the crypto
 /// provider (named explicitly so no process-level default is needed) and
 /// the Mozilla root store from `webpki-roots`.
-fn shared_tls_config() -> std::sync::Arc<rustls::ClientConfig> {
+pub fn shared_tls_config() -> std::sync::Arc<rustls::ClientConfig> {
     static CONFIG: std::sync::LazyLock<std::sync::Arc<rustls::ClientConfig>> =
         std::sync::LazyLock::new(|| {
             let roots = rustls::RootCertStore {

@@ -59,8 +59,17 @@ impl Harness {
     /// Spawns a fresh session, links it to a new phone by QR and waits
     /// until it is logged in. Returns the session, the phone and the JID.
     pub async fn linked(&self, id: &str) -> (Session, String, String) {
+        self.linked_with(id, self.config()).await
+    }
+
+    /// [`Harness::linked`] with `config`.
+    pub async fn linked_with(
+        &self,
+        id: &str,
+        config: Arc<ClientConfig>,
+    ) -> (Session, String, String) {
         let phone = self.sim.create_phone(None).await.expect("phone");
-        let mut session = self.spawn(id);
+        let mut session = self.spawn_with(id, config);
         let qr = session
             .next_matching(|e| match e {
                 Event::Qr { code, .. } => Some(code.clone()),

@@ -3,7 +3,7 @@
 //! `Node`s out, so all of it is testable without a socket.
 //!
 //! Owns: the dispatch of a companion's stanzas: `<iq>` by family (one
-//! file each: `passive`, `encrypt`, `md`, `usync`, `app_state`,
+//! file each: `passive`, `encrypt`, `md`, `media`, `usync`, `app_state`,
 //! `settings`, `groups`), `<message>`, `<receipt>` and `<ack>` to
 //! `routing`. Must not touch: sockets (the connection task sends the
 //! reply), the tables (each handler goes through the module that owns
@@ -16,6 +16,7 @@ mod app_state;
 mod encrypt;
 mod groups;
 mod md;
+mod media;
 mod passive;
 mod session;
 mod settings;
@@ -71,6 +72,7 @@ fn handle_iq(session: &Session<'_>, iq: &Node) -> Reply {
         ("encrypt", "set", _) => encrypt::upload(session, iq),
         ("md", "set", "remove-companion-device") => return md::remove_companion(session, iq),
         ("usync", "get", "usync") => usync::usync(session, iq),
+        ("w:m", "set", "media_conn") => media::media_conn(session, iq),
         ("privacy", "get", "privacy") => settings::privacy(iq),
         ("blocklist", "get", _) => settings::blocklist(iq),
         ("abt", "get", "props") => {

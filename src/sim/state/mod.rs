@@ -22,7 +22,7 @@ mod queues;
 mod world;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -39,6 +39,7 @@ pub(crate) use world::World;
 
 use crate::sim::config::SimConfig;
 use crate::sim::error::SimError;
+use crate::sim::media::MediaStore;
 use crate::types::{Jid, SharedClock};
 
 /// Timing knobs copied out of [`SimConfig`].
@@ -61,6 +62,12 @@ pub struct SimState {
     clock: SharedClock,
     next_conn_id: AtomicU64,
     shutdown: watch::Sender<bool>,
+    /// The media hosts' files and upload tokens.
+    media: Mutex<MediaStore>,
+    /// The largest upload the media hosts take.
+    pub(crate) max_media_bytes: usize,
+    /// `host:port` the media hosts are reached at (the listener's).
+    media_host: OnceLock<String>,
 }
 
 impl SimState {
@@ -80,6 +87,9 @@ impl SimState {
             clock: config.clock.clone(),
             next_conn_id: AtomicU64::new(1),
             shutdown: watch::channel(false).0,
+            media: Mutex::new(MediaStore::new(config.media_store_bytes)),
+            max_media_bytes: config.max_media_bytes,
+            media_host: OnceLock::new(),
         }
     }
 
@@ -114,6 +124,20 @@ impl SimState {
             .and_then(|address| world.device(&address))
             .map(read)
             .ok_or_else(|| SimError::UnknownDevice(jid.to_owned()))
+    }
+
+    /// The media hosts' files and tokens, locked.
+    pub(crate) fn media(&self) -> MutexGuard<'_, MediaStore> {
+        self.media.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where the media hosts listen (set once the listener is bound).
+    pub(crate) fn media_host(&self) -> &str {
+        self.media_host.get().map_or("127.0.0.1", String::as_str)
+    }
+
+    pub(crate) fn set_media_host(&self, host: String) {
+        let _ = self.media_host.set(host);
     }
 
     pub(crate) fn next_conn_id(&self) -> u64 {

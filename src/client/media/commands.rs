@@ -1,0 +1,51 @@
+//! The media commands: [`Client::media_conn`], and the one step it hands
+//! the session (the cached hosts, or the `media_conn` iq).
+//!
+//! Owns: that step and the `Client` methods every transfer shares. Must
+//! not touch: the transfers themselves (`upload`, `download`).
+
+use tokio::sync::oneshot;
+
+use super::conn::{MediaConn, MediaConnQuery};
+use super::Media;
+use crate::client::core::{Phase, Then};
+use crate::client::{Client, ClientError};
+
+/// The media hosts: as cached while fresh, else asked of the server.
+fn media_conn(reply: oneshot::Sender<Result<MediaConn, ClientError>>) -> Then {
+    Then::to::<Media>(move |media, ctx, now| {
+        if let Some(conn) = media.conn.as_ref().filter(|c| c.fresh(now)) {
+            let _ = reply.send(Ok((**conn).clone()));
+            return Vec::new();
+        }
+        if ctx.phase != Phase::Connected {
+            let _ = reply.send(Err(ClientError::NotConnected));
+            return Vec::new();
+        }
+        let query = MediaConnQuery { asked: now };
+        vec![
+            ctx.send_iq(query, now, move |media: &mut Media, _, answer, _| {
+                if let Ok(conn) = &answer {
+                    media.conn = Some(Box::new(conn.clone()));
+                }
+                let _ = reply.send(answer);
+                Vec::new()
+            }),
+        ]
+    })
+}
+
+impl Client {
+    /// Where media goes now, and the token to upload with.
+    pub async fn media_conn(&self) -> Result<MediaConn, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(media_conn(reply)).await?;
+        rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// Whether media travels over TLS: always, but to a simulator on
+    /// loopback whose chat URL is `ws://`.
+    pub(super) fn media_secure(&self) -> bool {
+        !self.config.url.starts_with("ws://")
+    }
+}

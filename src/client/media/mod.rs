@@ -1,0 +1,37 @@
+//! Media: uploading files to WhatsApp's media hosts and downloading the
+//! files messages point at, encrypted and checked by `crate::media`.
+//!
+//! Owns: the `media_conn` iq and the hosts and token it gives, kept until
+//! they expire (`conn`, asked through `commands`); the HTTP transfers (`http`); the streaming
+//! upload (`upload`: encrypt to a spool file, then post it) and download
+//! (`download`: fetch to a spool file while checking the MAC and hash,
+//! then decrypt to the caller). Must not touch: messages (what a media
+//! message carries is built by `messaging`), the store.
+//!
+//! Transfers run in the caller's task, not the session's: only the
+//! `media_conn` question passes through the session. A file of any size
+//! passes through one fixed buffer; what waits in between is on disk, in
+//! `ClientConfig::media_dir`, and removed when the transfer ends.
+
+mod commands;
+mod conn;
+mod download;
+mod http;
+mod spool;
+mod types;
+mod upload;
+
+use super::core::Feature;
+pub use conn::MediaConn;
+pub use types::{MediaRef, UploadedMedia};
+
+/// The media feature: the media hosts as last told (boxed: a session
+/// that never sends media pays one pointer).
+#[derive(Default)]
+pub struct Media {
+    conn: Option<Box<MediaConn>>,
+}
+
+/// Nothing arrives for media on the socket: the feature only answers
+/// `media_conn` requests.
+impl Feature for Media {}

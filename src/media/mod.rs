@@ -1,0 +1,23 @@
+//! Media files as WhatsApp encrypts them: each file under its own random
+//! 32-byte key, expanded per kind of media into an IV, an AES-256-CBC key
+//! and an HMAC-SHA256 key; the upload is the ciphertext followed by the
+//! first 10 bytes of the MAC over IV ‖ ciphertext (whatsmeow `upload.go`
+//! and `download.go`, Baileys `messages-media.ts`).
+//!
+//! Owns: the kinds of media and their key labels (`kind`), the key
+//! expansion (`keys`), streaming encryption with the two hashes a message
+//! carries (`encrypt`) and streaming verification and decryption
+//! (`decrypt`). Must not touch: sockets, files, the media hosts or the
+//! messages that point at a file (that is `client::media`). Pure: every
+//! step takes bytes and returns bytes, in pieces of any size, so a file of
+//! any length passes through a fixed buffer.
+
+mod decrypt;
+mod encrypt;
+mod keys;
+mod kind;
+
+pub use decrypt::{decrypt, Decryptor, MediaError, Verifier};
+pub use encrypt::{encrypt, encrypted_len, Encrypted, Encryptor, MAC_LEN};
+pub use keys::{MediaKey, MediaKeys};
+pub use kind::MediaKind;

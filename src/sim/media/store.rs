@@ -1,0 +1,132 @@
+//! Blobs and upload tokens, bounded: the oldest blob is dropped once the
+//! total passes the cap, as a real server's retention would.
+
+use std::collections::{HashMap, VecDeque};
+
+use bytes::Bytes;
+use rand::RngCore;
+
+/// Upload tokens kept at most (the oldest forgotten first).
+const MAX_TOKENS: usize = 10_000;
+
+/// What `media_conn` hands out: the auth token's lifetime (seconds).
+pub(crate) const AUTH_TTL_SECS: u64 = 3_600;
+
+/// A stored upload.
+#[derive(Clone)]
+pub struct Upload {
+    pub bytes: Bytes,
+}
+
+/// Blobs by file name, and the tokens that may upload.
+pub(crate) struct MediaStore {
+    blobs: HashMap<String, Upload>,
+    order: VecDeque<String>,
+    total: usize,
+    cap: usize,
+    tokens: HashMap<String, u64>,
+    token_order: VecDeque<String>,
+}
+
+impl MediaStore {
+    /// An empty store holding at most `cap` bytes in all.
+    pub fn new(cap: usize) -> MediaStore {
+        MediaStore {
+            blobs: HashMap::new(),
+            order: VecDeque::new(),
+            total: 0,
+            cap,
+            tokens: HashMap::new(),
+            token_order: VecDeque::new(),
+        }
+    }
+
+    /// A new upload token, valid until `now + AUTH_TTL_SECS`.
+    pub fn issue_token(&mut self, now: u64) -> String {
+        let token = random_name(24);
+        if self.token_order.len() >= MAX_TOKENS {
+            if let Some(old) = self.token_order.pop_front() {
+                self.tokens.remove(&old);
+            }
+        }
+        self.tokens.insert(token.clone(), now + AUTH_TTL_SECS);
+        self.token_order.push_back(token.clone());
+        token
+    }
+
+    /// Whether `token` may upload at `now`.
+    pub fn token_valid(&self, token: &str, now: u64) -> bool {
+        self.tokens.get(token).is_some_and(|&until| now < until)
+    }
+
+    /// Keeps `bytes` under a new file name, which it returns.
+    pub fn put(&mut self, bytes: Bytes) -> String {
+        let name = random_name(16);
+        self.total += bytes.len();
+        self.blobs.insert(name.clone(), Upload { bytes });
+        self.order.push_back(name.clone());
+        while self.total > self.cap && self.order.len() > 1 {
+            if let Some(old) = self.order.pop_front() {
+                self.forget(&old);
+            }
+        }
+        name
+    }
+
+    pub fn get(&self, name: &str) -> Option<Upload> {
+        self.blobs.get(name).cloned()
+    }
+
+    /// The server no longer has the file (expired); whether it had it.
+    pub fn forget(&mut self, name: &str) -> bool {
+        match self.blobs.remove(name) {
+            Some(upload) => {
+                self.total -= upload.bytes.len();
+                self.order.retain(|n| n != name);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Overwrites a stored file's byte at `offset` (a test damaging
+    /// media in transit); whether there was such a byte.
+    pub fn corrupt(&mut self, name: &str, offset: usize) -> bool {
+        let Some(upload) = self.blobs.get_mut(name) else {
+            return false;
+        };
+        let mut bytes = upload.bytes.to_vec();
+        let Some(b) = bytes.get_mut(offset) else {
+            return false;
+        };
+        *b ^= 0x5a;
+        upload.bytes = Bytes::from(bytes);
+        true
+    }
+}
+
+fn random_name(len: usize) -> String {
+    let mut raw = vec![0u8; len];
+    rand::thread_rng().fill_bytes(&mut raw);
+    hex::encode(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_blobs_go_past_the_cap_and_tokens_expire() {
+        let mut store = MediaStore::new(10);
+        let a = store.put(Bytes::from_static(b"123456"));
+        let b = store.put(Bytes::from_static(b"7890ab"));
+        assert!(store.get(&a).is_none(), "over the cap: the oldest goes");
+        assert!(store.get(&b).is_some());
+        assert!(store.forget(&b));
+        assert!(!store.forget(&b));
+        let token = store.issue_token(100);
+        assert!(store.token_valid(&token, 100));
+        assert!(!store.token_valid(&token, 100 + AUTH_TTL_SECS));
+        assert!(!store.token_valid("nope", 100));
+    }
+}

@@ -1,0 +1,165 @@
+//! Media end to end against the simulator's media hosts: a session asks
+//! `media_conn` for the hosts and a token, uploads files of every kind
+//! (encrypted as it reads them, posted under their encrypted hash), and
+//! downloads them back byte for byte; files damaged in transit, expired
+//! files and files over the size limit are clear errors, and no spool
+//! file is left behind either way.
+//!
+//! That the encryption is WhatsApp's is checked in `media_interop.rs`
+//! (byte-for-byte against whatsapp-rust's implementation).
+
+mod harness;
+
+use std::sync::Arc;
+
+use harness::Harness;
+use wasp::client::media::{MediaRef, UploadedMedia};
+use wasp::client::ClientError;
+use wasp::media::{MediaError, MediaKind};
+
+fn file(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+fn reference(up: &UploadedMedia) -> MediaRef {
+    MediaRef {
+        kind: up.kind,
+        direct_path: up.direct_path.clone(),
+        media_key: up.media_key,
+        file_sha256: Some(up.file_sha256),
+        file_enc_sha256: Some(up.file_enc_sha256),
+    }
+}
+
+/// The spool files left in `dir`.
+fn leftovers(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("listable")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_uploads_every_kind_and_downloads_it_back_intact() {
+    let h = Harness::new().await;
+    let spool = tempfile::tempdir().expect("spool dir");
+    let mut config = (*h.config()).clone();
+    config.media_dir = spool.path().to_path_buf();
+    let (alice, _, _) = h.linked_with("alice", Arc::new(config)).await;
+
+    let kinds = [
+        (MediaKind::Image, 70_001),
+        (MediaKind::Document, 3 << 20),
+        (MediaKind::Audio, 16),
+        (MediaKind::Video, 1_000_000),
+        (MediaKind::Sticker, 5),
+    ];
+    for (i, (kind, len)) in kinds.into_iter().enumerate() {
+        let plain = file(len, i as u8);
+        let up = alice
+            .client
+            .upload_media(kind, plain.as_slice())
+            .await
+            .expect("uploaded");
+        assert_eq!(up.file_length, len as u64);
+        assert!(up.direct_path.starts_with("/v/"), "{}", up.direct_path);
+        assert!(up.url.ends_with(&up.direct_path), "{}", up.url);
+        let mut got = Vec::new();
+        let n = alice
+            .client
+            .download_media(&reference(&up), &mut got)
+            .await
+            .expect("downloaded");
+        assert_eq!(n, len as u64);
+        assert!(got == plain, "{kind}: the download differs");
+    }
+    // Nothing is left over in the spool directory.
+    assert_eq!(leftovers(spool.path()), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_expired_and_oversized_media_are_clear_errors() {
+    let h = Harness::new().await;
+    let spool = tempfile::tempdir().expect("spool dir");
+    let mut config = (*h.config()).clone();
+    config.media_dir = spool.path().to_path_buf();
+    config.max_media_bytes = 64 * 1024;
+    let (alice, _, _) = h.linked_with("alice", Arc::new(config)).await;
+
+    let plain = file(10_000, 7);
+    let up = alice
+        .client
+        .upload_media(MediaKind::Document, plain.as_slice())
+        .await
+        .expect("uploaded");
+
+    // One byte changed on the server: the MAC catches it, nothing is
+    // written out.
+    h.sim.corrupt_media(&up.direct_path, 100).expect("stored");
+    let mut got = Vec::new();
+    let err = alice
+        .client
+        .download_media(&reference(&up), &mut got)
+        .await
+        .expect_err("damaged");
+    assert!(
+        matches!(err, ClientError::MediaDamaged(MediaError::BadMac)),
+        "{err:?}"
+    );
+    assert!(got.is_empty(), "plaintext of a damaged file was written");
+
+    // The wrong key (another message's) does not open it either.
+    let other = alice
+        .client
+        .upload_media(MediaKind::Document, plain.as_slice())
+        .await
+        .expect("uploaded");
+    let mut wrong = reference(&other);
+    wrong.media_key = up.media_key;
+    let err = alice
+        .client
+        .download_media(&wrong, &mut got)
+        .await
+        .expect_err("wrong key");
+    assert!(matches!(err, ClientError::MediaDamaged(_)), "{err:?}");
+
+    // Expired on the server: gone, not a transfer failure.
+    h.sim.expire_media(&other.direct_path).expect("stored");
+    let err = alice
+        .client
+        .download_media(&reference(&other), &mut got)
+        .await
+        .expect_err("expired");
+    assert!(matches!(err, ClientError::MediaGone(_)), "{err:?}");
+
+    // Over the configured size: refused before any upload.
+    let big = file(64 * 1024 + 1, 1);
+    let err = alice
+        .client
+        .upload_media(MediaKind::Video, big.as_slice())
+        .await
+        .expect_err("too large");
+    assert!(matches!(err, ClientError::MediaTooLarge(_)), "{err:?}");
+
+    // A direct path a hostile message could give does not leave the host.
+    let mut hostile = reference(&up);
+    hostile.direct_path = "//attacker.example/x".into();
+    let err = alice
+        .client
+        .download_media(&hostile, &mut got)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, ClientError::InvalidMedia(_)), "{err:?}");
+
+    assert!(got.is_empty());
+    assert_eq!(leftovers(spool.path()), Vec::<String>::new());
+    // The session is still fine.
+    alice
+        .client
+        .upload_media(MediaKind::Image, &b"still working"[..])
+        .await
+        .expect("uploads again");
+}
