@@ -17,7 +17,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("types", &[]),
     ("crypto", &[]),
     ("proto", &[]),
-    ("media", &["crypto"]),
+    ("media", &["crypto", "proto"]),
     ("store", &["types"]),
     ("wire", &["types", "crypto", "proto"]),
     ("signal", &["types", "crypto", "proto"]),

@@ -5,6 +5,9 @@
 //! files and files over the size limit are clear errors, and no spool
 //! file is left behind either way.
 //!
+//! A phone's image, document and voice note arrive as `message` events
+//! with their media, and download byte for byte.
+//!
 //! That the encryption is WhatsApp's is checked in `media_interop.rs`
 //! (byte-for-byte against whatsapp-rust's implementation).
 
@@ -16,6 +19,7 @@ use harness::Harness;
 use wasp::client::media::{MediaRef, UploadedMedia};
 use wasp::client::ClientError;
 use wasp::media::{MediaError, MediaKind};
+use wasp::sim::PhoneMedia;
 
 fn file(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
@@ -162,4 +166,64 @@ async fn damaged_expired_and_oversized_media_are_clear_errors() {
         .upload_media(MediaKind::Image, &b"still working"[..])
         .await
         .expect("uploads again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phones_files_arrive_as_media_messages_and_download_intact() {
+    let h = Harness::new().await;
+    let (mut alice, alice_phone, _) = h.linked("alice").await;
+    let bob = h.sim.create_phone(None).await.expect("phone");
+
+    let sent = [
+        (
+            MediaKind::Image,
+            "image/jpeg",
+            Some("our new shop"),
+            None,
+            false,
+        ),
+        (
+            MediaKind::Document,
+            "application/pdf",
+            Some("your invoice"),
+            Some("invoice-42.pdf"),
+            false,
+        ),
+        (MediaKind::Audio, "audio/ogg; codecs=opus", None, None, true),
+    ];
+    for (i, (kind, mimetype, caption, file_name, voice_note)) in sent.into_iter().enumerate() {
+        let data = file(200_000 + i * 1000, 40 + i as u8);
+        let media = PhoneMedia {
+            kind,
+            data: data.clone(),
+            mimetype: mimetype.to_string(),
+            caption: caption.map(str::to_string),
+            file_name: file_name.map(str::to_string),
+            voice_note,
+        };
+        let by_phone = h
+            .sim
+            .phone_send_media(&bob, &alice_phone, media)
+            .expect("sent");
+        let got = alice.next_message().await;
+        assert_eq!(got.id.to_string(), by_phone.id);
+        assert_eq!(got.text, caption.unwrap_or_default());
+        let media = got.media.expect("a media message");
+        assert_eq!(media.kind, kind.as_str());
+        assert_eq!(media.mimetype, mimetype);
+        assert_eq!(media.file_length, data.len() as u64);
+        assert_eq!(media.caption.as_deref(), caption);
+        assert_eq!(media.file_name.as_deref(), file_name);
+        assert_eq!(media.voice_note, voice_note);
+        let mut downloaded = Vec::new();
+        alice
+            .client
+            .download_media(
+                &media.reference().expect("a usable reference"),
+                &mut downloaded,
+            )
+            .await
+            .expect("downloaded");
+        assert!(downloaded == data, "{kind}: the download differs");
+    }
 }

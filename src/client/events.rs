@@ -4,6 +4,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::groups::{GroupInfo, GroupParticipant, ParticipantAction};
+use super::ClientError;
 use crate::types::{Jid, MessageId};
 
 /// A state change of one session. Serialized as
@@ -156,6 +157,87 @@ pub struct IncomingMessage {
     /// The message this one replies to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quoted: Option<QuotedMessage>,
+    /// A media message's file (`text` is then its caption, or empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<Box<IncomingMedia>>,
+}
+
+/// The file a received media message points at: what it is, and what
+/// fetching and opening it takes (`Client::download_media` with
+/// [`IncomingMedia::reference`]). Binary fields are standard base64.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct IncomingMedia {
+    /// `image`, `video`, `audio`, `document` or `sticker`.
+    pub kind: String,
+    pub mimetype: String,
+    /// The file's size in bytes, as the sender gave it.
+    pub file_length: u64,
+    /// SHA-256 of the file.
+    pub file_sha256: String,
+    /// An audio message recorded as a voice note.
+    pub voice_note: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Audio and video: the duration in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_count: Option<u32>,
+    /// Where the encrypted file is on the media hosts.
+    pub direct_path: String,
+    /// The file's key (it opens this file only).
+    pub media_key: String,
+    /// SHA-256 of the encrypted file.
+    pub file_enc_sha256: String,
+}
+
+impl IncomingMedia {
+    pub fn from_message(media: &crate::media::MediaMessage) -> IncomingMedia {
+        use base64::prelude::{Engine as _, BASE64_STANDARD};
+        IncomingMedia {
+            kind: media.kind.as_str().to_string(),
+            mimetype: media.mimetype.clone(),
+            file_length: media.file_length,
+            file_sha256: BASE64_STANDARD.encode(media.file_sha256),
+            voice_note: media.voice_note,
+            caption: media.caption.clone(),
+            file_name: media.file_name.clone(),
+            width: media.width,
+            height: media.height,
+            seconds: media.seconds,
+            page_count: media.page_count,
+            direct_path: media.direct_path.clone(),
+            media_key: BASE64_STANDARD.encode(media.media_key),
+            file_enc_sha256: BASE64_STANDARD.encode(media.file_enc_sha256),
+        }
+    }
+
+    /// What [`crate::client::Client::download_media`] takes.
+    pub fn reference(&self) -> Result<crate::client::media::MediaRef, ClientError> {
+        use base64::prelude::{Engine as _, BASE64_STANDARD};
+        let bad =
+            |what: &str| ClientError::InvalidMedia(format!("{what} is not 32 bytes of base64"));
+        let bytes32 = |value: &str, what: &str| -> Result<[u8; 32], ClientError> {
+            BASE64_STANDARD
+                .decode(value)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| bad(what))
+        };
+        Ok(crate::client::media::MediaRef {
+            kind: self.kind.parse().map_err(ClientError::InvalidMedia)?,
+            direct_path: self.direct_path.clone(),
+            media_key: bytes32(&self.media_key, "media_key")?,
+            file_sha256: Some(bytes32(&self.file_sha256, "file_sha256")?),
+            file_enc_sha256: Some(bytes32(&self.file_enc_sha256, "file_enc_sha256")?),
+        })
+    }
 }
 
 /// The message a reply quotes.

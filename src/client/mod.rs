@@ -49,8 +49,8 @@ pub use config::{ClientConfig, DEFAULT_URL};
 pub use connector::{Connector, WebSocketConnector};
 pub use error::ClientError;
 pub use events::{
-    ChannelSink, Event, EventSink, IncomingMessage, QuotedMessage, ReceiptKind, SentMessage,
-    Snapshot, Status,
+    ChannelSink, Event, EventSink, IncomingMedia, IncomingMessage, QuotedMessage, ReceiptKind,
+    SentMessage, Snapshot, Status,
 };
 pub use pairing::qr_string;
 

@@ -7,8 +7,9 @@
 //! Owns: the kinds of media and their key labels (`kind`), the key
 //! expansion (`keys`), streaming encryption with the two hashes a message
 //! carries (`encrypt`) and streaming verification and decryption
-//! (`decrypt`). Must not touch: sockets, files, the media hosts or the
-//! messages that point at a file (that is `client::media`). Pure: every
+//! (`decrypt`), and the media messages that point at a file (`message`:
+//! the five protobufs read into one shape and written from it). Must not touch: sockets, files, the media hosts or the
+//! messages' delivery (that is `client`). Pure: every
 //! step takes bytes and returns bytes, in pieces of any size, so a file of
 //! any length passes through a fixed buffer.
 
@@ -16,8 +17,10 @@ mod decrypt;
 mod encrypt;
 mod keys;
 mod kind;
+mod message;
 
 pub use decrypt::{decrypt, Decryptor, MediaError, Verifier};
 pub use encrypt::{encrypt, encrypted_len, Encrypted, Encryptor, MAC_LEN};
 pub use keys::{MediaKey, MediaKeys};
 pub use kind::MediaKind;
+pub use message::MediaMessage;

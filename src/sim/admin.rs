@@ -165,19 +165,59 @@ async fn devices(
 #[serde(deny_unknown_fields)]
 struct SendMessage {
     to: String,
+    #[serde(default)]
     text: String,
     /// Id of a received message this one replies to.
     reply_to: Option<String>,
+    /// A file instead of a text.
+    media: Option<SendMedia>,
 }
 
-/// The phone sends a text, end-to-end encrypted to every device of the
-/// recipient and every companion of its own.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendMedia {
+    /// `image`, `video`, `audio`, `document` or `sticker`.
+    kind: String,
+    /// The file, standard base64.
+    data: String,
+    mimetype: String,
+    caption: Option<String>,
+    file_name: Option<String>,
+    #[serde(default)]
+    voice_note: bool,
+}
+
+/// The phone sends a text (or a file), end-to-end encrypted to every
+/// device of the recipient and every companion of its own.
 async fn send_message(
     State(app): State<App>,
     Path(phone): Path<String>,
     body: Bytes,
 ) -> Result<Response, SimError> {
     let request = parse_body::<SendMessage>(&body)?;
+    if let Some(media) = request.media {
+        use base64::prelude::{Engine as _, BASE64_STANDARD};
+        let kind = media
+            .kind
+            .parse()
+            .ok()
+            // History blobs are not sent as chat messages.
+            .filter(|k| *k != crate::media::MediaKind::History)
+            .ok_or_else(|| SimError::BadRequest(format!("unknown media kind {:?}", media.kind)))?;
+        let data = BASE64_STANDARD
+            .decode(media.data.as_bytes())
+            .map_err(|e| SimError::BadRequest(format!("media data is not base64: {e}")))?;
+        let media = crate::sim::PhoneMedia {
+            kind,
+            data,
+            mimetype: media.mimetype,
+            caption: media.caption,
+            file_name: media.file_name,
+            voice_note: media.voice_note,
+        };
+        let sent = app.state.phone_send_media(&phone, &request.to, media)?;
+        return Ok((StatusCode::CREATED, Json(json!(sent))).into_response());
+    }
     if request.text.is_empty() {
         return Err(SimError::BadRequest("text must not be empty".into()));
     }

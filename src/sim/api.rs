@@ -16,6 +16,7 @@ use crate::sim::network::faults;
 use crate::sim::phone::admin;
 use crate::sim::phone::lid_sync::LidsShared;
 use crate::sim::phone::send::{self, SentByPhone};
+use crate::sim::phone::send_media::PhoneMedia;
 use crate::sim::state::{FaultKind, PhoneMessage, PhoneReceipt, SimState};
 use crate::types::Jid;
 
@@ -36,6 +37,17 @@ impl SimState {
     /// LID addressing (or back).
     pub fn set_lid_migrated(&self, phone: &str, migrated: bool) -> Result<LidStatus, SimError> {
         accounts::set_lid_migrated(self, phone, migrated)
+    }
+
+    /// `POST /sim/phones/{phone}/messages` with `media`: the phone sends
+    /// a file to a contact.
+    pub fn phone_send_media(
+        &self,
+        phone: &str,
+        to: &str,
+        media: PhoneMedia,
+    ) -> Result<SentByPhone, SimError> {
+        crate::sim::phone::send_media::phone_send_media(self, phone, to, media)
     }
 
     /// `POST /sim/phones/{phone}/lid-mappings`: the phone pushes its

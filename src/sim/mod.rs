@@ -4,7 +4,7 @@
 //! linked devices, the chat endpoint at `/ws/chat`, and the JSON admin
 //! API under `/sim`. Must not touch: `client` (tests put the two together,
 //! the simulator never borrows the client's code). Uses `wire`, `signal`,
-//! `crypto`, `proto` and `types` only.
+//! `crypto`, `proto`, `media` and `types` only.
 //!
 //! Start one with [`start`]; drive it through [`SimHandle`] (in tests) or
 //! the HTTP admin API (which does exactly the same). The same listener
@@ -58,6 +58,7 @@ pub use network::ca::Authority;
 pub use network::transport::ServerWebSocket;
 pub use phone::lid_sync::LidsShared;
 pub use phone::send::SentByPhone;
+pub use phone::send_media::PhoneMedia;
 pub use protocol::adv::{issue_device_identity, verify_device_signature, AdvError, IssuedIdentity};
 pub use protocol::pair_code;
 pub use protocol::qr::{parse_qr, ScannedQr};

@@ -121,6 +121,16 @@ impl SimHandle {
         self.state.share_lid_mappings(phone, contacts)
     }
 
+    /// `POST /sim/phones/{phone}/messages` with `media`.
+    pub fn phone_send_media(
+        &self,
+        phone: &str,
+        to: &str,
+        media: crate::sim::PhoneMedia,
+    ) -> Result<SentByPhone, SimError> {
+        self.state.phone_send_media(phone, to, media)
+    }
+
     /// `POST /sim/media/expire`.
     pub fn expire_media(&self, direct_path: &str) -> Result<(), SimError> {
         self.state.expire_media(direct_path)

@@ -10,12 +10,16 @@
 //! Nothing here may reach the internet. whatsapp-rust's only network paths
 //! are its transport factory (pointed at the simulator's `/ws/chat`) and its
 //! HTTP client, which it uses for the app-version fetch from web.whatsapp.com
-//! (skipped by pinning the version) and for media/app-state blob downloads.
-//! The HTTP client given to it here refuses every request and records it, so
-//! a test can assert that none was attempted.
+//! (skipped by pinning the version) and for media/app-state blob transfers.
+//! The HTTP client given to it here forwards requests for a loopback host
+//! (the simulator's media hosts, which `media_conn` names) over plain HTTP,
+//! and refuses and records every other request, so a test can assert that
+//! none was attempted.
 
 use std::sync::{Arc, Mutex};
 
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 use whatsapp_rust::bot::Bot;
 use whatsapp_rust::http::{HttpClient, HttpRequest, HttpResponse};
@@ -30,15 +34,18 @@ use whatsapp_rust::TokioRuntime;
 /// connect. (Value: wacore 0.7's built-in default, store/device.rs.)
 pub const PEER_APP_VERSION: (u32, u32, u32) = (2, 3000, 1_042_742_319);
 
-/// An HTTP client that never talks to anything: every request fails and its
-/// `METHOD URL` is recorded for the test to inspect.
+/// An HTTP client that talks to the simulator only: a request for a
+/// loopback host goes there (as plain HTTP, whatever the scheme), every
+/// other request fails and its `METHOD URL` is recorded for the test to
+/// inspect.
 #[derive(Debug, Clone, Default)]
 pub struct RefusingHttpClient {
     attempts: Arc<Mutex<Vec<String>>>,
 }
 
 impl RefusingHttpClient {
-    /// Every request whatsapp-rust tried to make, in order.
+    /// Every request whatsapp-rust tried to make outside the simulator,
+    /// in order.
     pub fn attempts(&self) -> Vec<String> {
         match self.attempts.lock() {
             Ok(list) => list.clone(),
@@ -47,9 +54,50 @@ impl RefusingHttpClient {
     }
 }
 
+/// The loopback `host:port` and path a URL names, if its host is loopback.
+fn loopback(url: &str) -> Option<(&str, String)> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let (authority, path) = match rest.split_once('/') {
+        Some((authority, path)) => (authority, format!("/{path}")),
+        None => (rest, "/".to_string()),
+    };
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]").then_some((authority, path))
+}
+
+/// Sends `request` to the simulator at `authority`, over plain HTTP.
+async fn forward(
+    request: HttpRequest,
+    authority: &str,
+    path: String,
+) -> anyhow::Result<HttpResponse> {
+    let stream = tokio::net::TcpStream::connect(authority).await?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let mut builder = hyper::Request::builder()
+        .method(request.method.as_str())
+        .uri(path)
+        .header("host", authority);
+    for (name, value) in &request.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let body = Full::new(request.body.unwrap_or_default());
+    let response = sender.send_request(builder.body(body)?).await?;
+    let status_code = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes().to_vec();
+    Ok(HttpResponse { status_code, body })
+}
+
 #[whatsapp_rust::async_trait]
 impl HttpClient for RefusingHttpClient {
     async fn execute(&self, request: HttpRequest) -> anyhow::Result<HttpResponse> {
+        if let Some((authority, path)) = loopback(&request.url) {
+            let authority = authority.to_string();
+            return forward(request, &authority, path).await;
+        }
         let line = format!("{} {}", request.method, request.url);
         match self.attempts.lock() {
             Ok(mut list) => list.push(line.clone()),

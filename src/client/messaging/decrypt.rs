@@ -9,7 +9,7 @@
 
 use super::keys::OwnKeys;
 use super::peers;
-use crate::client::events::{IncomingMessage, QuotedMessage};
+use crate::client::events::{IncomingMedia, IncomingMessage, QuotedMessage};
 use crate::client::ClientError;
 use crate::crypto::KeyPair;
 use crate::proto::text::{self, TextError};
@@ -185,7 +185,7 @@ pub fn receive(
             return Ok(Received::NotText);
         }
     }
-    let content = match text::unpad(&padded).and_then(text::decode) {
+    let content = match text::unpad(&padded).and_then(super::content::decode) {
         Ok(content) => content,
         Err(TextError::NoText) => return Ok(Received::NotText),
         Err(e) => {
@@ -199,6 +199,7 @@ pub fn receive(
             .clone()
             .or_else(|| {
                 content
+                    .text
                     .sent_to
                     .as_deref()
                     .and_then(|to| Jid::parse(to).ok())
@@ -235,14 +236,15 @@ pub fn session_of(
     Ok(session)
 }
 
-/// The event's view of a decrypted text from `incoming`'s sender.
+/// The event's view of a decrypted message from `incoming`'s sender.
 pub fn report(
     incoming: &Incoming,
     chat: Jid,
     identities: Identities,
-    content: text::TextContent,
+    content: super::content::Content,
     from_me: bool,
 ) -> IncomingMessage {
+    let text = content.text;
     IncomingMessage {
         id: incoming.id.clone(),
         chat,
@@ -250,14 +252,17 @@ pub fn report(
         sender_pn: identities.pn,
         sender_lid: identities.lid,
         timestamp: incoming.timestamp,
-        text: content.text,
+        text: text.text,
         from_me,
         push_name: incoming.push_name.clone(),
-        quoted: content.quoted.map(|q| QuotedMessage {
+        quoted: text.quoted.map(|q| QuotedMessage {
             id: MessageId::from(q.id),
             sender: q.participant.and_then(|p| Jid::parse(&p).ok()),
             text: q.text,
         }),
+        media: content
+            .media
+            .map(|m| Box::new(IncomingMedia::from_message(&m))),
     }
 }
 

@@ -231,7 +231,7 @@ pub fn receive(
                         tracing::warn!(%group, %sender, error = %e, "unusable sender key distribution");
                     }
                 }
-                direct = text::decode(unpadded).ok();
+                direct = super::content::decode(unpadded).ok();
                 pairwise = Some((peer, decrypted));
             }
             Err(e) if message.skmsg.is_none() => {
@@ -244,7 +244,7 @@ pub fn receive(
     }
     let content = match &message.skmsg {
         Some(bytes) => match signal::group_decrypt(&mut state.record, bytes) {
-            Ok(padded) => text::unpad(&padded).and_then(text::decode).ok(),
+            Ok(padded) => text::unpad(&padded).and_then(super::content::decode).ok(),
             Err(e) => {
                 return Ok(Received::Failed {
                     reason: format!("sender key: {e}"),

@@ -16,6 +16,7 @@
 //! sessions hold no Signal state at all.
 
 mod bundles;
+mod content;
 mod decrypt;
 mod device_lists;
 mod device_notifications;

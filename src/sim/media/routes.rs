@@ -69,6 +69,16 @@ async fn upload(
     if !state.media().token_valid(auth, state.now()) {
         return refuse(StatusCode::UNAUTHORIZED, "bad or expired auth token");
     }
+    // A client asks first whether a large upload can be resumed
+    // (whatsapp-rust `upload.rs`, WA Web `_checkIfAlreadyUploaded`): the
+    // simulator keeps no partial uploads, so there is never anything to
+    // resume and the client sends the whole file.
+    if query_param(&uri, "resume") == Some("1") {
+        return Json(json!({})).into_response();
+    }
+    if query_param(&uri, "file_offset").is_some() {
+        return refuse(StatusCode::BAD_REQUEST, "resumed uploads are not kept");
+    }
     let bytes = match axum::body::to_bytes(body, state.max_media_bytes).await {
         Ok(bytes) => bytes,
         Err(_) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "file too large"),

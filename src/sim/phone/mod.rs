@@ -7,6 +7,7 @@
 //! routes what companions send), sockets.
 //!
 //! Files: `send` (texts and read receipts the admin API orders),
+//! `send_media` (a file, put on the media hosts, and its message),
 //! `outgoing` (a message and its copy stanza), `deliver` (one copy to
 //! one device), `inbox` (a phone receives a copy; `decrypt`), `group_inbox` and
 //! `group_send` (group texts and the phone's sender keys),
@@ -26,3 +27,4 @@ pub(crate) mod lid_sync;
 pub(crate) mod outgoing;
 pub(crate) mod receipts;
 pub(crate) mod send;
+pub(crate) mod send_media;

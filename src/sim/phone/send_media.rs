@@ -1,0 +1,128 @@
+//! A phone sends a file: it encrypts it under a fresh media key, puts it
+//! on the simulator's media hosts as a client would upload it, and sends
+//! the media message pointing at it to every device of the contact and
+//! every companion of its own (for those, wrapped with the chat it went
+//! to), each copy over the phone's Signal session with that device.
+//!
+//! Owns: the admin API's `POST /sim/phones/{phone}/messages` with a
+//! `media` part. Must not touch: the media hosts' storage rules
+//! (`sim::media`), how a copy travels (`deliver`).
+
+use prost::Message as _;
+
+use super::deliver::deliver_copy;
+use super::encrypt::phone_encrypt;
+use super::outgoing::Outgoing;
+use super::send::{parse_recipient, SentByPhone};
+use crate::media::{MediaKind, MediaMessage};
+use crate::proto::{text, DeviceSentMessage, Message};
+use crate::sim::error::SimError;
+use crate::sim::media::routes::direct_path;
+use crate::sim::protocol::messages::enc_node;
+use crate::sim::state::{Sent, SimState};
+use crate::types::MessageId;
+
+/// The file a phone sends and what its message says of it.
+pub struct PhoneMedia {
+    pub kind: MediaKind,
+    pub data: Vec<u8>,
+    pub mimetype: String,
+    pub caption: Option<String>,
+    pub file_name: Option<String>,
+    pub voice_note: bool,
+}
+
+/// Phone `phone` sends `media` to `to` (a phone number or JID; groups
+/// are not supported for media yet).
+pub(crate) fn phone_send_media(
+    state: &SimState,
+    phone: &str,
+    to: &str,
+    media: PhoneMedia,
+) -> Result<SentByPhone, SimError> {
+    // Encrypted and stored outside the tables' lock: files may be large.
+    let (upload, info) = crate::media::encrypt(&media.data, media.kind);
+    let name = state.media().put(upload.into());
+    let path = direct_path(&name);
+    let now = state.now();
+    let message = MediaMessage {
+        kind: media.kind,
+        url: format!("http://{}{path}", state.media_host()),
+        direct_path: path,
+        media_key: info.media_key,
+        file_sha256: info.file_sha256,
+        file_enc_sha256: info.file_enc_sha256,
+        file_length: info.file_length,
+        mimetype: media.mimetype,
+        caption: media.caption,
+        file_name: media.file_name,
+        width: None,
+        height: None,
+        seconds: None,
+        voice_note: media.voice_note,
+        page_count: None,
+        media_key_timestamp: i64::try_from(now).ok(),
+    }
+    .to_message();
+
+    let mut world = state.lock();
+    let account = world.account(phone)?;
+    let sender = account.address.clone();
+    let addressing = account.addressing();
+    let recipient = parse_recipient(to)
+        .filter(|jid| !jid.is_group())
+        .and_then(|jid| world.resolve(&jid))
+        .ok_or_else(|| SimError::NotOnWhatsApp(to.to_string()))?;
+    let chat = world
+        .user_in(recipient.user(), addressing)
+        .ok_or_else(|| SimError::NotOnWhatsApp(to.to_string()))?;
+    let mut targets = world.devices_of(recipient.user());
+    if recipient.user() != phone {
+        let own = world.devices_of(phone);
+        targets.extend(own.into_iter().filter(|d| d.device() != 0));
+    }
+    let id = MessageId::generate().into_string();
+    world.senders.remember(
+        &id,
+        Sent {
+            sender: sender.clone(),
+            addressing,
+            group: None,
+        },
+    );
+    let for_them = text::pad(&message.encode_to_vec());
+    let for_us = text::pad(
+        &Message {
+            device_sent_message: Some(Box::new(DeviceSentMessage {
+                destination_jid: Some(chat.to_string()),
+                message: Some(Box::new(message)),
+                phash: None,
+            })),
+            ..Default::default()
+        }
+        .encode_to_vec(),
+    );
+    let outgoing = Outgoing::from_phone(&sender, &chat, addressing, &id, now);
+    let mut devices = 0;
+    for target in &targets {
+        let plaintext = if target.user() == phone {
+            &for_us
+        } else {
+            &for_them
+        };
+        match phone_encrypt(&mut world, phone, target, plaintext) {
+            Ok(ciphertext) => {
+                // A phone recipient's delivery receipt is not tracked for media.
+                let _ = deliver_copy(&mut world, &outgoing, target, vec![enc_node(&ciphertext)]);
+                devices += 1;
+            }
+            Err(why) => tracing::warn!(%why, %target, "phone cannot encrypt its media message"),
+        }
+    }
+    Ok(SentByPhone {
+        id,
+        to: chat.to_string(),
+        timestamp: now,
+        devices,
+    })
+}
