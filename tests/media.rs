@@ -6,7 +6,9 @@
 //! file is left behind either way.
 //!
 //! A phone's image, document and voice note arrive as `message` events
-//! with their media, and download byte for byte.
+//! with their media, and download byte for byte; files a session sends
+//! (1:1 and to a group) are fetched and opened by the phones with the
+//! same plaintext hash.
 //!
 //! That the encryption is WhatsApp's is checked in `media_interop.rs`
 //! (byte-for-byte against whatsapp-rust's implementation).
@@ -16,7 +18,8 @@ mod harness;
 use std::sync::Arc;
 
 use harness::Harness;
-use wasp::client::media::{MediaRef, UploadedMedia};
+use sha2::{Digest, Sha256};
+use wasp::client::media::{MediaRef, OutgoingFile, UploadedMedia};
 use wasp::client::ClientError;
 use wasp::media::{MediaError, MediaKind};
 use wasp::sim::PhoneMedia;
@@ -225,5 +228,89 @@ async fn a_phones_files_arrive_as_media_messages_and_download_intact() {
             .await
             .expect("downloaded");
         assert!(downloaded == data, "{kind}: the download differs");
+    }
+}
+
+/// The media a phone has received so far, once it holds `n` of them.
+async fn phone_media(h: &Harness, phone: &str, n: usize) -> Vec<wasp::sim::PhoneMessage> {
+    harness::eventually("the phone receives the files", || {
+        let got: Vec<_> = h
+            .sim
+            .phone_messages(phone)
+            .expect("known phone")
+            .into_iter()
+            .filter(|m| m.media.is_some())
+            .collect();
+        (got.len() >= n).then_some(got)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_a_session_sends_are_opened_by_the_phones_intact() {
+    let h = Harness::new().await;
+    let (alice, _, _) = h.linked("alice").await;
+    let bob = h.sim.create_phone(None).await.expect("phone");
+    let carol = h.sim.create_phone(None).await.expect("phone");
+
+    // 1:1: a document with its name and caption, then a voice note.
+    let pdf = file(120_000, 3);
+    let mut document = OutgoingFile::new(MediaKind::Document, "application/pdf");
+    document.file_name = Some("invoice-7.pdf".into());
+    document.caption = Some("your invoice".into());
+    let sent = alice
+        .client
+        .send_file(&bob, document, pdf.as_slice())
+        .await
+        .expect("sent");
+    let voice = file(9_000, 4);
+    let mut note = OutgoingFile::new(MediaKind::Audio, "audio/ogg; codecs=opus");
+    note.voice_note = true;
+    note.seconds = Some(2);
+    alice
+        .client
+        .send_file(&bob, note, voice.as_slice())
+        .await
+        .expect("sent");
+    let got = phone_media(&h, &bob, 2).await;
+    assert_eq!(got[0].id, sent.id.to_string());
+    assert_eq!(got[0].text, "your invoice");
+    let doc = got[0].media.as_ref().expect("media");
+    assert_eq!(doc.kind, "document");
+    assert_eq!(doc.file_name.as_deref(), Some("invoice-7.pdf"));
+    assert_eq!(doc.error, None);
+    assert_eq!(
+        doc.sha256.as_deref(),
+        Some(hex::encode(Sha256::digest(&pdf)).as_str())
+    );
+    let audio = got[1].media.as_ref().expect("media");
+    assert!(audio.voice_note);
+    assert_eq!(
+        audio.sha256.as_deref(),
+        Some(hex::encode(Sha256::digest(&voice)).as_str())
+    );
+
+    // To a group: one skmsg carries the image message to both phones.
+    let group = alice
+        .client
+        .create_group("Photos", &[format!("+{bob}"), format!("+{carol}")])
+        .await
+        .expect("created");
+    let photo = file(250_000, 5);
+    let mut image = OutgoingFile::new(MediaKind::Image, "image/jpeg");
+    image.caption = Some("the shop".into());
+    alice
+        .client
+        .send_file(&group.jid.to_string(), image, photo.as_slice())
+        .await
+        .expect("sent");
+    let want = hex::encode(Sha256::digest(&photo));
+    for (phone, n) in [(&bob, 3), (&carol, 1)] {
+        let got = phone_media(&h, phone, n).await;
+        let last = got.last().expect("a file");
+        assert_eq!(last.chat, group.jid.to_string());
+        let media = last.media.as_ref().expect("media");
+        assert_eq!(media.kind, "image");
+        assert_eq!(media.sha256.as_deref(), Some(want.as_str()), "{phone}");
     }
 }

@@ -8,7 +8,8 @@
 //! a voice note to the simulator's media hosts (its own `media_conn` and
 //! upload code) and sends them to a wasp session, which reports each as a
 //! media message and downloads it byte for byte; whatsapp-rust downloads
-//! a file a simulated phone sent the same way.
+//! the image and document a wasp session sends, and a file a simulated
+//! phone sent, byte for byte.
 
 mod harness;
 mod interop;
@@ -227,5 +228,65 @@ async fn whatsapp_rust_downloads_what_a_simulated_phone_sends() -> Result<()> {
     assert!(downloaded == data, "whatsapp-rust's download differs");
     assert_eq!(peer.http.attempts(), Vec::<String>::new());
     peer.handle.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_rust_downloads_the_files_a_wasp_session_sends() -> Result<()> {
+    interop::init_tracing();
+    let h = harness::Harness::new().await;
+    let admin = AdminClient::new(&h.sim.http_url())?;
+    let (alice, _, _) = h.linked("alice").await;
+    let bob_phone = admin.create_phone().await?;
+    let mut bob = link_fresh_peer(&h.sim, &admin, &bob_phone, interop::peer::new_store()).await?;
+
+    let photo: Vec<u8> = (0..180_000).map(|n| (n % 253) as u8).collect();
+    let mut image = wasp::client::media::OutgoingFile::new(MediaKind::Image, "image/jpeg");
+    image.caption = Some("from wasp".into());
+    alice
+        .client
+        .send_file(&bob_phone, image, photo.as_slice())
+        .await?;
+    let pdf: Vec<u8> = (0..60_000).map(|n| (n % 247) as u8).collect();
+    let mut document =
+        wasp::client::media::OutgoingFile::new(MediaKind::Document, "application/pdf");
+    document.file_name = Some("terms.pdf".into());
+    alice
+        .client
+        .send_file(&bob_phone, document, pdf.as_slice())
+        .await?;
+
+    let (mut got_image, mut got_document) = (None, None);
+    tokio::time::timeout(SHORT_HANG_GUARD, async {
+        while got_image.is_none() || got_document.is_none() {
+            let Some(event) = bob.events.recv().await else {
+                break;
+            };
+            for m in event.messages() {
+                if let Some(img) = m.message.image_message.as_option() {
+                    got_image = Some(img.clone());
+                }
+                if let Some(doc) = m.message.document_message.as_option() {
+                    got_document = Some(doc.clone());
+                }
+            }
+        }
+    })
+    .await
+    .context("whatsapp-rust did not get both files (hang guard)")?;
+    let image = got_image.context("no image")?;
+    let document = got_document.context("no document")?;
+    assert_eq!(image.caption.as_deref(), Some("from wasp"));
+    assert_eq!(document.file_name.as_deref(), Some("terms.pdf"));
+    for (what, downloaded, want) in [
+        ("image", bob.client.download(&image).await, &photo),
+        ("document", bob.client.download(&document).await, &pdf),
+    ] {
+        let downloaded = downloaded
+            .map_err(|e| anyhow::anyhow!("whatsapp-rust could not download the {what}: {e}"))?;
+        assert!(&downloaded == want, "whatsapp-rust's {what} differs");
+    }
+    assert_eq!(bob.http.attempts(), Vec::<String>::new());
+    bob.handle.shutdown().await;
     Ok(())
 }

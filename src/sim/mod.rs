@@ -63,4 +63,4 @@ pub use protocol::adv::{issue_device_identity, verify_device_signature, AdvError
 pub use protocol::pair_code;
 pub use protocol::qr::{parse_qr, ScannedQr};
 pub use server::{start, SimHandle};
-pub use state::{FaultKind, PhoneMessage, PhoneReceipt, SimState};
+pub use state::{FaultKind, PhoneMediaView, PhoneMessage, PhoneReceipt, SimState};

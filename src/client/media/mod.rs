@@ -5,8 +5,9 @@
 //! they expire (`conn`, asked through `commands`); the HTTP transfers (`http`); the streaming
 //! upload (`upload`: encrypt to a spool file, then post it) and download
 //! (`download`: fetch to a spool file while checking the MAC and hash,
-//! then decrypt to the caller). Must not touch: messages (what a media
-//! message carries is built by `messaging`), the store.
+//! then decrypt to the caller); sending a file (`send`: upload, then the
+//! media message through `messaging`'s send path). Must not touch: how
+//! messages are encrypted (`messaging`), the store.
 //!
 //! Transfers run in the caller's task, not the session's: only the
 //! `media_conn` question passes through the session. A file of any size
@@ -17,13 +18,14 @@ mod commands;
 mod conn;
 mod download;
 mod http;
+mod send;
 mod spool;
 mod types;
 mod upload;
 
 use super::core::Feature;
 pub use conn::MediaConn;
-pub use types::{MediaRef, UploadedMedia};
+pub use types::{MediaRef, OutgoingFile, UploadedMedia};
 
 /// The media feature: the media hosts as last told (boxed: a session
 /// that never sends media pays one pointer).

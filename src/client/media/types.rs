@@ -1,5 +1,6 @@
-//! What the media transfers give and take: an uploaded file, and a
-//! reference to a file to download.
+//! What the media transfers give and take: an uploaded file, a
+//! reference to a file to download, and what a sent media message says
+//! of its file.
 
 use crate::media::{MediaKey, MediaKind};
 
@@ -25,4 +26,36 @@ pub struct MediaRef {
     /// Checked when given (messages always give them).
     pub file_sha256: Option<[u8; 32]>,
     pub file_enc_sha256: Option<[u8; 32]>,
+}
+
+/// What a media message says of the file besides its keys and hashes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutgoingFile {
+    pub kind: MediaKind,
+    pub mimetype: String,
+    pub caption: Option<String>,
+    /// Documents: the name the recipient sees.
+    pub file_name: Option<String>,
+    /// Audio: send as a voice note (the recipient's app shows a voice
+    /// message; WhatsApp expects OGG/Opus for these).
+    pub voice_note: bool,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub seconds: Option<u32>,
+}
+
+impl OutgoingFile {
+    /// A file of `kind` and `mimetype`, nothing else said.
+    pub fn new(kind: MediaKind, mimetype: impl Into<String>) -> OutgoingFile {
+        OutgoingFile {
+            kind,
+            mimetype: mimetype.into(),
+            caption: None,
+            file_name: None,
+            voice_note: false,
+            width: None,
+            height: None,
+            seconds: None,
+        }
+    }
 }

@@ -11,23 +11,23 @@
 
 use std::collections::HashMap;
 
+use super::body::Body;
 use super::keys::OwnKeys;
 use super::peers::{self, PeerState};
 use crate::client::ClientError;
-use crate::proto::text::{self, Quote};
+use crate::proto::text;
 use crate::signal::{self, CiphertextMessage, IdentityCheck, PreKeyBundle};
 use crate::store::AuthStore;
 use crate::types::{DeviceAddress, Jid, MessageId};
 use crate::wire::Node;
 
-/// A text on its way out.
+/// A message on its way out.
 #[derive(Clone, Debug)]
 pub struct Outgoing {
     pub id: MessageId,
     /// The recipient's user JID.
     pub chat: Jid,
-    pub text: String,
-    pub quoted: Option<Quote>,
+    pub body: Body,
 }
 
 /// The devices that still need a prekey bundle.
@@ -137,12 +137,8 @@ fn encrypt_loaded(
     peers: Vec<(DeviceAddress, PeerState)>,
     bundles: &HashMap<DeviceAddress, PreKeyBundle>,
 ) -> Result<Encrypted, ClientError> {
-    let for_them = text::pad(&text::encode(&message.text, message.quoted.as_ref()));
-    let for_us = text::pad(&text::encode_device_sent(
-        &message.chat.to_string(),
-        &message.text,
-        message.quoted.as_ref(),
-    ));
+    let for_them = text::pad(&message.body.encode());
+    let for_us = text::pad(&message.body.encode_device_sent(&message.chat.to_string()));
     let (out, advanced) = encrypt_pairwise(keys, peers, bundles, |device| {
         if keys.is_own(device) {
             &for_us
@@ -240,7 +236,7 @@ pub fn message_stanza(
     Node::new("message")
         .attr("id", message.id.as_str())
         .attr("to", to.to_string())
-        .attr("type", "text")
+        .attr("type", message.body.stanza_type())
         .children(copies_nodes(encrypted, device_identity, wire))
 }
 

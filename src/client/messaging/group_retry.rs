@@ -27,7 +27,6 @@ use crate::client::core::{Action, Ctx, Then, Work};
 use crate::client::events::Event;
 use crate::client::groups::AddressingMode;
 use crate::client::ClientError;
-use crate::proto::text;
 use crate::signal::{self, CiphertextMessage, PreKeyBundle};
 use crate::store::AuthStore;
 use crate::types::{DeviceAddress, MessageId};
@@ -183,7 +182,7 @@ fn encrypt_for_member(
     let group = &message.chat;
     let mut own = sender_keys::load(store, group, &target.sending)?;
     let distribution = signal::create_distribution(&mut own.record);
-    let content = text::encode(&message.text, message.quoted.as_ref());
+    let content = message.body.encode();
     let plaintext = sender_keys::with_distribution(&content, group, &distribution);
     let peers = encrypt::load_peers(store, std::slice::from_ref(&target.session));
     let (out, advanced) = encrypt::encrypt_pairwise(keys, peers, bundles, |_| plaintext.as_slice());
@@ -213,6 +212,6 @@ fn resend_stanza(
         .attr("id", message.id.as_str())
         .attr("to", message.chat.to_string())
         .attr("participant", device.to_string())
-        .attr("type", "text")
+        .attr("type", message.body.stanza_type())
         .children(children)
 }

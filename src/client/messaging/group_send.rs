@@ -23,6 +23,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
+use super::body::Body;
 use super::bundles::BundleFetch;
 use super::device_lists::UserDevices;
 use super::encrypt::{self, Encrypted, Outgoing};
@@ -35,18 +36,16 @@ use crate::client::core::{Action, Ctx, Phase, Then, Work};
 use crate::client::events::Event;
 use crate::client::groups::{AddressingMode, GroupInfo, GroupInfoQuery};
 use crate::client::ClientError;
-use crate::proto::text::{self, Quote};
+use crate::proto::text;
 use crate::signal::{self, PreKeyBundle};
 use crate::store::AuthStore;
 use crate::types::{DeviceAddress, Jid, MessageId};
 use crate::wire::Node;
 
-/// The send command for a group: a text to `group`, answered once the
+/// The send command for a group: a message to `group`, answered once the
 /// server accepted it.
-pub fn send_group_text(group: Jid, text: String, quoted: Option<Quote>, reply: SendReply) -> Then {
-    Then::to::<Messaging>(move |m, ctx, now| {
-        m.start_group_send(ctx, group, text, quoted, reply, now)
-    })
+pub fn send_group(group: Jid, body: Body, reply: SendReply) -> Then {
+    Then::to::<Messaging>(move |m, ctx, now| m.start_group_send(ctx, group, body, reply, now))
 }
 
 /// Where a group text goes: our sending device (by phone number or LID,
@@ -98,8 +97,7 @@ impl Messaging {
         &mut self,
         ctx: &mut Ctx,
         group: Jid,
-        text: String,
-        quoted: Option<Quote>,
+        body: Body,
         reply: SendReply,
         now: Instant,
     ) -> Vec<Action> {
@@ -111,8 +109,7 @@ impl Messaging {
         let message = Outgoing {
             id: id.clone(),
             chat: group.clone(),
-            text,
-            quoted,
+            body,
         };
         self.pending
             .insert(id.clone(), PendingSend::new(message, reply));
@@ -354,7 +351,7 @@ pub fn prepare(
     let plaintext = sender_keys::distribution_plaintext(group, &distribution);
     let (distributed, advanced) =
         encrypt::encrypt_pairwise(keys, peers, bundles, |_| plaintext.as_slice());
-    let padded = text::pad(&text::encode(&message.text, message.quoted.as_ref()));
+    let padded = text::pad(&message.body.encode());
     let skmsg = signal::group_encrypt(&mut own.record, &padded)
         .map_err(|e| ClientError::Creds(format!("our sender key for {group}: {e}")))?;
     // Both are stored before the stanza can leave.
@@ -457,7 +454,7 @@ pub fn group_stanza(
     Node::new("message")
         .attr("id", message.id.as_str())
         .attr("to", message.chat.to_string())
-        .attr("type", "text")
+        .attr("type", message.body.stanza_type())
         .attr("addressing_mode", mode.as_str())
         .attr("phash", ready.phash.as_str())
         .children(children)

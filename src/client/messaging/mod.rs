@@ -15,6 +15,7 @@
 //! the records it needs and writes them back, so thousands of idle
 //! sessions hold no Signal state at all.
 
+mod body;
 mod bundles;
 mod content;
 mod decrypt;
@@ -43,9 +44,10 @@ use tokio::time::Instant;
 use super::core::{Action, Ctx, Feature, Phase};
 use crate::wire::Node;
 
+pub use body::Body;
 pub use device_lists::DeviceLists;
 pub use receipts::mark_read;
-pub use send::{chat_of, send_text};
+pub use send::{chat_of, send, send_text};
 pub use state::{Messaging, SendReply};
 
 impl Feature for Messaging {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use tokio::time::Instant;
 
+use super::body::Body;
 use super::bundles::BundleFetch;
 use super::device_lists::UserDevices;
 use super::encrypt::{self, Encrypted, Outgoing, Prepared};
@@ -25,10 +26,16 @@ use crate::wire::Node;
 /// The send command: a text to `to` (a phone number with country code or
 /// a user JID), answered once the server accepted it.
 pub fn send_text(to: String, text: String, quoted: Option<Quote>, reply: SendReply) -> Then {
+    send(to, Body::Text { text, quoted }, reply)
+}
+
+/// The send command for a message with any body (a text, or a media
+/// message whose file is already uploaded).
+pub fn send(to: String, body: Body, reply: SendReply) -> Then {
     // A group (`…@g.us`) has its own flow.
     if to.trim().ends_with("@g.us") {
         return match crate::client::groups::group_of(&to) {
-            Some(group) => super::group_send::send_group_text(group, text, quoted, reply),
+            Some(group) => super::group_send::send_group(group, body, reply),
             None => {
                 let _ = reply.send(Err(ClientError::InvalidRecipient(format!(
                     "{to:?} is not a group JID"
@@ -37,7 +44,7 @@ pub fn send_text(to: String, text: String, quoted: Option<Quote>, reply: SendRep
             }
         };
     }
-    Then::to::<Messaging>(move |m, ctx, now| m.start_send(ctx, &to, text, quoted, reply, now))
+    Then::to::<Messaging>(move |m, ctx, now| m.start_send(ctx, &to, body, reply, now))
 }
 
 /// The conversation a recipient names: a phone number with country code
@@ -214,8 +221,7 @@ impl Messaging {
         &mut self,
         ctx: &mut Ctx,
         to: &str,
-        text: String,
-        quoted: Option<Quote>,
+        body: Body,
         reply: SendReply,
         now: Instant,
     ) -> Vec<Action> {
@@ -238,24 +244,22 @@ impl Messaging {
                     }
                 };
                 Then::to::<Messaging>(move |m, ctx, now| {
-                    m.send_to(ctx, chat, chat_pn, text, quoted, reply, now)
+                    m.send_to(ctx, chat, chat_pn, body, reply, now)
                 })
             }))];
         }
-        self.send_to(ctx, chat, None, text, quoted, reply, now)
+        self.send_to(ctx, chat, None, body, reply, now)
     }
 
     /// Sends to `chat` (whose phone number, for a LID chat, is `chat_pn`
     /// when known): at once when the device lists are cached, else after
     /// a device query.
-    #[allow(clippy::too_many_arguments)]
     fn send_to(
         &mut self,
         ctx: &mut Ctx,
         chat: Jid,
         chat_pn: Option<Jid>,
-        text: String,
-        quoted: Option<Quote>,
+        body: Body,
         reply: SendReply,
         now: Instant,
     ) -> Vec<Action> {
@@ -279,8 +283,7 @@ impl Messaging {
             message: Outgoing {
                 id: id.clone(),
                 chat: chat.clone(),
-                text,
-                quoted,
+                body,
             },
             reply,
             devices: fanout.devices,

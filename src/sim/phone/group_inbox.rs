@@ -10,6 +10,7 @@
 
 use prost::Message as _;
 
+use super::content;
 use super::decrypt::decrypt_pairwise;
 use super::outgoing::Outgoing;
 use crate::proto::{text, Message};
@@ -35,7 +36,7 @@ pub(crate) fn receive(
     let account = world.phones.get_mut(phone)?;
     let from_me = message.sender.user() == phone;
     match decrypt_group(account, message, encs) {
-        Ok(Some(content)) => {
+        Ok(Some((content, media))) => {
             let record = PhoneMessage {
                 id: message.id.to_owned(),
                 from: presented.to_string(),
@@ -44,12 +45,14 @@ pub(crate) fn receive(
                 timestamp: message.timestamp,
                 from_me,
                 quoted_id: content.quoted.map(|q| q.id),
+                media: None,
             };
             let received = Received {
                 sender: message.sender.clone(),
                 addressing: message.addressing,
                 group: Some(group.clone()),
                 message: record,
+                media: media.map(Box::new),
             };
             push_bounded(&mut account.signal.received, received, MAX_PHONE_LOG);
             let receipt = delivery_receipt(&group, message.id, now);
@@ -67,6 +70,9 @@ pub(crate) fn receive(
     }
 }
 
+/// A decrypted group message: its text, and its file if it is media.
+type Decoded = (text::TextContent, Option<crate::media::MediaMessage>);
+
 /// Takes the sender's key from a pairwise copy, then decrypts the
 /// `skmsg` with it (or takes the text from the pairwise copy, as a resend
 /// carries it). `Ok(None)` when there is no text.
@@ -74,7 +80,7 @@ fn decrypt_group(
     account: &mut Account,
     message: &Outgoing<'_>,
     encs: &[Node],
-) -> Result<Option<text::TextContent>, String> {
+) -> Result<Option<Decoded>, String> {
     let key = (message.chat.user.clone(), message.sender.clone());
     let mut content = None;
     for enc in encs {
@@ -83,7 +89,7 @@ fn decrypt_group(
             let record = account.signal.group_keys.entry(key.clone()).or_default();
             let padded = signal::group_decrypt(record, bytes).map_err(|e| e.to_string())?;
             let plaintext = text::unpad(&padded).map_err(|e| e.to_string())?;
-            content = Some(text::decode(plaintext).map_err(|e| e.to_string())?);
+            content = Some(content::decode(plaintext)?);
         } else {
             let plaintext = decrypt_pairwise(account, message.sender, enc)?;
             if let Some(distribution) = sender_key_distribution(&plaintext) {
@@ -92,7 +98,7 @@ fn decrypt_group(
             }
             // A resend after our retry receipt carries the text itself.
             if content.is_none() {
-                content = text::decode(&plaintext).ok();
+                content = content::decode(&plaintext).ok();
             }
         }
     }

@@ -8,10 +8,10 @@
 //! copy names it in). Must not touch: delivery to other devices; the
 //! receipt it returns is routed by the caller.
 
+use super::content;
 use super::decrypt::decrypt_pairwise;
 use super::group_inbox;
 use super::outgoing::Outgoing;
-use crate::proto::text;
 use crate::sim::protocol::messages::{delivery_receipt, retry_receipt};
 use crate::sim::state::{push_bounded, PhoneMessage, Received, World, MAX_PHONE_LOG};
 use crate::wire::Node;
@@ -34,8 +34,8 @@ pub(crate) fn receive(
     let account = world.phones.get_mut(phone)?;
     let enc = encs.first()?;
     let (sender, id) = (message.sender, message.id);
-    match decrypt_pairwise(account, sender, enc).and_then(|p| decode_text(&p)) {
-        Ok(content) => {
+    match decrypt_pairwise(account, sender, enc).and_then(|p| content::decode(&p)) {
+        Ok((content, media)) => {
             let from_me = sender.user() == phone;
             let chat = match (content.sent_to, from_me) {
                 (Some(to), true) => to,
@@ -49,12 +49,14 @@ pub(crate) fn receive(
                 timestamp: message.timestamp,
                 from_me,
                 quoted_id: content.quoted.map(|q| q.id),
+                media: None,
             };
             let received = Received {
                 sender: sender.clone(),
                 addressing: message.addressing,
                 group: None,
                 message: record,
+                media: media.map(Box::new),
             };
             push_bounded(&mut account.signal.received, received, MAX_PHONE_LOG);
             (!from_me).then(|| delivery_receipt(&me.jid(), id, now))
@@ -72,8 +74,4 @@ pub(crate) fn receive(
             ))
         }
     }
-}
-
-fn decode_text(plaintext: &[u8]) -> Result<text::TextContent, String> {
-    text::decode(plaintext).map_err(|e| e.to_string())
 }

@@ -16,6 +16,7 @@
 //! `admin` (inbox and receipts listed, reinstall).
 
 pub(crate) mod admin;
+pub(crate) mod content;
 pub(crate) mod decrypt;
 pub(crate) mod deliver;
 pub(crate) mod encrypt;

@@ -32,7 +32,7 @@ pub use connections::FaultKind;
 pub(crate) use connections::{CodeHello, Control, LinkReply, Live, PendingLink};
 pub(crate) use groups::{Description, Group, Role, MAX_GROUP_SIZE};
 pub(crate) use pairings::{CodeRequest, Pending};
-pub use phone::{PhoneMessage, PhoneReceipt};
+pub use phone::{PhoneMediaView, PhoneMessage, PhoneReceipt};
 pub(crate) use phone::{Received, SentText, MAX_PHONE_LOG, MAX_SENT};
 pub(crate) use queues::{push_bounded, Sent};
 pub(crate) use world::World;

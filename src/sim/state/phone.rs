@@ -38,6 +38,33 @@ pub struct PhoneMessage {
     /// The id of the message it replies to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quoted_id: Option<String>,
+    /// A media message's file, as the phone fetched and opened it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<PhoneMediaView>,
+}
+
+/// What a phone found of a received media message's file when it was
+/// listed: fetched from the media hosts and checked (MAC and both hashes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PhoneMediaView {
+    pub kind: String,
+    pub mimetype: String,
+    /// The size the message announced.
+    pub file_length: u64,
+    pub voice_note: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
+    /// Hex SHA-256 of the decrypted file; `None` when it could not be
+    /// fetched or opened (`error` says why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The decrypted file's length.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub length: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A receipt a phone received for a message it sent.
@@ -59,6 +86,8 @@ pub(crate) struct Received {
     /// The group it was sent to.
     pub group: Option<Jid>,
     pub message: PhoneMessage,
+    /// A media message: what it says of its file.
+    pub media: Option<Box<crate::media::MediaMessage>>,
 }
 
 /// A text the phone sent, kept so a retry receipt can be answered.
