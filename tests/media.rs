@@ -8,11 +8,13 @@
 //! A phone's image, document and voice note arrive as `message` events
 //! with their media, and download byte for byte; files a session sends
 //! (1:1 and to a group) are fetched and opened by the phones with the
-//! same plaintext hash.
+//! same plaintext hash. Through the HTTP API a backend sends a document
+//! and a voice note as base64, with clear errors for bad input.
 //!
 //! That the encryption is WhatsApp's is checked in `media_interop.rs`
 //! (byte-for-byte against whatsapp-rust's implementation).
 
+mod api_support;
 mod harness;
 
 use std::sync::Arc;
@@ -232,10 +234,13 @@ async fn a_phones_files_arrive_as_media_messages_and_download_intact() {
 }
 
 /// The media a phone has received so far, once it holds `n` of them.
-async fn phone_media(h: &Harness, phone: &str, n: usize) -> Vec<wasp::sim::PhoneMessage> {
+async fn phone_media(
+    sim: &wasp::sim::SimHandle,
+    phone: &str,
+    n: usize,
+) -> Vec<wasp::sim::PhoneMessage> {
     harness::eventually("the phone receives the files", || {
-        let got: Vec<_> = h
-            .sim
+        let got: Vec<_> = sim
             .phone_messages(phone)
             .expect("known phone")
             .into_iter()
@@ -272,7 +277,7 @@ async fn files_a_session_sends_are_opened_by_the_phones_intact() {
         .send_file(&bob, note, voice.as_slice())
         .await
         .expect("sent");
-    let got = phone_media(&h, &bob, 2).await;
+    let got = phone_media(&h.sim, &bob, 2).await;
     assert_eq!(got[0].id, sent.id.to_string());
     assert_eq!(got[0].text, "your invoice");
     let doc = got[0].media.as_ref().expect("media");
@@ -306,11 +311,154 @@ async fn files_a_session_sends_are_opened_by_the_phones_intact() {
         .expect("sent");
     let want = hex::encode(Sha256::digest(&photo));
     for (phone, n) in [(&bob, 3), (&carol, 1)] {
-        let got = phone_media(&h, phone, n).await;
+        let got = phone_media(&h.sim, phone, n).await;
         let last = got.last().expect("a file");
         assert_eq!(last.chat, group.jid.to_string());
         let media = last.media.as_ref().expect("media");
         assert_eq!(media.kind, "image");
         assert_eq!(media.sha256.as_deref(), Some(want.as_str()), "{phone}");
     }
+}
+
+/// Polls `check` until it gives a value (a hang guard, not a timing).
+async fn poll_api<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let wait = async {
+        loop {
+            if let Some(found) = check().await {
+                return found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(harness::GUARD, wait)
+        .await
+        .unwrap_or_else(|_| panic!("never happened: {what}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_api_sends_files_given_in_base64() {
+    use base64::prelude::{Engine as _, BASE64_STANDARD};
+    use serde_json::json;
+    let api = api_support::Api::start(wasp::api::ServerConfig::default()).await;
+    assert_eq!(
+        api.call("POST", "/v1/sessions", Some(r#"{"id":"shop"}"#))
+            .await
+            .status,
+        201
+    );
+    let qr = poll_api("a QR code", || async {
+        let reply = api.call("GET", "/v1/sessions/shop/qr", None).await;
+        (reply.status == 200).then(|| reply.json()["qr"].as_str().expect("qr").to_string())
+    })
+    .await;
+    let shop_phone = api.sim.create_phone(None).await.expect("phone");
+    api.sim.scan(&shop_phone, &qr).await.expect("linked");
+    poll_api("connected", || async {
+        let reply = api.call("GET", "/v1/sessions/shop", None).await;
+        (reply.json()["status"] == "connected").then_some(())
+    })
+    .await;
+    let bob = api.sim.create_phone(None).await.expect("phone");
+    let send = |body: serde_json::Value| {
+        let api = &api;
+        async move {
+            api.call(
+                "POST",
+                "/v1/sessions/shop/messages",
+                Some(&body.to_string()),
+            )
+            .await
+        }
+    };
+
+    // A PDF (its mimetype sniffed) with a caption and a name, 1 MiB: over
+    // the 64 KiB other routes take.
+    let mut pdf = b"%PDF-1.7\n".to_vec();
+    pdf.extend(file(1 << 20, 9));
+    let reply = send(json!({
+        "to": format!("+{bob}"),
+        "text": "your invoice",
+        "document": {"data": BASE64_STANDARD.encode(&pdf), "file_name": "invoice.pdf"},
+    }))
+    .await;
+    assert_eq!(
+        reply.status,
+        201,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    // A voice note must be OGG/Opus.
+    let ogg = [b"OggS".as_slice(), &file(5_000, 2)].concat();
+    let reply =
+        send(json!({"to": format!("+{bob}"), "voice": {"data": BASE64_STANDARD.encode(&ogg)}}))
+            .await;
+    assert_eq!(
+        reply.status,
+        201,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let got = phone_media(&api.sim, &bob, 2).await;
+    let doc = got[0].media.as_ref().expect("media");
+    assert_eq!(
+        (doc.kind.as_str(), doc.mimetype.as_str()),
+        ("document", "application/pdf")
+    );
+    assert_eq!(doc.file_name.as_deref(), Some("invoice.pdf"));
+    assert_eq!(got[0].text, "your invoice");
+    assert_eq!(
+        doc.sha256.as_deref(),
+        Some(hex::encode(Sha256::digest(&pdf)).as_str())
+    );
+    let voice = got[1].media.as_ref().expect("media");
+    assert!(voice.voice_note);
+    assert_eq!(voice.mimetype, "audio/ogg; codecs=opus");
+
+    // Bad input: clear errors, nothing sent.
+    for (body, status, code) in [
+        (
+            json!({"to": format!("+{bob}"), "voice": {"data": BASE64_STANDARD.encode(b"ID3 mp3")}}),
+            400,
+            "invalid_media",
+        ),
+        (
+            json!({"to": format!("+{bob}"), "image": {"data": "not base64!"}}),
+            400,
+            "invalid_media",
+        ),
+        (
+            json!({"to": format!("+{bob}"), "image": {"data": ""}}),
+            400,
+            "invalid_media",
+        ),
+        (
+            json!({"to": format!("+{bob}"), "image": {"data": "AAAA"}, "video": {"data": "AAAA"}}),
+            400,
+            "one_file",
+        ),
+        (
+            json!({"to": format!("+{bob}"), "gif": {"data": "AAAA"}}),
+            400,
+            "unknown_field",
+        ),
+    ] {
+        let reply = send(body.clone()).await;
+        assert_eq!(
+            (reply.status, reply.json()["error"].clone()),
+            (status, json!(code)),
+            "{body}"
+        );
+    }
+    let files = api
+        .sim
+        .phone_messages(&bob)
+        .expect("bob")
+        .into_iter()
+        .filter(|m| m.media.is_some())
+        .count();
+    assert_eq!(files, 2, "a refused file went out");
+    api.stop().await;
 }

@@ -32,14 +32,16 @@ impl ApiError {
         }
     }
 
-    /// 413 for a body over [`super::state::MAX_BODY_BYTES`].
+    /// 413 for a body over its route's limit
+    /// (`state::body_limit`).
     pub fn body_too_large() -> Self {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             format!(
-                "request bodies are limited to {} bytes",
-                super::state::MAX_BODY_BYTES
+                "request bodies are limited to {} bytes ({} to send a message, which may carry a file)",
+                super::state::MAX_BODY_BYTES,
+                super::state::MAX_MESSAGE_BODY_BYTES
             ),
         )
     }

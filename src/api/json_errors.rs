@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
-use super::state::MAX_BODY_BYTES;
+use super::state::body_limit;
 
 /// Text kept from a non-JSON error body for the message.
 const MAX_TEXT: usize = 4096;
@@ -88,7 +88,7 @@ fn announced_too_large(request: &Request<Body>) -> Option<Response> {
         .trim()
         .parse()
         .ok()?;
-    if length <= MAX_BODY_BYTES as u64 {
+    if length <= body_limit(request.method(), request.uri().path()) as u64 {
         return None;
     }
     let mut response = ApiError::body_too_large().into_response();

@@ -17,7 +17,7 @@ use super::json::{JsonBody, OptionalJsonBody};
 use super::schemas::{CommandErrors, Image, QrFormat, SessionPath};
 use super::state::AppState;
 use crate::host::SentMessage;
-use crate::host::{CreateSession, QrState, SessionInfo};
+use crate::host::{CreateSession, QrState, SendFile, SessionInfo};
 
 #[utoipa::path(
     post,
@@ -240,21 +240,71 @@ pub struct SendText {
     /// `+<phone>`, `<n>@s.whatsapp.net`, a LID `<n>@lid`, or a group:
     /// `<id>@g.us`.
     to: String,
-    /// Not empty.
+    /// The text; with a file, its caption. Not empty when no file is
+    /// given.
+    #[serde(default)]
     text: String,
+    /// A file instead of a text: at most one of `image`, `video`,
+    /// `audio`, `voice` (a voice note: OGG/Opus), `document`, `sticker`.
+    image: Option<FileInput>,
+    video: Option<FileInput>,
+    audio: Option<FileInput>,
+    voice: Option<FileInput>,
+    document: Option<FileInput>,
+    sticker: Option<FileInput>,
+}
+
+/// A file given in the request.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileInput {
+    /// The file, standard base64 (the whole request is limited to 16 MiB).
+    data: String,
+    /// Sniffed from the file when missing (JPEG, PNG, WebP, PDF, OGG, MP4,
+    /// MP3), else a default for the kind.
+    mimetype: Option<String>,
+    /// Documents: the name the recipient sees.
+    file_name: Option<String>,
+}
+
+impl SendText {
+    /// The one file given, with its kind; `Err` when more than one is.
+    fn file(&mut self) -> Result<Option<(&'static str, FileInput)>, ApiError> {
+        let mut given = [
+            ("image", self.image.take()),
+            ("video", self.video.take()),
+            ("audio", self.audio.take()),
+            ("voice", self.voice.take()),
+            ("document", self.document.take()),
+            ("sticker", self.sticker.take()),
+        ]
+        .into_iter()
+        .filter_map(|(kind, file)| file.map(|f| (kind, f)));
+        let first = given.next();
+        if given.next().is_some() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "one_file",
+                "a message carries at most one file",
+            ));
+        }
+        Ok(first)
+    }
 }
 
 #[utoipa::path(
     post,
     path = "/v1/sessions/{id}/messages",
-    summary = "Send a text; answered once the server acknowledged it",
+    summary = "Send a text or a file; answered once the server acknowledged it",
     params(SessionPath),
     request_body = SendText,
     responses(
         (status = 201, description = "Accepted by the server", body = SentMessage),
-        (status = 400, description = "invalid_path, invalid_json, unknown_field, empty_text, invalid_recipient, unsupported_recipient (a LID whose phone number is not known yet while the account still chats by number)", body = ErrorBody),
+        (status = 400, description = "invalid_path, invalid_json, unknown_field, empty_text, one_file, invalid_media (not base64, empty, an unknown kind, a voice note that is not OGG/Opus), invalid_recipient, unsupported_recipient (a LID whose phone number is not known yet while the account still chats by number)", body = ErrorBody),
+        (status = 413, description = "body_too_large (over 16 MiB), media_too_large (over the session's file limit)", body = ErrorBody),
         (status = 422, description = "not_on_whatsapp", body = ErrorBody),
         (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
+        (status = 502, description = "media_failed: no media host took the file", body = ErrorBody),
         CommandErrors,
         (status = 404, description = "session_not_found, group_not_found (or we are not a member)", body = ErrorBody),
     )
@@ -262,8 +312,27 @@ pub struct SendText {
 pub async fn send_message(
     State(state): State<AppState>,
     SessionId(id): SessionId,
-    JsonBody(body): JsonBody<SendText>,
+    JsonBody(mut body): JsonBody<SendText>,
 ) -> Result<impl IntoResponse, ApiError> {
+    if let Some((kind, file)) = body.file()? {
+        use base64::prelude::{Engine as _, BASE64_STANDARD};
+        let data = BASE64_STANDARD.decode(file.data.as_bytes()).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_media",
+                format!("{kind}.data is not standard base64: {e}"),
+            )
+        })?;
+        let file = SendFile {
+            kind: kind.to_string(),
+            data,
+            mimetype: file.mimetype,
+            caption: Some(body.text).filter(|t| !t.is_empty()),
+            file_name: file.file_name,
+        };
+        let sent = state.host.send_file(&id, &body.to, file).await?;
+        return Ok((StatusCode::CREATED, Json(sent)));
+    }
     if body.text.is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

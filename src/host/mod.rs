@@ -15,6 +15,7 @@ mod event;
 mod fanout;
 mod groups;
 mod locks;
+mod media;
 mod pool;
 mod running;
 mod webhook;
@@ -31,5 +32,6 @@ pub use crate::client::groups::{
 };
 pub use crate::client::{Event, SentMessage, Status};
 pub use event::{HostEvent, QrState};
+pub use media::SendFile;
 pub use pool::{validate_webhook_url, Counters, CreateSession, Host, HostConfig, SessionInfo};
 pub use webhook::{AddressGuard, Backlog, IpNet, WebhookConfig, WebhookTarget};

@@ -335,6 +335,23 @@ impl Host {
 
     /// Read receipts for `ids` of `chat`; `sender` names the member in a
     /// group.
+    /// Uploads `file` and sends it to `to` from session `id`.
+    pub async fn send_file(
+        &self,
+        id: &str,
+        to: &str,
+        file: super::media::SendFile,
+    ) -> Result<SentMessage, HostError> {
+        let client = self.connected_client(id)?;
+        let (file, data) = file.into_outgoing()?;
+        let sent = client.send_file(to, file, data.as_slice()).await?;
+        self.fanout
+            .counters
+            .messages_out
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(sent)
+    }
+
     pub async fn mark_read(
         &self,
         id: &str,

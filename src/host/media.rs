@@ -1,0 +1,132 @@
+//! Files sent through the host: what a caller gives (the bytes, a kind,
+//! perhaps a mimetype, caption and file name) made into what a session
+//! sends, with sane defaults: the mimetype sniffed from the first bytes
+//! when not given, voice notes only as OGG/Opus (what WhatsApp's apps
+//! play as voice messages).
+//!
+//! Owns: those defaults and checks. Must not touch: the upload or the
+//! message (the session's `Client::send_file`).
+
+use crate::client::media::OutgoingFile;
+use crate::client::ClientError;
+use crate::media::MediaKind;
+
+/// A file to send, as the API receives it.
+#[derive(Clone, Debug, Default)]
+pub struct SendFile {
+    /// `image`, `video`, `audio`, `voice`, `document` or `sticker`.
+    pub kind: String,
+    pub data: Vec<u8>,
+    pub mimetype: Option<String>,
+    pub caption: Option<String>,
+    pub file_name: Option<String>,
+}
+
+/// The magic numbers of the formats a backend sends most.
+fn sniff(data: &[u8]) -> Option<&'static str> {
+    let starts = |magic: &[u8]| data.starts_with(magic);
+    Some(if starts(b"\xFF\xD8\xFF") {
+        "image/jpeg"
+    } else if starts(b"\x89PNG\r\n\x1a\n") {
+        "image/png"
+    } else if starts(b"%PDF-") {
+        "application/pdf"
+    } else if starts(b"OggS") {
+        "audio/ogg; codecs=opus"
+    } else if data.len() > 12 && &data[..4] == b"RIFF" && &data[8..12] == b"WEBP" {
+        "image/webp"
+    } else if data.len() > 8 && &data[4..8] == b"ftyp" {
+        "video/mp4"
+    } else if starts(b"ID3") || starts(b"\xFF\xFB") {
+        "audio/mpeg"
+    } else {
+        return None;
+    })
+}
+
+impl SendFile {
+    /// What the session sends; `InvalidMedia` for an unknown kind, an
+    /// empty file or a voice note that is not OGG/Opus.
+    pub fn into_outgoing(self) -> Result<(OutgoingFile, Vec<u8>), ClientError> {
+        let invalid = |why: String| Err(ClientError::InvalidMedia(why));
+        let (kind, voice_note) = match self.kind.as_str() {
+            "voice" => (MediaKind::Audio, true),
+            "history" => return invalid("history blobs are not sent as messages".into()),
+            other => match other.parse::<MediaKind>() {
+                Ok(kind) => (kind, false),
+                Err(why) => return invalid(why),
+            },
+        };
+        if self.data.is_empty() {
+            return invalid("the file is empty".into());
+        }
+        if voice_note && !self.data.starts_with(b"OggS") {
+            return invalid(
+                "voice notes must be OGG/Opus (convert the file, or send it as audio)".into(),
+            );
+        }
+        let mimetype = self
+            .mimetype
+            .filter(|m| !m.trim().is_empty())
+            .or_else(|| sniff(&self.data).map(str::to_string))
+            .unwrap_or_else(|| {
+                match kind {
+                    MediaKind::Image => "image/jpeg",
+                    MediaKind::Video => "video/mp4",
+                    MediaKind::Audio => "audio/mpeg",
+                    MediaKind::Sticker => "image/webp",
+                    MediaKind::Document | MediaKind::History => "application/octet-stream",
+                }
+                .to_string()
+            });
+        let mut file = OutgoingFile::new(kind, mimetype);
+        file.voice_note = voice_note;
+        // Stickers and voice notes carry no caption on WhatsApp.
+        file.caption = self
+            .caption
+            .filter(|_| kind != MediaKind::Sticker && !voice_note);
+        file.file_name = self.file_name;
+        Ok((file, self.data))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send(kind: &str, data: &[u8]) -> Result<(OutgoingFile, Vec<u8>), ClientError> {
+        SendFile {
+            kind: kind.into(),
+            data: data.to_vec(),
+            caption: Some("c".into()),
+            ..Default::default()
+        }
+        .into_outgoing()
+    }
+
+    #[test]
+    fn mimetypes_are_sniffed_and_voice_notes_must_be_ogg() {
+        let (file, _) = send("document", b"%PDF-1.7 ...").unwrap();
+        assert_eq!(file.mimetype, "application/pdf");
+        assert_eq!(file.caption.as_deref(), Some("c"));
+        let (file, _) = send("image", b"\x89PNG\r\n\x1a\nrest").unwrap();
+        assert_eq!(file.mimetype, "image/png");
+        let (file, _) = send("document", b"plain bytes").unwrap();
+        assert_eq!(file.mimetype, "application/octet-stream");
+        let (file, _) = send("voice", b"OggS\0\x02opus...").unwrap();
+        assert!(file.voice_note);
+        assert_eq!(file.kind, MediaKind::Audio);
+        assert_eq!(file.caption, None);
+        for (kind, data) in [
+            ("voice", &b"ID3 mp3"[..]),
+            ("gif", b"x"),
+            ("image", b""),
+            ("history", b"x"),
+        ] {
+            assert!(
+                matches!(send(kind, data), Err(ClientError::InvalidMedia(_))),
+                "{kind}"
+            );
+        }
+    }
+}
