@@ -462,3 +462,97 @@ async fn the_http_api_sends_files_given_in_base64() {
     assert_eq!(files, 2, "a refused file went out");
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_api_downloads_a_received_file_from_its_event() {
+    use serde_json::json;
+    let api = api_support::Api::start(wasp::api::ServerConfig::default()).await;
+    let mut events = api.host.subscribe();
+    assert_eq!(
+        api.call("POST", "/v1/sessions", Some(r#"{"id":"shop"}"#))
+            .await
+            .status,
+        201
+    );
+    let qr = poll_api("a QR code", || async {
+        let reply = api.call("GET", "/v1/sessions/shop/qr", None).await;
+        (reply.status == 200).then(|| reply.json()["qr"].as_str().expect("qr").to_string())
+    })
+    .await;
+    let shop_phone = api.sim.create_phone(None).await.expect("phone");
+    api.sim.scan(&shop_phone, &qr).await.expect("linked");
+    let bob = api.sim.create_phone(None).await.expect("phone");
+    poll_api("connected", || async {
+        let reply = api.call("GET", "/v1/sessions/shop", None).await;
+        (reply.json()["status"] == "connected").then_some(())
+    })
+    .await;
+
+    let pdf = [b"%PDF-1.4 ".as_slice(), &file(300_000, 8)].concat();
+    api.sim
+        .phone_send_media(
+            &bob,
+            &shop_phone,
+            PhoneMedia {
+                kind: MediaKind::Document,
+                data: pdf.clone(),
+                mimetype: "application/pdf".into(),
+                caption: None,
+                file_name: Some("order 17.pdf".into()),
+                voice_note: false,
+            },
+        )
+        .expect("sent");
+    // The message event as a backend receives it (SSE and webhooks carry
+    // this JSON).
+    let event = tokio::time::timeout(harness::GUARD, async {
+        loop {
+            let event = events.recv().await.expect("events");
+            let value = serde_json::to_value(&event).expect("JSON");
+            if value["type"] == "message" {
+                return value;
+            }
+        }
+    })
+    .await
+    .expect("a message event");
+    let media = event["media"].clone();
+    assert_eq!(media["kind"], "document");
+    assert_eq!(media["file_name"], "order 17.pdf");
+
+    let body = json!({ "media": media }).to_string();
+    let reply = api
+        .call("POST", "/v1/sessions/shop/media/download", Some(&body))
+        .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.header("content-type"), Some("application/pdf"));
+    assert_eq!(
+        reply.header("content-disposition"),
+        Some("attachment; filename=\"order 17.pdf\"")
+    );
+    assert!(reply.body == pdf, "the download differs");
+
+    // Expired on the server: 410; a key that is not base64: 400.
+    let path = media["direct_path"].as_str().expect("path").to_string();
+    api.sim.expire_media(&path).expect("stored");
+    let reply = api
+        .call("POST", "/v1/sessions/shop/media/download", Some(&body))
+        .await;
+    reply.assert_error(410, "media_gone", "expired media");
+    let mut broken = media.clone();
+    broken["media_key"] = json!("not a key");
+    let reply = api
+        .call(
+            "POST",
+            "/v1/sessions/shop/media/download",
+            Some(&json!({ "media": broken }).to_string()),
+        )
+        .await;
+    reply.assert_error(400, "invalid_media", "a bad key");
+    api.stop().await;
+}

@@ -17,6 +17,7 @@ mod http_stats;
 mod json;
 mod json_errors;
 mod key;
+mod media;
 mod openapi;
 mod ops;
 mod qr_png;

@@ -14,7 +14,7 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
-use super::{events, groups, ops, sessions};
+use super::{events, groups, media, ops, sessions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,6 +33,7 @@ use super::{events, groups, ops, sessions};
         sessions::pair_code,
         sessions::send_message,
         sessions::mark_read,
+        media::download,
         groups::create,
         groups::list,
         groups::get,

@@ -11,7 +11,7 @@ use super::http_stats::HttpStats;
 use super::key::ApiKey;
 use super::shutdown::Shutdown;
 use super::state::{AppState, MAX_BODY_BYTES, MAX_MESSAGE_BODY_BYTES};
-use super::{events, groups, json_errors, openapi, ops, sessions};
+use super::{events, groups, json_errors, media, openapi, ops, sessions};
 use crate::host::Host;
 
 /// The whole API, for a server of its own (tests): no server counters,
@@ -50,6 +50,7 @@ pub fn router_with(
             post(sessions::send_message).layer(DefaultBodyLimit::max(MAX_MESSAGE_BODY_BYTES)),
         )
         .route("/v1/sessions/{id}/read", post(sessions::mark_read))
+        .route("/v1/sessions/{id}/media/download", post(media::download))
         .route(
             "/v1/sessions/{id}/groups",
             post(groups::create).get(groups::list),

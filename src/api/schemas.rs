@@ -26,6 +26,11 @@ pub enum QrFormat {
 #[schema(value_type = String, format = Binary)]
 pub struct Image(Vec<u8>);
 
+/// A file, sent as is (its type in `Content-Type`).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct File(Vec<u8>);
+
 /// The `{id}` of a session route.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]

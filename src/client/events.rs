@@ -1,6 +1,6 @@
 //! What a session reports to its host: events and status.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::groups::{GroupInfo, GroupParticipant, ParticipantAction};
@@ -165,7 +165,7 @@ pub struct IncomingMessage {
 /// The file a received media message points at: what it is, and what
 /// fetching and opening it takes (`Client::download_media` with
 /// [`IncomingMedia::reference`]). Binary fields are standard base64.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IncomingMedia {
     /// `image`, `video`, `audio`, `document` or `sticker`.
     pub kind: String,

@@ -4,12 +4,80 @@
 //! when not given, voice notes only as OGG/Opus (what WhatsApp's apps
 //! play as voice messages).
 //!
-//! Owns: those defaults and checks. Must not touch: the upload or the
-//! message (the session's `Client::send_file`).
+//! Files received: a message event's `media` fetched, checked and
+//! decrypted as a stream ([`MediaDownload`]).
+//!
+//! Owns: those defaults and checks, and turning a session's download into
+//! a stream. Must not touch: the upload, the message or the file's
+//! crypto (the session's `Client::send_file` and `download_media`).
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use tokio::io::AsyncReadExt as _;
 
 use crate::client::media::OutgoingFile;
-use crate::client::ClientError;
+use crate::client::{Client, ClientError, IncomingMedia};
 use crate::media::MediaKind;
+
+/// Bytes of plaintext held between the session's download and the reader.
+const PIPE: usize = 64 * 1024;
+
+/// A received file on its way to the caller: its mimetype and name, and
+/// the plaintext as a stream. The file was fetched and its MAC and hash
+/// checked before the first byte; a failure after that (a plaintext hash
+/// that does not match) ends the stream with an error.
+pub struct MediaDownload {
+    pub mimetype: String,
+    pub file_name: Option<String>,
+    pub stream: Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>,
+}
+
+/// Starts `client` downloading `media` and answers once the first bytes
+/// of plaintext are there (or the download failed: then with its error).
+pub(super) async fn download(
+    client: Client,
+    media: IncomingMedia,
+) -> Result<MediaDownload, ClientError> {
+    let reference = media.reference()?;
+    let (mut writer, mut reader) = tokio::io::duplex(PIPE);
+    let task = tokio::spawn(async move { client.download_media(&reference, &mut writer).await });
+    let mut first = vec![0u8; PIPE];
+    let n = reader
+        .read(&mut first)
+        .await
+        .map_err(|e| ClientError::MediaTransfer(e.to_string()))?;
+    let mut task = Some(task);
+    if n == 0 {
+        // The download ended before any plaintext: its outcome decides.
+        if let Some(task) = task.take() {
+            task.await
+                .map_err(|e| ClientError::MediaTransfer(e.to_string()))??;
+        }
+    }
+    first.truncate(n);
+    let head = futures_util::stream::iter((n > 0).then(|| Ok(Bytes::from(first))));
+    let rest = tokio_util::io::ReaderStream::with_capacity(reader, PIPE);
+    // After the last byte, a download that failed late becomes an error
+    // the HTTP layer turns into a cut-short response.
+    let outcome = futures_util::stream::once(async move {
+        match task?.await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(Err(std::io::Error::other(e.to_string()))),
+            Err(e) => Some(Err(std::io::Error::other(e.to_string()))),
+        }
+    });
+    use futures_util::StreamExt as _;
+    let stream = head
+        .chain(rest)
+        .chain(outcome.filter_map(|r| async move { r }));
+    Ok(MediaDownload {
+        mimetype: media.mimetype,
+        file_name: media.file_name,
+        stream: Box::pin(stream),
+    })
+}
 
 /// A file to send, as the API receives it.
 #[derive(Clone, Debug, Default)]

@@ -30,8 +30,8 @@ pub use crate::client::groups::{
     AddressingMode, GroupInfo, GroupParticipant, JoinedGroup, ParticipantAction, ParticipantResult,
     ParticipantRole,
 };
-pub use crate::client::{Event, SentMessage, Status};
+pub use crate::client::{Event, IncomingMedia, SentMessage, Status};
 pub use event::{HostEvent, QrState};
-pub use media::SendFile;
+pub use media::{MediaDownload, SendFile};
 pub use pool::{validate_webhook_url, Counters, CreateSession, Host, HostConfig, SessionInfo};
 pub use webhook::{AddressGuard, Backlog, IpNet, WebhookConfig, WebhookTarget};

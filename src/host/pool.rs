@@ -352,6 +352,17 @@ impl Host {
         Ok(sent)
     }
 
+    /// A received file (a message event's `media`) fetched, checked and
+    /// decrypted by session `id`, as a stream.
+    pub async fn download_media(
+        &self,
+        id: &str,
+        media: crate::client::IncomingMedia,
+    ) -> Result<super::media::MediaDownload, HostError> {
+        let client = self.connected_client(id)?;
+        Ok(super::media::download(client, media).await?)
+    }
+
     pub async fn mark_read(
         &self,
         id: &str,
