@@ -556,3 +556,93 @@ async fn the_http_api_downloads_a_received_file_from_its_event() {
     reply.assert_error(400, "invalid_media", "a bad key");
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_transfers_beyond_the_limit_are_refused_until_one_ends() {
+    use serde_json::json;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let api = api_support::Api::start_with(wasp::api::ServerConfig::default(), |host| {
+        host.max_media_transfers = 1;
+    })
+    .await;
+    let mut events = api.host.subscribe();
+    api.call("POST", "/v1/sessions", Some(r#"{"id":"shop"}"#))
+        .await;
+    let qr = poll_api("a QR code", || async {
+        let reply = api.call("GET", "/v1/sessions/shop/qr", None).await;
+        (reply.status == 200).then(|| reply.json()["qr"].as_str().expect("qr").to_string())
+    })
+    .await;
+    let shop_phone = api.sim.create_phone(None).await.expect("phone");
+    api.sim.scan(&shop_phone, &qr).await.expect("linked");
+    let bob = api.sim.create_phone(None).await.expect("phone");
+    poll_api("connected", || async {
+        let reply = api.call("GET", "/v1/sessions/shop", None).await;
+        (reply.json()["status"] == "connected").then_some(())
+    })
+    .await;
+    // Large enough that the socket cannot take it all while we do not read.
+    let video = file(40 << 20, 1);
+    api.sim
+        .phone_send_media(
+            &bob,
+            &shop_phone,
+            PhoneMedia {
+                kind: MediaKind::Video,
+                data: video,
+                mimetype: "video/mp4".into(),
+                caption: None,
+                file_name: None,
+                voice_note: false,
+            },
+        )
+        .expect("sent");
+    let event = tokio::time::timeout(harness::GUARD, async {
+        loop {
+            let value = serde_json::to_value(events.recv().await.expect("events")).expect("JSON");
+            if value["type"] == "message" {
+                return value;
+            }
+        }
+    })
+    .await
+    .expect("a message event");
+    let body = json!({ "media": event["media"] }).to_string();
+
+    // A download that is not read holds the one slot.
+    let mut slow = tokio::net::TcpStream::connect(&api.addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /v1/sessions/shop/media/download HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        api_support::KEY,
+        body.len()
+    );
+    slow.write_all(head.as_bytes()).await.expect("write");
+    let mut first = [0u8; 12];
+    slow.read_exact(&mut first)
+        .await
+        .expect("the answer starts");
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let capacity = api.call("GET", "/v1/capacity", None).await.json();
+    assert_eq!(
+        (
+            capacity["media_transfers"].clone(),
+            capacity["max_media_transfers"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+    let reply = api
+        .call("POST", "/v1/sessions/shop/media/download", Some(&body))
+        .await;
+    reply.assert_error(503, "media_busy", "the one slot is taken");
+
+    // Once it ends, the slot is free again.
+    drop(slow);
+    poll_api("the slot is released", || async {
+        let capacity = api.call("GET", "/v1/capacity", None).await.json();
+        (capacity["media_transfers"] == 0).then_some(())
+    })
+    .await;
+    api.stop().await;
+}

@@ -107,6 +107,7 @@ fn session_status(kind: SessionErrorKind) -> (StatusCode, &'static str) {
         K::MediaTooLarge => (S::PAYLOAD_TOO_LARGE, "media_too_large"),
         K::MediaFailed => (S::BAD_GATEWAY, "media_failed"),
         K::InvalidMedia => (S::BAD_REQUEST, "invalid_media"),
+        K::MediaBusy => (S::SERVICE_UNAVAILABLE, "media_busy"),
         K::Internal => (S::INTERNAL_SERVER_ERROR, "internal_error"),
     }
 }

@@ -98,6 +98,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         ("wasp_max_sessions", capacity.max_sessions as f64),
         ("wasp_capacity_utilization", capacity.utilization),
         ("wasp_capacity_alert", u8::from(capacity.alert) as f64),
+        ("wasp_media_transfers", capacity.media_transfers as f64),
         (
             "wasp_memory_rss_bytes",
             capacity.memory.rss_bytes.unwrap_or(0) as f64,

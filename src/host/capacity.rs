@@ -89,6 +89,9 @@ pub struct CapacityReport {
     pub utilization: f64,
     pub memory: MemoryReport,
     pub alert: bool,
+    /// Media uploads and downloads in flight, and how many may be.
+    pub media_transfers: usize,
+    pub max_media_transfers: usize,
 }
 
 /// Raises the alert once past [`ALERT_AT`] and clears it once below

@@ -69,6 +69,8 @@ pub enum SessionErrorKind {
     MediaFailed,
     /// A media reference that cannot be fetched (bad path or key).
     InvalidMedia,
+    /// Every media transfer slot is taken.
+    MediaBusy,
     /// Anything else (storage, the wire): the session's own failure.
     Internal,
 }

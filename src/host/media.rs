@@ -36,9 +36,11 @@ pub struct MediaDownload {
 
 /// Starts `client` downloading `media` and answers once the first bytes
 /// of plaintext are there (or the download failed: then with its error).
+/// `transfer` (the host's slot for it) is held until the stream ends.
 pub(super) async fn download(
     client: Client,
     media: IncomingMedia,
+    transfer: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<MediaDownload, ClientError> {
     let reference = media.reference()?;
     let (mut writer, mut reader) = tokio::io::duplex(PIPE);
@@ -62,6 +64,7 @@ pub(super) async fn download(
     // After the last byte, a download that failed late becomes an error
     // the HTTP layer turns into a cut-short response.
     let outcome = futures_util::stream::once(async move {
+        let _transfer = transfer;
         match task?.await {
             Ok(Ok(_)) => None,
             Ok(Err(e)) => Some(Err(std::io::Error::other(e.to_string()))),

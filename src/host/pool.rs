@@ -40,6 +40,10 @@ pub struct HostConfig {
     /// Wall-clock time for records, events and webhook retries; the
     /// sessions' own clock (`client.clock`) by default.
     pub clock: SharedClock,
+    /// Media uploads and downloads in flight at once, across sessions;
+    /// more are refused (`media_busy`) so files cannot push the process
+    /// past its memory.
+    pub max_media_transfers: usize,
 }
 
 impl HostConfig {
@@ -52,6 +56,7 @@ impl HostConfig {
             memory_limit: None,
             restore_per_sec: 100,
             webhooks: WebhookConfig::default(),
+            max_media_transfers: 16,
         }
     }
 }
@@ -104,6 +109,8 @@ pub struct Host {
     baseline_rss: Option<u64>,
     ready: AtomicBool,
     closing: AtomicBool,
+    /// One permit per media transfer in flight.
+    media_transfers: Arc<tokio::sync::Semaphore>,
 }
 
 impl Host {
@@ -119,6 +126,7 @@ impl Host {
         }
         let fanout = Arc::new(Fanout::new(webhooks.start(), config.clock.clone()));
         let memory_limit = config.memory_limit.or_else(capacity::cgroup_memory_limit);
+        let max_media_transfers = config.max_media_transfers.max(1);
         let max_sessions = config.max_sessions.unwrap_or_else(|| match memory_limit {
             Some(limit) => capacity::derive_max_sessions(limit, DEFAULT_SESSION_COST),
             None => UNLIMITED_DEFAULT_SESSIONS,
@@ -138,6 +146,7 @@ impl Host {
             baseline_rss: capacity::process_rss(),
             ready: AtomicBool::new(false),
             closing: AtomicBool::new(false),
+            media_transfers: Arc::new(tokio::sync::Semaphore::new(max_media_transfers)),
         }))
     }
 
@@ -344,6 +353,7 @@ impl Host {
     ) -> Result<SentMessage, HostError> {
         let client = self.connected_client(id)?;
         let (file, data) = file.into_outgoing()?;
+        let _transfer = self.media_permit()?;
         let sent = client.send_file(to, file, data.as_slice()).await?;
         self.fanout
             .counters
@@ -360,7 +370,23 @@ impl Host {
         media: crate::client::IncomingMedia,
     ) -> Result<super::media::MediaDownload, HostError> {
         let client = self.connected_client(id)?;
-        Ok(super::media::download(client, media).await?)
+        let transfer = self.media_permit()?;
+        Ok(super::media::download(client, media, transfer).await?)
+    }
+
+    /// A media transfer may start: one of `max_media_transfers` permits,
+    /// held until it ends.
+    fn media_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, HostError> {
+        self.media_transfers
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HostError::Session {
+                kind: super::SessionErrorKind::MediaBusy,
+                message: format!(
+                    "{} media transfers are in flight already; try again shortly",
+                    self.config.max_media_transfers
+                ),
+            })
     }
 
     pub async fn mark_read(
@@ -403,6 +429,12 @@ impl Host {
                 ),
             },
             alert: self.alert.load(Ordering::Relaxed),
+            media_transfers: self
+                .config
+                .max_media_transfers
+                .max(1)
+                .saturating_sub(self.media_transfers.available_permits()),
+            max_media_transfers: self.config.max_media_transfers.max(1),
         }
     }
 

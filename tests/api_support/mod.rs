@@ -33,11 +33,18 @@ pub struct Api {
 
 impl Api {
     pub async fn start(config: ServerConfig) -> Api {
+        Api::start_with(config, |_| {}).await
+    }
+
+    /// [`Api::start`] with the host's configuration changed by `host`.
+    pub async fn start_with(config: ServerConfig, host: impl FnOnce(&mut HostConfig)) -> Api {
         let sim = sim::start(SimConfig::default()).await.expect("sim starts");
         let data = tempfile::tempdir().expect("temp dir");
         let mut client = ClientConfig::for_tests(sim.ws_url(), sim.root_public_key());
         client.qr_first_ttl = Duration::from_secs(30);
-        let host = Host::open(HostConfig::new(data.path(), client)).expect("host opens");
+        let mut host_config = HostConfig::new(data.path(), client);
+        host(&mut host_config);
+        let host = Host::open(host_config).expect("host opens");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let stats = Arc::new(HttpStats::default());

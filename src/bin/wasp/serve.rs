@@ -61,6 +61,10 @@ pub struct ServeArgs {
     /// Stored sessions started per second on restore.
     #[arg(long, env = "WASP_RESTORE_RATE", default_value_t = 100)]
     restore_rate: u32,
+    /// Media uploads and downloads in flight at once, across sessions;
+    /// more are refused with 503 media_busy.
+    #[arg(long, env = "WASP_MAX_MEDIA_TRANSFERS", default_value_t = 16)]
+    max_media_transfers: usize,
     /// A webhook receiving every event of every session (http:// or https://).
     #[arg(long, env = "WASP_WEBHOOK_URL")]
     webhook_url: Option<String>,
@@ -144,6 +148,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.max_sessions = args.max_sessions;
     config.memory_limit = args.memory_limit;
     config.restore_per_sec = args.restore_rate;
+    config.max_media_transfers = args.max_media_transfers;
     if let Some(path) = &args.webhook_ca_file {
         let pem = std::fs::read(path)
             .with_context(|| format!("reading webhook CA file {}", path.display()))?;
