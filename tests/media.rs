@@ -417,6 +417,63 @@ async fn the_http_api_sends_files_given_in_base64() {
     assert!(voice.voice_note);
     assert_eq!(voice.mimetype, "audio/ogg; codecs=opus");
 
+    // By URL: fetched as it is encrypted; no redirects; a dead host is a
+    // 502.
+    let png = [b"\x89PNG\r\n\x1a\n".as_slice(), &file(400_000, 6)].concat();
+    let files = axum::Router::new()
+        .route(
+            "/photo.png",
+            axum::routing::get({
+                let png = png.clone();
+                move || async move { png }
+            }),
+        )
+        .route(
+            "/moved",
+            axum::routing::get(|| async { axum::response::Redirect::temporary("/photo.png") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let files_at = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, files).await });
+    let reply = send(json!({
+        "to": format!("+{bob}"),
+        "text": "the new shelf",
+        "image": {"url": format!("http://{files_at}/photo.png")},
+    }))
+    .await;
+    assert_eq!(
+        reply.status,
+        201,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let got = phone_media(&api.sim, &bob, 3).await;
+    let image = got[2].media.as_ref().expect("media");
+    assert_eq!(
+        (image.kind.as_str(), image.mimetype.as_str()),
+        ("image", "image/png")
+    );
+    assert_eq!(
+        image.sha256.as_deref(),
+        Some(hex::encode(Sha256::digest(&png)).as_str())
+    );
+    let reply = send(
+        json!({"to": format!("+{bob}"), "image": {"url": format!("http://{files_at}/moved")}}),
+    )
+    .await;
+    reply.assert_error(400, "invalid_media", "a redirect");
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let dead_at = dead.local_addr().expect("addr");
+    drop(dead);
+    let reply =
+        send(json!({"to": format!("+{bob}"), "image": {"url": format!("http://{dead_at}/x.png")}}))
+            .await;
+    reply.assert_error(502, "media_failed", "an unreachable URL");
+
     // Bad input: clear errors, nothing sent.
     for (body, status, code) in [
         (
@@ -459,7 +516,7 @@ async fn the_http_api_sends_files_given_in_base64() {
         .into_iter()
         .filter(|m| m.media.is_some())
         .count();
-    assert_eq!(files, 2, "a refused file went out");
+    assert_eq!(files, 3, "a refused file went out");
     api.stop().await;
 }
 
@@ -558,11 +615,13 @@ async fn the_http_api_downloads_a_received_file_from_its_event() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn media_transfers_beyond_the_limit_are_refused_until_one_ends() {
+async fn transfers_past_the_limit_and_internal_urls_are_refused() {
     use serde_json::json;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let api = api_support::Api::start_with(wasp::api::ServerConfig::default(), |host| {
         host.max_media_transfers = 1;
+        // As when the API listens beyond loopback.
+        host.webhooks.guard.enabled = true;
     })
     .await;
     let mut events = api.host.subscribe();
@@ -644,5 +703,17 @@ async fn media_transfers_beyond_the_limit_are_refused_until_one_ends() {
         (capacity["media_transfers"] == 0).then_some(())
     })
     .await;
+
+    // With the address guard on, a URL into the service's own network is
+    // refused before anything is fetched.
+    let internal = json!({"to": format!("+{bob}"), "image": {"url": "http://127.0.0.1:9/a.png"}});
+    let reply = api
+        .call(
+            "POST",
+            "/v1/sessions/shop/messages",
+            Some(&internal.to_string()),
+        )
+        .await;
+    reply.assert_error(400, "invalid_media", "an internal URL");
     api.stop().await;
 }

@@ -259,7 +259,12 @@ pub struct SendText {
 #[serde(deny_unknown_fields)]
 pub struct FileInput {
     /// The file, standard base64 (the whole request is limited to 16 MiB).
+    #[serde(default)]
     data: String,
+    /// Or where to fetch it (http or https; no redirects followed; when
+    /// the API listens beyond loopback, private and internal addresses
+    /// are refused as for webhooks).
+    url: Option<String>,
     /// Sniffed from the file when missing (JPEG, PNG, WebP, PDF, OGG, MP4,
     /// MP3), else a default for the kind.
     mimetype: Option<String>,
@@ -326,6 +331,7 @@ pub async fn send_message(
         let file = SendFile {
             kind: kind.to_string(),
             data,
+            url: file.url,
             mimetype: file.mimetype,
             caption: Some(body.text).filter(|t| !t.is_empty()),
             file_name: file.file_name,

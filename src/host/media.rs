@@ -87,7 +87,10 @@ pub(super) async fn download(
 pub struct SendFile {
     /// `image`, `video`, `audio`, `voice`, `document` or `sticker`.
     pub kind: String,
+    /// The file; or empty, with `url` saying where to fetch it.
     pub data: Vec<u8>,
+    /// Where to fetch the file (http or https) when `data` is empty.
+    pub url: Option<String>,
     pub mimetype: Option<String>,
     pub caption: Option<String>,
     pub file_name: Option<String>,
@@ -115,10 +118,66 @@ fn sniff(data: &[u8]) -> Option<&'static str> {
     })
 }
 
+/// Where a file's bytes come from.
+pub(super) enum Source {
+    Data(Vec<u8>),
+    /// Fetched; `mimetype_given` when the caller named the type (else it
+    /// is sniffed from the first bytes, or taken from the server).
+    Url {
+        url: String,
+        mimetype_given: bool,
+    },
+}
+
+/// A fetched file's first bytes decide what the caller did not say: its
+/// type (sniffed, else the server's `Content-Type` unless generic) and,
+/// for a voice note, whether it is OGG. The reader goes on from the
+/// start of the file.
+pub(super) async fn first_bytes(
+    file: &mut OutgoingFile,
+    mimetype_given: bool,
+    fetched: super::media_fetch::Fetched,
+) -> Result<impl tokio::io::AsyncRead + Send + Unpin, ClientError> {
+    let mut body = fetched.body;
+    let mut head = vec![0u8; 64];
+    let mut got = 0;
+    while got < head.len() {
+        let n = body
+            .read(&mut head[got..])
+            .await
+            .map_err(|e| ClientError::MediaTransfer(format!("fetching the file: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    head.truncate(got);
+    if head.is_empty() {
+        return Err(ClientError::InvalidMedia(
+            "the fetched file is empty".into(),
+        ));
+    }
+    if file.voice_note && !head.starts_with(b"OggS") {
+        return Err(ClientError::InvalidMedia(
+            "voice notes must be OGG/Opus (convert the file, or send it as audio)".into(),
+        ));
+    }
+    if !mimetype_given {
+        let served = fetched
+            .content_type
+            .filter(|t| !t.starts_with("application/octet-stream") && !t.trim().is_empty());
+        if let Some(mimetype) = sniff(&head).map(str::to_string).or(served) {
+            file.mimetype = mimetype;
+        }
+    }
+    Ok(std::io::Cursor::new(head).chain(body))
+}
+
 impl SendFile {
     /// What the session sends; `InvalidMedia` for an unknown kind, an
-    /// empty file or a voice note that is not OGG/Opus.
-    pub fn into_outgoing(self) -> Result<(OutgoingFile, Vec<u8>), ClientError> {
+    /// empty file, both or neither of `data` and `url`, or a voice note
+    /// that is not OGG/Opus.
+    pub(super) fn into_outgoing(self) -> Result<(OutgoingFile, Source), ClientError> {
         let invalid = |why: String| Err(ClientError::InvalidMedia(why));
         let (kind, voice_note) = match self.kind.as_str() {
             "voice" => (MediaKind::Audio, true),
@@ -128,14 +187,22 @@ impl SendFile {
                 Err(why) => return invalid(why),
             },
         };
-        if self.data.is_empty() {
-            return invalid("the file is empty".into());
+        let ogg = "voice notes must be OGG/Opus (convert the file, or send it as audio)";
+        match (&self.url, self.data.is_empty()) {
+            (Some(_), false) => return invalid("give the file's data or its url, not both".into()),
+            (None, true) => return invalid("the file is empty".into()),
+            (None, false) if voice_note && !self.data.starts_with(b"OggS") => {
+                return invalid(ogg.into())
+            }
+            // A fetched voice note is known by its declared type only.
+            (Some(_), true)
+                if voice_note && self.mimetype.as_deref().is_some_and(|m| !m.contains("ogg")) =>
+            {
+                return invalid(ogg.into())
+            }
+            _ => {}
         }
-        if voice_note && !self.data.starts_with(b"OggS") {
-            return invalid(
-                "voice notes must be OGG/Opus (convert the file, or send it as audio)".into(),
-            );
-        }
+        let mimetype_given = self.mimetype.as_ref().is_some_and(|m| !m.trim().is_empty());
         let mimetype = self
             .mimetype
             .filter(|m| !m.trim().is_empty())
@@ -157,7 +224,14 @@ impl SendFile {
             .caption
             .filter(|_| kind != MediaKind::Sticker && !voice_note);
         file.file_name = self.file_name;
-        Ok((file, self.data))
+        let source = match self.url {
+            Some(url) => Source::Url {
+                url,
+                mimetype_given,
+            },
+            None => Source::Data(self.data),
+        };
+        Ok((file, source))
     }
 }
 
@@ -165,7 +239,7 @@ impl SendFile {
 mod tests {
     use super::*;
 
-    fn send(kind: &str, data: &[u8]) -> Result<(OutgoingFile, Vec<u8>), ClientError> {
+    fn send(kind: &str, data: &[u8]) -> Result<(OutgoingFile, Source), ClientError> {
         SendFile {
             kind: kind.into(),
             data: data.to_vec(),

@@ -16,6 +16,7 @@ mod fanout;
 mod groups;
 mod locks;
 mod media;
+mod media_fetch;
 mod pool;
 mod running;
 mod webhook;

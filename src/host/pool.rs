@@ -352,9 +352,27 @@ impl Host {
         file: super::media::SendFile,
     ) -> Result<SentMessage, HostError> {
         let client = self.connected_client(id)?;
-        let (file, data) = file.into_outgoing()?;
+        let (file, source) = file.into_outgoing()?;
         let _transfer = self.media_permit()?;
-        let sent = client.send_file(to, file, data.as_slice()).await?;
+        let sent = match source {
+            super::media::Source::Data(data) => client.send_file(to, file, data.as_slice()).await?,
+            super::media::Source::Url {
+                url,
+                mimetype_given,
+            } => {
+                let webhooks = &self.config.webhooks;
+                let rules = super::media_fetch::FetchRules {
+                    guard: &webhooks.guard,
+                    extra_roots: &webhooks.extra_roots,
+                    connect_timeout: webhooks.connect_timeout,
+                    max_bytes: self.config.client.max_media_bytes,
+                };
+                let fetched = super::media_fetch::fetch(&url, &rules).await?;
+                let mut file = file;
+                let body = super::media::first_bytes(&mut file, mimetype_given, fetched).await?;
+                client.send_file(to, file, body).await?
+            }
+        };
         self.fanout
             .counters
             .messages_out

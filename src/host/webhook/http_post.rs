@@ -151,7 +151,10 @@ pub async fn post(
 
 /// Resolves the target, keeps the addresses the guard allows and connects
 /// to the first that answers.
-async fn connect(target: &Target, guard: Option<&AddressGuard>) -> Result<TcpStream, PostError> {
+pub async fn connect(
+    target: &Target,
+    guard: Option<&AddressGuard>,
+) -> Result<TcpStream, PostError> {
     let resolved: Vec<SocketAddr> = tokio::net::lookup_host(&target.authority).await?.collect();
     let mut refusal = None;
     let allowed: Vec<SocketAddr> = resolved

@@ -21,7 +21,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 pub use address_guard::{AddressGuard, IpNet};
+// The media fetcher reaches out the same way: same guard, same roots.
 pub use config::WebhookConfig;
+pub(super) use http_post::{connect, split_url, tls_config, PostError};
 pub use outbox::{Backlog, OutboxMsg, WebhookTarget};
 
 use super::HostError;
