@@ -106,25 +106,6 @@ fn sender_key_of(h: &Harness, id: &str, group: &GroupInfo, device: &str) -> Opti
     doc["record"]["states"][0]["sk"].as_str().map(str::to_owned)
 }
 
-/// Awaits `check` every 20 ms until it returns `Some` (a hang guard, not
-/// a timing assertion); `what` names the awaited state in the panic.
-async fn poll<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let wait = async {
-        loop {
-            if let Some(found) = check().await {
-                return found;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(harness::GUARD, wait)
-        .await
-        .unwrap_or_else(|_| panic!("never happened: {what}"))
-}
-
 #[tokio::test]
 async fn a_session_creates_a_group_and_talks_with_its_members() {
     let h = Harness::new().await;
@@ -646,24 +627,7 @@ async fn unknown_groups_and_admin_only_changes_are_clear_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_http_api_creates_lists_and_texts_a_group() {
     let api = api_support::Api::start(wasp::api::ServerConfig::default()).await;
-    assert_eq!(
-        api.call("POST", "/v1/sessions", Some(r#"{"id":"shop"}"#))
-            .await
-            .status,
-        201
-    );
-    let qr = poll("a QR code", || async {
-        let reply = api.call("GET", "/v1/sessions/shop/qr", None).await;
-        (reply.status == 200).then(|| reply.json()["qr"].as_str().expect("qr").to_string())
-    })
-    .await;
-    let shop_phone = api.sim.create_phone(None).await.expect("phone");
-    api.sim.scan(&shop_phone, &qr).await.expect("linked");
-    poll("connected", || async {
-        let reply = api.call("GET", "/v1/sessions/shop", None).await;
-        (reply.json()["status"] == "connected").then_some(())
-    })
-    .await;
+    api.linked("shop").await;
     let bob = api.sim.create_phone(None).await.expect("phone");
     let carol = api.sim.create_phone(None).await.expect("phone");
 

@@ -320,47 +320,12 @@ async fn files_a_session_sends_are_opened_by_the_phones_intact() {
     }
 }
 
-/// Polls `check` until it gives a value (a hang guard, not a timing).
-async fn poll_api<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let wait = async {
-        loop {
-            if let Some(found) = check().await {
-                return found;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(harness::GUARD, wait)
-        .await
-        .unwrap_or_else(|_| panic!("never happened: {what}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_http_api_sends_files_given_in_base64() {
     use base64::prelude::{Engine as _, BASE64_STANDARD};
     use serde_json::json;
     let api = api_support::Api::start(wasp::api::ServerConfig::default()).await;
-    assert_eq!(
-        api.call("POST", "/v1/sessions", Some(r#"{"id":"shop"}"#))
-            .await
-            .status,
-        201
-    );
-    let qr = poll_api("a QR code", || async {
-        let reply = api.call("GET", "/v1/sessions/shop/qr", None).await;
-        (reply.status == 200).then(|| reply.json()["qr"].as_str().expect("qr").to_string())
-    })
-    .await;
-    let shop_phone = api.sim.create_phone(None).await.expect("phone");
-    api.sim.scan(&shop_phone, &qr).await.expect("linked");
-    poll_api("connected", || async {
-        let reply = api.call("GET", "/v1/sessions/shop", None).await;
-        (reply.json()["status"] == "connected").then_some(())
-    })
-    .await;
+    api.linked("shop").await;
     let bob = api.sim.create_phone(None).await.expect("phone");
     let send = |body: serde_json::Value| {
         let api = &api;
@@ -525,25 +490,8 @@ async fn the_http_api_downloads_a_received_file_from_its_event() {
     use serde_json::json;
     let api = api_support::Api::start(wasp::api::ServerConfig::default()).await;
     let mut events = api.host.subscribe();
-    assert_eq!(
-        api.call("POST", "/v1/sessions", Some(r#"{"id":"shop"}"#))
-            .await
-            .status,
-        201
-    );
-    let qr = poll_api("a QR code", || async {
-        let reply = api.call("GET", "/v1/sessions/shop/qr", None).await;
-        (reply.status == 200).then(|| reply.json()["qr"].as_str().expect("qr").to_string())
-    })
-    .await;
-    let shop_phone = api.sim.create_phone(None).await.expect("phone");
-    api.sim.scan(&shop_phone, &qr).await.expect("linked");
+    let shop_phone = api.linked("shop").await;
     let bob = api.sim.create_phone(None).await.expect("phone");
-    poll_api("connected", || async {
-        let reply = api.call("GET", "/v1/sessions/shop", None).await;
-        (reply.json()["status"] == "connected").then_some(())
-    })
-    .await;
 
     let pdf = [b"%PDF-1.4 ".as_slice(), &file(300_000, 8)].concat();
     api.sim
@@ -625,21 +573,8 @@ async fn transfers_past_the_limit_and_internal_urls_are_refused() {
     })
     .await;
     let mut events = api.host.subscribe();
-    api.call("POST", "/v1/sessions", Some(r#"{"id":"shop"}"#))
-        .await;
-    let qr = poll_api("a QR code", || async {
-        let reply = api.call("GET", "/v1/sessions/shop/qr", None).await;
-        (reply.status == 200).then(|| reply.json()["qr"].as_str().expect("qr").to_string())
-    })
-    .await;
-    let shop_phone = api.sim.create_phone(None).await.expect("phone");
-    api.sim.scan(&shop_phone, &qr).await.expect("linked");
+    let shop_phone = api.linked("shop").await;
     let bob = api.sim.create_phone(None).await.expect("phone");
-    poll_api("connected", || async {
-        let reply = api.call("GET", "/v1/sessions/shop", None).await;
-        (reply.json()["status"] == "connected").then_some(())
-    })
-    .await;
     // Large enough that the socket cannot take it all while we do not read.
     let video = file(40 << 20, 1);
     api.sim
@@ -698,7 +633,7 @@ async fn transfers_past_the_limit_and_internal_urls_are_refused() {
 
     // Once it ends, the slot is free again.
     drop(slow);
-    poll_api("the slot is released", || async {
+    api.until("the slot is released", || async {
         let capacity = api.call("GET", "/v1/capacity", None).await.json();
         (capacity["media_transfers"] == 0).then_some(())
     })

@@ -69,6 +69,52 @@ impl Api {
         self.host.shutdown().await;
     }
 
+    /// Creates session `id` through the API, has a new simulated phone
+    /// scan its QR code and waits until it is connected; the phone.
+    pub async fn linked(&self, id: &str) -> String {
+        let body = format!(r#"{{"id":"{id}"}}"#);
+        assert_eq!(
+            self.call("POST", "/v1/sessions", Some(&body)).await.status,
+            201
+        );
+        let qr = self
+            .until(&format!("a QR code for {id}"), || async {
+                let reply = self
+                    .call("GET", &format!("/v1/sessions/{id}/qr"), None)
+                    .await;
+                (reply.status == 200).then(|| reply.json()["qr"].as_str().map(str::to_string))?
+            })
+            .await;
+        let phone = self.sim.create_phone(None).await.expect("phone");
+        self.sim.scan(&phone, &qr).await.expect("linked");
+        self.until(&format!("{id} connected"), || async {
+            let reply = self.call("GET", &format!("/v1/sessions/{id}"), None).await;
+            (reply.json()["status"] == "connected").then_some(())
+        })
+        .await;
+        phone
+    }
+
+    /// Polls `check` every 20 ms until it gives a value (a hang guard, not
+    /// a timing assertion).
+    pub async fn until<T, F: std::future::Future<Output = Option<T>>>(
+        &self,
+        what: &str,
+        mut check: impl FnMut() -> F,
+    ) -> T {
+        let wait = async {
+            loop {
+                if let Some(found) = check().await {
+                    return found;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(GUARD, wait)
+            .await
+            .unwrap_or_else(|_| panic!("never happened: {what}"))
+    }
+
     /// One request on its own connection, with the API key.
     pub async fn call(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
         let auth = format!("Bearer {KEY}");
