@@ -34,7 +34,22 @@ pub(crate) fn receive(
     let account = world.phones.get_mut(phone)?;
     let enc = encs.first()?;
     let (sender, id) = (message.sender, message.id);
-    match decrypt_pairwise(account, sender, enc).and_then(|p| content::decode(&p)) {
+    let decrypted = match decrypt_pairwise(account, sender, enc) {
+        Ok(plaintext) => plaintext,
+        Err(why) => {
+            tracing::info!(%phone, %why, "phone could not decrypt a message");
+            account.signal.undecryptable += 1;
+            let registration_id = account.registration_id;
+            return Some(retry_receipt(
+                &me.jid(),
+                id,
+                message.timestamp,
+                registration_id,
+                now,
+            ));
+        }
+    };
+    match content::decode(&decrypted) {
         Ok((content, media)) => {
             let from_me = sender.user() == phone;
             let chat = match (content.sent_to, from_me) {
@@ -61,17 +76,12 @@ pub(crate) fn receive(
             push_bounded(&mut account.signal.received, received, MAX_PHONE_LOG);
             (!from_me).then(|| delivery_receipt(&me.jid(), id, now))
         }
+        // Decrypted, but nothing the phone shows (a companion's protocol
+        // message, a key request): taken, not retried.
         Err(why) => {
-            tracing::info!(%phone, %why, "phone could not decrypt a message");
-            account.signal.undecryptable += 1;
-            let registration_id = account.registration_id;
-            Some(retry_receipt(
-                &me.jid(),
-                id,
-                message.timestamp,
-                registration_id,
-                now,
-            ))
+            tracing::debug!(%phone, %why, "phone took a message it does not show");
+            let from_me = sender.user() == phone;
+            (!from_me).then(|| delivery_receipt(&me.jid(), id, now))
         }
     }
 }

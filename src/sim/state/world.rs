@@ -150,6 +150,20 @@ impl World {
     /// it over at once if the device is online. Unknown devices are
     /// skipped (their messages are dropped, as the real server drops them
     /// for removed devices).
+    /// Puts `node` at the head of `to`'s queue (what must reach it before
+    /// anything already waiting), kept until acknowledged. Not sent live:
+    /// for a device about to get its queue.
+    pub fn enqueue_first(&mut self, to: &DeviceAddress, class: &'static str, id: &str, node: Node) {
+        if let Some(device) = self.device_mut(to) {
+            device.queue.push_front(Queued {
+                class,
+                id: id.to_string(),
+                node,
+            });
+            device.queue.truncate(MAX_QUEUED);
+        }
+    }
+
     pub fn enqueue(&mut self, to: &DeviceAddress, class: &'static str, id: &str, node: Node) {
         let online = self.online(to).cloned();
         let Some(device) = self.device_mut(to) else {
