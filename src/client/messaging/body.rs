@@ -44,12 +44,94 @@ impl Body {
         }
     }
 
+    /// The `<enc mediatype>` of a file's copies (whatsmeow
+    /// `getMediaTypeFromMessage`): `image`, `video`, `ptt` for a voice
+    /// note, `audio`, `document`, `sticker`; none for a text.
+    pub fn media_type(&self) -> Option<&'static str> {
+        use crate::media::MediaKind as K;
+        let Body::Media(media) = self else {
+            return None;
+        };
+        Some(match media.kind {
+            K::Image | K::History => "image",
+            K::Video => "video",
+            K::Audio if media.voice_note => "ptt",
+            K::Audio => "audio",
+            K::Document => "document",
+            K::Sticker => "sticker",
+        })
+    }
+
+    /// An `<enc v="2" type>` for `bytes`, with the body's `mediatype`.
+    pub fn enc(&self, kind: &str, bytes: Vec<u8>) -> crate::wire::Node {
+        let node = crate::wire::Node::new("enc")
+            .attr("v", "2")
+            .attr("type", kind);
+        let node = match self.media_type() {
+            Some(media) => node.attr("mediatype", media),
+            None => node,
+        };
+        node.bytes(bytes)
+    }
+
     /// The `<message type>`: `media` for a file (whatsmeow
     /// `getTypeFromMessage`), else `text`.
     pub fn stanza_type(&self) -> &'static str {
         match self {
             Body::Text { .. } => "text",
             Body::Media(_) => "media",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::MediaKind;
+
+    fn media(kind: MediaKind, voice_note: bool) -> Body {
+        Body::Media(Box::new(MediaMessage {
+            kind,
+            url: String::new(),
+            direct_path: "/v/x.enc".into(),
+            media_key: [1; 32],
+            file_sha256: [2; 32],
+            file_enc_sha256: [3; 32],
+            file_length: 1,
+            mimetype: "application/octet-stream".into(),
+            caption: None,
+            file_name: None,
+            width: None,
+            height: None,
+            seconds: None,
+            voice_note,
+            page_count: None,
+            media_key_timestamp: None,
+        }))
+    }
+
+    #[test]
+    fn a_files_copies_say_its_media_type_and_a_texts_do_not() {
+        let text = Body::Text {
+            text: "hi".into(),
+            quoted: None,
+        };
+        assert_eq!(text.stanza_type(), "text");
+        assert_eq!(text.enc("msg", vec![1]).get_attr("mediatype"), None);
+        let voice = media(MediaKind::Audio, true);
+        assert_eq!(voice.stanza_type(), "media");
+        let enc = voice.enc("pkmsg", vec![1]);
+        assert_eq!(enc.get_attr("mediatype"), Some("ptt"));
+        assert_eq!(enc.get_attr("type"), Some("pkmsg"));
+        assert_eq!(enc.get_attr("v"), Some("2"));
+        for (kind, want) in [
+            (MediaKind::Audio, "audio"),
+            (MediaKind::Image, "image"),
+            (MediaKind::Video, "video"),
+            (MediaKind::Document, "document"),
+            (MediaKind::Sticker, "sticker"),
+        ] {
+            assert_eq!(media(kind, false).media_type(), Some(want));
         }
     }
 }

@@ -237,13 +237,19 @@ pub fn message_stanza(
         .attr("id", message.id.as_str())
         .attr("to", to.to_string())
         .attr("type", message.body.stanza_type())
-        .children(copies_nodes(encrypted, device_identity, wire))
+        .children(copies_nodes(
+            &message.body,
+            encrypted,
+            device_identity,
+            wire,
+        ))
 }
 
 /// `<participants>` with one `<to jid><enc v="2" type>` per copy (each
 /// device named as [`on_wire`] says), then our `<device-identity>` when a
 /// copy starts a session.
 pub fn copies_nodes(
+    body: &Body,
     encrypted: &Encrypted,
     device_identity: &[u8],
     wire: &[(Jid, Jid)],
@@ -254,10 +260,7 @@ pub fn copies_nodes(
         .map(|(device, c)| {
             Node::new("to")
                 .attr("jid", on_wire(wire, device).to_string())
-                .children(vec![Node::new("enc")
-                    .attr("v", "2")
-                    .attr("type", c.enc_type())
-                    .bytes(c.bytes().to_vec())])
+                .children(vec![body.enc(c.enc_type(), c.bytes().to_vec())])
         })
         .collect();
     let mut children = vec![Node::new("participants").children(participants)];

@@ -200,11 +200,10 @@ fn resend_stanza(
     copy: &CiphertextMessage,
     device_identity: &[u8],
 ) -> Node {
-    let mut children = vec![Node::new("enc")
-        .attr("v", "2")
-        .attr("type", copy.enc_type())
-        .attr("count", "1")
-        .bytes(copy.bytes().to_vec())];
+    let mut children = vec![message
+        .body
+        .enc(copy.enc_type(), copy.bytes().to_vec())
+        .attr("count", "1")];
     if matches!(copy, CiphertextMessage::PreKey(_)) && !device_identity.is_empty() {
         children.push(Node::new("device-identity").bytes(device_identity.to_vec()));
     }

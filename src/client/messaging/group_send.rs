@@ -443,14 +443,14 @@ pub fn group_stanza(
     let mut children = if ready.distribution.copies.is_empty() {
         Vec::new()
     } else {
-        encrypt::copies_nodes(&ready.distribution, device_identity, &ready.wire)
+        encrypt::copies_nodes(
+            &message.body,
+            &ready.distribution,
+            device_identity,
+            &ready.wire,
+        )
     };
-    children.push(
-        Node::new("enc")
-            .attr("v", "2")
-            .attr("type", "skmsg")
-            .bytes(ready.skmsg.clone()),
-    );
+    children.push(message.body.enc("skmsg", ready.skmsg.clone()));
     Node::new("message")
         .attr("id", message.id.as_str())
         .attr("to", message.chat.to_string())
