@@ -252,6 +252,51 @@ async fn phone_media(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phones_file_in_a_group_arrives_as_media_from_the_member() {
+    let h = Harness::new().await;
+    let (mut alice, _, _) = h.linked("alice").await;
+    let bob = h.sim.create_phone(None).await.expect("phone");
+    let group = alice
+        .client
+        .create_group("Files", &[format!("+{bob}")])
+        .await
+        .expect("created");
+    let gid = group.jid.to_string();
+    let photo = file(90_000, 11);
+    let sent = h
+        .sim
+        .phone_send_media(
+            &bob,
+            &gid,
+            PhoneMedia {
+                kind: MediaKind::Image,
+                data: photo.clone(),
+                mimetype: "image/jpeg".into(),
+                caption: Some("for the group".into()),
+                file_name: None,
+                voice_note: false,
+            },
+        )
+        .expect("sent");
+    let got = alice.next_message().await;
+    assert_eq!(got.id.to_string(), sent.id);
+    assert_eq!(got.chat.to_string(), gid);
+    assert_eq!(
+        got.sender.to_non_ad().to_string(),
+        format!("{bob}@s.whatsapp.net")
+    );
+    assert_eq!(got.text, "for the group");
+    let media = got.media.expect("a media message");
+    let mut downloaded = Vec::new();
+    alice
+        .client
+        .download_media(&media.reference().expect("a reference"), &mut downloaded)
+        .await
+        .expect("downloaded");
+    assert!(downloaded == photo, "the download differs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_a_session_sends_are_opened_by_the_phones_intact() {
     let h = Harness::new().await;
     let (alice, _, _) = h.linked("alice").await;

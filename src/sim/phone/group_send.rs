@@ -1,6 +1,6 @@
-//! A phone sends a group text as clients do: its sender key for the group
+//! A phone sends a group message (a text, a file) as clients do: its sender key for the group
 //! goes pairwise (`pkmsg`/`msg`) to each member device that lacks it, the
-//! text once as an `skmsg` under that key, both in one copy per device.
+//! message once as an `skmsg` under that key, both in one copy per device.
 //!
 //! Owns: the phone's own sender key per group and which devices hold it
 //! (a removal elsewhere clears both, so the next text starts a new key).
@@ -23,14 +23,15 @@ use crate::sim::state::{Sent, World};
 use crate::types::DeviceAddress;
 use crate::wire::Node;
 
-/// Phone `phone` sends `body` to group `group_id` as message `id`.
-/// Returns how many devices got it.
-pub(crate) fn send_group_text(
+/// Phone `phone` sends the unpadded `Message` `message` (a text, a media
+/// message) to group `group_id` as message `id`. Returns how many devices
+/// got it.
+pub(crate) fn send_group_message(
     world: &mut World,
     phone: &str,
     group_id: &str,
     id: &str,
-    body: &str,
+    message: &[u8],
 ) -> Result<usize, SimError> {
     let group = world
         .groups
@@ -54,7 +55,7 @@ pub(crate) fn send_group_text(
         .entry(group.id.clone())
         .or_default();
     let distribution = signal::create_distribution(record).serialize();
-    let skmsg = signal::group_encrypt(record, &text::pad(&text::encode(body, None)))
+    let skmsg = signal::group_encrypt(record, &text::pad(message))
         .map_err(|e| SimError::BadRequest(e.to_string()))?;
     let skmsg = Node::new("enc")
         .attr("v", "2")
@@ -82,7 +83,7 @@ pub(crate) fn send_group_text(
         group: Some(chat.clone()),
     };
     world.senders.remember(id, sent);
-    let message = Outgoing::from_phone(&sender, &chat, group.addressing, id, world.now());
+    let outgoing = Outgoing::from_phone(&sender, &chat, group.addressing, id, world.now());
     let mut given: HashSet<DeviceAddress> = HashSet::new();
     let mut delivered = 0;
     for target in &targets {
@@ -100,7 +101,7 @@ pub(crate) fn send_group_text(
             }
         }
         encs.push(skmsg.clone());
-        if let Some(receipt) = deliver_copy(world, &message, target, encs) {
+        if let Some(receipt) = deliver_copy(world, &outgoing, target, encs) {
             phone_got_receipt(world, phone, target, &receipt);
         }
         delivered += 1;

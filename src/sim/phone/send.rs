@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::deliver::send_text_copy;
-use super::group_send::send_group_text;
+use super::group_send::send_group_message;
 use super::outgoing::Outgoing;
 use super::receipts::phone_got_receipt;
 use crate::proto::text;
@@ -59,7 +59,8 @@ pub(crate) fn phone_send(
     let parsed = parse_recipient(to);
     if let Some(group) = parsed.as_ref().filter(|jid| jid.is_group()) {
         let id = MessageId::generate().into_string();
-        let devices = send_group_text(&mut world, phone, &group.user, &id, text_body)?;
+        let message = text::encode(text_body, None);
+        let devices = send_group_message(&mut world, phone, &group.user, &id, &message)?;
         return Ok(SentByPhone {
             id,
             to: group.to_string(),

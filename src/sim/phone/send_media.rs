@@ -12,6 +12,7 @@ use prost::Message as _;
 
 use super::deliver::deliver_copy;
 use super::encrypt::phone_encrypt;
+use super::group_send::send_group_message;
 use super::outgoing::Outgoing;
 use super::send::{parse_recipient, SentByPhone};
 use crate::media::{MediaKind, MediaMessage};
@@ -32,8 +33,8 @@ pub struct PhoneMedia {
     pub voice_note: bool,
 }
 
-/// Phone `phone` sends `media` to `to` (a phone number or JID; groups
-/// are not supported for media yet).
+/// Phone `phone` sends `media` to `to` (a phone number, a JID or a group
+/// it is in).
 pub(crate) fn phone_send_media(
     state: &SimState,
     phone: &str,
@@ -69,8 +70,23 @@ pub(crate) fn phone_send_media(
     let account = world.account(phone)?;
     let sender = account.address.clone();
     let addressing = account.addressing();
+    if let Some(group) = parse_recipient(to).filter(|jid| jid.is_group()) {
+        let id = MessageId::generate().into_string();
+        let devices = send_group_message(
+            &mut world,
+            phone,
+            &group.user,
+            &id,
+            &message.encode_to_vec(),
+        )?;
+        return Ok(SentByPhone {
+            id,
+            to: group.to_string(),
+            timestamp: now,
+            devices,
+        });
+    }
     let recipient = parse_recipient(to)
-        .filter(|jid| !jid.is_group())
         .and_then(|jid| world.resolve(&jid))
         .ok_or_else(|| SimError::NotOnWhatsApp(to.to_string()))?;
     let chat = world
