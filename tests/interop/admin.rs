@@ -264,6 +264,13 @@ impl AdminClient {
         Ok(texts.messages)
     }
 
+    /// Just the text of each message the phone decrypted, oldest first.
+    #[allow(dead_code)] // not every test binary reads texts alone
+    pub async fn phone_texts(&self, phone: &str) -> Result<Vec<String>> {
+        let messages = self.phone_messages(phone).await?;
+        Ok(messages.into_iter().map(|m| m.text).collect())
+    }
+
     /// `POST /sim/groups`: phone `creator` creates a group.
     pub async fn create_group(
         &self,
