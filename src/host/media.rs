@@ -21,6 +21,10 @@ use crate::client::media::OutgoingFile;
 use crate::client::{Client, ClientError, IncomingMedia};
 use crate::media::MediaKind;
 
+/// Why a voice note is refused: WhatsApp's apps play only OGG/Opus as
+/// voice messages.
+const NOT_OGG: &str = "voice notes must be OGG/Opus (convert the file, or send it as audio)";
+
 /// Bytes of plaintext held between the session's download and the reader.
 const PIPE: usize = 64 * 1024;
 
@@ -158,9 +162,7 @@ pub(super) async fn first_bytes(
         ));
     }
     if file.voice_note && !head.starts_with(b"OggS") {
-        return Err(ClientError::InvalidMedia(
-            "voice notes must be OGG/Opus (convert the file, or send it as audio)".into(),
-        ));
+        return Err(ClientError::InvalidMedia(NOT_OGG.into()));
     }
     if !mimetype_given {
         let served = fetched
@@ -187,18 +189,17 @@ impl SendFile {
                 Err(why) => return invalid(why),
             },
         };
-        let ogg = "voice notes must be OGG/Opus (convert the file, or send it as audio)";
         match (&self.url, self.data.is_empty()) {
             (Some(_), false) => return invalid("give the file's data or its url, not both".into()),
             (None, true) => return invalid("the file is empty".into()),
             (None, false) if voice_note && !self.data.starts_with(b"OggS") => {
-                return invalid(ogg.into())
+                return invalid(NOT_OGG.into())
             }
             // A fetched voice note is known by its declared type only.
             (Some(_), true)
                 if voice_note && self.mimetype.as_deref().is_some_and(|m| !m.contains("ogg")) =>
             {
-                return invalid(ogg.into())
+                return invalid(NOT_OGG.into())
             }
             _ => {}
         }

@@ -19,6 +19,7 @@ use tokio::io::AsyncRead;
 use tokio_util::io::StreamReader;
 
 use super::webhook::{connect, split_url, tls_config, AddressGuard, PostError};
+use crate::client::media::exchange;
 use crate::client::ClientError;
 
 /// How a fetch may go.
@@ -60,7 +61,8 @@ pub async fn fetch(url: &str, rules: &FetchRules<'_>) -> Result<Fetched, ClientE
         .header(HOST, target.authority.as_str())
         .body(Empty::<Bytes>::new())
         .map_err(failed)?;
-    let response = if target.tls {
+    let authority = target.authority.as_str();
+    let answer = if target.tls {
         let name = rustls::pki_types::ServerName::try_from(target.host.clone())
             .map_err(|_| ClientError::InvalidMedia(format!("{url:?}: bad TLS server name")))?;
         let tls = tokio::time::timeout(
@@ -70,10 +72,19 @@ pub async fn fetch(url: &str, rules: &FetchRules<'_>) -> Result<Fetched, ClientE
         .await
         .map_err(|_| failed("TLS timed out"))?
         .map_err(failed)?;
-        send(TokioIo::new(tls), request, rules.connect_timeout).await?
+        tokio::time::timeout(
+            rules.connect_timeout,
+            exchange(TokioIo::new(tls), authority, request),
+        )
+        .await
     } else {
-        send(TokioIo::new(tcp), request, rules.connect_timeout).await?
+        tokio::time::timeout(
+            rules.connect_timeout,
+            exchange(TokioIo::new(tcp), authority, request),
+        )
+        .await
     };
+    let response = answer.map_err(|_| failed("no answer in time"))??;
     let status = response.status();
     if status.is_redirection() {
         let to = response
@@ -106,26 +117,4 @@ pub async fn fetch(url: &str, rules: &FetchRules<'_>) -> Result<Fetched, ClientE
         body: Box::new(StreamReader::new(body)),
         content_type,
     })
-}
-
-async fn send<I>(
-    io: I,
-    request: Request<Empty<Bytes>>,
-    timeout: Duration,
-) -> Result<hyper::Response<hyper::body::Incoming>, ClientError>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(failed)?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "media fetch connection ended with an error");
-        }
-    });
-    tokio::time::timeout(timeout, sender.send_request(request))
-        .await
-        .map_err(|_| failed("no answer in time"))?
-        .map_err(failed)
 }

@@ -66,10 +66,17 @@ pub fn encode(text: &str, quoted: Option<&Quote>) -> Vec<u8> {
 /// The encoded `Message{deviceSentMessage{destinationJid, message}}` our own
 /// other devices receive for a text we sent to `chat`.
 pub fn encode_device_sent(chat: &str, text: &str, quoted: Option<&Quote>) -> Vec<u8> {
+    device_sent(chat, message(text, quoted))
+}
+
+/// The encoded `Message{deviceSentMessage{destinationJid, message}}` our own
+/// other devices receive for any `message` we sent to `chat` (a text, a
+/// media message).
+pub fn device_sent(chat: &str, message: Message) -> Vec<u8> {
     Message {
         device_sent_message: Some(Box::new(DeviceSentMessage {
             destination_jid: Some(chat.to_string()),
-            message: Some(Box::new(message(text, quoted))),
+            message: Some(Box::new(message)),
             phash: None,
         })),
         ..Default::default()

@@ -62,10 +62,27 @@ pub async fn send(
     } else {
         Stream::Plain(tcp)
     };
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    exchange(TokioIo::new(stream), host, request).await
+}
+
+/// One request over an open connection `io` to `host`: the HTTP/1.1
+/// handshake, the connection driven apart from the request (it ends with
+/// it), the answer's head. Also what the host's fetch of a file by URL
+/// uses, over the connection its address guard allowed.
+pub async fn exchange<I, B>(
+    io: I,
+    host: &str,
+    request: Request<B>,
+) -> Result<Response<Incoming>, ClientError>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| failed(format!("HTTP with {host}: {e}")))?;
-    // The connection is driven apart from the request; it ends with it.
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %e, "media connection ended with an error");

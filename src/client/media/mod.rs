@@ -25,6 +25,7 @@ mod upload;
 
 use super::core::Feature;
 pub use conn::MediaConn;
+pub use http::exchange;
 pub use types::{MediaRef, OutgoingFile, UploadedMedia};
 
 /// The media feature: the media hosts as last told (boxed: a session

@@ -9,7 +9,6 @@ use prost::Message as _;
 
 use crate::media::MediaMessage;
 use crate::proto::text::{self, Quote};
-use crate::proto::{DeviceSentMessage, Message};
 
 /// An outgoing message's content.
 #[derive(Clone, Debug)]
@@ -32,15 +31,7 @@ impl Body {
     pub fn encode_device_sent(&self, chat: &str) -> Vec<u8> {
         match self {
             Body::Text { text, quoted } => text::encode_device_sent(chat, text, quoted.as_ref()),
-            Body::Media(media) => Message {
-                device_sent_message: Some(Box::new(DeviceSentMessage {
-                    destination_jid: Some(chat.to_string()),
-                    message: Some(Box::new(media.to_message())),
-                    phash: None,
-                })),
-                ..Default::default()
-            }
-            .encode_to_vec(),
+            Body::Media(media) => text::device_sent(chat, media.to_message()),
         }
     }
 

@@ -5,7 +5,7 @@
 //! (`outgoing`), encryption, what the sender does with the receipt a
 //! phone answers with (returned to the caller).
 
-use super::encrypt::encrypt_text;
+use super::encrypt::{phone_encrypt, text_plaintext};
 use super::inbox;
 use super::outgoing::Outgoing;
 use crate::proto::text::Quote;
@@ -24,7 +24,19 @@ pub(crate) fn send_text_copy(
     quoted: Option<&Quote>,
 ) -> Result<Option<Node>, String> {
     let from = message.sender.user();
-    let ciphertext = encrypt_text(world, from, target, message.chat, body, quoted)?;
+    let padded = text_plaintext(from, target, message.chat, body, quoted);
+    send_copy(world, message, target, &padded)
+}
+
+/// The phone that sends `message` encrypts `padded` for `target` and
+/// delivers the copy. Returns the receipt a recipient phone sends back.
+pub(crate) fn send_copy(
+    world: &mut World,
+    message: &Outgoing<'_>,
+    target: &DeviceAddress,
+    padded: &[u8],
+) -> Result<Option<Node>, String> {
+    let ciphertext = phone_encrypt(world, message.sender.user(), target, padded)?;
     Ok(deliver_copy(
         world,
         message,

@@ -11,23 +11,22 @@ use crate::sim::prekeys::take_bundle;
 use crate::sim::state::World;
 use crate::types::{DeviceAddress, Jid};
 
-/// Encrypts text `body` (a reply when `quoted` is set) from phone `from`
-/// to `target`: for one of the phone's own companions as a
-/// `DeviceSentMessage` naming `chat`, for anyone else as the message.
-pub(crate) fn encrypt_text(
-    world: &mut World,
+/// The padded plaintext of text `body` (a reply when `quoted` is set)
+/// from phone `from` to `target`: for one of the phone's own companions a
+/// `DeviceSentMessage` naming `chat`, for anyone else the message.
+pub(crate) fn text_plaintext(
     from: &str,
     target: &DeviceAddress,
     chat: &Jid,
     body: &str,
     quoted: Option<&text::Quote>,
-) -> Result<CiphertextMessage, String> {
+) -> Vec<u8> {
     let plaintext = if target.user() == from {
         text::encode_device_sent(&chat.to_string(), body, quoted)
     } else {
         text::encode(body, quoted)
     };
-    phone_encrypt(world, from, target, &text::pad(&plaintext))
+    text::pad(&plaintext)
 }
 
 /// Encrypts `plaintext` from phone `from` (device 0) to `target`,

@@ -125,11 +125,7 @@ fn send_text(
     let chat = world
         .user_in(to.user(), addressing)
         .ok_or("unknown recipient")?;
-    let mut targets = world.devices_of(to.user());
-    if to.user() != from {
-        let own = world.devices_of(from);
-        targets.extend(own.into_iter().filter(|d| d.device() != 0));
-    }
+    let targets = copy_targets(world, from, to.user());
     let sent = Sent {
         sender: sender.clone(),
         addressing,
@@ -160,6 +156,17 @@ fn send_text(
         push_bounded(&mut phone.signal.sent, sent, MAX_SENT);
     }
     Ok((delivered, chat))
+}
+
+/// Every device a phone's 1:1 message from `from` to `to_user` goes to:
+/// each of the contact's, and each companion of the phone's own.
+pub(super) fn copy_targets(world: &World, from: &str, to_user: &str) -> Vec<DeviceAddress> {
+    let mut targets = world.devices_of(to_user);
+    if to_user != from {
+        let own = world.devices_of(from);
+        targets.extend(own.into_iter().filter(|d| d.device() != 0));
+    }
+    targets
 }
 
 /// The phone reads received messages `ids`: each sender device gets one

@@ -10,16 +10,14 @@
 
 use prost::Message as _;
 
-use super::deliver::deliver_copy;
-use super::encrypt::phone_encrypt;
+use super::deliver::send_copy;
 use super::group_send::send_group_message;
 use super::outgoing::Outgoing;
-use super::send::{parse_recipient, SentByPhone};
+use super::send::{copy_targets, parse_recipient, SentByPhone};
 use crate::media::{MediaKind, MediaMessage};
-use crate::proto::{text, DeviceSentMessage, Message};
+use crate::proto::text;
 use crate::sim::error::SimError;
 use crate::sim::media::routes::direct_path;
-use crate::sim::protocol::messages::enc_node;
 use crate::sim::state::{Sent, SimState};
 use crate::types::MessageId;
 
@@ -92,11 +90,7 @@ pub(crate) fn phone_send_media(
     let chat = world
         .user_in(recipient.user(), addressing)
         .ok_or_else(|| SimError::NotOnWhatsApp(to.to_string()))?;
-    let mut targets = world.devices_of(recipient.user());
-    if recipient.user() != phone {
-        let own = world.devices_of(phone);
-        targets.extend(own.into_iter().filter(|d| d.device() != 0));
-    }
+    let targets = copy_targets(&world, phone, recipient.user());
     let id = MessageId::generate().into_string();
     world.senders.remember(
         &id,
@@ -107,17 +101,7 @@ pub(crate) fn phone_send_media(
         },
     );
     let for_them = text::pad(&message.encode_to_vec());
-    let for_us = text::pad(
-        &Message {
-            device_sent_message: Some(Box::new(DeviceSentMessage {
-                destination_jid: Some(chat.to_string()),
-                message: Some(Box::new(message)),
-                phash: None,
-            })),
-            ..Default::default()
-        }
-        .encode_to_vec(),
-    );
+    let for_us = text::pad(&text::device_sent(&chat.to_string(), message));
     let outgoing = Outgoing::from_phone(&sender, &chat, addressing, &id, now);
     let mut devices = 0;
     for target in &targets {
@@ -126,12 +110,9 @@ pub(crate) fn phone_send_media(
         } else {
             &for_them
         };
-        match phone_encrypt(&mut world, phone, target, plaintext) {
-            Ok(ciphertext) => {
-                // A phone recipient's delivery receipt is not tracked for media.
-                let _ = deliver_copy(&mut world, &outgoing, target, vec![enc_node(&ciphertext)]);
-                devices += 1;
-            }
+        // A phone recipient's delivery receipt is not tracked for media.
+        match send_copy(&mut world, &outgoing, target, plaintext) {
+            Ok(_) => devices += 1,
             Err(why) => tracing::warn!(%why, %target, "phone cannot encrypt its media message"),
         }
     }
