@@ -179,6 +179,50 @@ async fn whatsapp_rust_learns_lids_from_the_phones_push_and_sends_by_number() ->
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_rust_learns_lids_from_our_history_chunk() -> Result<()> {
+    let (_sim, admin, carol, peer) = sim_with_peer().await?;
+    let dave = admin.create_phone().await?;
+    let dave_lid = admin.lid_status(&dave).await?.lid;
+    let dave_pn: Jid = format!("{dave}@s.whatsapp.net").parse()?;
+
+    // Carol's phone uploads a history chunk naming Dave's LID and tells
+    // its companion: whatsapp-rust downloads it from the simulator's
+    // media host, inflates and decodes it, keeps the pair, and confirms
+    // the chunk with a hist_sync receipt — the simulator's chunk and
+    // notification are what a real client reads.
+    assert_eq!(admin.share_history(&carol, &[&dave]).await?, 1);
+    let entry = tokio::time::timeout(SHORT_HANG_GUARD, async {
+        loop {
+            if let Ok(Some(entry)) = peer.client.get_lid_pn_entry(&dave_pn).await {
+                return entry;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .context("whatsapp-rust never learned the LID from history (hang guard)")?;
+    assert_eq!(format!("{}@lid", entry.lid), dave_lid);
+    tokio::time::timeout(SHORT_HANG_GUARD, async {
+        loop {
+            if admin
+                .receipt_kinds(&carol)
+                .await?
+                .iter()
+                .any(|k| k == "hist_sync")
+            {
+                return anyhow::Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .context("no hist_sync receipt from whatsapp-rust (hang guard)")??;
+
+    peer.handle.shutdown().await;
+    Ok(())
+}
+
 /// The error of the server's ack for message `id`, as whatsapp-rust's
 /// `ServerAck` event reports it.
 async fn next_ack_error(

@@ -74,6 +74,20 @@ pub struct Client {
     config: Arc<ClientConfig>,
 }
 
+/// Detached work (`core::Detached`) drives its session as a `Client`.
+/// A method here, not a function in `core`, so that features reach it
+/// without naming `Client` (which would close an import circle).
+impl core::Handle {
+    pub(crate) fn into_client(self) -> Client {
+        Client {
+            id: self.id,
+            commands: self.commands,
+            state: self.state,
+            config: self.config,
+        }
+    }
+}
+
 impl Client {
     /// Spawns session `id`'s task connecting over WebSockets to
     /// `config.url`, keeping its state in `stores` under its id.
@@ -107,6 +121,7 @@ impl Client {
             sink,
             state,
             commands,
+            handle: commands_tx.downgrade(),
             connector,
         };
         tokio::spawn(runner.run());

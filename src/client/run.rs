@@ -11,7 +11,7 @@ use tokio::time::{sleep, sleep_until, timeout, Instant};
 
 use super::connector::Connector;
 use super::core::Then;
-use super::core::{Action, Ending};
+use super::core::{Action, Detached, Ending, Handle};
 use super::creds::{self, Creds, StoredCreds};
 use super::events::Snapshot;
 use super::events::{Event, EventSink, Status};
@@ -38,6 +38,9 @@ pub(crate) struct Runner<C: Connector> {
     pub sink: Arc<dyn EventSink>,
     pub state: watch::Sender<Snapshot>,
     pub commands: mpsc::Receiver<QueuedCommand>,
+    /// Where detached work sends its commands: weak, so that the session
+    /// still ends when every `Client` is dropped.
+    pub handle: mpsc::WeakSender<QueuedCommand>,
     pub connector: Arc<C>,
 }
 
@@ -353,10 +356,26 @@ impl<C: Connector> Runner<C> {
                     return Some(storage_failure(e));
                 }
             }
+            Action::Detach(work) => self.detach(work),
             Action::End(ending) => return Some(ending),
             Action::Send(_) | Action::SendFor(..) | Action::Blocking(_) => {}
         }
         None
+    }
+
+    /// Starts `work` on a task of its own with a handle on this session
+    /// (none once every `Client` is gone: the session is ending).
+    fn detach(&self, work: Detached) {
+        let Some(commands) = self.handle.upgrade() else {
+            return;
+        };
+        let handle = Handle {
+            id: self.id.as_str().into(),
+            commands,
+            state: self.state.subscribe(),
+            config: self.config.clone(),
+        };
+        tokio::spawn(work.start(handle));
     }
 
     /// Waits out the backoff before `attempt`, still answering commands.

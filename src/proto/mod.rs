@@ -10,6 +10,7 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/wa.rs"));
 }
 
+pub mod history;
 pub mod text;
 
 pub use generated::*;

@@ -14,6 +14,7 @@ use crate::sim::linking::{code, qr_scan};
 use crate::sim::media::routes;
 use crate::sim::network::faults;
 use crate::sim::phone::admin;
+use crate::sim::phone::history_sync::HistoryShared;
 use crate::sim::phone::lid_sync::LidsShared;
 use crate::sim::phone::send::{self, SentByPhone};
 use crate::sim::phone::send_media::PhoneMedia;
@@ -58,6 +59,18 @@ impl SimState {
         contacts: &[String],
     ) -> Result<LidsShared, SimError> {
         crate::sim::phone::lid_sync::phone_share_lids(self, phone, contacts)
+    }
+
+    /// `POST /sim/phones/{phone}/history-sync`: the phone hands its
+    /// companions a history chunk with `contacts`' LIDs (uploaded, or
+    /// `inline` in the notification).
+    pub fn share_history(
+        &self,
+        phone: &str,
+        contacts: &[String],
+        inline: bool,
+    ) -> Result<HistoryShared, SimError> {
+        crate::sim::phone::history_sync::phone_share_history(self, phone, contacts, inline)
     }
 
     /// `POST /sim/media/expire`: the media hosts drop the file at

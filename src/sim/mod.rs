@@ -56,6 +56,7 @@ pub use error::SimError;
 pub use groups::admin::{GroupMember, GroupSummary};
 pub use network::ca::Authority;
 pub use network::transport::ServerWebSocket;
+pub use phone::history_sync::HistoryShared;
 pub use phone::lid_sync::LidsShared;
 pub use phone::send::SentByPhone;
 pub use phone::send_media::PhoneMedia;

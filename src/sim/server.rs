@@ -112,6 +112,16 @@ impl SimHandle {
         self.state.set_lid_migrated(phone, migrated)
     }
 
+    /// `POST /sim/phones/{phone}/history-sync`.
+    pub fn share_history(
+        &self,
+        phone: &str,
+        contacts: &[String],
+        inline: bool,
+    ) -> Result<crate::sim::HistoryShared, SimError> {
+        self.state.share_history(phone, contacts, inline)
+    }
+
     /// `POST /sim/phones/{phone}/lid-mappings`.
     pub fn share_lid_mappings(
         &self,

@@ -244,6 +244,39 @@ impl AdminClient {
     }
 
     /// `GET /sim/phones/{phone}/lid`.
+    /// `POST /sim/phones/{phone}/history-sync`: the phone uploads a
+    /// history chunk with its contacts' LIDs and tells its companions;
+    /// how many pairs it carried.
+    #[allow(dead_code)] // not every test binary hands over history
+    pub async fn share_history(&self, phone: &str, contacts: &[&str]) -> Result<usize> {
+        let path = format!("/sim/phones/{}/history-sync", encode_path_segment(phone));
+        let answer: serde_json::Value = self
+            .call(
+                "POST",
+                &path,
+                Some(serde_json::json!({ "contacts": contacts })),
+            )
+            .await?;
+        answer["mappings"]
+            .as_u64()
+            .map(|n| n as usize)
+            .context("no mapping count in the answer")
+    }
+
+    /// `GET /sim/phones/{phone}/receipts`: the types of the receipts the
+    /// phone got.
+    #[allow(dead_code)] // not every test binary reads receipts
+    pub async fn receipt_kinds(&self, phone: &str) -> Result<Vec<String>> {
+        let path = format!("/sim/phones/{}/receipts", encode_path_segment(phone));
+        let answer: serde_json::Value = self.call("GET", &path, None).await?;
+        Ok(answer["receipts"]
+            .as_array()
+            .context("no receipts in the answer")?
+            .iter()
+            .filter_map(|r| r["kind"].as_str().map(str::to_owned))
+            .collect())
+    }
+
     pub async fn lid_status(&self, phone: &str) -> Result<LidStatus> {
         let path = format!("/sim/phones/{}/lid", encode_path_segment(phone));
         self.call("GET", &path, None).await

@@ -1,19 +1,22 @@
 //! The protocol's vocabulary, in one place because each names the others:
 //! the context every feature shares ([`Ctx`]), the [`Action`]s features
-//! hand the run loop, blocking [`Work`], and the continuations ([`Then`])
+//! hand the run loop, blocking [`Work`], work beside the session
+//! ([`Detached`]) with the session [`Handle`] it gets, and the continuations ([`Then`])
 //! that bring an iq's answer, a work's result or a command back to the
 //! feature they are addressed to.
 
 use std::any::{Any, TypeId};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::tracker::IqTracker;
 use crate::client::config::ClientConfig;
 use crate::client::creds::Creds;
-use crate::client::events::{Event, Status};
+use crate::client::events::{Event, Snapshot, Status};
 use crate::client::ClientError;
 use crate::signal::PreKey;
 use crate::store::AuthStore;
@@ -92,6 +95,42 @@ impl Work {
     }
 }
 
+// ---- Work beside the session ----
+//
+// For what must not stall the session's socket while it runs (downloading
+// the history chunks the phone uploads): async work on a task of its
+// own that talks to the session the way any caller does, by commands.
+
+/// What a session's handle is made of: what a `Client` holds.
+pub struct Handle {
+    pub id: Arc<str>,
+    pub commands: mpsc::Sender<Box<Then>>,
+    pub state: watch::Receiver<Snapshot>,
+    pub config: Arc<ClientConfig>,
+}
+
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Async work to run on its own task with the session's handle. The
+/// session keeps running meanwhile; the work reaches it only by commands,
+/// so it ends (its commands fail) when the session does.
+pub struct Detached(Box<dyn FnOnce(Handle) -> Task + Send>);
+
+impl Detached {
+    pub fn new<F, Fut>(work: F) -> Detached
+    where
+        F: FnOnce(Handle) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Detached(Box::new(move |handle| Box::pin(work(handle))))
+    }
+
+    /// The work, ready to spawn.
+    pub fn start(self, handle: Handle) -> impl Future<Output = ()> + Send {
+        (self.0)(handle)
+    }
+}
+
 /// One step for the run loop.
 pub enum Action {
     Send(Node),
@@ -101,6 +140,8 @@ pub enum Action {
     /// the protocol before anything else reaches it; the actions that
     /// returns come before the ones after this.
     Blocking(Work),
+    /// Start this on a task of its own, beside the session.
+    Detach(Detached),
     Emit(Event),
     /// Emit, then wait until the host has stored the event durably before
     /// the next action: what follows (a receipt) lets the server forget it.
@@ -120,6 +161,7 @@ impl std::fmt::Debug for Action {
             Action::Send(node) => write!(f, "Send(<{}>)", node.tag),
             Action::SendFor(node, _) => write!(f, "SendFor(<{}>)", node.tag),
             Action::Blocking(_) => f.write_str("Blocking"),
+            Action::Detach(_) => f.write_str("Detach"),
             Action::Emit(e) => write!(f, "Emit({e:?})"),
             Action::EmitDurable(e) => write!(f, "EmitDurable({e:?})"),
             Action::Status(s) => write!(f, "Status({s:?})"),

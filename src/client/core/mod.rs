@@ -3,7 +3,7 @@
 //! Owns: the context features share ([`Ctx`]: configuration, credentials,
 //! connection phase, outstanding iqs), the [`Action`]s they hand the run
 //! loop, continuations addressed to a feature ([`Then`]), blocking work
-//! ([`Work`]), and iq specs ([`IqSpec`]: one type per iq that builds the
+//! ([`Work`]), work beside the session ([`Detached`]), and iq specs ([`IqSpec`]: one type per iq that builds the
 //! request and reads the answer).
 //! Must not touch: any particular feature's state, sockets, the store's
 //! contents.
@@ -22,7 +22,7 @@ mod feature;
 mod iq;
 mod tracker;
 
-pub use context::{Action, Ctx, Done, Ending, Features, Phase, Then, Work};
+pub use context::{Action, Ctx, Detached, Done, Ending, Features, Handle, Phase, Then, Work};
 pub use feature::Feature;
 pub use iq::{expect_result, IqSpec};
 pub use tracker::IqTracker;

@@ -6,6 +6,7 @@
 //! messages are reported in the order the server delivered them.
 
 use super::decrypt::{self, Incoming, Received};
+use super::history_sync;
 use super::keys::OwnKeys;
 use super::receipts;
 use super::state::Messaging;
@@ -69,6 +70,20 @@ impl Messaging {
             }
             Ok(Received::NotText) | Ok(Received::Duplicate) => {
                 vec![Action::Send(receipts::delivered(&incoming, own))]
+            }
+            Ok(Received::History { blob }) => {
+                let delivered = Action::Send(receipts::delivered(&incoming, own));
+                match (blob, ctx.own_device()) {
+                    (Some(media), _) => vec![
+                        delivered,
+                        Action::Detach(history_sync::fetch(incoming.id.clone(), *media)),
+                    ],
+                    (None, Some(me)) => vec![
+                        delivered,
+                        Action::Send(history_sync::receipt(&incoming.id, me.user())),
+                    ],
+                    (None, None) => vec![delivered],
+                }
             }
             Ok(Received::Failed { reason }) => {
                 tracing::info!(id = %incoming.id, from = %incoming.from, %reason, "undecryptable message");

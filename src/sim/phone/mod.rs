@@ -13,6 +13,7 @@
 //! `group_send` (group texts and the phone's sender keys),
 //! `receipts` (a phone receives a receipt; retries), `encrypt`,
 //! `key_share`, `lid_sync` (the contacts' LIDs pushed to the companions),
+//! `history_sync` (a history chunk with those LIDs, uploaded, announced),
 //! `admin` (inbox and receipts listed, reinstall).
 
 pub(crate) mod admin;
@@ -22,6 +23,7 @@ pub(crate) mod deliver;
 pub(crate) mod encrypt;
 pub(crate) mod group_inbox;
 pub(crate) mod group_send;
+pub(crate) mod history_sync;
 pub(crate) mod inbox;
 pub(crate) mod key_share;
 pub(crate) mod lid_sync;

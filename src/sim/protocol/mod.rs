@@ -13,6 +13,7 @@ pub mod adv;
 pub mod app_state;
 pub mod groups;
 pub mod hello;
+pub mod history_sync;
 pub mod key_share;
 pub mod lid_sync;
 pub mod messages;

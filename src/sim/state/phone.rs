@@ -70,7 +70,8 @@ pub struct PhoneMediaView {
 /// A receipt a phone received for a message it sent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PhoneReceipt {
-    /// `delivered` or `read` (`retry` receipts are answered, not listed).
+    /// `delivered`, `read`, or the type of a protocol receipt such as
+    /// `hist_sync` (`retry` receipts are answered, not listed).
     pub kind: String,
     pub from: String,
     pub ids: Vec<String>,
