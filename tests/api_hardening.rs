@@ -211,6 +211,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/sessions/x/messages", &["POST"]),
     ("/v1/sessions/x/read", &["POST"]),
     ("/v1/sessions/x/media/download", &["POST"]),
+    ("/v1/sessions/x/messages/3EB0/media", &["GET"]),
     ("/v1/sessions/x/groups", &["GET", "POST"]),
     ("/v1/sessions/x/groups/join", &["POST"]),
     ("/v1/sessions/x/groups/1-2", &["GET"]),

@@ -587,13 +587,46 @@ async fn the_http_api_downloads_a_received_file_from_its_event() {
     );
     assert!(reply.body == pdf, "the download differs");
 
-    // Expired on the server: 410; a key that is not base64: 400.
+    // By the message's id alone: the session kept what fetching it takes.
+    let by_id = format!(
+        "/v1/sessions/shop/messages/{}/media",
+        event["id"].as_str().expect("id")
+    );
+    let reply = api.call("GET", &by_id, None).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.header("content-type"), Some("application/pdf"));
+    assert_eq!(
+        reply.header("content-length"),
+        Some(pdf.len().to_string().as_str())
+    );
+    assert_eq!(
+        reply.header("content-disposition"),
+        Some("attachment; filename=\"order 17.pdf\"")
+    );
+    assert!(reply.body == pdf, "the download by id differs");
+    let reply = api
+        .call("GET", "/v1/sessions/shop/messages/3EB0NOTAFILE/media", None)
+        .await;
+    reply.assert_error(404, "unknown_message", "an id with no file");
+    let reply = api
+        .call("GET", "/v1/sessions/nobody/messages/3EB0/media", None)
+        .await;
+    reply.assert_error(404, "session_not_found", "an unknown session");
+
+    // Expired on the server: 410 (either way); a key that is not base64: 400.
     let path = media["direct_path"].as_str().expect("path").to_string();
     api.sim.expire_media(&path).expect("stored");
     let reply = api
         .call("POST", "/v1/sessions/shop/media/download", Some(&body))
         .await;
     reply.assert_error(410, "media_gone", "expired media");
+    let reply = api.call("GET", &by_id, None).await;
+    reply.assert_error(410, "media_gone", "expired media by id");
     let mut broken = media.clone();
     broken["media_key"] = json!("not a key");
     let reply = api

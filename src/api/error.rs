@@ -108,6 +108,7 @@ fn session_status(kind: SessionErrorKind) -> (StatusCode, &'static str) {
         K::MediaFailed => (S::BAD_GATEWAY, "media_failed"),
         K::InvalidMedia => (S::BAD_REQUEST, "invalid_media"),
         K::MediaBusy => (S::SERVICE_UNAVAILABLE, "media_busy"),
+        K::UnknownMessage => (S::NOT_FOUND, "unknown_message"),
         K::Internal => (S::INTERNAL_SERVER_ERROR, "internal_error"),
     }
 }

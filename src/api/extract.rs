@@ -38,14 +38,39 @@ impl<S: Send + Sync> FromRequestParts<S> for GroupRoute {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match Path::<(String, String)>::from_request_parts(parts, state).await {
-            Ok(Path((id, group))) => Ok(GroupRoute { id, group }),
-            Err(e) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_path",
-                e.body_text(),
-            )),
-        }
+        let (id, group) = two_segments(parts, state).await?;
+        Ok(GroupRoute { id, group })
+    }
+}
+
+/// The `{id}` and `{message_id}` segments of a message route.
+pub struct MessageRoute {
+    pub id: String,
+    pub message_id: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for MessageRoute {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let (id, message_id) = two_segments(parts, state).await?;
+        Ok(MessageRoute { id, message_id })
+    }
+}
+
+/// A route's two path segments; a 400 `invalid_path` when they do not
+/// decode.
+async fn two_segments<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<(String, String), ApiError> {
+    match Path::<(String, String)>::from_request_parts(parts, state).await {
+        Ok(Path(pair)) => Ok(pair),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+            e.body_text(),
+        )),
     }
 }
 

@@ -34,6 +34,7 @@ use super::{events, groups, media, ops, sessions};
         sessions::send_message,
         sessions::mark_read,
         media::download,
+        media::message_media,
         groups::create,
         groups::list,
         groups::get,

@@ -52,6 +52,10 @@ pub fn router_with(
         .route("/v1/sessions/{id}/read", post(sessions::mark_read))
         .route("/v1/sessions/{id}/media/download", post(media::download))
         .route(
+            "/v1/sessions/{id}/messages/{message_id}/media",
+            get(media::message_media),
+        )
+        .route(
             "/v1/sessions/{id}/groups",
             post(groups::create).get(groups::list),
         )

@@ -67,6 +67,16 @@ pub enum CommandErrors {
     Timeout(ErrorBody),
 }
 
+/// The `{id}` and `{message_id}` of a message route.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MessagePath {
+    /// Session id: 1-64 of `A-Z a-z 0-9 _ -`.
+    id: String,
+    /// The `id` of a received `message` event.
+    message_id: String,
+}
+
 /// The `{id}` and `{group}` of a group route.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]

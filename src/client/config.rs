@@ -69,6 +69,9 @@ pub struct ClientConfig {
     pub max_media_bytes: u64,
     /// A media transfer with no progress for this long fails.
     pub media_stall_timeout: Duration,
+    /// How long the record to fetch a received file by its message id is
+    /// kept (WhatsApp's hosts keep files for weeks, not forever).
+    pub media_retention: Duration,
 }
 
 impl Default for ClientConfig {
@@ -98,6 +101,7 @@ impl Default for ClientConfig {
             media_dir: std::env::temp_dir(),
             max_media_bytes: 100 << 20,
             media_stall_timeout: Duration::from_secs(30),
+            media_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

@@ -71,6 +71,9 @@ pub enum SessionErrorKind {
     InvalidMedia,
     /// Every media transfer slot is taken.
     MediaBusy,
+    /// No file is kept for that message id (never received, no file, or
+    /// kept past its time).
+    UnknownMessage,
     /// Anything else (storage, the wire): the session's own failure.
     Internal,
 }

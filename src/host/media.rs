@@ -35,6 +35,9 @@ const PIPE: usize = 64 * 1024;
 pub struct MediaDownload {
     pub mimetype: String,
     pub file_name: Option<String>,
+    /// The plaintext's length as the message gives it (a file that
+    /// decrypts to another length ends the stream with an error).
+    pub length: Option<u64>,
     pub stream: Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>,
 }
 
@@ -82,6 +85,7 @@ pub(super) async fn download(
     Ok(MediaDownload {
         mimetype: media.mimetype,
         file_name: media.file_name,
+        length: (media.file_length > 0).then_some(media.file_length),
         stream: Box::pin(stream),
     })
 }

@@ -392,6 +392,28 @@ impl Host {
         Ok(super::media::download(client, media, transfer).await?)
     }
 
+    /// The file of received message `message_id`, by the record session
+    /// `id` kept of it, fetched, checked and decrypted as a stream.
+    pub async fn download_message_media(
+        &self,
+        id: &str,
+        message_id: &str,
+    ) -> Result<super::media::MediaDownload, HostError> {
+        let client = self.connected_client(id)?;
+        let media = client
+            .received_media(message_id)
+            .await?
+            .ok_or_else(|| HostError::Session {
+                kind: super::SessionErrorKind::UnknownMessage,
+                message: format!(
+                    "no file kept for message {message_id:?} (not received by this session, \
+                     not a file, or older than the media retention)"
+                ),
+            })?;
+        let transfer = self.media_permit()?;
+        Ok(super::media::download(client, media, transfer).await?)
+    }
+
     /// A media transfer may start: one of `max_media_transfers` permits,
     /// held until it ends.
     fn media_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, HostError> {

@@ -41,6 +41,9 @@ struct App {
 }
 
 /// The simulator's routes over `state`, presenting `identity` to clients.
+/// The largest admin request: a 64 MiB file in base64, with room.
+const MAX_ADMIN_BODY: usize = 96 << 20;
+
 pub fn router(state: Arc<SimState>, identity: Arc<ServerIdentity>) -> Router {
     Router::new()
         .route("/ws/chat", get(chat))
@@ -56,6 +59,7 @@ pub fn router(state: Arc<SimState>, identity: Arc<ServerIdentity>) -> Router {
         .route("/sim/phones/{phone}/read", post(read))
         .route("/sim/phones/{phone}/lid", get(lid_status).post(set_lid))
         .route("/sim/phones/{phone}/lid-mappings", post(share_lid_mappings))
+        .route("/sim/phones/{phone}/history-sync", post(share_history))
         .route("/sim/phones/{phone}/reinstall", post(reinstall))
         .route("/sim/phones/{phone}/receipts", get(receipts))
         .route("/sim/groups", post(create_group))
@@ -66,6 +70,9 @@ pub fn router(state: Arc<SimState>, identity: Arc<ServerIdentity>) -> Router {
         .route("/sim/devices/{jid}/fault", post(fault))
         .route("/sim/media/expire", post(expire_media))
         .fallback(not_found)
+        // A phone's file arrives as base64 in JSON: big files are what the
+        // memory tests send (axum's default stops at 2 MB).
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_ADMIN_BODY))
         .with_state(App {
             state: state.clone(),
             identity,
@@ -287,6 +294,28 @@ async fn set_lid(
 #[serde(deny_unknown_fields)]
 struct ShareLids {
     contacts: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShareHistory {
+    contacts: Vec<String>,
+    #[serde(default)]
+    inline: bool,
+}
+
+/// The phone hands its companions a history chunk with its contacts' LIDs.
+async fn share_history(
+    State(app): State<App>,
+    Path(phone): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, SimError> {
+    let request = parse_body::<ShareHistory>(&body)?;
+    Ok(Json(json!(app.state.share_history(
+        &phone,
+        &request.contacts,
+        request.inline
+    )?)))
 }
 
 /// The phone pushes its contacts' LIDs to its companions.

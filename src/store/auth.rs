@@ -103,6 +103,18 @@ pub trait AuthStore: Send + Sync + fmt::Debug {
     /// Logs the device out: `tombstone` replaces the credentials and every
     /// one-time prekey is deleted, so nothing usable to log in remains.
     fn wipe(&self, tombstone: &[u8]) -> Result<(), StoreError>;
+
+    /// Keeps what fetching the file of received message `id` takes (an
+    /// opaque record: its media key, hashes and path), replacing an
+    /// earlier record for that id.
+    fn put_media(&self, id: &str, record: &[u8]) -> Result<(), StoreError>;
+
+    /// The record kept for message `id`, `None` if there is none (never
+    /// kept, or forgotten).
+    fn media(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Forgets the media records kept longer than `age`; how many went.
+    fn prune_media(&self, age: std::time::Duration) -> Result<usize, StoreError>;
 }
 
 /// Where every session's auth state lives: one [`AuthStore`] per session

@@ -147,6 +147,7 @@ pub fn auth_store(store: &dyn AuthStore) {
     );
 
     sender_keys(store);
+    media_records(store);
 
     store.wipe(b"tombstone").expect("wipe");
     assert_eq!(
@@ -158,6 +159,47 @@ pub fn auth_store(store: &dyn AuthStore) {
         store.prekey_ids().expect("ids"),
         Vec::<u32>::new(),
         "prekeys survived a wipe"
+    );
+}
+
+/// The records of received files, by message id, forgotten by age.
+/// Called by [`auth_store`] on its prepared store.
+fn media_records(store: &dyn AuthStore) {
+    use std::time::Duration;
+    assert_eq!(
+        store.media("3EB0AA").expect("media"),
+        None,
+        "fresh store has media"
+    );
+    store.put_media("3EB0AA", b"first").expect("put");
+    store.put_media("3EB0BB", b"other").expect("put");
+    store.put_media("3EB0AA", b"second").expect("replace");
+    assert_eq!(
+        store.media("3EB0AA").expect("media").as_deref(),
+        Some(&b"second"[..]),
+        "media record not replaced"
+    );
+    assert_eq!(
+        store
+            .media("../creds")
+            .expect("a name no record has is none"),
+        None
+    );
+    assert_eq!(
+        store.prune_media(Duration::from_secs(3600)).expect("prune"),
+        0,
+        "fresh records were pruned"
+    );
+    assert!(store.media("3EB0BB").expect("media").is_some());
+    assert_eq!(
+        store.prune_media(Duration::ZERO).expect("prune"),
+        2,
+        "old records were kept"
+    );
+    assert_eq!(
+        store.media("3EB0AA").expect("media"),
+        None,
+        "pruned record still read"
     );
 }
 

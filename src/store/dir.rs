@@ -3,6 +3,7 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use super::error::StoreError;
 use super::modes::{private_dir, private_file};
@@ -200,6 +201,43 @@ impl SessionDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StoreError::io(path, e)),
         }
+    }
+
+    /// Deletes the files whose names start with `prefix` and that were
+    /// last written more than `age` ago; how many went.
+    pub fn remove_older_than(&self, prefix: &str, age: Duration) -> Result<usize, StoreError> {
+        let entries = match fs::read_dir(&self.path) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(StoreError::io(&self.path, e)),
+        };
+        let cutoff = SystemTime::now().checked_sub(age);
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io(&self.path, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !name.starts_with(prefix) || !valid_file_name(name) {
+                continue;
+            }
+            let written = entry.metadata().and_then(|m| m.modified());
+            let old = match (written, cutoff) {
+                (Ok(written), Some(cutoff)) => written <= cutoff,
+                (Ok(_), None) => false,
+                (Err(_), _) => false,
+            };
+            if old {
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StoreError::io(entry.path(), e)),
+                }
+            }
+        }
+        if removed > 0 {
+            sync_dir(&self.path)?;
+        }
+        Ok(removed)
     }
 
     fn file_path(&self, name: &str) -> Result<PathBuf, StoreError> {

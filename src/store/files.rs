@@ -8,7 +8,9 @@
 //! `lid-of-<pn>` and `pn-of-<lid>` (a lookup reads one small file, never a
 //! map of every contact), one two-slot file per (group, sender device)
 //! sender key, `skey-<group>.<user>[_lid].<device>.json.{a,b}`, and per
-//! group the devices holding our own sender key, `skdevs-<group>.json`. The names are part of the on-disk format:
+//! group the devices holding our own sender key, `skdevs-<group>.json`,
+//! and per received file the record to fetch it by, `media-<message id>`
+//! (pruned by age, by the file's modification time). The names are part of the on-disk format:
 //! existing data directories keep working.
 
 use std::sync::Arc;
@@ -137,6 +139,18 @@ fn mapping_file(kind: &str, user: &str) -> Result<String, StoreError> {
     }
     Ok(format!("{kind}-{user}"))
 }
+
+/// `media-<id>`, for a message id a file name can hold (WhatsApp's are
+/// hex or alphanumeric).
+fn media_file(id: &str) -> Result<String, StoreError> {
+    let fine = !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !fine {
+        return Err(StoreError::InvalidFileName(format!("media-{id}")));
+    }
+    Ok(format!("{MEDIA_PREFIX}{id}"))
+}
+
+const MEDIA_PREFIX: &str = "media-";
 
 /// A mapping file's user, `None` when absent (or not digits: a damaged
 /// file is no mapping, learned again later).
@@ -324,5 +338,21 @@ impl AuthStore for FileAuthStore {
     fn wipe(&self, tombstone: &[u8]) -> Result<(), StoreError> {
         self.save_creds(tombstone)?;
         self.dir.remove(PREKEYS_FILE)
+    }
+
+    fn put_media(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.dir.write_atomic(&media_file(id)?, record)
+    }
+
+    fn media(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match media_file(id) {
+            Ok(name) => self.dir.read(&name),
+            // No record can exist under a name no file can have.
+            Err(_) => Ok(None),
+        }
+    }
+
+    fn prune_media(&self, age: std::time::Duration) -> Result<usize, StoreError> {
+        self.dir.remove_older_than(MEDIA_PREFIX, age)
     }
 }

@@ -65,6 +65,10 @@ pub struct ServeArgs {
     /// more are refused with 503 media_busy.
     #[arg(long, env = "WASP_MAX_MEDIA_TRANSFERS", default_value_t = 16)]
     max_media_transfers: usize,
+    /// Days the record to fetch a received file by its message id is kept
+    /// (`GET /v1/sessions/{id}/messages/{message_id}/media`).
+    #[arg(long, env = "WASP_MEDIA_RETENTION_DAYS", default_value_t = 30)]
+    media_retention_days: u64,
     /// A webhook receiving every event of every session (http:// or https://).
     #[arg(long, env = "WASP_WEBHOOK_URL")]
     webhook_url: Option<String>,
@@ -124,6 +128,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let mut client = ClientConfig {
         url: args.whatsapp.whatsapp_url,
+        media_retention: std::time::Duration::from_secs(
+            args.media_retention_days.saturating_mul(24 * 3600),
+        ),
         ..ClientConfig::default()
     };
     if let Some(root) = args.whatsapp.whatsapp_root_key {

@@ -9,7 +9,8 @@ use tokio::sync::oneshot;
 use super::conn::{MediaConn, MediaConnQuery};
 use super::Media;
 use crate::client::core::{Phase, Then};
-use crate::client::{Client, ClientError};
+use crate::client::messaging::lookup_media;
+use crate::client::{Client, ClientError, IncomingMedia};
 
 /// The media hosts: as cached while fresh, else asked of the server.
 fn media_conn(reply: oneshot::Sender<Result<MediaConn, ClientError>>) -> Then {
@@ -41,6 +42,16 @@ impl Client {
         let (reply, rx) = oneshot::channel();
         self.command(media_conn(reply)).await?;
         rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// The `media` of received message `id` as its event gave it, while
+    /// the session keeps it (`ClientConfig::media_retention`); `None` for
+    /// a message with no file kept. Errors: `NotConnected` (the session
+    /// reads its store only while it runs), `Stopped`, storage errors.
+    pub async fn received_media(&self, id: &str) -> Result<Option<IncomingMedia>, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(lookup_media(id.to_owned(), reply)).await?;
+        rx.await.map_err(|_| ClientError::NotConnected)?
     }
 
     /// Whether media travels over TLS: always, but to a simulator on

@@ -10,6 +10,7 @@
 use super::keys::OwnKeys;
 use super::peers;
 use crate::client::events::{IncomingMedia, IncomingMessage, QuotedMessage};
+use crate::client::media::MediaRef;
 use crate::client::ClientError;
 use crate::crypto::KeyPair;
 use crate::proto::text::{self, TextError};
@@ -129,6 +130,9 @@ pub enum Received {
     NotText,
     /// Already received (a redelivery): acknowledged again, not reported.
     Duplicate,
+    /// A history chunk from our own phone: its pairs are stored (an inline
+    /// chunk) or to fetch (`blob`); acknowledged with `hist_sync` too.
+    History { blob: Option<Box<MediaRef>> },
     /// Could not be decrypted: ask the sender to retry, report it.
     Failed { reason: String },
 }
@@ -169,6 +173,17 @@ pub fn receive(
         store.remove_prekey(id)?;
     }
     let from_me = keys.is_own(&incoming.from);
+    // Only our own primary phone drives history sync (WA Web gates it so;
+    // whatsapp-rust `handle_history_sync`): a contact's would make us
+    // fetch whatever it names.
+    if from_me && incoming.from.device() == 0 {
+        if let Some(found) = text::unpad(&padded)
+            .ok()
+            .and_then(super::history_sync::notice)
+        {
+            return history_chunk(store, found);
+        }
+    }
     if from_me {
         // Only our own phone may teach us who is who: a contact's claim
         // would redirect our texts to whomever it names.
@@ -208,10 +223,42 @@ pub fn receive(
     } else {
         incoming.from.user_jid()
     };
+    let message = report(incoming, chat, identities, content, from_me);
+    super::media_records::keep(store, &message)?;
     Ok(Received::Text {
-        message: Box::new(report(incoming, chat, identities, content, from_me)),
+        message: Box::new(message),
         identity_changed,
     })
+}
+
+/// What to do with the chunk a history sync notification names: an
+/// inline chunk's pairs are stored now, a blob is fetched later.
+fn history_chunk(
+    store: &dyn AuthStore,
+    found: Result<super::history_sync::Chunk, String>,
+) -> Result<Received, ClientError> {
+    use super::history_sync::{inline_pairs, Chunk};
+    let inline = match found {
+        Ok(Chunk::Blob(media)) => {
+            return Ok(Received::History {
+                blob: Some(Box::new(media)),
+            })
+        }
+        Ok(Chunk::Inline(bytes)) => inline_pairs(&bytes),
+        Err(why) => Err(why),
+    };
+    match inline {
+        Ok(pairs) => {
+            let refs: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|(l, p)| (l.as_str(), p.as_str()))
+                .collect();
+            store.put_lid_mappings(&refs)?;
+            tracing::info!(pairs = refs.len(), "contacts' LIDs from history sync");
+        }
+        Err(why) => tracing::warn!(%why, "history sync notification not read"),
+    }
+    Ok(Received::History { blob: None })
 }
 
 /// The address the sending device's pairwise session is kept under: its

@@ -181,7 +181,10 @@ impl Messaging {
                 let report = Action::EmitDurable(Event::Message(text));
                 changed.into_iter().chain([report, receipt]).collect()
             }
-            Ok(Received::NotText) | Ok(Received::Duplicate) => vec![receipt],
+            // History comes one to one from our phone, never in a group.
+            Ok(Received::NotText) | Ok(Received::Duplicate) | Ok(Received::History { .. }) => {
+                vec![receipt]
+            }
             Ok(Received::Failed { reason }) => {
                 tracing::info!(id = %message.id(), group = %message.group, from = %message.sender(), %reason, "undecryptable group message");
                 vec![
@@ -266,14 +269,16 @@ pub fn receive(
         return Ok(Received::NotText);
     };
     let from_me = keys.is_own(sender);
+    let message = decrypt::report(
+        &message.pairwise,
+        group.clone(),
+        identities,
+        content,
+        from_me,
+    );
+    super::media_records::keep(store, &message)?;
     Ok(Received::Text {
-        message: Box::new(decrypt::report(
-            &message.pairwise,
-            group.clone(),
-            identities,
-            content,
-            from_me,
-        )),
+        message: Box::new(message),
         identity_changed,
     })
 }

@@ -28,8 +28,10 @@ mod group_retry;
 mod group_send;
 #[cfg(test)]
 mod group_tests;
+mod history_sync;
 mod keys;
 mod lid_sync;
+mod media_records;
 mod peers;
 mod receipts;
 mod receive;
@@ -46,6 +48,7 @@ use crate::wire::Node;
 
 pub use body::Body;
 pub use device_lists::DeviceLists;
+pub use media_records::lookup_media;
 pub use receipts::mark_read;
 pub use send::{chat_of, send, send_text};
 pub use state::{Messaging, SendReply};
@@ -61,6 +64,11 @@ impl Feature for Messaging {
             }
             _ => None,
         }
+    }
+
+    /// Forgets the records of received files kept past their time.
+    fn on_login(&mut self, ctx: &mut Ctx, _now: Instant) -> Vec<Action> {
+        vec![media_records::prune(ctx.config.media_retention)]
     }
 
     fn next_deadline(&self) -> Option<Instant> {
