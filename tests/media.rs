@@ -641,6 +641,86 @@ async fn the_http_api_downloads_a_received_file_from_its_event() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_api_sends_files_uploaded_as_a_form() {
+    let api = api_support::Api::start(wasp::api::ServerConfig::default()).await;
+    api.linked("shop").await;
+    let bob = api.sim.create_phone(None).await.expect("phone");
+    let path = "/v1/sessions/shop/messages";
+
+    // 20 MiB: past what a JSON body (16 MiB, in base64) can carry.
+    let pdf = [b"%PDF-1.4 ".as_slice(), &file(20 << 20, 9)].concat();
+    let reply = api
+        .upload(
+            path,
+            &[
+                ("to", None, None, bob.as_bytes()),
+                ("text", None, None, "your invoice".as_bytes()),
+                (
+                    "document",
+                    Some("invoice 42.pdf"),
+                    Some("application/pdf"),
+                    &pdf,
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        201,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let got = api
+        .until("the phone opens the upload", || async {
+            let inbox = api.sim.phone_messages(&bob).expect("bob");
+            inbox.into_iter().find_map(|m| m.media)
+        })
+        .await;
+    assert_eq!(
+        got.sha256.as_deref(),
+        Some(hex::encode(Sha256::digest(&pdf)).as_str())
+    );
+    assert_eq!(got.file_name.as_deref(), Some("invoice 42.pdf"));
+    assert_eq!(got.caption.as_deref(), Some("your invoice"));
+    assert_eq!(got.mimetype, "application/pdf");
+
+    // Malformed forms: clear 400s, nothing sent.
+    let cases: [(&[api_support::FormPart<'_>], &str); 4] = [
+        (
+            &[("document", Some("a.pdf"), None, b"%PDF-1.4 x")],
+            "invalid_form",
+        ),
+        (
+            &[
+                ("to", None, None, bob.as_bytes()),
+                ("colour", None, None, b"red"),
+            ],
+            "unknown_field",
+        ),
+        (&[("to", None, None, bob.as_bytes())], "invalid_media"),
+        (
+            &[
+                ("to", None, None, bob.as_bytes()),
+                ("voice", Some("v.mp3"), None, b"ID3 not ogg"),
+            ],
+            "invalid_media",
+        ),
+    ];
+    for (parts, code) in cases {
+        api.upload(path, parts).await.assert_error(400, code, code);
+    }
+    let files = api
+        .sim
+        .phone_messages(&bob)
+        .expect("bob")
+        .into_iter()
+        .filter(|m| m.media.is_some())
+        .count();
+    assert_eq!(files, 1, "a refused form sent a file");
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfers_past_the_limit_and_internal_urls_are_refused() {
     use serde_json::json;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

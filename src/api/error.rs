@@ -39,9 +39,10 @@ impl ApiError {
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             format!(
-                "request bodies are limited to {} bytes ({} to send a message, which may carry a file)",
+                "request bodies are limited to {} bytes ({} to send a message, which may carry a file in base64; {} for a multipart upload)",
                 super::state::MAX_BODY_BYTES,
-                super::state::MAX_MESSAGE_BODY_BYTES
+                super::state::MAX_MESSAGE_BODY_BYTES,
+                super::state::MAX_UPLOAD_BODY_BYTES
             ),
         )
     }

@@ -88,7 +88,7 @@ fn announced_too_large(request: &Request<Body>) -> Option<Response> {
         .trim()
         .parse()
         .ok()?;
-    if length <= body_limit(request.method(), request.uri().path()) as u64 {
+    if length <= body_limit(request.method(), request.uri().path(), request.headers()) as u64 {
         return None;
     }
     let mut response = ApiError::body_too_large().into_response();

@@ -27,6 +27,7 @@ pub mod server;
 mod sessions;
 mod shutdown;
 mod state;
+mod upload;
 
 pub use error::{ApiError, ErrorBody};
 pub use http_stats::HttpStats;

@@ -10,7 +10,7 @@ use super::auth;
 use super::http_stats::HttpStats;
 use super::key::ApiKey;
 use super::shutdown::Shutdown;
-use super::state::{AppState, MAX_BODY_BYTES, MAX_MESSAGE_BODY_BYTES};
+use super::state::{AppState, MAX_BODY_BYTES, MAX_UPLOAD_BODY_BYTES};
 use super::{events, groups, json_errors, media, openapi, ops, sessions};
 use crate::host::Host;
 
@@ -47,7 +47,7 @@ pub fn router_with(
         .route("/v1/sessions/{id}/pair-code", post(sessions::pair_code))
         .route(
             "/v1/sessions/{id}/messages",
-            post(sessions::send_message).layer(DefaultBodyLimit::max(MAX_MESSAGE_BODY_BYTES)),
+            post(sessions::send_message).layer(DefaultBodyLimit::max(MAX_UPLOAD_BODY_BYTES)),
         )
         .route("/v1/sessions/{id}/read", post(sessions::mark_read))
         .route("/v1/sessions/{id}/media/download", post(media::download))

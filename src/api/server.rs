@@ -40,6 +40,9 @@ pub struct ServerConfig {
     pub head_timeout: Duration,
     /// Time for a request body to arrive, counted from its head.
     pub body_timeout: Duration,
+    /// The same for a file uploaded as a multipart form to
+    /// `POST /v1/sessions/{id}/messages` (up to 2 GiB).
+    pub upload_timeout: Duration,
     /// Connections open at once from one client IP.
     pub max_connections_per_ip: usize,
     /// Connections open at once in all.
@@ -54,6 +57,7 @@ impl Default for ServerConfig {
         ServerConfig {
             head_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            upload_timeout: Duration::from_secs(600),
             max_connections_per_ip: 256,
             max_connections: 4096,
             shutdown_grace: Duration::from_secs(10),
@@ -254,13 +258,19 @@ impl Connection {
             stats,
             shutdown,
         } = self;
-        let body_timeout = config.body_timeout;
+        let (body_timeout, upload_timeout) = (config.body_timeout, config.upload_timeout);
         let service_stats = stats.clone();
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let verdict = verdicts.next();
             let stats = service_stats.clone();
-            let request =
-                request.map(|body| Body::new(TimedBody::new(body, body_timeout, stats.clone())));
+            let uploads = super::state::sends_message(request.method(), request.uri().path())
+                && super::state::is_multipart(request.headers());
+            let limit = if uploads {
+                upload_timeout
+            } else {
+                body_timeout
+            };
+            let request = request.map(|body| Body::new(TimedBody::new(body, limit, stats.clone())));
             let mut app = app.clone();
             async move {
                 if verdict != Some(Framing::Clear) {

@@ -4,7 +4,7 @@
 //! listed there are the ones it can answer (the server-wide ones, such as
 //! 401 and 413, are added by `openapi.rs`).
 
-use axum::extract::State;
+use axum::extract::{FromRequest as _, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -254,6 +254,26 @@ pub struct SendText {
     sticker: Option<FileInput>,
 }
 
+/// A file uploaded as a `multipart/form-data` form instead of JSON: the
+/// text fields first, then one file part named by its kind (the form may
+/// carry a file of up to 2 GiB, or the session's file limit).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // the form is read part by part (`api::upload`)
+pub struct UploadForm {
+    /// As in JSON; before the file part.
+    to: String,
+    /// The caption.
+    text: Option<String>,
+    /// Else the part's `Content-Type` unless generic, else sniffed.
+    mimetype: Option<String>,
+    /// Else the part's file name.
+    file_name: Option<String>,
+    /// The file: one part, named `image`, `video`, `audio`, `voice`,
+    /// `document` or `sticker`.
+    #[schema(value_type = String, format = Binary)]
+    document: Vec<u8>,
+}
+
 /// A file given in the request.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -302,10 +322,13 @@ impl SendText {
     path = "/v1/sessions/{id}/messages",
     summary = "Send a text or a file; answered once the server acknowledged it",
     params(SessionPath),
-    request_body = SendText,
+    request_body(content(
+        (SendText = "application/json"),
+        (UploadForm = "multipart/form-data"),
+    )),
     responses(
         (status = 201, description = "Accepted by the server", body = SentMessage),
-        (status = 400, description = "invalid_path, invalid_json, unknown_field, empty_text, one_file, invalid_media (not base64, empty, an unknown kind, a voice note that is not OGG/Opus), invalid_recipient, unsupported_recipient (a LID whose phone number is not known yet while the account still chats by number)", body = ErrorBody),
+        (status = 400, description = "invalid_path, invalid_json, unknown_field, empty_text, one_file, invalid_form (a multipart form that cannot be read, a text field over 64 KiB, `to` after the file part), invalid_media (not base64, empty, an unknown kind, a voice note that is not OGG/Opus, a form with no file part), invalid_recipient, unsupported_recipient (a LID whose phone number is not known yet while the account still chats by number)", body = ErrorBody),
         (status = 413, description = "body_too_large (over 16 MiB), media_too_large (over the session's file limit)", body = ErrorBody),
         (status = 422, description = "not_on_whatsapp", body = ErrorBody),
         (status = 403, description = "not_group_admin: only a group admin may do that", body = ErrorBody),
@@ -317,8 +340,19 @@ impl SendText {
 pub async fn send_message(
     State(state): State<AppState>,
     SessionId(id): SessionId,
-    JsonBody(mut body): JsonBody<SendText>,
+    request: axum::extract::Request,
 ) -> Result<impl IntoResponse, ApiError> {
+    if super::state::is_multipart(request.headers()) {
+        return super::upload::send_upload(state, id, request).await;
+    }
+    // The route takes uploads of up to 2 GiB; JSON stays at its own limit.
+    let request = request.map(|body| {
+        axum::body::Body::new(http_body_util::Limited::new(
+            body,
+            super::state::MAX_MESSAGE_BODY_BYTES,
+        ))
+    });
+    let JsonBody(mut body) = JsonBody::<SendText>::from_request(request, &state).await?;
     if let Some((kind, file)) = body.file()? {
         use base64::prelude::{Engine as _, BASE64_STANDARD};
         let data = BASE64_STANDARD.decode(file.data.as_bytes()).map_err(|e| {

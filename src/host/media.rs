@@ -137,23 +137,24 @@ pub(super) enum Source {
     },
 }
 
-/// A fetched file's first bytes decide what the caller did not say: its
-/// type (sniffed, else the server's `Content-Type` unless generic) and,
+/// A streamed file's first bytes (fetched from a URL, or an uploaded
+/// form part) decide what the caller did not say: its type (sniffed, else
+/// the `Content-Type` it came with unless generic) and,
 /// for a voice note, whether it is OGG. The reader goes on from the
 /// start of the file.
-pub(super) async fn first_bytes(
+pub(super) async fn first_bytes<R: tokio::io::AsyncRead + Unpin>(
     file: &mut OutgoingFile,
     mimetype_given: bool,
-    fetched: super::media_fetch::Fetched,
-) -> Result<impl tokio::io::AsyncRead + Send + Unpin, ClientError> {
-    let mut body = fetched.body;
+    mut body: R,
+    content_type: Option<String>,
+) -> Result<impl tokio::io::AsyncRead + Unpin, ClientError> {
     let mut head = vec![0u8; 64];
     let mut got = 0;
     while got < head.len() {
         let n = body
             .read(&mut head[got..])
             .await
-            .map_err(|e| ClientError::MediaTransfer(format!("fetching the file: {e}")))?;
+            .map_err(|e| ClientError::MediaTransfer(format!("reading the file: {e}")))?;
         if n == 0 {
             break;
         }
@@ -161,16 +162,13 @@ pub(super) async fn first_bytes(
     }
     head.truncate(got);
     if head.is_empty() {
-        return Err(ClientError::InvalidMedia(
-            "the fetched file is empty".into(),
-        ));
+        return Err(ClientError::InvalidMedia("the file is empty".into()));
     }
     if file.voice_note && !head.starts_with(b"OggS") {
         return Err(ClientError::InvalidMedia(NOT_OGG.into()));
     }
     if !mimetype_given {
-        let served = fetched
-            .content_type
+        let served = content_type
             .filter(|t| !t.starts_with("application/octet-stream") && !t.trim().is_empty());
         if let Some(mimetype) = sniff(&head).map(str::to_string).or(served) {
             file.mimetype = mimetype;
@@ -184,6 +182,40 @@ impl SendFile {
     /// empty file, both or neither of `data` and `url`, or a voice note
     /// that is not OGG/Opus.
     pub(super) fn into_outgoing(self) -> Result<(OutgoingFile, Source), ClientError> {
+        let invalid = |why: &str| Err(ClientError::InvalidMedia(why.into()));
+        match (&self.url, self.data.is_empty()) {
+            (Some(_), false) => return invalid("give the file's data or its url, not both"),
+            (None, true) => return invalid("the file is empty"),
+            _ => {}
+        }
+        let (file, mimetype_given) = self.describe()?;
+        let source = match self.url {
+            Some(url) => Source::Url {
+                url,
+                mimetype_given,
+            },
+            None if file.voice_note && !self.data.starts_with(b"OggS") => return invalid(NOT_OGG),
+            None => Source::Data(self.data),
+        };
+        Ok((file, source))
+    }
+
+    /// What the session sends of a file whose bytes stream in apart
+    /// (a multipart upload), and whether its mimetype was given (else it
+    /// is sniffed from the first bytes, see [`first_bytes`]).
+    pub(super) fn into_streamed(self) -> Result<(OutgoingFile, bool), ClientError> {
+        if self.url.is_some() || !self.data.is_empty() {
+            return Err(ClientError::InvalidMedia(
+                "an uploaded file comes with no data or url besides".into(),
+            ));
+        }
+        self.describe()
+    }
+
+    /// The file's kind, type, caption and name, checked; and whether the
+    /// caller named the type. A voice note whose declared type is not
+    /// OGG is refused here (its bytes are checked where they are read).
+    fn describe(&self) -> Result<(OutgoingFile, bool), ClientError> {
         let invalid = |why: String| Err(ClientError::InvalidMedia(why));
         let (kind, voice_note) = match self.kind.as_str() {
             "voice" => (MediaKind::Audio, true),
@@ -193,24 +225,12 @@ impl SendFile {
                 Err(why) => return invalid(why),
             },
         };
-        match (&self.url, self.data.is_empty()) {
-            (Some(_), false) => return invalid("give the file's data or its url, not both".into()),
-            (None, true) => return invalid("the file is empty".into()),
-            (None, false) if voice_note && !self.data.starts_with(b"OggS") => {
-                return invalid(NOT_OGG.into())
-            }
-            // A fetched voice note is known by its declared type only.
-            (Some(_), true)
-                if voice_note && self.mimetype.as_deref().is_some_and(|m| !m.contains("ogg")) =>
-            {
-                return invalid(NOT_OGG.into())
-            }
-            _ => {}
+        let given = self.mimetype.as_deref().filter(|m| !m.trim().is_empty());
+        if voice_note && given.is_some_and(|m| !m.contains("ogg")) {
+            return invalid(NOT_OGG.into());
         }
-        let mimetype_given = self.mimetype.as_ref().is_some_and(|m| !m.trim().is_empty());
-        let mimetype = self
-            .mimetype
-            .filter(|m| !m.trim().is_empty())
+        let mimetype = given
+            .map(str::to_string)
             .or_else(|| sniff(&self.data).map(str::to_string))
             .unwrap_or_else(|| {
                 match kind {
@@ -227,16 +247,10 @@ impl SendFile {
         // Stickers and voice notes carry no caption on WhatsApp.
         file.caption = self
             .caption
+            .clone()
             .filter(|_| kind != MediaKind::Sticker && !voice_note);
-        file.file_name = self.file_name;
-        let source = match self.url {
-            Some(url) => Source::Url {
-                url,
-                mimetype_given,
-            },
-            None => Source::Data(self.data),
-        };
-        Ok((file, source))
+        file.file_name = self.file_name.clone();
+        Ok((file, given.is_some()))
     }
 }
 

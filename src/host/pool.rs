@@ -369,10 +369,39 @@ impl Host {
                 };
                 let fetched = super::media_fetch::fetch(&url, &rules).await?;
                 let mut file = file;
-                let body = super::media::first_bytes(&mut file, mimetype_given, fetched).await?;
+                let body = super::media::first_bytes(
+                    &mut file,
+                    mimetype_given,
+                    fetched.body,
+                    fetched.content_type,
+                )
+                .await?;
                 client.send_file(to, file, body).await?
             }
         };
+        self.fanout
+            .counters
+            .messages_out
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(sent)
+    }
+
+    /// Uploads a file whose bytes stream in as `body` (a multipart form's
+    /// file part; `content_type` as the part declared it) and sends it to
+    /// `to` from session `id`. `file` says the rest (no data or url).
+    pub async fn send_file_stream<R: tokio::io::AsyncRead + Unpin>(
+        &self,
+        id: &str,
+        to: &str,
+        file: super::media::SendFile,
+        body: R,
+        content_type: Option<String>,
+    ) -> Result<SentMessage, HostError> {
+        let client = self.connected_client(id)?;
+        let (mut file, mimetype_given) = file.into_streamed()?;
+        let _transfer = self.media_permit()?;
+        let body = super::media::first_bytes(&mut file, mimetype_given, body, content_type).await?;
+        let sent = client.send_file(to, file, body).await?;
         self.fanout
             .counters
             .messages_out

@@ -31,6 +31,11 @@ pub struct Api {
     _data: tempfile::TempDir,
 }
 
+/// One part of a multipart form: its name, file name, content type and
+/// bytes.
+#[allow(dead_code)] // not every test binary uploads
+pub type FormPart<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
+
 impl Api {
     pub async fn start(config: ServerConfig) -> Api {
         Api::start_with(config, |_| {}).await
@@ -150,6 +155,37 @@ impl Api {
         head.push_str("\r\n");
         let mut raw = head.into_bytes();
         raw.extend_from_slice(body.unwrap_or_default());
+        self.raw(&raw).await
+    }
+
+    /// `POST path` with a `multipart/form-data` body of `parts`.
+    #[allow(dead_code)] // not every test binary uploads
+    pub async fn upload(&self, path: &str, parts: &[FormPart<'_>]) -> Reply {
+        let boundary = "wasp-test-boundary-7MA4YWxkTrZu0gW";
+        let mut body = Vec::new();
+        for (name, file_name, content_type, bytes) in parts {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            let mut disposition = format!("Content-Disposition: form-data; name=\"{name}\"");
+            if let Some(file_name) = file_name {
+                disposition.push_str(&format!("; filename=\"{file_name}\""));
+            }
+            body.extend_from_slice(format!("{disposition}\r\n").as_bytes());
+            if let Some(content_type) = content_type {
+                body.extend_from_slice(format!("Content-Type: {content_type}\r\n").as_bytes());
+            }
+            body.extend_from_slice(b"\r\n");
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAuthorization: Bearer {KEY}\r\n\
+             Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        );
+        let mut raw = head.into_bytes();
+        raw.extend_from_slice(&body);
         self.raw(&raw).await
     }
 

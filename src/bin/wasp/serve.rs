@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// Time for a request body to arrive after its head.
     #[arg(long, env = "WASP_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     body_timeout: Duration,
+    /// Time for a file uploaded as a multipart form to arrive after its
+    /// head.
+    #[arg(long, env = "WASP_UPLOAD_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
+    upload_timeout: Duration,
     /// Most connections open at once.
     #[arg(long, env = "WASP_MAX_CONNECTIONS", default_value_t = 4096)]
     max_connections: usize,
@@ -210,6 +214,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let server = ServerConfig {
         head_timeout: args.header_timeout,
         body_timeout: args.body_timeout,
+        upload_timeout: args.upload_timeout,
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_connections_per_ip,
         shutdown_grace: args.shutdown_grace,
