@@ -27,7 +27,8 @@ use whatsapp_rust::Jid;
 
 use interop::admin::AdminClient;
 use interop::link::{
-    link_fresh_peer, next_text_info, sim_with_peer, wait_for_phone_text, SHORT_HANG_GUARD,
+    link_fresh_peer, next_text_info, sim_with_peer, wait_for_phone_text, LinkedPeer,
+    SHORT_HANG_GUARD,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,17 +154,7 @@ async fn whatsapp_rust_learns_lids_from_the_phones_push_and_sends_by_number() ->
     // Carol's phone pushes Dave's LID: whatsapp-rust reads our
     // LID_MIGRATION_MAPPING_SYNC and keeps the pair.
     assert_eq!(admin.share_lid_mappings(&carol, &[&dave]).await?, 1);
-    let entry = tokio::time::timeout(SHORT_HANG_GUARD, async {
-        loop {
-            if let Ok(Some(entry)) = peer.client.get_lid_pn_entry(&dave_pn).await {
-                return entry;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .context("whatsapp-rust never learned the LID (hang guard)")?;
-    assert_eq!(format!("{}@lid", entry.lid), dave_lid);
+    assert_eq!(learned_lid(&peer, &dave_pn).await?, dave_lid);
 
     // Now a send to Dave's LID goes to his number (the account is not
     // migrated), where without the pair the server refused it.
@@ -192,17 +183,7 @@ async fn whatsapp_rust_learns_lids_from_our_history_chunk() -> Result<()> {
     // the chunk with a hist_sync receipt — the simulator's chunk and
     // notification are what a real client reads.
     assert_eq!(admin.share_history(&carol, &[&dave]).await?, 1);
-    let entry = tokio::time::timeout(SHORT_HANG_GUARD, async {
-        loop {
-            if let Ok(Some(entry)) = peer.client.get_lid_pn_entry(&dave_pn).await {
-                return entry;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .context("whatsapp-rust never learned the LID from history (hang guard)")?;
-    assert_eq!(format!("{}@lid", entry.lid), dave_lid);
+    assert_eq!(learned_lid(&peer, &dave_pn).await?, dave_lid);
     tokio::time::timeout(SHORT_HANG_GUARD, async {
         loop {
             if admin
@@ -221,6 +202,21 @@ async fn whatsapp_rust_learns_lids_from_our_history_chunk() -> Result<()> {
 
     peer.handle.shutdown().await;
     Ok(())
+}
+
+/// The LID whatsapp-rust keeps for `pn` (`<n>@lid`), once it has one.
+async fn learned_lid(peer: &LinkedPeer, pn: &Jid) -> Result<String> {
+    let entry = tokio::time::timeout(SHORT_HANG_GUARD, async {
+        loop {
+            if let Ok(Some(entry)) = peer.client.get_lid_pn_entry(pn).await {
+                return entry;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .context("whatsapp-rust never learned the LID (hang guard)")?;
+    Ok(format!("{}@lid", entry.lid))
 }
 
 /// The error of the server's ack for message `id`, as whatsapp-rust's

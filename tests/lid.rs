@@ -190,8 +190,20 @@ async fn a_lid_nobody_has_is_not_on_whatsapp() {
     assert!(matches!(err, ClientError::NotOnWhatsApp(_)), "{err:?}");
 }
 
-#[tokio::test]
-async fn our_phone_tells_the_session_its_contacts_lids() {
+/// How our phone tells the session its contacts' LIDs.
+#[derive(Clone, Copy, PartialEq)]
+enum Teacher {
+    /// The `LID_MIGRATION_MAPPING_SYNC` push.
+    Push,
+    /// A history chunk, inline in its notification or uploaded.
+    History { inline: bool },
+}
+
+/// Alice's phone names Bob's LID to her session the way `teacher` says:
+/// the session keeps the pair as the other sources' pairs are kept (a
+/// history chunk is downloaded or read in place, and confirmed with a
+/// `hist_sync` receipt), and reaches Bob by that LID.
+async fn our_phone_teaches_the_session(teacher: Teacher) {
     let h = Harness::new().await;
     let (alice, alice_phone, _) = h.linked("alice").await;
     let bob = h.sim.create_phone(None).await.expect("phone");
@@ -202,13 +214,25 @@ async fn our_phone_tells_the_session_its_contacts_lids() {
         .expect("store");
     assert_eq!(store.lid_of(&bob).expect("readable"), None);
 
-    // Alice's phone pushes Bob's LID to its companions: the session keeps
-    // the pair as the other sources' pairs are kept.
-    let shared = h
-        .sim
-        .share_lid_mappings(&alice_phone, std::slice::from_ref(&bob))
-        .expect("pushed");
-    assert_eq!((shared.mappings, shared.devices), (1, 1));
+    let contacts = std::slice::from_ref(&bob);
+    let (mappings, devices) = match teacher {
+        Teacher::Push => {
+            let shared = h
+                .sim
+                .share_lid_mappings(&alice_phone, contacts)
+                .expect("pushed");
+            (shared.mappings, shared.devices)
+        }
+        Teacher::History { inline } => {
+            let shared = h
+                .sim
+                .share_history(&alice_phone, contacts, inline)
+                .expect("handed over");
+            assert_eq!(shared.direct_path.is_none(), inline);
+            (shared.mappings, shared.devices)
+        }
+    };
+    assert_eq!((mappings, devices), (1, 1));
     harness::eventually("the session learns Bob's LID", || {
         store.lid_of(&bob).expect("readable")
     })
@@ -217,6 +241,13 @@ async fn our_phone_tells_the_session_its_contacts_lids() {
         store.pn_of(&bob_lid_user).expect("readable").as_deref(),
         Some(bob.as_str())
     );
+    if teacher != Teacher::Push {
+        harness::eventually("the phone gets the hist_sync receipt", || {
+            let receipts = h.sim.phone_receipts(&alice_phone).expect("phone");
+            receipts.iter().any(|r| r.kind == "hist_sync").then_some(())
+        })
+        .await;
+    }
 
     // Named by that LID, Bob is reached at his number (Alice's account
     // still chats by number).
@@ -228,55 +259,17 @@ async fn our_phone_tells_the_session_its_contacts_lids() {
     assert_eq!(phone_texts(&h, &bob, 1).await, ["by your lid"]);
 }
 
-/// Our phone's history chunk names Bob's LID: the session downloads the
-/// chunk (or reads it from the notification), keeps the pair and tells
-/// the phone with a `hist_sync` receipt.
-async fn history_teaches_the_session(inline: bool) {
-    let h = Harness::new().await;
-    let (alice, alice_phone, _) = h.linked("alice").await;
-    let bob = h.sim.create_phone(None).await.expect("phone");
-    let bob_lid = h.sim.lid_status(&bob).expect("bob").lid;
-    let bob_lid_user = bob_lid.trim_end_matches("@lid").to_string();
-    let store = FileStores::new(h.data.clone())
-        .open("alice")
-        .expect("store");
-    assert_eq!(store.lid_of(&bob).expect("readable"), None);
-
-    let shared = h
-        .sim
-        .share_history(&alice_phone, std::slice::from_ref(&bob), inline)
-        .expect("handed over");
-    assert_eq!((shared.mappings, shared.devices), (1, 1));
-    assert_eq!(shared.direct_path.is_none(), inline);
-    harness::eventually("the session learns Bob's LID from history", || {
-        store.lid_of(&bob).expect("readable")
-    })
-    .await;
-    assert_eq!(
-        store.pn_of(&bob_lid_user).expect("readable").as_deref(),
-        Some(bob.as_str())
-    );
-    harness::eventually("the phone gets the hist_sync receipt", || {
-        let receipts = h.sim.phone_receipts(&alice_phone).expect("phone");
-        receipts.iter().any(|r| r.kind == "hist_sync").then_some(())
-    })
-    .await;
-
-    // Named by that LID, Bob is reached at his number.
-    alice
-        .client
-        .send_text(&bob_lid, "from history")
-        .await
-        .expect("sent");
-    assert_eq!(phone_texts(&h, &bob, 1).await, ["from history"]);
+#[tokio::test]
+async fn our_phone_tells_the_session_its_contacts_lids() {
+    our_phone_teaches_the_session(Teacher::Push).await;
 }
 
 #[tokio::test]
 async fn our_phones_history_chunk_teaches_the_session_lids() {
-    history_teaches_the_session(false).await;
+    our_phone_teaches_the_session(Teacher::History { inline: false }).await;
 }
 
 #[tokio::test]
 async fn an_inline_history_chunk_teaches_the_session_lids() {
-    history_teaches_the_session(true).await;
+    our_phone_teaches_the_session(Teacher::History { inline: true }).await;
 }

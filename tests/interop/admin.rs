@@ -229,27 +229,22 @@ impl AdminClient {
     /// contacts' LIDs to its companions; how many pairs it carried.
     #[allow(dead_code)] // not every test binary pushes mappings
     pub async fn share_lid_mappings(&self, phone: &str, contacts: &[&str]) -> Result<usize> {
-        let path = format!("/sim/phones/{}/lid-mappings", encode_path_segment(phone));
-        let answer: serde_json::Value = self
-            .call(
-                "POST",
-                &path,
-                Some(serde_json::json!({ "contacts": contacts })),
-            )
-            .await?;
-        answer["mappings"]
-            .as_u64()
-            .map(|n| n as usize)
-            .context("no mapping count in the answer")
+        self.share_contacts(phone, "lid-mappings", contacts).await
     }
 
-    /// `GET /sim/phones/{phone}/lid`.
     /// `POST /sim/phones/{phone}/history-sync`: the phone uploads a
     /// history chunk with its contacts' LIDs and tells its companions;
     /// how many pairs it carried.
     #[allow(dead_code)] // not every test binary hands over history
     pub async fn share_history(&self, phone: &str, contacts: &[&str]) -> Result<usize> {
-        let path = format!("/sim/phones/{}/history-sync", encode_path_segment(phone));
+        self.share_contacts(phone, "history-sync", contacts).await
+    }
+
+    /// `POST /sim/phones/{phone}/{what}` naming `contacts`; the count of
+    /// pairs the answer gives.
+    #[allow(dead_code)] // not every test binary shares contacts
+    async fn share_contacts(&self, phone: &str, what: &str, contacts: &[&str]) -> Result<usize> {
+        let path = format!("/sim/phones/{}/{what}", encode_path_segment(phone));
         let answer: serde_json::Value = self
             .call(
                 "POST",
@@ -277,6 +272,7 @@ impl AdminClient {
             .collect())
     }
 
+    /// `GET /sim/phones/{phone}/lid`.
     pub async fn lid_status(&self, phone: &str) -> Result<LidStatus> {
         let path = format!("/sim/phones/{}/lid", encode_path_segment(phone));
         self.call("GET", &path, None).await
