@@ -2,12 +2,14 @@
 //! runs them.
 //!
 //! Owns: routes, request parsing, JSON errors (`{"error", "message"}`),
-//! bearer-key auth, Server-Sent Events, the OpenAPI document, and the
-//! HTTP server (timeouts, connection caps, graceful shutdown).
+//! bearer-key auth, Server-Sent Events, the OpenAPI document, the web
+//! dashboard (static files in the binary), and the HTTP server
+//! (timeouts, connection caps, graceful shutdown).
 //! Must not touch: session internals (it only calls [`crate::host::Host`]).
 
 mod auth;
 mod body_timeout;
+mod dashboard;
 mod error;
 mod events;
 mod extract;

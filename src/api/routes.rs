@@ -11,7 +11,7 @@ use super::http_stats::HttpStats;
 use super::key::ApiKey;
 use super::shutdown::Shutdown;
 use super::state::{AppState, MAX_BODY_BYTES, MAX_UPLOAD_BODY_BYTES};
-use super::{events, groups, json_errors, media, openapi, ops, sessions};
+use super::{dashboard, events, groups, json_errors, media, openapi, ops, sessions};
 use crate::host::Host;
 
 /// The whole API, for a server of its own (tests): no server counters,
@@ -22,7 +22,8 @@ pub fn router(host: Arc<Host>, api_key: Option<ApiKey>) -> Router {
 
 /// The whole API as `api::serve` runs it: `/metrics` shows `http`, and the
 /// event streams end when `shutdown` is triggered. Every route but
-/// `/healthz` and `/readyz` needs the API key when one is configured.
+/// `/healthz`, `/readyz` and the dashboard's static files needs the API
+/// key when one is configured.
 pub fn router_with(
     host: Arc<Host>,
     api_key: Option<ApiKey>,
@@ -98,6 +99,7 @@ pub fn router_with(
         .merge(v1)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .merge(dashboard::routes())
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(json_errors::json_errors))

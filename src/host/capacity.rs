@@ -24,10 +24,25 @@ pub fn derive_max_sessions(limit: u64, cost: u64) -> usize {
     (usable / cost.max(1)) as usize
 }
 
-/// The memory limit in force: cgroup v2 `memory.max` when set.
+/// The memory limit in force: the container's cgroup limit when one is
+/// set (v2 `memory.max`; v1 `memory.limit_in_bytes` on older hosts). A
+/// container runtime mounts the container's own cgroup at /sys/fs/cgroup,
+/// so `docker run -m 512m` shows here as 536870912.
 pub fn cgroup_memory_limit() -> Option<u64> {
-    let text = std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok()?;
-    text.trim().parse().ok()
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    read("/sys/fs/cgroup/memory.max")
+        .and_then(|text| parse_cgroup_limit(&text))
+        .or_else(|| {
+            read("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+                .and_then(|text| parse_cgroup_limit(&text))
+        })
+}
+
+/// A cgroup memory limit file's text: bytes, or none for `max` (v2) and
+/// for v1's "unlimited", the largest page-aligned signed 64-bit number.
+pub fn parse_cgroup_limit(text: &str) -> Option<u64> {
+    let bytes: u64 = text.trim().parse().ok()?;
+    (bytes < 1 << 62).then_some(bytes)
 }
 
 /// This process's resident set size in bytes (Linux `/proc/self/statm`).
@@ -109,6 +124,14 @@ pub fn next_alert(raised: bool, utilization: f64) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cgroup_limits_read_as_bytes_and_unlimited_as_none() {
+        assert_eq!(parse_cgroup_limit("536870912\n"), Some(512 << 20));
+        assert_eq!(parse_cgroup_limit("max\n"), None);
+        assert_eq!(parse_cgroup_limit("9223372036854771712\n"), None);
+        assert_eq!(parse_cgroup_limit(""), None);
+    }
 
     #[test]
     fn derived_capacity_keeps_reserve_and_headroom() {

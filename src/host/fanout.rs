@@ -2,6 +2,7 @@
 //! code, re-broadcasts every event to subscribers (SSE streams) and hands
 //! it to the webhook outbox's writer. `emit` is called from session tasks,
 //! so it only takes a short lock and sends on channels; it never waits.
+//! It also logs one readable line per change of a session's state.
 //! Must not touch: the outbox's table or deliveries (data flows one way:
 //! fan-out → outbox writer → delivery).
 
@@ -93,6 +94,22 @@ impl Fanout {
     }
 }
 
+/// One readable line at info for each change of a session's state that
+/// the session itself does not log (it logs a lost connection, a stop
+/// and a logout, with their reasons); the first QR code is logged above.
+/// Codes themselves are never logged.
+fn log_state(session: &str, event: &Event) {
+    match event {
+        Event::PairCode { .. } => tracing::info!(session, "session waiting for its linking code"),
+        Event::Paired { jid } => tracing::info!(session, %jid, "session linked"),
+        Event::Connected => tracing::info!(session, "session connected"),
+        Event::Reconnecting { attempt, delay_ms } => {
+            tracing::info!(session, attempt, delay_ms, "session reconnecting")
+        }
+        _ => {}
+    }
+}
+
 impl EventSink for Fanout {
     fn emit(&self, session: &str, event: Event) {
         let counter = match &event {
@@ -111,13 +128,18 @@ impl EventSink for Fanout {
                 expires_in_secs,
             } => {
                 let expires_at = self.clock.unix_secs() + expires_in_secs;
-                self.lock().insert(
+                let replaced = self.lock().insert(
                     session.to_string(),
                     QrState {
                         qr: code.clone(),
                         expires_at,
                     },
                 );
+                if replaced.is_none() {
+                    tracing::info!(session, expires_in_secs, "session waiting for a QR scan");
+                } else {
+                    tracing::debug!(session, expires_in_secs, "session shows a new QR code");
+                }
             }
             // Once linked (or gone) the session has no QR to show.
             Event::Paired { .. }
@@ -128,6 +150,7 @@ impl EventSink for Fanout {
             }
             _ => {}
         }
+        log_state(session, &event);
         self.publish(Some(session), HostEventKind::Session(event));
     }
 

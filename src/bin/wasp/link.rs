@@ -1,4 +1,5 @@
-//! `wasp link`: one session in the foreground, its events as JSON lines.
+//! `wasp link`: one session in the foreground, its events as JSON lines
+//! on stdout, and each QR code drawn in the terminal on stderr.
 
 use std::path::PathBuf;
 
@@ -20,11 +21,23 @@ pub struct LinkArgs {
     /// scanning a QR code.
     #[arg(long, value_name = "PHONE")]
     pair_code: Option<String>,
+    /// Draw each QR code with Unicode blocks on stderr (stdout keeps one
+    /// JSON event per line): `auto` does when stderr is a terminal.
+    #[arg(long, value_enum, default_value_t = TerminalQr::Auto)]
+    terminal_qr: TerminalQr,
     #[command(flatten)]
     whatsapp: WhatsAppArgs,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TerminalQr {
+    Auto,
+    Always,
+    Never,
+}
+
 pub async fn run(args: LinkArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
     use std::sync::Arc;
     use wasp::client::{ChannelSink, Client, ClientConfig, Event};
 
@@ -52,6 +65,13 @@ pub async fn run(args: LinkArgs) -> anyhow::Result<()> {
         Arc::new(sink),
     );
     let mut pair_code_phone = args.pair_code;
+    // Linking by code shows no QR code to scan.
+    let draw_qr = pair_code_phone.is_none()
+        && match args.terminal_qr {
+            TerminalQr::Always => true,
+            TerminalQr::Never => false,
+            TerminalQr::Auto => std::io::stderr().is_terminal(),
+        };
 
     let shutdown = shutdown_signal()?;
     tokio::pin!(shutdown);
@@ -63,7 +83,15 @@ pub async fn run(args: LinkArgs) -> anyhow::Result<()> {
                 match &event {
                     // The first QR means the server is waiting for a link:
                     // that is when a linking code can be asked for instead.
-                    Event::Qr { .. } => {
+                    Event::Qr { code, expires_in_secs } => {
+                        if draw_qr {
+                            match crate::qr::render(code) {
+                                Ok(drawing) => eprintln!(
+                                    "{drawing}Scan with WhatsApp on the phone (Linked devices) within {expires_in_secs} s"
+                                ),
+                                Err(e) => tracing::warn!(error = %e, "cannot draw the QR code"),
+                            }
+                        }
                         if let Some(phone) = pair_code_phone.take() {
                             let code = client
                                 .request_pair_code(&phone)
