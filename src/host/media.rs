@@ -90,6 +90,38 @@ pub(super) async fn download(
     })
 }
 
+/// Makes the sessions' media spool directory ready: created (0700) if
+/// missing and, when it is this host's own (`purge`: under its data
+/// directory), emptied of spool files a crash left behind — never a
+/// shared temp directory, where another process's transfers spool too.
+/// Failures are logged; transfers then report theirs.
+pub(super) fn prepare_spool(dir: &std::path::Path, purge: bool) {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    if let Err(e) = builder.create(dir) {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot create the media spool directory");
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    if !purge {
+        return;
+    }
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        // Only our own spool files: the directory may be a shared /tmp.
+        if name.starts_with("wasp-media-") && name.ends_with(".tmp") {
+            if let Err(e) = std::fs::remove_file(entry.path()) {
+                tracing::warn!(file = %name, error = %e, "stale media spool file not removed");
+            }
+        }
+    }
+}
+
 /// A file to send, as the API receives it.
 #[derive(Clone, Debug, Default)]
 pub struct SendFile {
@@ -257,6 +289,22 @@ impl SendFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_spool_is_created_and_only_our_leftovers_go() {
+        let root = tempfile::tempdir().expect("dir");
+        let spool = root.path().join(".spool");
+        prepare_spool(&spool, true);
+        assert!(spool.is_dir());
+        std::fs::write(spool.join("wasp-media-00ff.tmp"), b"left by a crash").expect("write");
+        std::fs::write(spool.join("someone-else.tmp"), b"not ours").expect("write");
+        // A shared directory (the system's temp) is never purged.
+        prepare_spool(&spool, false);
+        assert!(spool.join("wasp-media-00ff.tmp").exists());
+        prepare_spool(&spool, true);
+        assert!(!spool.join("wasp-media-00ff.tmp").exists());
+        assert!(spool.join("someone-else.tmp").exists());
+    }
 
     fn send(kind: &str, data: &[u8]) -> Result<(OutgoingFile, Source), ClientError> {
         SendFile {

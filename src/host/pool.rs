@@ -118,6 +118,8 @@ impl Host {
     /// (see [`Host::restore`]).
     pub fn open(config: HostConfig) -> Result<Arc<Host>, HostError> {
         let data = DataDir::open(&config.data)?;
+        let spool = &config.client.media_dir;
+        super::media::prepare_spool(spool, spool.starts_with(&config.data));
         let db_path = data.path().join("wasp.db");
         let records = SqliteRecords::open(&db_path)?;
         let webhooks = Webhooks::open(&db_path, config.webhooks.clone(), config.clock.clone())?;

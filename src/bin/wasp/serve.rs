@@ -135,6 +135,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         media_retention: std::time::Duration::from_secs(
             args.media_retention_days.saturating_mul(24 * 3600),
         ),
+        // Media transfers spool on the data volume, not in /tmp (a tmpfs
+        // in containers would hold a file in memory).
+        media_dir: args.data.join(".spool"),
         ..ClientConfig::default()
     };
     if let Some(root) = args.whatsapp.whatsapp_root_key {
