@@ -32,6 +32,15 @@ fn file(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
+/// How many files phone `phone` has received.
+fn files_received(sim: &wasp::sim::SimHandle, phone: &str) -> usize {
+    sim.phone_messages(phone)
+        .expect("known phone")
+        .into_iter()
+        .filter(|m| m.media.is_some())
+        .count()
+}
+
 fn reference(up: &UploadedMedia) -> MediaRef {
     MediaRef {
         kind: up.kind,
@@ -519,13 +528,7 @@ async fn the_http_api_sends_files_given_in_base64() {
             "{body}"
         );
     }
-    let files = api
-        .sim
-        .phone_messages(&bob)
-        .expect("bob")
-        .into_iter()
-        .filter(|m| m.media.is_some())
-        .count();
+    let files = files_received(&api.sim, &bob);
     assert_eq!(files, 3, "a refused file went out");
     api.stop().await;
 }
@@ -702,13 +705,7 @@ async fn the_http_api_sends_files_uploaded_as_a_form() {
     for (parts, code) in cases {
         api.upload(path, parts).await.assert_error(400, code, code);
     }
-    let files = api
-        .sim
-        .phone_messages(&bob)
-        .expect("bob")
-        .into_iter()
-        .filter(|m| m.media.is_some())
-        .count();
+    let files = files_received(&api.sim, &bob);
     assert_eq!(files, 1, "a refused form sent a file");
     api.stop().await;
 }

@@ -14,3 +14,14 @@ pub mod history;
 pub mod text;
 
 pub use generated::*;
+
+/// The encoded `Message` carrying only `protocol`: what an account's own
+/// devices send each other (key shares, LID mappings, history sync).
+pub fn protocol_message(protocol: ProtocolMessage) -> Vec<u8> {
+    use prost::Message as _;
+    Message {
+        protocol_message: Some(protocol),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}

@@ -191,12 +191,7 @@ pub fn receive(
             .ok()
             .and_then(super::lid_sync::shared_mappings)
         {
-            let pairs: Vec<(&str, &str)> = pairs
-                .iter()
-                .map(|(l, p)| (l.as_str(), p.as_str()))
-                .collect();
-            store.put_lid_mappings(&pairs)?;
-            tracing::info!(pairs = pairs.len(), "contacts' LIDs shared by our phone");
+            super::lid_sync::keep_pairs(store, &pairs, "mapping sync")?;
             return Ok(Received::NotText);
         }
     }
@@ -248,14 +243,7 @@ fn history_chunk(
         Err(why) => Err(why),
     };
     match inline {
-        Ok(pairs) => {
-            let refs: Vec<(&str, &str)> = pairs
-                .iter()
-                .map(|(l, p)| (l.as_str(), p.as_str()))
-                .collect();
-            store.put_lid_mappings(&refs)?;
-            tracing::info!(pairs = refs.len(), "contacts' LIDs from history sync");
-        }
+        Ok(pairs) => super::lid_sync::keep_pairs(store, &pairs, "history sync")?,
         Err(why) => tracing::warn!(%why, "history sync notification not read"),
     }
     Ok(Received::History { blob: None })

@@ -101,13 +101,8 @@ pub fn receipt(id: &MessageId, own_user: &str) -> Node {
 fn store_and_confirm(id: MessageId, pairs: Vec<(String, String)>) -> Then {
     Then::to::<Messaging>(move |_, _, _| {
         vec![Action::Blocking(Work::new(move |store| {
-            let refs: Vec<(&str, &str)> = pairs
-                .iter()
-                .map(|(l, p)| (l.as_str(), p.as_str()))
-                .collect();
-            match store.put_lid_mappings(&refs) {
-                Ok(()) => tracing::info!(pairs = refs.len(), "contacts' LIDs from history sync"),
-                Err(e) => tracing::warn!(error = %e, "cannot store the LIDs of a history chunk"),
+            if let Err(e) = super::lid_sync::keep_pairs(store, &pairs, "history sync") {
+                tracing::warn!(error = %e, "cannot store the LIDs of a history chunk");
             }
             Then::to::<Messaging>(move |_, ctx, _| {
                 let Some(own) = ctx.own_device() else {
@@ -179,15 +174,11 @@ mod tests {
     use crate::proto::ProtocolMessage;
 
     fn notification(n: HistorySyncNotification) -> Vec<u8> {
-        Message {
-            protocol_message: Some(ProtocolMessage {
-                r#type: Some(ProtocolMessageType::HistorySyncNotification.into()),
-                history_sync_notification: Some(n),
-                ..Default::default()
-            }),
+        crate::proto::protocol_message(ProtocolMessage {
+            r#type: Some(ProtocolMessageType::HistorySyncNotification.into()),
+            history_sync_notification: Some(n),
             ..Default::default()
-        }
-        .encode_to_vec()
+        })
     }
 
     #[test]

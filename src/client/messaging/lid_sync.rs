@@ -4,14 +4,32 @@
 //! storeLIDSyncMessage, whatsapp-rust `lid_pn.rs`
 //! handle_lid_migration_mapping_sync).
 //!
-//! Owns: reading the payload into pairs. Must not touch: whether the
-//! sender may teach us mappings (only our own account may: the caller
-//! checks) or where the pairs are stored.
+//! Owns: reading the payload into pairs, and keeping the pairs our phone
+//! gives (its push, its history chunks: [`keep_pairs`]). Must not touch:
+//! whether the sender may teach us mappings (only our own account may:
+//! the caller checks).
 
 use prost::Message as _;
 
 use crate::proto::protocol_message::Type as ProtocolMessageType;
 use crate::proto::{LidMigrationMappingSyncPayload, Message};
+use crate::store::{AuthStore, StoreError};
+
+/// Stores `(lid, phone number)` user pairs our phone gave; `source`
+/// names where they came from in the log.
+pub fn keep_pairs(
+    store: &dyn AuthStore,
+    pairs: &[(String, String)],
+    source: &'static str,
+) -> Result<(), StoreError> {
+    let refs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(l, p)| (l.as_str(), p.as_str()))
+        .collect();
+    store.put_lid_mappings(&refs)?;
+    tracing::info!(pairs = refs.len(), source, "contacts' LIDs from our phone");
+    Ok(())
+}
 
 /// Where more pairs than this arrive, the rest are ignored: a bound on
 /// the store writes one message can cause.
@@ -60,17 +78,13 @@ pub(super) fn sync_message(mappings: Vec<crate::proto::LidMigrationMapping>) -> 
         pn_to_lid_mappings: mappings,
         chat_db_migration_timestamp: Some(1_700_000_000),
     };
-    Message {
-        protocol_message: Some(ProtocolMessage {
-            r#type: Some(ProtocolMessageType::LidMigrationMappingSync.into()),
-            lid_migration_mapping_sync_message: Some(LidMigrationMappingSyncMessage {
-                encoded_mapping_payload: Some(payload.encode_to_vec()),
-            }),
-            ..Default::default()
+    crate::proto::protocol_message(ProtocolMessage {
+        r#type: Some(ProtocolMessageType::LidMigrationMappingSync.into()),
+        lid_migration_mapping_sync_message: Some(LidMigrationMappingSyncMessage {
+            encoded_mapping_payload: Some(payload.encode_to_vec()),
         }),
         ..Default::default()
-    }
-    .encode_to_vec()
+    })
 }
 
 #[cfg(test)]

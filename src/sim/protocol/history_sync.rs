@@ -8,14 +8,11 @@
 //! Owns: the chunk and the message's plaintext. Pure. Must not touch: who
 //! gets it (`phone::history_sync`), encryption, the media hosts.
 
-use prost::Message as _;
-
 use super::lid_sync::LidPair;
 use crate::media::Encrypted;
 use crate::proto::protocol_message::Type as ProtocolMessageType;
 use crate::proto::{
-    HistorySync, HistorySyncNotification, HistorySyncType, Message, PhoneNumberToLidMapping,
-    ProtocolMessage,
+    HistorySync, HistorySyncNotification, HistorySyncType, PhoneNumberToLidMapping, ProtocolMessage,
 };
 
 /// The first chunk of a new companion's history, compressed: `pairs` as
@@ -64,20 +61,19 @@ pub fn notification(at: ChunkAt<'_>) -> Vec<u8> {
             n.direct_path = Some(direct_path);
         }
     }
-    Message {
-        protocol_message: Some(ProtocolMessage {
-            r#type: Some(ProtocolMessageType::HistorySyncNotification.into()),
-            history_sync_notification: Some(n),
-            ..Default::default()
-        }),
+    crate::proto::protocol_message(ProtocolMessage {
+        r#type: Some(ProtocolMessageType::HistorySyncNotification.into()),
+        history_sync_notification: Some(n),
         ..Default::default()
-    }
-    .encode_to_vec()
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use prost::Message as _;
+
     use super::*;
+    use crate::proto::Message;
 
     #[test]
     fn the_chunk_inflates_to_the_pairs_as_jids() {

@@ -14,7 +14,6 @@
 //! for the session record it is given. Must not touch: when the share is
 //! sent or which session it rides on (`phone::key_share`).
 
-use prost::Message as _;
 use rand::Rng as _;
 
 use super::messages::enc_node;
@@ -22,7 +21,7 @@ use crate::crypto::KeyPair;
 use crate::proto::protocol_message::Type as ProtocolMessageType;
 use crate::proto::{
     AppStateSyncKey, AppStateSyncKeyData, AppStateSyncKeyFingerprint, AppStateSyncKeyId,
-    AppStateSyncKeyShare, Message, ProtocolMessage,
+    AppStateSyncKeyShare, ProtocolMessage,
 };
 use crate::signal::{self, PreKeyBundle, SessionRecord, SignalError};
 use crate::types::{Jid, MessageId};
@@ -94,36 +93,35 @@ impl KeyShareOrder {
     /// `Message{protocolMessage{type: APP_STATE_SYNC_KEY_SHARE, keys: [..]}}`.
     fn message(&self) -> Vec<u8> {
         let key = &self.key;
-        Message {
-            protocol_message: Some(ProtocolMessage {
-                r#type: Some(ProtocolMessageType::AppStateSyncKeyShare.into()),
-                app_state_sync_key_share: Some(AppStateSyncKeyShare {
-                    keys: vec![AppStateSyncKey {
-                        key_id: Some(AppStateSyncKeyId {
-                            key_id: Some(key.id.to_vec()),
+        crate::proto::protocol_message(ProtocolMessage {
+            r#type: Some(ProtocolMessageType::AppStateSyncKeyShare.into()),
+            app_state_sync_key_share: Some(AppStateSyncKeyShare {
+                keys: vec![AppStateSyncKey {
+                    key_id: Some(AppStateSyncKeyId {
+                        key_id: Some(key.id.to_vec()),
+                    }),
+                    key_data: Some(AppStateSyncKeyData {
+                        key_data: Some(key.data.to_vec()),
+                        fingerprint: Some(AppStateSyncKeyFingerprint {
+                            raw_id: Some(key.raw_id),
+                            current_index: Some(0),
+                            device_indexes: vec![0],
                         }),
-                        key_data: Some(AppStateSyncKeyData {
-                            key_data: Some(key.data.to_vec()),
-                            fingerprint: Some(AppStateSyncKeyFingerprint {
-                                raw_id: Some(key.raw_id),
-                                current_index: Some(0),
-                                device_indexes: vec![0],
-                            }),
-                            timestamp: Some(key.timestamp),
-                        }),
-                    }],
-                }),
-                ..Default::default()
+                        timestamp: Some(key.timestamp),
+                    }),
+                }],
             }),
             ..Default::default()
-        }
-        .encode_to_vec()
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use prost::Message as _;
+
     use super::*;
+    use crate::proto::Message;
 
     #[test]
     fn the_key_share_is_a_prekey_message_the_companion_can_decrypt() {

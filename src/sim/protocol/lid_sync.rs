@@ -11,7 +11,7 @@ use prost::Message as _;
 
 use crate::proto::protocol_message::Type as ProtocolMessageType;
 use crate::proto::{
-    LidMigrationMapping, LidMigrationMappingSyncMessage, LidMigrationMappingSyncPayload, Message,
+    LidMigrationMapping, LidMigrationMappingSyncMessage, LidMigrationMappingSyncPayload,
     ProtocolMessage,
 };
 
@@ -36,22 +36,19 @@ pub fn mapping_sync(pairs: &[LidPair], migrated_at: u64) -> Vec<u8> {
             .collect(),
         chat_db_migration_timestamp: Some(migrated_at),
     };
-    Message {
-        protocol_message: Some(ProtocolMessage {
-            r#type: Some(ProtocolMessageType::LidMigrationMappingSync.into()),
-            lid_migration_mapping_sync_message: Some(LidMigrationMappingSyncMessage {
-                encoded_mapping_payload: Some(payload.encode_to_vec()),
-            }),
-            ..Default::default()
+    crate::proto::protocol_message(ProtocolMessage {
+        r#type: Some(ProtocolMessageType::LidMigrationMappingSync.into()),
+        lid_migration_mapping_sync_message: Some(LidMigrationMappingSyncMessage {
+            encoded_mapping_payload: Some(payload.encode_to_vec()),
         }),
         ..Default::default()
-    }
-    .encode_to_vec()
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::Message;
 
     #[test]
     fn the_pairs_ride_in_the_encoded_payload() {
