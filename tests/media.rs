@@ -33,6 +33,26 @@ fn file(len: usize, seed: u8) -> Vec<u8> {
 }
 
 /// How many files phone `phone` has received.
+/// An OGG/Opus stream of `seconds` (RFC 7845 pages; the sound is noise
+/// and the CRCs are zero: nobody here decodes it).
+fn ogg_opus(seconds: u64) -> Vec<u8> {
+    let page = |granule: u64, body: &[u8]| {
+        let mut page = b"OggS\0\0".to_vec();
+        page.extend_from_slice(&granule.to_le_bytes());
+        page.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        page.push(1);
+        page.push(body.len() as u8);
+        page.extend_from_slice(body);
+        page
+    };
+    let mut ogg = page(0, b"OpusHead\x01\x01\x38\x01\x80\xbb\0\0\0\0\0");
+    ogg.extend(page(0, b"OpusTags\0\0\0\0\0\0\0\0"));
+    for second in 1..=seconds {
+        ogg.extend(page(312 + second * 48_000, &file(200, second as u8)));
+    }
+    ogg
+}
+
 fn files_received(sim: &wasp::sim::SimHandle, phone: &str) -> usize {
     sim.phone_messages(phone)
         .expect("known phone")
@@ -409,8 +429,8 @@ async fn the_http_api_sends_files_given_in_base64() {
         "{:?}",
         String::from_utf8_lossy(&reply.body)
     );
-    // A voice note must be OGG/Opus.
-    let ogg = [b"OggS".as_slice(), &file(5_000, 2)].concat();
+    // A voice note must be OGG/Opus; its duration is read from it.
+    let ogg = ogg_opus(7);
     let reply =
         send(json!({"to": format!("+{bob}"), "voice": {"data": BASE64_STANDARD.encode(&ogg)}}))
             .await;
@@ -435,6 +455,7 @@ async fn the_http_api_sends_files_given_in_base64() {
     let voice = got[1].media.as_ref().expect("media");
     assert!(voice.voice_note);
     assert_eq!(voice.mimetype, "audio/ogg; codecs=opus");
+    assert_eq!(voice.seconds, Some(7));
 
     // By URL: fetched as it is encrypted; no redirects; a dead host is a
     // 502.
@@ -614,15 +635,32 @@ async fn the_http_api_downloads_a_received_file_from_its_event() {
         .await;
     reply.assert_error(404, "session_not_found", "an unknown session");
 
-    // Expired on the server: 410 (either way); a key that is not base64: 400.
+    // Expired on the server: a media object alone is 410; by id, the
+    // session asks its phone to upload the file again and serves that,
+    // as often as it expires.
     let path = media["direct_path"].as_str().expect("path").to_string();
     api.sim.expire_media(&path).expect("stored");
     let reply = api
         .call("POST", "/v1/sessions/shop/media/download", Some(&body))
         .await;
     reply.assert_error(410, "media_gone", "expired media");
+    for round in 0..2 {
+        let reply = api.call("GET", &by_id, None).await;
+        is_the_file(&reply);
+        assert!(
+            api.sim.expire_all_media() >= 1,
+            "round {round}: the new copy"
+        );
+    }
+    // Once the phone's chats are cleared, it has nothing to upload: 410.
+    api.sim.phone_clear_chats(&shop_phone).expect("phone");
     let reply = api.call("GET", &by_id, None).await;
     reply.assert_error(410, "media_gone", "expired media by id");
+    let why = reply.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(why.contains("the phone no longer has the file"), "{why}");
     let mut broken = media.clone();
     broken["media_key"] = json!("not a key");
     let reply = api

@@ -9,7 +9,9 @@
 //! upload code) and sends them to a wasp session, which reports each as a
 //! media message and downloads it byte for byte; whatsapp-rust downloads
 //! the image and document a wasp session sends, and a file a simulated
-//! phone sent, byte for byte.
+//! phone sent, byte for byte; and, once that file expired, has the
+//! simulated phone upload it again with its own media retry request
+//! (sealed requests and answers open both ways).
 
 mod harness;
 mod interop;
@@ -288,5 +290,105 @@ async fn whatsapp_rust_downloads_the_files_a_wasp_session_sends() -> Result<()> 
     }
     assert_eq!(bob.http.attempts(), Vec::<String>::new());
     bob.handle.shutdown().await;
+    Ok(())
+}
+
+#[test]
+fn media_retry_requests_seal_and_open_as_wacore_does() {
+    use whatsapp_rust::wacore::media_retry::{
+        decrypt_media_retry_notification, encrypt_media_retry_receipt,
+    };
+    let key = [9u8; 32];
+    let id = "3EB0C0FFEE42";
+    let (ciphertext, iv) = encrypt_media_retry_receipt(&key, id).expect("wacore seals");
+    wasp::media::open_request(&key, id, &iv, &ciphertext).expect("we open wacore's request");
+    // wacore opens ours with the same function it opens answers with:
+    // the plaintext is the ServerErrorReceipt naming the message.
+    let ours = wasp::media::seal_request(&key, id);
+    let plain = decrypt_media_retry_notification(&key, id, &ours.iv, &ours.ciphertext)
+        .expect("wacore opens our request");
+    let receipt = [&[0x0a, id.len() as u8][..], id.as_bytes()].concat();
+    assert_eq!(plain, receipt);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_rust_has_the_simulated_phone_upload_an_expired_file_again() -> Result<()> {
+    use whatsapp_rust::features::{MediaRetryResult, MediaReuploadRequest};
+    interop::init_tracing();
+    let (sim, admin, carol, mut peer) = interop::link::sim_with_peer().await?;
+    let dave = admin.create_phone().await?;
+    let data: Vec<u8> = (0..50_000).map(|n| (n % 233) as u8).collect();
+    sim.phone_send_media(
+        &dave,
+        &carol,
+        wasp::sim::PhoneMedia {
+            kind: MediaKind::Document,
+            data: data.clone(),
+            mimetype: "application/pdf".into(),
+            caption: None,
+            file_name: Some("old.pdf".into()),
+            voice_note: false,
+        },
+    )?;
+    let (document, info) = tokio::time::timeout(SHORT_HANG_GUARD, async {
+        loop {
+            let event = peer.events.recv().await?;
+            for m in event.messages() {
+                if let Some(doc) = m.message.document_message.as_option() {
+                    return Some((doc.clone(), m.info.clone()));
+                }
+            }
+        }
+    })
+    .await
+    .context("whatsapp-rust got no document (hang guard)")?
+    .context("event stream ended")?;
+    let old_path = document.direct_path.clone().context("a direct path")?;
+    sim.expire_media(&old_path)?;
+    assert!(
+        peer.client.download(&document).await.is_err(),
+        "expired: the hosts no longer have it"
+    );
+
+    // whatsapp-rust's own media retry request, answered by the simulated
+    // phone: each side opens what the other sealed.
+    let media_key = document.media_key.clone().context("a media key")?;
+    let request = MediaReuploadRequest {
+        msg_id: &info.id,
+        chat_jid: &info.source.chat,
+        media_key: &media_key,
+        is_from_me: false,
+        participant: None,
+    };
+    let answer = tokio::time::timeout(
+        SHORT_HANG_GUARD,
+        peer.client.media_reupload().request(&request),
+    )
+    .await
+    .context("no media retry answer (hang guard)")?
+    .map_err(|e| anyhow::anyhow!("whatsapp-rust's media retry failed: {e}"))?;
+    let MediaRetryResult::Success { direct_path } = answer else {
+        anyhow::bail!("the phone did not upload the file again: {answer:?}");
+    };
+    assert_ne!(direct_path, old_path);
+    let mut moved = document.clone();
+    moved.direct_path = Some(direct_path);
+    let downloaded = tokio::time::timeout(SHORT_HANG_GUARD, peer.client.download(&moved))
+        .await
+        .context("whatsapp-rust download hung (hang guard)")?
+        .map_err(|e| anyhow::anyhow!("whatsapp-rust could not download the new copy: {e}"))?;
+    assert!(downloaded == data, "the new copy differs");
+
+    // A message the phone no longer has: whatsapp-rust reads its refusal.
+    sim.phone_clear_chats(&carol)?;
+    let answer = tokio::time::timeout(
+        SHORT_HANG_GUARD,
+        peer.client.media_reupload().request(&request),
+    )
+    .await
+    .context("no media retry answer (hang guard)")?
+    .map_err(|e| anyhow::anyhow!("whatsapp-rust's media retry failed: {e}"))?;
+    assert!(matches!(answer, MediaRetryResult::NotFound), "{answer:?}");
+    peer.handle.shutdown().await;
     Ok(())
 }

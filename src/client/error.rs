@@ -50,6 +50,8 @@ pub enum ClientError {
     MediaDamaged(#[from] crate::media::MediaError),
     #[error("invalid media reference: {0}")]
     InvalidMedia(String),
+    #[error("no file is kept for message {0:?}")]
+    UnknownMessage(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

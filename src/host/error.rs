@@ -105,6 +105,7 @@ impl From<ClientError> for HostError {
             ClientError::MediaTooLarge(_) => K::MediaTooLarge,
             ClientError::MediaTransfer(_) | ClientError::MediaDamaged(_) => K::MediaFailed,
             ClientError::InvalidMedia(_) => K::InvalidMedia,
+            ClientError::UnknownMessage(_) => K::UnknownMessage,
         };
         HostError::Session {
             kind,

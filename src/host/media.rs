@@ -2,7 +2,7 @@
 //! perhaps a mimetype, caption and file name) made into what a session
 //! sends, with sane defaults: the mimetype sniffed from the first bytes
 //! when not given, voice notes only as OGG/Opus (what WhatsApp's apps
-//! play as voice messages).
+//! play as voice messages) unless an ffmpeg converts them (`voice`).
 //!
 //! Files received: a message event's `media` fetched, checked and
 //! decrypted as a stream ([`MediaDownload`]).
@@ -23,7 +23,13 @@ use crate::media::MediaKind;
 
 /// Why a voice note is refused: WhatsApp's apps play only OGG/Opus as
 /// voice messages.
-const NOT_OGG: &str = "voice notes must be OGG/Opus (convert the file, or send it as audio)";
+const NOT_OGG: &str = "voice notes must be OGG/Opus (convert the file, send it as audio, or start wasp with --ffmpeg to convert voice notes)";
+
+/// Whether a file's first bytes are an OGG stream carrying Opus (the
+/// first page's packet is the `OpusHead`, RFC 7845 §5.1), not Vorbis.
+fn is_ogg_opus(head: &[u8]) -> bool {
+    head.starts_with(b"OggS") && head.windows(8).take(64).any(|w| w == b"OpusHead")
+}
 
 /// Bytes of plaintext held between the session's download and the reader.
 const PIPE: usize = 64 * 1024;
@@ -177,6 +183,7 @@ pub(super) enum Source {
 pub(super) async fn first_bytes<R: tokio::io::AsyncRead + Unpin>(
     file: &mut OutgoingFile,
     mimetype_given: bool,
+    convert_voice: bool,
     mut body: R,
     content_type: Option<String>,
 ) -> Result<impl tokio::io::AsyncRead + Unpin, ClientError> {
@@ -196,7 +203,7 @@ pub(super) async fn first_bytes<R: tokio::io::AsyncRead + Unpin>(
     if head.is_empty() {
         return Err(ClientError::InvalidMedia("the file is empty".into()));
     }
-    if file.voice_note && !head.starts_with(b"OggS") {
+    if file.voice_note && !convert_voice && !is_ogg_opus(&head) {
         return Err(ClientError::InvalidMedia(NOT_OGG.into()));
     }
     if !mimetype_given {
@@ -212,21 +219,26 @@ pub(super) async fn first_bytes<R: tokio::io::AsyncRead + Unpin>(
 impl SendFile {
     /// What the session sends; `InvalidMedia` for an unknown kind, an
     /// empty file, both or neither of `data` and `url`, or a voice note
-    /// that is not OGG/Opus.
-    pub(super) fn into_outgoing(self) -> Result<(OutgoingFile, Source), ClientError> {
+    /// that is not OGG/Opus and no converter (`convert_voice`).
+    pub(super) fn into_outgoing(
+        self,
+        convert_voice: bool,
+    ) -> Result<(OutgoingFile, Source), ClientError> {
         let invalid = |why: &str| Err(ClientError::InvalidMedia(why.into()));
         match (&self.url, self.data.is_empty()) {
             (Some(_), false) => return invalid("give the file's data or its url, not both"),
             (None, true) => return invalid("the file is empty"),
             _ => {}
         }
-        let (file, mimetype_given) = self.describe()?;
+        let (file, mimetype_given) = self.describe(convert_voice)?;
         let source = match self.url {
             Some(url) => Source::Url {
                 url,
                 mimetype_given,
             },
-            None if file.voice_note && !self.data.starts_with(b"OggS") => return invalid(NOT_OGG),
+            None if file.voice_note && !convert_voice && !is_ogg_opus(&self.data) => {
+                return invalid(NOT_OGG)
+            }
             None => Source::Data(self.data),
         };
         Ok((file, source))
@@ -235,19 +247,23 @@ impl SendFile {
     /// What the session sends of a file whose bytes stream in apart
     /// (a multipart upload), and whether its mimetype was given (else it
     /// is sniffed from the first bytes, see [`first_bytes`]).
-    pub(super) fn into_streamed(self) -> Result<(OutgoingFile, bool), ClientError> {
+    pub(super) fn into_streamed(
+        self,
+        convert_voice: bool,
+    ) -> Result<(OutgoingFile, bool), ClientError> {
         if self.url.is_some() || !self.data.is_empty() {
             return Err(ClientError::InvalidMedia(
                 "an uploaded file comes with no data or url besides".into(),
             ));
         }
-        self.describe()
+        self.describe(convert_voice)
     }
 
     /// The file's kind, type, caption and name, checked; and whether the
     /// caller named the type. A voice note whose declared type is not
-    /// OGG is refused here (its bytes are checked where they are read).
-    fn describe(&self) -> Result<(OutgoingFile, bool), ClientError> {
+    /// OGG is refused here unless it will be converted (its bytes are
+    /// checked where they are read).
+    fn describe(&self, convert_voice: bool) -> Result<(OutgoingFile, bool), ClientError> {
         let invalid = |why: String| Err(ClientError::InvalidMedia(why));
         let (kind, voice_note) = match self.kind.as_str() {
             "voice" => (MediaKind::Audio, true),
@@ -258,7 +274,7 @@ impl SendFile {
             },
         };
         let given = self.mimetype.as_deref().filter(|m| !m.trim().is_empty());
-        if voice_note && given.is_some_and(|m| !m.contains("ogg")) {
+        if voice_note && !convert_voice && given.is_some_and(|m| !m.contains("ogg")) {
             return invalid(NOT_OGG.into());
         }
         let mimetype = given
@@ -313,7 +329,7 @@ mod tests {
             caption: Some("c".into()),
             ..Default::default()
         }
-        .into_outgoing()
+        .into_outgoing(false)
     }
 
     #[test]
@@ -325,12 +341,17 @@ mod tests {
         assert_eq!(file.mimetype, "image/png");
         let (file, _) = send("document", b"plain bytes").unwrap();
         assert_eq!(file.mimetype, "application/octet-stream");
-        let (file, _) = send("voice", b"OggS\0\x02opus...").unwrap();
+        let (file, _) = send(
+            "voice",
+            b"OggS\0\x02\0\0\0\0\0\0\0\0\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\x01\x13OpusHead\x01\x01",
+        )
+        .unwrap();
         assert!(file.voice_note);
         assert_eq!(file.kind, MediaKind::Audio);
         assert_eq!(file.caption, None);
         for (kind, data) in [
             ("voice", &b"ID3 mp3"[..]),
+            ("voice", b"OggS\0\x02 a vorbis stream: \x01vorbis\0\0"),
             ("gif", b"x"),
             ("image", b""),
             ("history", b"x"),

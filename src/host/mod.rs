@@ -19,6 +19,7 @@ mod media;
 mod media_fetch;
 mod pool;
 mod running;
+mod voice;
 mod webhook;
 
 pub use capacity::{
@@ -35,4 +36,5 @@ pub use crate::client::{Event, IncomingMedia, SentMessage, Status};
 pub use event::{HostEvent, QrState};
 pub use media::{MediaDownload, SendFile};
 pub use pool::{validate_webhook_url, Counters, CreateSession, Host, HostConfig, SessionInfo};
+pub use voice::VoiceConverter;
 pub use webhook::{AddressGuard, Backlog, IpNet, WebhookConfig, WebhookTarget};

@@ -44,6 +44,9 @@ pub struct HostConfig {
     /// more are refused (`media_busy`) so files cannot push the process
     /// past its memory.
     pub max_media_transfers: usize,
+    /// Converts voice notes that are not OGG/Opus (`--ffmpeg`); without
+    /// it they are refused.
+    pub voice_converter: Option<super::voice::VoiceConverter>,
 }
 
 impl HostConfig {
@@ -57,6 +60,7 @@ impl HostConfig {
             restore_per_sec: 100,
             webhooks: WebhookConfig::default(),
             max_media_transfers: 16,
+            voice_converter: None,
         }
     }
 }
@@ -354,10 +358,13 @@ impl Host {
         file: super::media::SendFile,
     ) -> Result<SentMessage, HostError> {
         let client = self.connected_client(id)?;
-        let (file, source) = file.into_outgoing()?;
+        let convert = self.config.voice_converter.is_some();
+        let (file, source) = file.into_outgoing(convert)?;
         let _transfer = self.media_permit()?;
-        let sent = match source {
-            super::media::Source::Data(data) => client.send_file(to, file, data.as_slice()).await?,
+        match source {
+            super::media::Source::Data(data) => {
+                self.send_prepared(&client, to, file, data.as_slice()).await
+            }
             super::media::Source::Url {
                 url,
                 mimetype_given,
@@ -374,18 +381,14 @@ impl Host {
                 let body = super::media::first_bytes(
                     &mut file,
                     mimetype_given,
+                    convert,
                     fetched.body,
                     fetched.content_type,
                 )
                 .await?;
-                client.send_file(to, file, body).await?
+                self.send_prepared(&client, to, file, body).await
             }
-        };
-        self.fanout
-            .counters
-            .messages_out
-            .fetch_add(1, Ordering::Relaxed);
-        Ok(sent)
+        }
     }
 
     /// Uploads a file whose bytes stream in as `body` (a multipart form's
@@ -400,10 +403,42 @@ impl Host {
         content_type: Option<String>,
     ) -> Result<SentMessage, HostError> {
         let client = self.connected_client(id)?;
-        let (mut file, mimetype_given) = file.into_streamed()?;
+        let convert = self.config.voice_converter.is_some();
+        let (mut file, mimetype_given) = file.into_streamed(convert)?;
         let _transfer = self.media_permit()?;
-        let body = super::media::first_bytes(&mut file, mimetype_given, body, content_type).await?;
-        let sent = client.send_file(to, file, body).await?;
+        let body =
+            super::media::first_bytes(&mut file, mimetype_given, convert, body, content_type)
+                .await?;
+        self.send_prepared(&client, to, file, body).await
+    }
+
+    /// Sends a checked file: a voice note through the converter first,
+    /// when there is one.
+    async fn send_prepared<R: tokio::io::AsyncRead + Unpin>(
+        &self,
+        client: &Client,
+        to: &str,
+        mut file: crate::client::media::OutgoingFile,
+        body: R,
+    ) -> Result<SentMessage, HostError> {
+        let sent = match &self.config.voice_converter {
+            Some(converter) if file.voice_note => {
+                let config = &self.config.client;
+                let converted = converter
+                    .convert(
+                        body,
+                        &config.media_dir,
+                        config.max_media_bytes,
+                        config.media_stall_timeout,
+                    )
+                    .await?;
+                file.mimetype = super::voice::OGG_OPUS.to_string();
+                file.waveform = converted.waveform.map(|bars| bars.to_vec());
+                // The spool file goes when `converted` does, after the send.
+                client.send_file(to, file, converted.file).await?
+            }
+            _ => client.send_file(to, file, body).await?,
+        };
         self.fanout
             .counters
             .messages_out
@@ -424,7 +459,10 @@ impl Host {
     }
 
     /// The file of received message `message_id`, by the record session
-    /// `id` kept of it, fetched, checked and decrypted as a stream.
+    /// `id` kept of it, fetched, checked and decrypted as a stream. When
+    /// the media hosts no longer have it, the session's phone is asked to
+    /// upload it again (up to `REUPLOAD_TIMEOUT`), and the new copy is
+    /// fetched.
     pub async fn download_message_media(
         &self,
         id: &str,
@@ -442,7 +480,17 @@ impl Host {
                 ),
             })?;
         let transfer = self.media_permit()?;
-        Ok(super::media::download(client, media, transfer).await?)
+        match super::media::download(client.clone(), media, transfer).await {
+            Err(ClientError::MediaGone(why)) => {
+                // The hosts forgot the file: our phone may still have it
+                // and upload it again (WhatsApp's media retry).
+                tracing::info!(session = id, message_id, %why, "media gone; asking the phone to upload it again");
+                let media = client.reupload_media(message_id).await?;
+                let transfer = self.media_permit()?;
+                Ok(super::media::download(client, media, transfer).await?)
+            }
+            downloaded => Ok(downloaded?),
+        }
     }
 
     /// A media transfer may start: one of `max_media_transfers` permits,

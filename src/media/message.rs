@@ -35,6 +35,11 @@ pub struct MediaMessage {
     pub page_count: Option<u32>,
     /// When the media key was made (seconds).
     pub media_key_timestamp: Option<i64>,
+    /// Images, videos and documents: a small JPEG the recipient sees
+    /// before fetching the file.
+    pub jpeg_thumbnail: Option<Vec<u8>>,
+    /// Voice notes: 64 bars, 0–100 (see `waveform`).
+    pub waveform: Option<Vec<u8>>,
 }
 
 fn array(bytes: Option<&Vec<u8>>) -> Option<[u8; 32]> {
@@ -64,6 +69,8 @@ impl MediaMessage {
             voice_note: m.ptt,
             page_count: m.page_count,
             media_key_timestamp: m.media_key_timestamp,
+            jpeg_thumbnail: m.jpeg_thumbnail.cloned(),
+            waveform: m.waveform.cloned(),
         })
     }
 
@@ -91,6 +98,7 @@ impl MediaMessage {
                     file_enc_sha256: enc,
                     direct_path: path,
                     media_key_timestamp: self.media_key_timestamp,
+                    jpeg_thumbnail: self.jpeg_thumbnail.clone(),
                     ..Default::default()
                 }))
             }
@@ -108,6 +116,7 @@ impl MediaMessage {
                     file_enc_sha256: enc,
                     direct_path: path,
                     media_key_timestamp: self.media_key_timestamp,
+                    jpeg_thumbnail: self.jpeg_thumbnail.clone(),
                     ..Default::default()
                 }))
             }
@@ -123,6 +132,7 @@ impl MediaMessage {
                     file_enc_sha256: enc,
                     direct_path: path,
                     media_key_timestamp: self.media_key_timestamp,
+                    waveform: self.waveform.clone(),
                     ..Default::default()
                 }))
             }
@@ -140,6 +150,7 @@ impl MediaMessage {
                     direct_path: path,
                     media_key_timestamp: self.media_key_timestamp,
                     caption: self.caption.clone(),
+                    jpeg_thumbnail: self.jpeg_thumbnail.clone(),
                     ..Default::default()
                 }))
             }
@@ -181,6 +192,8 @@ struct Fields<'a> {
     ptt: bool,
     page_count: Option<u32>,
     media_key_timestamp: Option<i64>,
+    jpeg_thumbnail: Option<&'a Vec<u8>>,
+    waveform: Option<&'a Vec<u8>>,
 }
 
 impl<'a> Fields<'a> {
@@ -203,6 +216,8 @@ impl<'a> Fields<'a> {
                 ptt: false,
                 page_count: None,
                 media_key_timestamp: m.media_key_timestamp,
+                jpeg_thumbnail: m.jpeg_thumbnail.as_ref(),
+                waveform: None,
             });
         }
         if let Some(m) = &message.video_message {
@@ -223,6 +238,8 @@ impl<'a> Fields<'a> {
                 ptt: false,
                 page_count: None,
                 media_key_timestamp: m.media_key_timestamp,
+                jpeg_thumbnail: m.jpeg_thumbnail.as_ref(),
+                waveform: None,
             });
         }
         if let Some(m) = &message.audio_message {
@@ -243,6 +260,8 @@ impl<'a> Fields<'a> {
                 ptt: m.ptt.unwrap_or(false),
                 page_count: None,
                 media_key_timestamp: m.media_key_timestamp,
+                jpeg_thumbnail: None,
+                waveform: m.waveform.as_ref(),
             });
         }
         if let Some(m) = &message.document_message {
@@ -263,6 +282,8 @@ impl<'a> Fields<'a> {
                 ptt: false,
                 page_count: m.page_count,
                 media_key_timestamp: m.media_key_timestamp,
+                jpeg_thumbnail: m.jpeg_thumbnail.as_ref(),
+                waveform: None,
             });
         }
         let m = message.sticker_message.as_ref()?;
@@ -283,6 +304,8 @@ impl<'a> Fields<'a> {
             ptt: false,
             page_count: None,
             media_key_timestamp: m.media_key_timestamp,
+            jpeg_thumbnail: None,
+            waveform: None,
         })
     }
 }
@@ -318,6 +341,12 @@ mod tests {
             voice_note: kind == MediaKind::Audio,
             page_count: (kind == MediaKind::Document).then_some(2),
             media_key_timestamp: Some(1_700_000_000),
+            jpeg_thumbnail: matches!(
+                kind,
+                MediaKind::Image | MediaKind::Video | MediaKind::Document
+            )
+            .then(|| b"\xFF\xD8\xFF thumb".to_vec()),
+            waveform: (kind == MediaKind::Audio).then(|| vec![7; 64]),
         }
     }
 

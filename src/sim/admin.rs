@@ -61,6 +61,7 @@ pub fn router(state: Arc<SimState>, identity: Arc<ServerIdentity>) -> Router {
         .route("/sim/phones/{phone}/lid-mappings", post(share_lid_mappings))
         .route("/sim/phones/{phone}/history-sync", post(share_history))
         .route("/sim/phones/{phone}/reinstall", post(reinstall))
+        .route("/sim/phones/{phone}/clear-chats", post(clear_chats))
         .route("/sim/phones/{phone}/receipts", get(receipts))
         .route("/sim/groups", post(create_group))
         .route("/sim/groups/{group}", get(group))
@@ -352,6 +353,16 @@ async fn reinstall(
     Path(phone): Path<String>,
 ) -> Result<Json<serde_json::Value>, SimError> {
     app.state.reinstall_phone(&phone)?;
+    Ok(Json(json!({})))
+}
+
+/// The phone's user clears every chat: the phone forgets the messages
+/// it received (and cannot upload their files again).
+async fn clear_chats(
+    State(app): State<App>,
+    Path(phone): Path<String>,
+) -> Result<Json<serde_json::Value>, SimError> {
+    app.state.phone_clear_chats(&phone)?;
     Ok(Json(json!({})))
 }
 

@@ -74,11 +74,18 @@ impl SimState {
     }
 
     /// `POST /sim/media/expire`: the media hosts drop the file at
-    /// `direct_path` (downloads then get 404, as for expired media).
+    /// `direct_path` (downloads then get 404, as for expired media); the
+    /// phones keep their copy and upload it again when a companion asks.
     pub fn expire_media(&self, direct_path: &str) -> Result<(), SimError> {
-        let gone = routes::file_name(direct_path).is_some_and(|name| self.media().forget(name));
+        let gone = routes::file_name(direct_path).is_some_and(|name| self.media().expire(name));
         gone.then_some(())
             .ok_or_else(|| SimError::UnknownMedia(direct_path.to_owned()))
+    }
+
+    /// Every file on the media hosts expires (the phones keep their
+    /// copies); how many did.
+    pub fn expire_all_media(&self) -> usize {
+        self.media().expire_all()
     }
 
     /// Damages one byte of the file at `direct_path`, as a broken transfer
@@ -140,6 +147,13 @@ impl SimState {
     /// phone (contacts see an identity change).
     pub fn reinstall_phone(&self, phone: &str) -> Result<(), SimError> {
         admin::reinstall_phone(self, phone)
+    }
+
+    /// `POST /sim/phones/{phone}/clear-chats`: the phone forgets the
+    /// messages it received (a companion's request to upload one's file
+    /// again finds nothing).
+    pub fn phone_clear_chats(&self, phone: &str) -> Result<(), SimError> {
+        admin::clear_chats(self, phone)
     }
 
     /// `GET /sim/phones/{phone}/messages`: texts the phone received.

@@ -146,6 +146,16 @@ impl SimHandle {
         self.state.expire_media(direct_path)
     }
 
+    /// Every file on the media hosts expires; how many did.
+    pub fn expire_all_media(&self) -> usize {
+        self.state.expire_all_media()
+    }
+
+    /// `POST /sim/phones/{phone}/clear-chats`.
+    pub fn phone_clear_chats(&self, phone: &str) -> Result<(), SimError> {
+        self.state.phone_clear_chats(phone)
+    }
+
     /// Damages one byte of a stored media file.
     pub fn corrupt_media(&self, direct_path: &str, offset: usize) -> Result<(), SimError> {
         self.state.corrupt_media(direct_path, offset)

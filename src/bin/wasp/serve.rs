@@ -73,6 +73,11 @@ pub struct ServeArgs {
     /// (`GET /v1/sessions/{id}/messages/{message_id}/media`).
     #[arg(long, env = "WASP_MEDIA_RETENTION_DAYS", default_value_t = 30)]
     media_retention_days: u64,
+    /// An ffmpeg (with libopus) to convert voice notes in other formats
+    /// to OGG/Opus and draw their waveform; without it such voice notes
+    /// are refused.
+    #[arg(long, env = "WASP_FFMPEG")]
+    ffmpeg: Option<PathBuf>,
     /// A webhook receiving every event of every session (http:// or https://).
     #[arg(long, env = "WASP_WEBHOOK_URL")]
     webhook_url: Option<String>,
@@ -163,6 +168,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     config.memory_limit = args.memory_limit;
     config.restore_per_sec = args.restore_rate;
     config.max_media_transfers = args.max_media_transfers;
+    if let Some(ffmpeg) = &args.ffmpeg {
+        let converter =
+            wasp::host::VoiceConverter::new(ffmpeg.clone()).map_err(anyhow::Error::msg)?;
+        config.voice_converter = Some(converter);
+    }
     if let Some(path) = &args.webhook_ca_file {
         let pem = std::fs::read(path)
             .with_context(|| format!("reading webhook CA file {}", path.display()))?;

@@ -1,5 +1,7 @@
 //! The media commands: [`Client::media_conn`], and the one step it hands
-//! the session (the cached hosts, or the `media_conn` iq).
+//! the session (the cached hosts, or the `media_conn` iq);
+//! [`Client::received_media`] and [`Client::reupload_media`] (whose steps
+//! are `messaging::media_records` and `reupload`).
 //!
 //! Owns: that step and the `Client` methods every transfer shares. Must
 //! not touch: the transfers themselves (`upload`, `download`).
@@ -51,6 +53,19 @@ impl Client {
     pub async fn received_media(&self, id: &str) -> Result<Option<IncomingMedia>, ClientError> {
         let (reply, rx) = oneshot::channel();
         self.command(lookup_media(id.to_owned(), reply)).await?;
+        rx.await.map_err(|_| ClientError::NotConnected)?
+    }
+
+    /// Asks our phone to upload the file of received message `id` again
+    /// and answers with its `media`, pointed at the new copy (the kept
+    /// record is updated too). Errors: `UnknownMessage` when no record is
+    /// kept, `MediaGone` when the phone no longer has the file or does not
+    /// answer within [`REUPLOAD_TIMEOUT`](super::REUPLOAD_TIMEOUT),
+    /// `NotConnected`.
+    pub async fn reupload_media(&self, id: &str) -> Result<IncomingMedia, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(super::reupload::request(id.to_owned(), reply))
+            .await?;
         rx.await.map_err(|_| ClientError::NotConnected)?
     }
 

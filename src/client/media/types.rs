@@ -42,6 +42,11 @@ pub struct OutgoingFile {
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub seconds: Option<u32>,
+    /// Images: a small JPEG shown before the file is fetched (drawn from
+    /// the image when not given).
+    pub jpeg_thumbnail: Option<Vec<u8>>,
+    /// Voice notes: 64 bars, 0–100 (`media::Waveform`).
+    pub waveform: Option<Vec<u8>>,
 }
 
 impl OutgoingFile {
@@ -56,6 +61,8 @@ impl OutgoingFile {
             width: None,
             height: None,
             seconds: None,
+            jpeg_thumbnail: None,
+            waveform: None,
         }
     }
 }

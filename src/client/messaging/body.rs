@@ -98,6 +98,8 @@ mod tests {
             voice_note,
             page_count: None,
             media_key_timestamp: None,
+            jpeg_thumbnail: None,
+            waveform: None,
         }))
     }
 

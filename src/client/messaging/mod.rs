@@ -31,7 +31,7 @@ mod group_tests;
 mod history_sync;
 mod keys;
 mod lid_sync;
-mod media_records;
+pub mod media_records;
 mod peers;
 mod receipts;
 mod receive;

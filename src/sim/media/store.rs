@@ -18,9 +18,16 @@ pub struct Upload {
     pub bytes: Bytes,
 }
 
+/// Expired files the phones still hold, at most (the oldest forgotten
+/// first): what they can upload again when a companion asks.
+const MAX_EXPIRED: usize = 256;
+
 /// Blobs by file name, and the tokens that may upload.
 pub(crate) struct MediaStore {
     blobs: HashMap<String, Upload>,
+    /// Files the hosts dropped as expired, by their old name: the phones'
+    /// own copies, in the order they expired.
+    expired: VecDeque<(String, Upload)>,
     order: VecDeque<String>,
     total: usize,
     cap: usize,
@@ -33,6 +40,7 @@ impl MediaStore {
     pub fn new(cap: usize) -> MediaStore {
         MediaStore {
             blobs: HashMap::new(),
+            expired: VecDeque::new(),
             order: VecDeque::new(),
             total: 0,
             cap,
@@ -89,6 +97,34 @@ impl MediaStore {
         }
     }
 
+    /// The file expires: the hosts drop it, the phones keep their copy;
+    /// whether the hosts had it.
+    pub fn expire(&mut self, name: &str) -> bool {
+        let Some(upload) = self.blobs.get(name).cloned() else {
+            return false;
+        };
+        self.forget(name);
+        if self.expired.len() >= MAX_EXPIRED {
+            self.expired.pop_front();
+        }
+        self.expired.push_back((name.to_string(), upload));
+        true
+    }
+
+    /// Every file expires; how many there were.
+    pub fn expire_all(&mut self) -> usize {
+        let names: Vec<String> = self.order.iter().cloned().collect();
+        names.iter().filter(|name| self.expire(name)).count()
+    }
+
+    /// A phone uploads its copy of expired file `name` again (same bytes:
+    /// the key decides them); its new name, if the copy is still held.
+    pub fn upload_again(&mut self, name: &str) -> Option<String> {
+        let at = self.expired.iter().position(|(n, _)| n == name)?;
+        let (_, upload) = self.expired.remove(at)?;
+        Some(self.put(upload.bytes))
+    }
+
     /// Overwrites a stored file's byte at `offset` (a test damaging
     /// media in transit); whether there was such a byte.
     pub fn corrupt(&mut self, name: &str, offset: usize) -> bool {
@@ -124,6 +160,15 @@ mod tests {
         assert!(store.get(&b).is_some());
         assert!(store.forget(&b));
         assert!(!store.forget(&b));
+        let c = store.put(Bytes::from_static(b"cdef"));
+        assert!(store.expire(&c));
+        assert!(store.get(&c).is_none(), "expired: off the hosts");
+        let again = store.upload_again(&c).expect("the phone's copy");
+        assert_eq!(
+            store.get(&again).map(|u| u.bytes),
+            Some(Bytes::from_static(b"cdef"))
+        );
+        assert_eq!(store.upload_again(&c), None, "uploaded once");
         let token = store.issue_token(100);
         assert!(store.token_valid(&token, 100));
         assert!(!store.token_valid(&token, 100 + AUTH_TTL_SECS));

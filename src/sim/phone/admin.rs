@@ -1,5 +1,6 @@
 //! What the admin API reads of a phone and does to it besides messaging:
-//! the texts and receipts it received, a reinstall of WhatsApp.
+//! the texts and receipts it received, its chats cleared, a reinstall of
+//! WhatsApp.
 //!
 //! Owns: those operations. Must not touch: sending (`send`), the
 //! account's companions.
@@ -64,6 +65,14 @@ fn open_media(state: &SimState, media: &MediaMessage) -> PhoneMediaView {
         sha256,
         length,
         error,
+        width: media.width,
+        height: media.height,
+        seconds: media.seconds,
+        waveform: media.waveform.clone(),
+        jpeg_thumbnail: media.jpeg_thumbnail.as_ref().map(|t| {
+            use base64::prelude::{Engine as _, BASE64_STANDARD};
+            BASE64_STANDARD.encode(t)
+        }),
     }
 }
 
@@ -76,6 +85,12 @@ pub(crate) fn phone_receipts(state: &SimState, phone: &str) -> Result<Vec<PhoneR
 
 fn read<T>(state: &SimState, phone: &str, f: impl FnOnce(&Account) -> T) -> Result<T, SimError> {
     state.lock().account(phone).map(f)
+}
+
+/// `POST /sim/phones/{phone}/clear-chats`: the received messages go.
+pub(crate) fn clear_chats(state: &SimState, phone: &str) -> Result<(), SimError> {
+    state.lock().account_mut(phone)?.signal.received.clear();
+    Ok(())
 }
 
 /// `POST /sim/phones/{phone}/reinstall`: WhatsApp reinstalled on the

@@ -14,6 +14,7 @@
 //! `receipts` (a phone receives a receipt; retries), `encrypt`,
 //! `key_share`, `lid_sync` (the contacts' LIDs pushed to the companions),
 //! `history_sync` (a history chunk with those LIDs, uploaded, announced),
+//! `media_retry` (an expired file uploaded again for a companion),
 //! `admin` (inbox and receipts listed, reinstall).
 
 pub(crate) mod admin;
@@ -27,6 +28,7 @@ pub(crate) mod history_sync;
 pub(crate) mod inbox;
 pub(crate) mod key_share;
 pub(crate) mod lid_sync;
+pub(crate) mod media_retry;
 pub(crate) mod outgoing;
 pub(crate) mod receipts;
 pub(crate) mod send;

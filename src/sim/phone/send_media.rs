@@ -61,6 +61,8 @@ pub(crate) fn phone_send_media(
         voice_note: media.voice_note,
         page_count: None,
         media_key_timestamp: i64::try_from(now).ok(),
+        jpeg_thumbnail: None,
+        waveform: None,
     }
     .to_message();
 

@@ -1,11 +1,13 @@
 //! Routing what a companion confirms: its `<receipt>`s (delivered, read,
-//! retry) go back to the message's sender, and its `<ack>`s and receipts
+//! retry) go back to the message's sender (a `server-error` receipt, a
+//! media retry request, to its own phone), and its `<ack>`s and receipts
 //! take stanzas off its offline queue.
 //!
 //! Owns: the server's receipt ack, the queue removals, forwarding to the
 //! sender. Must not touch: what a phone does with a receipt
 //! (`phone::receipts`).
 
+use crate::sim::phone::media_retry::answer_retry_request;
 use crate::sim::phone::receipts::phone_got_receipt;
 use crate::sim::protocol::messages::{forwarded_receipt, receipt_ack, receipt_ids};
 use crate::sim::state::{SimState, World};
@@ -17,6 +19,12 @@ use crate::wire::Node;
 /// the server's ack.
 pub(crate) fn route_receipt(state: &SimState, me: &DeviceAddress, node: &Node) -> Vec<Node> {
     let ack = receipt_ack(node);
+    if node.get_attr("type") == Some("server-error") {
+        // Not for the message's sender: the companion asks its own phone
+        // to upload an expired file again.
+        answer_retry_request(state, me, node);
+        return vec![ack];
+    }
     let id = node.get_attr("id").unwrap_or_default();
     let ids = receipt_ids(node);
     let mut world = state.lock();

@@ -65,6 +65,18 @@ pub struct PhoneMediaView {
     pub length: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the message says besides: an image's size, a voice note's
+    /// duration and 64-bar waveform, a thumbnail (base64 JPEG).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waveform: Option<Vec<u8>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jpeg_thumbnail: Option<String>,
 }
 
 /// A receipt a phone received for a message it sent.
