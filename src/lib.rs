@@ -8,6 +8,7 @@
 //! |----------|-------------------------------------------------------------|
 //! | `api`    | the HTTP API: routes, JSON errors, auth, event streams      |
 //! | `host`   | the session pool: records, restore, capacity, alerts        |
+//! | `cluster`| membership, heartbeats and placement across nodes (Redis)   |
 //! | `client` | one WhatsApp session: pairing, login, keepalive, reconnect  |
 //! | `signal` | Signal protocol state and crypto (identity, prekeys, ...)   |
 //! | `wire`   | WebSocket transport, frames, Noise, binary nodes            |
@@ -29,6 +30,7 @@
 
 pub mod api;
 pub mod client;
+pub mod cluster;
 pub mod crypto;
 pub mod host;
 pub mod media;

@@ -224,6 +224,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/sessions/x/events", &["GET"]),
     ("/v1/events", &["GET"]),
     ("/v1/capacity", &["GET"]),
+    ("/v1/nodes", &["GET"]),
     ("/metrics", &["GET"]),
     ("/openapi.json", &["GET"]),
     ("/healthz", &["GET"]),

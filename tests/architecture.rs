@@ -19,6 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("proto", &[]),
     ("media", &["crypto", "proto"]),
     ("store", &["types"]),
+    ("cluster", &["types"]),
     ("wire", &["types", "crypto", "proto"]),
     ("signal", &["types", "crypto", "proto"]),
     (
@@ -30,7 +31,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "host",
         &[
-            "client", "store", "types", "crypto", "proto", "wire", "media",
+            "client", "store", "types", "crypto", "proto", "wire", "media", "cluster",
         ],
     ),
     ("api", &["host", "types"]),

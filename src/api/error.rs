@@ -80,6 +80,7 @@ impl From<HostError> for ApiError {
                 tracing::error!(error = %e, "storage failure");
                 (S::INTERNAL_SERVER_ERROR, "storage_error")
             }
+            HostError::Cluster(_) => (S::SERVICE_UNAVAILABLE, "cluster_unreachable"),
         };
         ApiError::new(status, code, e.to_string())
     }

@@ -48,6 +48,7 @@ use super::{events, groups, media, ops, sessions};
         events::session_events,
         events::all_events,
         ops::capacity,
+        ops::nodes,
         ops::healthz,
         ops::readyz,
         ops::metrics,

@@ -39,18 +39,24 @@ pub async fn healthz() -> Json<Health> {
     security(()),
     responses(
         (status = 200, description = "Ready", body = Health),
-        (status = 503, description = "restoring", body = ErrorBody,
+        (status = 503, description = "restoring, or cluster_unreachable (a node whose Redis did not answer its last heartbeat)", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait before asking again"))),
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     if state.host.is_ready() {
         Ok(Json(Health { status: "ready" }))
-    } else {
+    } else if !state.host.is_restored() {
         Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "restoring",
             "stored sessions are still being restored",
+        ))
+    } else {
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster_unreachable",
+            "the cluster's Redis did not answer the last heartbeat; sessions keep serving",
         ))
     }
 }
@@ -63,6 +69,31 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
 )]
 pub async fn capacity(State(state): State<AppState>) -> Json<CapacityReport> {
     Json(state.host.capacity())
+}
+
+/// `GET /v1/nodes`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Nodes {
+    /// Whether this service runs as a node of a cluster (`--redis`).
+    pub cluster: bool,
+    /// Every node heard from lately (without a cluster: this one, `local`).
+    pub nodes: Vec<crate::host::NodeInfo>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/nodes",
+    summary = "The cluster's nodes: load, memory, capacity, heartbeat age and state",
+    responses(
+        (status = 200, description = "The nodes, by id", body = Nodes),
+        (status = 503, description = "cluster_unreachable: Redis did not answer", body = ErrorBody),
+    )
+)]
+pub async fn nodes(State(state): State<AppState>) -> Result<Json<Nodes>, ApiError> {
+    Ok(Json(Nodes {
+        cluster: state.host.in_cluster(),
+        nodes: state.host.nodes().await?,
+    }))
 }
 
 pub async fn not_found() -> ApiError {

@@ -89,6 +89,7 @@ pub fn router_with(
         .route("/v1/sessions/{id}/events", get(events::session_events))
         .route("/v1/events", get(events::all_events))
         .route("/v1/capacity", get(ops::capacity))
+        .route("/v1/nodes", get(ops::nodes))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::document))
         .route_layer(middleware::from_fn_with_state(

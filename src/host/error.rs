@@ -30,6 +30,9 @@ pub enum HostError {
     Store(#[from] StoreError),
     #[error("host database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The cluster refused this node, or Redis did not answer.
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 /// What kind of refusal or failure a session reported.

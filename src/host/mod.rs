@@ -10,6 +10,8 @@
 //! session its own store; the host only decides which sessions run).
 
 mod capacity;
+mod cluster_node;
+mod cluster_state;
 mod error;
 mod event;
 mod fanout;
@@ -26,6 +28,7 @@ pub use capacity::{
     derive_max_sessions, process_rss, rss_from_statm, CapacityReport, MemoryReport,
     DEFAULT_SESSION_COST,
 };
+pub use cluster_state::{NodeInfo, NodeStatus};
 pub use error::{HostError, SessionErrorKind};
 // What the host hands out of its sessions, in the client's own types.
 pub use crate::client::groups::{

@@ -47,6 +47,9 @@ pub struct HostConfig {
     /// Converts voice notes that are not OGG/Opus (`--ffmpeg`); without
     /// it they are refused.
     pub voice_converter: Option<super::voice::VoiceConverter>,
+    /// The cluster this host is a node of (`--redis`), connected;
+    /// joined by [`Host::join_cluster`].
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 impl HostConfig {
@@ -61,6 +64,7 @@ impl HostConfig {
             webhooks: WebhookConfig::default(),
             max_media_transfers: 16,
             voice_converter: None,
+            cluster: None,
         }
     }
 }
@@ -115,6 +119,8 @@ pub struct Host {
     closing: AtomicBool,
     /// One permit per media transfer in flight.
     media_transfers: Arc<tokio::sync::Semaphore>,
+    /// This host as a node of a cluster, when it is one.
+    cluster: Option<super::cluster_state::ClusterNode>,
 }
 
 impl Host {
@@ -133,6 +139,7 @@ impl Host {
         let fanout = Arc::new(Fanout::new(webhooks.start(), config.clock.clone()));
         let memory_limit = config.memory_limit.or_else(capacity::cgroup_memory_limit);
         let max_media_transfers = config.max_media_transfers.max(1);
+        let config_cluster = config.cluster.clone();
         let max_sessions = config.max_sessions.unwrap_or_else(|| match memory_limit {
             Some(limit) => capacity::derive_max_sessions(limit, DEFAULT_SESSION_COST),
             None => UNLIMITED_DEFAULT_SESSIONS,
@@ -153,6 +160,7 @@ impl Host {
             ready: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             media_transfers: Arc::new(tokio::sync::Semaphore::new(max_media_transfers)),
+            cluster: config_cluster.map(super::cluster_state::ClusterNode::new),
         }))
     }
 
@@ -191,8 +199,19 @@ impl Host {
         Ok(started)
     }
 
+    /// Every stored session was started, and the cluster (when this host
+    /// is a node of one) answered the last heartbeat.
     pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed) && self.cluster.as_ref().is_none_or(|c| c.reachable())
+    }
+
+    /// Every stored session was started (whatever the cluster says).
+    pub fn is_restored(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn cluster_node(&self) -> Option<&super::cluster_state::ClusterNode> {
+        self.cluster.as_ref()
     }
 
     /// Creates and starts a new session. Refused past capacity: running

@@ -107,6 +107,28 @@ pub struct ServeArgs {
     /// Webhook attempts in flight at once, across all endpoints.
     #[arg(long, env = "WASP_WEBHOOK_CONCURRENCY", default_value_t = 64)]
     webhook_concurrency: usize,
+    /// Cluster mode: the Redis (redis://host:port/db) this node registers
+    /// and heartbeats in, beside the cluster's other nodes.
+    #[arg(long, env = "WASP_REDIS")]
+    redis: Option<String>,
+    /// This node's id in the cluster ([A-Za-z0-9_-]{1,64}, unique among
+    /// live nodes); the host name when unset.
+    #[arg(long, env = "WASP_NODE_ID")]
+    node_id: Option<String>,
+    /// Where the cluster's other nodes reach this one
+    /// (http://10.0.0.5:8080); required with --redis.
+    #[arg(long, env = "WASP_ADVERTISE")]
+    advertise: Option<String>,
+    /// The cluster's name: the prefix of its keys in Redis (several
+    /// clusters may share one Redis).
+    #[arg(long, env = "WASP_CLUSTER", default_value = "wasp")]
+    cluster: String,
+    /// How often this node heartbeats in the cluster.
+    #[arg(long, env = "WASP_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    heartbeat_interval: Duration,
+    /// A node silent this long is dead to the others.
+    #[arg(long, env = "WASP_NODE_DEAD_AFTER", default_value = "15s", value_parser = parse_duration)]
+    node_dead_after: Duration,
     #[command(flatten)]
     whatsapp: WhatsAppArgs,
 }
@@ -203,9 +225,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             secret: args.webhook_secret,
         });
     }
+    config.cluster = match &args.redis {
+        Some(url) => {
+            let cluster = ClusterArgs {
+                name: &args.cluster,
+                node_id: &args.node_id,
+                advertise: args.advertise.as_deref(),
+                heartbeat_interval: args.heartbeat_interval,
+                node_dead_after: args.node_dead_after,
+            };
+            Some(connect_cluster(&cluster, url).await?)
+        }
+        None => None,
+    };
     let host = Host::open(config)
         .with_context(|| format!("opening data directory {}", args.data.display()))?;
     host.spawn_monitor(std::time::Duration::from_secs(5));
+    host.join_cluster().await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -248,9 +284,46 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     {
         tracing::warn!("grace period over: sessions left without closing");
     }
+    host.leave_cluster().await;
     if let Some(sim) = sim {
         sim.shutdown().await;
     }
     tracing::info!("all sessions closed");
     Ok(())
+}
+
+/// What `--redis` comes with.
+struct ClusterArgs<'a> {
+    name: &'a str,
+    node_id: &'a Option<String>,
+    advertise: Option<&'a str>,
+    heartbeat_interval: Duration,
+    node_dead_after: Duration,
+}
+
+/// Connects to the cluster's Redis as the node `--node-id` (the host
+/// name by default) reachable at `--advertise`.
+async fn connect_cluster(
+    args: &ClusterArgs<'_>,
+    url: &str,
+) -> anyhow::Result<wasp::cluster::Cluster> {
+    let advertise = args
+        .advertise
+        .context("--redis needs --advertise: the URL the other nodes reach this one at")?;
+    let node_id = match args.node_id {
+        Some(id) => id.clone(),
+        None => std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| wasp::cluster::valid_node_id(h))
+            .context("no --node-id given and the host name is not a usable one")?,
+    };
+    if args.node_dead_after <= args.heartbeat_interval {
+        anyhow::bail!("--node-dead-after must be longer than --heartbeat-interval");
+    }
+    let mut config = wasp::cluster::ClusterConfig::new(url, &node_id, advertise);
+    config.prefix = args.name.to_string();
+    config.heartbeat = args.heartbeat_interval;
+    config.dead_after = args.node_dead_after;
+    Ok(wasp::cluster::Cluster::connect(config).await?)
 }

@@ -1,0 +1,25 @@
+//! Cluster membership and placement, shared through Redis: which nodes
+//! are alive (each registers itself and heartbeats with a TTL), what each
+//! carries (sessions, reservations, memory, capacity), and where a new
+//! session goes (the live node with the lowest load, chosen and reserved
+//! in one Lua script so concurrent creates on any nodes never over-fill
+//! one).
+//!
+//! Owns: the Redis keys under the cluster's prefix and every command on
+//! them (`node`: the handle; `keys`, `membership`, `placement`). Must not touch: sessions,
+//! their state or the HTTP API (the host calls in here and reports its
+//! counts); ownership of a session's state is fenced where the state
+//! lives (PostgreSQL), never by Redis alone.
+//!
+//! Redis standalone (or behind Sentinel); the scripts name keys built at
+//! run time, which Redis Cluster would refuse.
+
+mod error;
+mod keys;
+mod membership;
+mod node;
+mod placement;
+
+pub use error::ClusterError;
+pub use membership::{NodeLoad, NodeState, NodeView};
+pub use node::{valid_node_id, Cluster, ClusterConfig};

@@ -1,0 +1,108 @@
+//! This host as a node of a cluster (`--redis`): it joins with its load,
+//! heartbeats it (sessions, capacity, memory) on a task of its own, joins
+//! again if the cluster gave it up for dead, says whether the cluster is
+//! reachable (readiness), lists the nodes, and leaves on a clean
+//! shutdown.
+//!
+//! Owns: that loop. Must not touch: the Redis keys and scripts
+//! (`crate::cluster`), sessions; what it keeps is in `cluster_state`.
+
+use std::sync::{Arc, Weak};
+
+use super::cluster_state::{load_of, NodeInfo, NodeStatus};
+use super::pool::Host;
+use super::HostError;
+
+impl Host {
+    /// Joins the cluster, when there is one, and starts heartbeating.
+    /// Errors: the cluster refused this node (an id live elsewhere,
+    /// another version) or Redis is unreachable.
+    pub async fn join_cluster(self: &Arc<Self>) -> Result<(), HostError> {
+        let Some(node) = self.cluster_node() else {
+            return Ok(());
+        };
+        node.cluster.join(load_of(&self.capacity())).await?;
+        node.set_reachable(true);
+        tracing::info!(node = node.cluster.node_id(), "joined the cluster");
+        tokio::spawn(heartbeat(Arc::downgrade(self)));
+        Ok(())
+    }
+
+    /// Whether this host is a node of a cluster.
+    pub fn in_cluster(&self) -> bool {
+        self.cluster_node().is_some()
+    }
+
+    /// Every node of the cluster; without one, this host alone.
+    pub async fn nodes(&self) -> Result<Vec<NodeInfo>, HostError> {
+        match self.cluster_node() {
+            Some(node) => Ok(node
+                .cluster
+                .nodes()
+                .await?
+                .into_iter()
+                .map(NodeInfo::from)
+                .collect()),
+            None => {
+                let load = load_of(&self.capacity());
+                Ok(vec![NodeInfo {
+                    id: "local".into(),
+                    url: String::new(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    state: NodeStatus::Up,
+                    sessions: load.sessions,
+                    reserved: 0,
+                    capacity: load.capacity,
+                    rss_bytes: load.rss_bytes,
+                    memory_limit: load.memory_limit,
+                    heartbeat_age_ms: 0,
+                }])
+            }
+        }
+    }
+
+    /// Leaves the cluster (a clean shutdown): the others see this node
+    /// gone at once.
+    pub async fn leave_cluster(&self) {
+        if let Some(node) = self.cluster_node() {
+            if let Err(e) = node.cluster.leave().await {
+                tracing::warn!(error = %e, "could not leave the cluster; it will see this node dead");
+            }
+        }
+    }
+}
+
+/// Beats until the host is gone; rejoins when given up for dead.
+async fn heartbeat(host: Weak<Host>) {
+    loop {
+        let period = match host
+            .upgrade()
+            .and_then(|h| h.cluster_node().map(|n| n.cluster.config().heartbeat))
+        {
+            Some(period) => period,
+            None => return,
+        };
+        tokio::time::sleep(period).await;
+        let Some(host) = host.upgrade() else {
+            return;
+        };
+        let Some(node) = host.cluster_node() else {
+            return;
+        };
+        let load = load_of(&host.capacity());
+        let beat = match node.cluster.heartbeat(load).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                tracing::warn!("the cluster gave this node up for dead; joining again");
+                node.cluster.join(load).await
+            }
+            Err(e) => Err(e),
+        };
+        let was = node.set_reachable(beat.is_ok());
+        match beat {
+            Err(e) if was => tracing::warn!(error = %e, "cluster heartbeat failed"),
+            Ok(()) if !was => tracing::info!("cluster reachable again"),
+            _ => {}
+        }
+    }
+}
