@@ -29,8 +29,29 @@ use crate::host::HostEvent;
 )]
 pub async fn all_events(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    stream_of(state, None)
+    // In a cluster, the other nodes' sessions too (never twice: a
+    // forwarded stream is this node's alone).
+    let remote = match super::forward::is_forwarded(&headers) {
+        true => None,
+        false => state.host.subscribe_cluster(),
+    };
+    let remote = stream::unfold(remote, |remote| async move {
+        let mut rx = remote?;
+        let sse = match rx.recv().await {
+            Ok(event) => SseEvent::default().event(event.kind).data(event.data),
+            Err(RecvError::Lagged(missed)) => SseEvent::default()
+                .event("lagged")
+                .data(format!("{{\"missed\":{missed}}}")),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(sse), Some(rx)))
+    });
+    let mut shutdown = state.shutdown.clone();
+    let remote = remote.take_until(async move { shutdown.wait().await });
+    let local = stream_of(state, None);
+    Sse::new(stream::select(local, remote)).keep_alive(KeepAlive::default())
 }
 
 #[utoipa::path(
@@ -51,7 +72,7 @@ pub async fn session_events(
     SessionId(id): SessionId,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     state.host.get(&id)?;
-    Ok(stream_of(state, Some(id)))
+    Ok(Sse::new(stream_of(state, Some(id))).keep_alive(KeepAlive::default()))
 }
 
 /// Host-wide events (capacity) go to every stream; session events only
@@ -59,7 +80,7 @@ pub async fn session_events(
 fn stream_of(
     state: AppState,
     session: Option<String>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     let rx = state.host.subscribe();
     let mut shutdown = state.shutdown.clone();
     let events = stream::unfold((rx, session), |(mut rx, session)| async move {
@@ -80,8 +101,7 @@ fn stream_of(
             }
         }
     });
-    let events = events.take_until(async move { shutdown.wait().await });
-    Sse::new(events).keep_alive(KeepAlive::default())
+    events.take_until(async move { shutdown.wait().await })
 }
 
 fn wanted(event: &HostEvent, session: Option<&str>) -> bool {

@@ -13,6 +13,7 @@ mod dashboard;
 mod error;
 mod events;
 mod extract;
+mod forward;
 mod framing;
 mod groups;
 mod http_stats;

@@ -11,7 +11,7 @@ use super::http_stats::HttpStats;
 use super::key::ApiKey;
 use super::shutdown::Shutdown;
 use super::state::{AppState, MAX_BODY_BYTES, MAX_UPLOAD_BODY_BYTES};
-use super::{dashboard, events, groups, json_errors, media, openapi, ops, sessions};
+use super::{dashboard, events, forward, groups, json_errors, media, openapi, ops, sessions};
 use crate::host::Host;
 
 /// The whole API, for a server of its own (tests): no server counters,
@@ -36,8 +36,9 @@ pub fn router_with(
         http,
         shutdown: shutdown.listener(),
     };
-    let v1 = Router::new()
-        .route("/v1/sessions", post(sessions::create).get(sessions::list))
+    // Everything about one session: served here, or forwarded to the
+    // node of the cluster that runs it.
+    let one_session = Router::new()
         .route(
             "/v1/sessions/{id}",
             get(sessions::get).delete(sessions::delete),
@@ -87,6 +88,13 @@ pub fn router_with(
             post(groups::revoke_invite),
         )
         .route("/v1/sessions/{id}/events", get(events::session_events))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            forward::to_owner,
+        ));
+    let v1 = Router::new()
+        .route("/v1/sessions", post(sessions::create).get(sessions::list))
+        .merge(one_session)
         .route("/v1/events", get(events::all_events))
         .route("/v1/capacity", get(ops::capacity))
         .route("/v1/nodes", get(ops::nodes))

@@ -13,11 +13,12 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::error::ErrorBody;
 use super::extract::{QueryOf, SessionId};
+use super::forward;
 use super::json::{JsonBody, OptionalJsonBody};
 use super::schemas::{CommandErrors, Image, QrFormat, SessionPath};
 use super::state::AppState;
 use crate::host::SentMessage;
-use crate::host::{CreateSession, QrState, SendFile, SessionInfo};
+use crate::host::{CreateSession, Placement, QrState, SendFile, SessionInfo};
 
 #[utoipa::path(
     post,
@@ -30,18 +31,50 @@ use crate::host::{CreateSession, QrState, SendFile, SessionInfo};
     responses(
         (status = 201, description = "Created and started", body = SessionInfo),
         (status = 400, description = "invalid_json, unknown_field, invalid_session_id, invalid_webhook", body = ErrorBody),
-        (status = 409, description = "session_exists", body = ErrorBody),
+        (status = 409, description = "session_exists (here, or on another node of the cluster)", body = ErrorBody),
         (status = 500, description = "storage_error", body = ErrorBody),
-        (status = 503, description = "capacity_exhausted, shutting_down", body = ErrorBody,
+        (status = 502, description = "node_unreachable: the node of the cluster chosen for it did not answer", body = ErrorBody),
+        (status = 503, description = "capacity_exhausted (the whole cluster), shutting_down, cluster_unreachable", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
     )
 )]
 pub async fn create(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     OptionalJsonBody(request): OptionalJsonBody<CreateSession>,
-) -> Result<(StatusCode, Json<SessionInfo>), ApiError> {
-    let info = state.host.create(request)?;
-    Ok((StatusCode::CREATED, Json(info)))
+) -> Result<Response, ApiError> {
+    let created = |info| (StatusCode::CREATED, Json(info)).into_response();
+    if forward::is_forwarded(&headers) {
+        // Another node placed it here.
+        return Ok(created(state.host.create_claimed(request).await?));
+    }
+    match state.host.create_placed(request.clone()).await? {
+        Placement::Here(info) => Ok(created(info)),
+        Placement::There { node, url } => {
+            let mut forwarded = axum::extract::Request::new(axum::body::Body::from(
+                serde_json::to_vec(&request).unwrap_or_default(),
+            ));
+            *forwarded.method_mut() = axum::http::Method::POST;
+            *forwarded.uri_mut() = axum::http::Uri::from_static("/v1/sessions");
+            if let Some(auth) = headers.get(header::AUTHORIZATION) {
+                forwarded
+                    .headers_mut()
+                    .insert(header::AUTHORIZATION, auth.clone());
+            }
+            forwarded.headers_mut().insert(
+                header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            );
+            let from = state.host.node_id().unwrap_or_default().to_string();
+            match forward::forward(forwarded, &url, &from).await {
+                Ok(answer) => Ok(answer),
+                Err(e) => {
+                    state.host.release_place(&node).await;
+                    Err(e)
+                }
+            }
+        }
+    }
 }
 
 #[utoipa::path(
@@ -53,8 +86,38 @@ pub async fn create(
         (status = 500, description = "storage_error", body = ErrorBody),
     )
 )]
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<SessionInfo>>, ApiError> {
-    Ok(Json(state.host.list()?))
+pub async fn list(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let here = state.host.list()?;
+    let mut all: Vec<serde_json::Value> = here
+        .iter()
+        .filter_map(|s| serde_json::to_value(s).ok())
+        .collect();
+    if !forward::is_forwarded(&headers) {
+        // In a cluster: every other live node's sessions too.
+        let from = state.host.node_id().unwrap_or_default().to_string();
+        for (node, url) in state.host.other_nodes().await? {
+            let mut ask = axum::extract::Request::new(axum::body::Body::empty());
+            *ask.uri_mut() = axum::http::Uri::from_static("/v1/sessions");
+            if let Some(auth) = headers.get(header::AUTHORIZATION) {
+                ask.headers_mut()
+                    .insert(header::AUTHORIZATION, auth.clone());
+            }
+            match forward::ask_json(ask, &url, &from).await {
+                Ok(serde_json::Value::Array(theirs)) => all.extend(theirs),
+                Ok(other) => {
+                    tracing::warn!(node, answer = %other, "a node's session list is not a list")
+                }
+                Err(e) => {
+                    tracing::warn!(node, error = %e.message, "a node's sessions are left out of the list")
+                }
+            }
+        }
+        all.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    }
+    Ok(Json(all))
 }
 
 #[utoipa::path(

@@ -1,6 +1,7 @@
 //! The Redis keys of one cluster, all under its prefix:
+//! `{prefix}:events` (the pub/sub channel of the nodes' events),
 //! `{prefix}:nodes` (sorted set: node id → last heartbeat, ms since the
-//! epoch) and `{prefix}:node:{id}` (hash: `url`, `version`, `state`,
+//! epoch), `{prefix}:owners` (hash: session id → the node running it) and `{prefix}:node:{id}` (hash: `url`, `version`, `state`,
 //! `capacity`, `sessions`, `reserved`, `rss`, `started`; it expires when
 //! heartbeats stop).
 
@@ -19,6 +20,16 @@ impl Keys {
     /// Every node ever heard of, scored by its last heartbeat.
     pub fn nodes(&self) -> String {
         format!("{}:nodes", self.prefix)
+    }
+
+    /// The pub/sub channel of every node's events.
+    pub fn events(&self) -> String {
+        format!("{}:events", self.prefix)
+    }
+
+    /// Which node runs each session.
+    pub fn owners(&self) -> String {
+        format!("{}:owners", self.prefix)
     }
 
     /// One node's fields.

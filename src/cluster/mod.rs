@@ -6,7 +6,9 @@
 //! one).
 //!
 //! Owns: the Redis keys under the cluster's prefix and every command on
-//! them (`node`: the handle; `keys`, `membership`, `placement`). Must not touch: sessions,
+//! them (`node`: the handle; `keys`, `membership`, `placement`, and
+//! `owners`: which node runs each session, for routing; `events`: every
+//! node's events relayed to the others). Must not touch: sessions,
 //! their state or the HTTP API (the host calls in here and reports its
 //! counts); ownership of a session's state is fenced where the state
 //! lives (PostgreSQL), never by Redis alone.
@@ -15,11 +17,15 @@
 //! run time, which Redis Cluster would refuse.
 
 mod error;
+mod events;
 mod keys;
 mod membership;
 mod node;
+mod owners;
 mod placement;
 
 pub use error::ClusterError;
+pub use events::RemoteEvent;
 pub use membership::{NodeLoad, NodeState, NodeView};
 pub use node::{valid_node_id, Cluster, ClusterConfig};
+pub use owners::Owner;

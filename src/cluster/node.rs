@@ -46,6 +46,8 @@ impl ClusterConfig {
 #[derive(Clone)]
 pub struct Cluster {
     pub(super) config: ClusterConfig,
+    /// For connections of their own (pub/sub).
+    pub(super) client: redis::Client,
     pub(super) redis: redis::aio::ConnectionManager,
     pub(super) keys: keys::Keys,
 }
@@ -79,7 +81,7 @@ impl Cluster {
             .set_number_of_retries(2);
         let redis = tokio::time::timeout(
             Duration::from_secs(10),
-            redis::aio::ConnectionManager::new_with_config(client, manager_config),
+            redis::aio::ConnectionManager::new_with_config(client.clone(), manager_config),
         )
         .await
         .map_err(|_| ClusterError::Unreachable {
@@ -90,6 +92,7 @@ impl Cluster {
         let keys = keys::Keys::new(&config.prefix);
         Ok(Cluster {
             config,
+            client,
             redis,
             keys,
         })

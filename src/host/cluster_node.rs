@@ -25,7 +25,59 @@ impl Host {
         node.set_reachable(true);
         tracing::info!(node = node.cluster.node_id(), "joined the cluster");
         tokio::spawn(heartbeat(Arc::downgrade(self)));
+        self.spawn_event_relays();
         Ok(())
+    }
+
+    /// Publishes this node's events to the cluster, and relays the other
+    /// nodes' to this host's event streams.
+    fn spawn_event_relays(self: &Arc<Self>) {
+        let Some(node) = self.cluster_node() else {
+            return;
+        };
+        let mut local = self.subscribe();
+        let publisher = node.cluster.clone();
+        tokio::spawn(async move {
+            loop {
+                match local.recv().await {
+                    Ok(event) => {
+                        if let Some((kind, data)) = event.encode() {
+                            if let Err(e) = publisher.publish_event(&kind, &data).await {
+                                tracing::debug!(error = %e, "event not published to the cluster");
+                            }
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(
+                            missed,
+                            "events not published to the cluster: publishing fell behind"
+                        );
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+        let subscriber = node.cluster.clone();
+        tokio::spawn(async move { subscriber.relay_events(tx).await });
+        let host = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                let Some(host) = host.upgrade() else {
+                    return;
+                };
+                if let Some(node) = host.cluster_node() {
+                    node.relay(event);
+                }
+            }
+        });
+    }
+
+    /// The other nodes' events from now on; `None` without a cluster.
+    pub fn subscribe_cluster(
+        &self,
+    ) -> Option<tokio::sync::broadcast::Receiver<crate::cluster::RemoteEvent>> {
+        self.cluster_node().map(|n| n.subscribe_remote())
     }
 
     /// Whether this host is a node of a cluster.

@@ -9,10 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
-use crate::cluster::{Cluster, ClusterError, NodeLoad, NodeState, NodeView};
+use crate::cluster::{Cluster, ClusterError, NodeLoad, NodeState, NodeView, RemoteEvent};
 
 use super::capacity::CapacityReport;
 use super::HostError;
+
+/// Other nodes' events a host relays to its streams, at most this many
+/// behind the slowest reader (as the host's own fan-out).
+const REMOTE_EVENTS: usize = 1024;
 
 /// The cluster as this host sees it.
 #[derive(Debug)]
@@ -20,6 +24,8 @@ pub struct ClusterNode {
     pub cluster: Cluster,
     /// The last heartbeat reached Redis.
     reachable: AtomicBool,
+    /// The other nodes' events, for this host's event streams.
+    remote: tokio::sync::broadcast::Sender<RemoteEvent>,
 }
 
 impl ClusterNode {
@@ -27,7 +33,19 @@ impl ClusterNode {
         ClusterNode {
             cluster,
             reachable: AtomicBool::new(false),
+            remote: tokio::sync::broadcast::channel(REMOTE_EVENTS).0,
         }
+    }
+
+    /// The other nodes' events from now on.
+    pub fn subscribe_remote(&self) -> tokio::sync::broadcast::Receiver<RemoteEvent> {
+        self.remote.subscribe()
+    }
+
+    /// Hands an event another node published to this host's streams.
+    pub fn relay(&self, event: RemoteEvent) {
+        // No stream open: nobody to tell.
+        let _ = self.remote.send(event);
     }
 
     pub fn reachable(&self) -> bool {

@@ -11,6 +11,7 @@
 
 mod capacity;
 mod cluster_node;
+mod cluster_sessions;
 mod cluster_state;
 mod error;
 mod event;
@@ -28,6 +29,7 @@ pub use capacity::{
     derive_max_sessions, process_rss, rss_from_statm, CapacityReport, MemoryReport,
     DEFAULT_SESSION_COST,
 };
+pub use cluster_sessions::{Elsewhere, Placement};
 pub use cluster_state::{NodeInfo, NodeStatus};
 pub use error::{HostError, SessionErrorKind};
 // What the host hands out of its sessions, in the client's own types.

@@ -73,7 +73,7 @@ impl HostConfig {
 const UNLIMITED_DEFAULT_SESSIONS: usize = 5_000;
 
 /// What `POST /v1/sessions` asks for.
-#[derive(Clone, Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, serde::Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSession {
     /// `[A-Za-z0-9_-]{1,64}`; generated when absent.
@@ -83,7 +83,7 @@ pub struct CreateSession {
 }
 
 /// A session as the API shows it.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SessionInfo {
     pub id: String,
     pub status: Status,
@@ -91,6 +91,9 @@ pub struct SessionInfo {
     pub created_at: u64,
     pub last_error: Option<String>,
     pub webhook_url: Option<String>,
+    /// In a cluster: the node it runs on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// The session host. Share it as `Arc<Host>`.
@@ -189,6 +192,7 @@ impl Host {
                     started => started?,
                 }
             }
+            self.claim_restored(&record.id).await;
             started += 1;
             let jitter = rand::thread_rng().gen_range(0.5..1.5);
             tokio::time::sleep(pace.mul_f64(jitter)).await;
@@ -294,6 +298,7 @@ impl Host {
         self.stores.remove(id)?;
         self.fanout.forget(id);
         self.check_capacity();
+        self.release_session(id).await;
         Ok(())
     }
 
@@ -734,6 +739,7 @@ impl Host {
             created_at: record.created_at,
             last_error,
             webhook_url: record.webhook_url,
+            node: self.cluster_node().map(|c| c.cluster.node_id().to_string()),
         }
     }
 
@@ -789,7 +795,7 @@ fn target_of(record: &SessionRow) -> Option<WebhookTarget> {
     })
 }
 
-fn new_session_id() -> String {
+pub(super) fn new_session_id() -> String {
     let bytes: [u8; 8] = rand::thread_rng().gen();
     hex::encode(bytes)
 }

@@ -1,0 +1,265 @@
+//! Any node answers for any session: `wasp serve --redis` nodes as
+//! separate processes sharing one `wasp sim` and one Redis. Sessions
+//! created through one node are spread by least load; a request about a
+//! session on the other node is forwarded there and answered as if
+//! asked there; the session list of any node holds every node's; a
+//! delete through either node frees the id; an id another node holds is
+//! refused; a session whose node died answers 503 `node_unavailable`.
+#![cfg(unix)]
+
+#[allow(dead_code)] // the phone helpers are for other tests
+#[path = "interop/admin.rs"]
+mod admin;
+mod cluster_support;
+mod process;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use admin::AdminClient;
+use cluster_support::{forget, redis_url, unique_cluster};
+use process::{sim_value, Proc, GUARD};
+use serde_json::Value;
+
+const AUTH: &str = "Bearer routing-test-key";
+
+struct Node {
+    proc: Proc,
+    api: AdminClient,
+    /// `host:port` of its API.
+    addr: String,
+    _data: tempfile::TempDir,
+}
+
+async fn start_node(cluster: &str, id: &str, sim: &(String, String)) -> Node {
+    let data = tempfile::tempdir().unwrap();
+    let advertise_port = {
+        // A port for the API, known before start: the advertised URL.
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let listen = format!("127.0.0.1:{advertise_port}");
+    let advertise = format!("http://{listen}");
+    let redis = redis_url();
+    let args = [
+        "serve",
+        "--listen",
+        &listen,
+        "--api-key",
+        "routing-test-key",
+        "--whatsapp-url",
+        &sim.0,
+        "--whatsapp-root-key",
+        &sim.1,
+        "--redis",
+        &redis,
+        "--cluster",
+        cluster,
+        "--node-id",
+        id,
+        "--advertise",
+        &advertise,
+        "--heartbeat-interval",
+        "200ms",
+        "--node-dead-after",
+        "1s",
+        "--data",
+        data.path().to_str().unwrap(),
+    ];
+    let mut proc = Proc::spawn(&args);
+    let url = sim_value(&mut proc, "api_url").await;
+    Node {
+        proc,
+        api: AdminClient::new(&url).expect("api url"),
+        addr: url.trim_start_matches("http://").to_string(),
+        _data: data,
+    }
+}
+
+async fn call(api: &AdminClient, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let (status, answer) = api
+        .request(
+            method,
+            path,
+            &[("Authorization", AUTH)],
+            body.map(str::as_bytes),
+        )
+        .await
+        .expect("an answer");
+    (
+        status,
+        serde_json::from_slice(&answer).unwrap_or(Value::Null),
+    )
+}
+
+/// The sessions a node runs itself (a forwarded list is never gathered).
+async fn local_ids(api: &AdminClient) -> Vec<String> {
+    let (status, answer) = api
+        .request(
+            "GET",
+            "/v1/sessions",
+            &[("Authorization", AUTH), ("X-Wasp-Forwarded", "test")],
+            None,
+        )
+        .await
+        .expect("an answer");
+    assert_eq!(status, 200);
+    let listed: Value = serde_json::from_slice(&answer).expect("JSON");
+    listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Everything `GET /v1/events` on `addr` sends from now on, as it comes.
+fn event_stream(addr: &str) -> std::sync::Arc<std::sync::Mutex<String>> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (addr, into) = (addr.to_string(), seen.clone());
+    tokio::spawn(async move {
+        let mut conn = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect");
+        let request =
+            format!("GET /v1/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {AUTH}\r\n\r\n");
+        conn.write_all(request.as_bytes()).await.expect("request");
+        let mut buf = vec![0u8; 16 * 1024];
+        while let Ok(n) = conn.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            into.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    seen
+}
+
+async fn until<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    tokio::time::timeout(GUARD, async {
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_node_answers_for_any_session() {
+    let mut sim = Proc::spawn(&["sim", "--listen", "127.0.0.1:0"]);
+    let ws = sim_value(&mut sim, "ws_url").await;
+    sim_value(&mut sim, "admin_url").await;
+    let root = sim_value(&mut sim, "root_public_key").await;
+    let sim_urls = (ws, root);
+    let cluster = unique_cluster();
+    let n1 = start_node(&cluster, "n1", &sim_urls).await;
+    let mut n2 = start_node(&cluster, "n2", &sim_urls).await;
+    until("both nodes up", || async {
+        let (_, listed) = call(&n1.api, "GET", "/v1/nodes", None).await;
+        let up = listed["nodes"]
+            .as_array()?
+            .iter()
+            .filter(|n| n["state"] == "up")
+            .count();
+        (up == 2).then_some(())
+    })
+    .await;
+
+    // n1's event stream, open before anything happens.
+    let events = event_stream(&n1.addr);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Four sessions created through n1 spread two and two.
+    for id in ["s1", "s2", "s3", "s4"] {
+        let (status, created) = call(
+            &n1.api,
+            "POST",
+            "/v1/sessions",
+            Some(&format!(r#"{{"id": "{id}"}}"#)),
+        )
+        .await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["id"], id);
+    }
+    let on_n1 = local_ids(&n1.api).await;
+    let on_n2 = local_ids(&n2.api).await;
+    assert_eq!((on_n1.len(), on_n2.len()), (2, 2), "{on_n1:?} {on_n2:?}");
+
+    // Either node lists all four, each with its node.
+    for api in [&n1.api, &n2.api] {
+        let (status, listed) = call(api, "GET", "/v1/sessions", None).await;
+        assert_eq!(status, 200);
+        let nodes: BTreeMap<String, String> = listed
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|s| {
+                (
+                    s["id"].as_str().unwrap().into(),
+                    s["node"].as_str().unwrap_or("").into(),
+                )
+            })
+            .collect();
+        for id in &on_n2 {
+            assert_eq!(nodes.get(id).map(String::as_str), Some("n2"), "{listed}");
+        }
+        assert_eq!(nodes.len(), 4, "{listed}");
+    }
+
+    // n2's sessions' events reach n1's stream (through Redis).
+    for id in &on_n2 {
+        let needle = format!("\"session\":\"{id}\"");
+        until("n2's events on n1's stream", || {
+            let found = events.lock().unwrap().contains(&needle);
+            async move { found.then_some(()) }
+        })
+        .await;
+    }
+
+    // A session on n2, asked through n1: forwarded, answered by n2.
+    let theirs = &on_n2[0];
+    let (status, got) = call(&n1.api, "GET", &format!("/v1/sessions/{theirs}"), None).await;
+    assert_eq!((status, got["node"].as_str()), (200, Some("n2")), "{got}");
+    // Its id is taken cluster-wide: created again through n1, refused.
+    let (status, refused) = call(
+        &n1.api,
+        "POST",
+        "/v1/sessions",
+        Some(&format!(r#"{{"id": "{theirs}"}}"#)),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (409, Some("session_exists")),
+        "{refused}"
+    );
+    // Deleted through n1: gone from n2, and the id is free again.
+    let (status, _) = call(&n1.api, "DELETE", &format!("/v1/sessions/{theirs}"), None).await;
+    assert_eq!(status, 204);
+    assert!(!local_ids(&n2.api).await.contains(theirs));
+    let (status, _) = call(&n1.api, "GET", &format!("/v1/sessions/{theirs}"), None).await;
+    assert_eq!(status, 404);
+
+    // n2 dies: its other session answers 503 through n1 (no failover yet).
+    let survivor = on_n2[1].clone();
+    n2.proc.kill9();
+    let answer = until("n2's death seen", || async {
+        let (status, answer) =
+            call(&n1.api, "GET", &format!("/v1/sessions/{survivor}"), None).await;
+        (status == 503).then_some(answer)
+    })
+    .await;
+    assert_eq!(answer["error"], "node_unavailable", "{answer}");
+    drop(n1);
+    forget(&cluster).await;
+}
