@@ -7,102 +7,14 @@
 
 #[path = "interop/admin.rs"]
 mod admin;
+mod process;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use admin::AdminClient;
+use process::{poll, sim_value, Proc};
 use serde_json::Value;
-use tokio::sync::mpsc;
-
-/// A hang guard, not a timing assertion.
-const GUARD: Duration = Duration::from_secs(60);
-
-/// A child process whose stdout lines arrive on a channel; killed on drop
-/// so a failing test leaves nothing running.
-struct Proc {
-    child: Child,
-    lines: mpsc::UnboundedReceiver<String>,
-}
-
-impl Proc {
-    fn spawn(args: &[&str]) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wasp"))
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("wasp starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Proc { child, lines }
-    }
-
-    async fn next_line(&mut self) -> String {
-        tokio::time::timeout(GUARD, self.lines.recv())
-            .await
-            .expect("a line in time")
-            .expect("process still running")
-    }
-
-    /// Next JSON event line printed by `wasp link`.
-    async fn next_event(&mut self) -> Value {
-        let line = self.next_line().await;
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
-    }
-
-    /// SIGTERM, then the exit status (graceful shutdown must exit 0).
-    fn terminate(mut self) -> std::process::ExitStatus {
-        self.sigterm();
-        self.child.wait().expect("process exits")
-    }
-
-    fn sigterm(&self) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
-    }
-
-    /// SIGTERM, then the exit status if the process ended within `limit`.
-    async fn terminate_within(mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        self.sigterm();
-        let deadline = tokio::time::Instant::now() + limit;
-        while tokio::time::Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `key=value` lines printed by `wasp sim` at start.
-async fn sim_value(sim: &mut Proc, key: &str) -> String {
-    let line = sim.next_line().await;
-    line.strip_prefix(&format!("{key}="))
-        .unwrap_or_else(|| panic!("expected {key}=..., got {line}"))
-        .to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sim_and_link_commands_pair_restart_and_shut_down_cleanly() {
@@ -355,21 +267,6 @@ async fn serve_shuts_down_on_sigterm_with_an_event_stream_open() {
     })
     .await;
     assert!(sim.terminate().success());
-}
-
-/// Polls `check` every 50 ms until it returns `Some` (a hang guard, not a
-/// timing assertion).
-async fn poll<T, F: std::future::Future<Output = Option<T>>>(mut check: impl FnMut() -> F) -> T {
-    tokio::time::timeout(GUARD, async {
-        loop {
-            if let Some(found) = check().await {
-                return found;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("state reached in time")
 }
 
 #[test]

@@ -1,0 +1,118 @@
+//! `wasp` child processes as a user runs them (`wasp sim`, `wasp serve`,
+//! `wasp link`): their stdout lines on a channel, `key=value` start-up
+//! lines, SIGTERM, and polling until a state is reached.
+
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// A hang guard, not a timing assertion.
+pub const GUARD: Duration = Duration::from_secs(60);
+
+/// A child process whose stdout lines arrive on a channel; killed on drop
+/// so a failing test leaves nothing running.
+pub struct Proc {
+    child: Child,
+    lines: mpsc::UnboundedReceiver<String>,
+}
+
+impl Proc {
+    pub fn spawn(args: &[&str]) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasp"))
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("wasp starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc { child, lines }
+    }
+
+    pub async fn next_line(&mut self) -> String {
+        tokio::time::timeout(GUARD, self.lines.recv())
+            .await
+            .expect("a line in time")
+            .expect("process still running")
+    }
+
+    /// Next JSON event line printed by `wasp link`.
+    pub async fn next_event(&mut self) -> Value {
+        let line = self.next_line().await;
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    /// SIGTERM, then the exit status (graceful shutdown must exit 0).
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        self.sigterm();
+        self.child.wait().expect("process exits")
+    }
+
+    pub fn sigterm(&self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+    }
+
+    /// SIGTERM, then the exit status if the process ended within `limit`.
+    pub async fn terminate_within(mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        self.sigterm();
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `key=value` lines printed by `wasp sim` at start.
+pub async fn sim_value(sim: &mut Proc, key: &str) -> String {
+    let line = sim.next_line().await;
+    line.strip_prefix(&format!("{key}="))
+        .unwrap_or_else(|| panic!("expected {key}=..., got {line}"))
+        .to_string()
+}
+
+/// Polls `check` every 50 ms until it returns `Some` (a hang guard, not a
+/// timing assertion).
+pub async fn poll<T, F: std::future::Future<Output = Option<T>>>(
+    mut check: impl FnMut() -> F,
+) -> T {
+    tokio::time::timeout(GUARD, async {
+        loop {
+            if let Some(found) = check().await {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("state reached in time")
+}
