@@ -45,10 +45,11 @@ fn with_database(url: &str, name: &str) -> String {
     format!("{}/{name}{query}", &base[..path])
 }
 
-/// Runs `sql` on the server's own database, on a thread of its own (the
-/// caller may be inside a runtime).
-fn admin(sql: String) {
-    let url = server_url();
+/// Runs `sql` (one or more statements, as text) on the database `url`
+/// names, on a thread of its own (the caller may be inside a runtime);
+/// the first column of the first row, if any.
+fn run_sql(url: &str, sql: &str) -> Option<String> {
+    let (url, sql) = (url.to_string(), sql.to_string());
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -61,11 +62,20 @@ fn admin(sql: String) {
                     panic!("PostgreSQL for tests at {url} (set WASP_TEST_POSTGRES): {e}")
                 });
             tokio::spawn(connection);
-            client.batch_execute(&sql).await.expect(&sql);
-        });
+            let messages = client.simple_query(&sql).await.expect(&sql);
+            messages.into_iter().find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(String::from),
+                _ => None,
+            })
+        })
     })
     .join()
-    .expect("admin statement ran");
+    .expect("statement ran")
+}
+
+/// Runs `sql` on the server's own database.
+fn admin(sql: String) {
+    run_sql(&server_url(), &sql);
 }
 
 /// A database of this test's own, dropped when it goes.
@@ -94,26 +104,7 @@ impl TestDb {
 
     /// One statement's first column of its first row, as text.
     fn query_text(&self, sql: &str) -> Option<String> {
-        let (url, sql) = (self.url.clone(), sql.to_string());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .expect("connect");
-                tokio::spawn(connection);
-                let rows = client.simple_query(&sql).await.expect(&sql);
-                rows.into_iter().find_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(String::from),
-                    _ => None,
-                })
-            })
-        })
-        .join()
-        .expect("query ran")
+        run_sql(&self.url, sql)
     }
 }
 
@@ -448,18 +439,7 @@ async fn serve_brings_a_session_back_from_postgres_on_an_empty_data_directory() 
         .await
         .expect("create");
     assert_eq!(status, 201);
-    let qr = poll(|| async {
-        let (status, body) = api
-            .request("GET", "/v1/sessions/alice/qr", &[], None)
-            .await
-            .ok()?;
-        let json: Value = serde_json::from_slice(&body).ok()?;
-        (status == 200).then(|| json["qr"].as_str().map(String::from))?
-    })
-    .await;
-    let phone = admin.create_phone().await.expect("phone");
-    let device = admin.scan(&phone, &qr).await.expect("scan");
-    poll(|| async { session(&api).await.filter(|s| s["status"] == "connected") }).await;
+    let (phone, device) = process::link_by_api(&api, &admin, "alice", &[]).await;
     assert!(first.terminate().success(), "serve exits cleanly");
     assert!(
         !first_data.path().join("alice").exists(),

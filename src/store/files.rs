@@ -282,10 +282,7 @@ impl AuthStore for FileAuthStore {
         };
         let jids: Vec<String> = serde_json::from_slice(&bytes)
             .map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))?;
-        Ok(jids
-            .iter()
-            .filter_map(|j| DeviceAddress::parse(j))
-            .collect())
+        Ok(names::devices(&jids))
     }
 
     fn add_sender_key_devices(

@@ -4,6 +4,7 @@
 //! unchanged.
 
 use super::error::StoreError;
+use crate::types::DeviceAddress;
 
 /// Temporary files are `<name>.tmp-<random hex>`; anything with this
 /// marker in a session directory is a leftover of an interrupted write.
@@ -57,4 +58,12 @@ pub(super) fn message_id(id: &str) -> Result<&str, StoreError> {
         return Err(StoreError::InvalidFileName(format!("media-{id}")));
     }
     Ok(id)
+}
+
+/// The devices of a kept list of device JIDs; one that no longer parses
+/// is skipped (it is handed our sender key again).
+pub(super) fn devices(jids: &[String]) -> Vec<DeviceAddress> {
+    jids.iter()
+        .filter_map(|j| DeviceAddress::parse(j))
+        .collect()
 }

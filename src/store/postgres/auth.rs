@@ -204,13 +204,7 @@ impl PgAuthStore {
     where
         T: for<'a> tokio_postgres::types::FromSql<'a>,
     {
-        let mut all: Vec<Param> = vec![Box::new(self.session.to_string())];
-        all.extend(params);
-        let rows = self.pg.query(sql, all)?;
-        match rows.first() {
-            Some(row) => Ok(Some(row.try_get(0)?)),
-            None => Ok(None),
-        }
+        Ok(self.read_all(sql, params)?.into_iter().next())
     }
 
     /// The first column of every row `sql` finds (`$1` is the session).
@@ -438,10 +432,7 @@ impl AuthStore for PgAuthStore {
              WHERE session = $1 AND group_id = $2 ORDER BY added",
             vec![Box::new(group.to_string())],
         )?;
-        Ok(jids
-            .iter()
-            .filter_map(|j| DeviceAddress::parse(j))
-            .collect())
+        Ok(names::devices(&jids))
     }
 
     fn add_sender_key_devices(
