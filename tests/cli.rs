@@ -13,8 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use admin::AdminClient;
-use process::{sim_value, Proc, GUARD};
-use serde_json::Value;
+use process::{poll, sim_value, Proc};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sim_and_link_commands_pair_restart_and_shut_down_cleanly() {
@@ -216,26 +215,7 @@ async fn serve_shuts_down_on_sigterm_with_an_event_stream_open() {
         .await
         .unwrap();
     assert_eq!(status, 201);
-    let qr = poll(|| async {
-        let (status, body) = api
-            .request("GET", "/v1/sessions/alice/qr", &auth, None)
-            .await
-            .ok()?;
-        let json: Value = serde_json::from_slice(&body).ok()?;
-        (status == 200).then(|| json["qr"].as_str().map(String::from))?
-    })
-    .await;
-    let phone = admin.create_phone().await.expect("phone");
-    let device = admin.scan(&phone, &qr).await.expect("scan");
-    poll(|| async {
-        let (_, body) = api
-            .request("GET", "/v1/sessions/alice", &auth, None)
-            .await
-            .ok()?;
-        let json: Value = serde_json::from_slice(&body).ok()?;
-        (json["status"] == "connected").then_some(())
-    })
-    .await;
+    let (phone, device) = process::link_by_api(&api, &admin, "alice", &auth).await;
 
     // An event stream that stays open: this client never leaves.
     let mut stream = tokio::net::TcpStream::connect(api_url.trim_start_matches("http://"))
@@ -267,21 +247,6 @@ async fn serve_shuts_down_on_sigterm_with_an_event_stream_open() {
     })
     .await;
     assert!(sim.terminate().success());
-}
-
-/// Polls `check` every 50 ms until it returns `Some` (a hang guard, not a
-/// timing assertion).
-async fn poll<T, F: std::future::Future<Output = Option<T>>>(mut check: impl FnMut() -> F) -> T {
-    tokio::time::timeout(GUARD, async {
-        loop {
-            if let Some(found) = check().await {
-                return found;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("state reached in time")
 }
 
 #[test]

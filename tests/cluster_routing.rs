@@ -11,6 +11,7 @@
 #[path = "interop/admin.rs"]
 mod admin;
 mod cluster_support;
+mod pg_support;
 mod process;
 
 use std::collections::BTreeMap;
@@ -31,7 +32,7 @@ struct Node {
     _data: tempfile::TempDir,
 }
 
-async fn start_node(cluster: &str, id: &str, sim: &(String, String)) -> Node {
+async fn start_node(cluster: &str, id: &str, sim: &(String, String), extra: &[&str]) -> Node {
     let data = tempfile::tempdir().unwrap();
     let advertise_port = {
         // A port for the API, known before start: the advertised URL.
@@ -41,7 +42,7 @@ async fn start_node(cluster: &str, id: &str, sim: &(String, String)) -> Node {
     let listen = format!("127.0.0.1:{advertise_port}");
     let advertise = format!("http://{listen}");
     let redis = redis_url();
-    let args = [
+    let mut args = vec![
         "serve",
         "--listen",
         &listen,
@@ -66,6 +67,7 @@ async fn start_node(cluster: &str, id: &str, sim: &(String, String)) -> Node {
         "--data",
         data.path().to_str().unwrap(),
     ];
+    args.extend_from_slice(extra);
     let mut proc = Proc::spawn(&args);
     let url = sim_value(&mut proc, "api_url").await;
     Node {
@@ -113,6 +115,38 @@ async fn local_ids(api: &AdminClient) -> Vec<String> {
         .collect()
 }
 
+async fn start_sim() -> (Proc, (String, String)) {
+    let mut sim = Proc::spawn(&["sim", "--listen", "127.0.0.1:0"]);
+    let ws = sim_value(&mut sim, "ws_url").await;
+    sim_value(&mut sim, "admin_url").await;
+    let root = sim_value(&mut sim, "root_public_key").await;
+    (sim, (ws, root))
+}
+
+async fn until_up(api: &AdminClient, count: usize) {
+    until("the nodes up", || async {
+        let (_, listed) = call(api, "GET", "/v1/nodes", None).await;
+        let up = listed["nodes"]
+            .as_array()?
+            .iter()
+            .filter(|n| n["state"] == "up")
+            .count();
+        (up == count).then_some(())
+    })
+    .await;
+}
+
+async fn create(api: &AdminClient, id: &str) {
+    let (status, created) = call(
+        api,
+        "POST",
+        "/v1/sessions",
+        Some(&format!(r#"{{"id": "{id}"}}"#)),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+}
+
 /// Everything `GET /v1/events` on `addr` sends from now on, as it comes.
 fn event_stream(addr: &str) -> std::sync::Arc<std::sync::Mutex<String>> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -156,14 +190,10 @@ async fn until<T, F: std::future::Future<Output = Option<T>>>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_node_answers_for_any_session() {
-    let mut sim = Proc::spawn(&["sim", "--listen", "127.0.0.1:0"]);
-    let ws = sim_value(&mut sim, "ws_url").await;
-    sim_value(&mut sim, "admin_url").await;
-    let root = sim_value(&mut sim, "root_public_key").await;
-    let sim_urls = (ws, root);
+    let (_sim, sim_urls) = start_sim().await;
     let cluster = unique_cluster();
-    let n1 = start_node(&cluster, "n1", &sim_urls).await;
-    let mut n2 = start_node(&cluster, "n2", &sim_urls).await;
+    let n1 = start_node(&cluster, "n1", &sim_urls, &[]).await;
+    let mut n2 = start_node(&cluster, "n2", &sim_urls, &[]).await;
     until("both nodes up", || async {
         let (_, listed) = call(&n1.api, "GET", "/v1/nodes", None).await;
         let up = listed["nodes"]
@@ -261,5 +291,63 @@ async fn any_node_answers_for_any_session() {
     .await;
     assert_eq!(answer["error"], "node_unavailable", "{answer}");
     drop(n1);
+    forget(&cluster).await;
+}
+
+/// Nodes sharing one PostgreSQL (`--postgres`) see every session's
+/// record, yet each restores only the sessions it runs: a node restarted
+/// takes back its own and leaves the other's alone, and the cluster's
+/// list still holds each session once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_sharing_postgres_restore_only_their_own_sessions() {
+    let db = pg_support::TestDb::new();
+    let (_sim, sim_urls) = start_sim().await;
+    let cluster = unique_cluster();
+    let shared = ["--postgres", db.url.as_str()];
+    let n1 = start_node(&cluster, "n1", &sim_urls, &shared).await;
+    let n2 = start_node(&cluster, "n2", &sim_urls, &shared).await;
+    until_up(&n1.api, 2).await;
+    for id in ["p1", "p2", "p3", "p4"] {
+        create(&n1.api, id).await;
+    }
+    let mut on_n1 = local_ids(&n1.api).await;
+    let mut on_n2 = local_ids(&n2.api).await;
+    on_n1.sort();
+    on_n2.sort();
+    assert_eq!((on_n1.len(), on_n2.len()), (2, 2), "{on_n1:?} {on_n2:?}");
+    let (_, listed) = call(&n1.api, "GET", "/v1/sessions", None).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(4), "{listed}");
+
+    // n2 restarts (a new data directory: its state is in PostgreSQL).
+    assert!(n2.proc.terminate().success());
+    let n2 = start_node(&cluster, "n2", &sim_urls, &shared).await;
+    until_up(&n1.api, 2).await;
+    let restored = until("n2 restores its sessions", || async {
+        let mut ids = local_ids(&n2.api).await;
+        ids.sort();
+        (ids.len() == 2).then_some(ids)
+    })
+    .await;
+    assert_eq!(restored, on_n2, "n2 took back its own, and only those");
+    // And runs no other: once restored, its heartbeats count two.
+    until("n2 restored", || async {
+        let (status, _) = call(&n2.api, "GET", "/readyz", None).await;
+        (status == 200).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (_, nodes) = call(&n1.api, "GET", "/v1/nodes", None).await;
+    let running = nodes["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["id"] == "n2"))
+        .map(|n| n["sessions"].clone());
+    assert_eq!(running, Some(Value::from(2)), "{nodes}");
+    let (_, listed) = call(&n2.api, "GET", "/v1/sessions", None).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(4), "{listed}");
+    for id in &on_n1 {
+        let (status, got) = call(&n2.api, "GET", &format!("/v1/sessions/{id}"), None).await;
+        assert_eq!((status, got["node"].as_str()), (200, Some("n1")), "{got}");
+    }
+    drop((n1, n2));
     forget(&cluster).await;
 }

@@ -109,6 +109,16 @@ fn thumbnail_size(media: &PhoneMediaView) -> (u32, u32) {
     (thumb.width(), thumb.height())
 }
 
+/// Asserts the send was accepted.
+fn created(reply: &api_support::Reply) {
+    assert_eq!(
+        reply.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+}
+
 fn message(reply: &api_support::Reply) -> String {
     reply.json()["message"]
         .as_str()
@@ -132,12 +142,7 @@ async fn sent_images_carry_their_size_and_a_thumbnail_and_voice_notes_their_dura
         json!({"to": bob, "image": {"data": BASE64_STANDARD.encode(&jpeg)}}),
     )
     .await;
-    assert_eq!(
-        reply.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    created(&reply);
     let photo = nth_file(&api, &bob, 0).await;
     assert_eq!((photo.width, photo.height), (Some(640), Some(480)));
     assert_eq!(thumbnail_size(&photo), (32, 24));
@@ -158,12 +163,7 @@ async fn sent_images_carry_their_size_and_a_thumbnail_and_voice_notes_their_dura
             ],
         )
         .await;
-    assert_eq!(
-        reply.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    created(&reply);
     let tall = nth_file(&api, &bob, 1).await;
     assert_eq!((tall.width, tall.height), (Some(300), Some(600)));
     assert_eq!(thumbnail_size(&tall), (16, 32));
@@ -175,12 +175,7 @@ async fn sent_images_carry_their_size_and_a_thumbnail_and_voice_notes_their_dura
         json!({"to": bob, "voice": {"data": BASE64_STANDARD.encode(ogg_tone())}}),
     )
     .await;
-    assert_eq!(
-        reply.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    created(&reply);
     let note = nth_file(&api, &bob, 2).await;
     assert!(note.voice_note);
     assert_eq!(note.seconds, Some(3));
@@ -217,12 +212,7 @@ async fn with_ffmpeg_voice_notes_in_any_format_become_ogg_opus_with_a_waveform()
         json!({"to": bob, "voice": {"data": BASE64_STANDARD.encode(&wave), "mimetype": "audio/wav"}}),
     )
     .await;
-    assert_eq!(
-        reply.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    created(&reply);
     let note = nth_file(&api, &bob, 0).await;
     assert!(note.voice_note);
     assert_eq!(note.mimetype, "audio/ogg; codecs=opus");
@@ -249,12 +239,7 @@ async fn with_ffmpeg_voice_notes_in_any_format_become_ogg_opus_with_a_waveform()
             ],
         )
         .await;
-    assert_eq!(
-        reply.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    created(&reply);
     let memo = nth_file(&api, &bob, 1).await;
     assert_eq!(
         (memo.mimetype.as_str(), memo.seconds),

@@ -16,6 +16,8 @@
 mod harness;
 mod interop;
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result};
 use wasp::media::{self, Encryptor, MediaKind};
 use whatsapp_rust::media::{
@@ -191,37 +193,55 @@ async fn whatsapp_rust_uploads_and_sends_files_a_wasp_session_downloads_intact()
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whatsapp_rust_downloads_what_a_simulated_phone_sends() -> Result<()> {
-    interop::init_tracing();
-    let (sim, admin, carol, mut peer) = interop::link::sim_with_peer().await?;
+/// A new simulated phone sends `data` as document `name` to `carol`,
+/// whose companion `peer` is whatsapp-rust: the document message and its
+/// info, as whatsapp-rust received them.
+async fn phone_document_to_peer(
+    sim: &wasp::sim::SimHandle,
+    admin: &interop::admin::AdminClient,
+    carol: &str,
+    peer: &mut interop::link::LinkedPeer,
+    data: &[u8],
+    name: &str,
+) -> Result<(
+    whatsapp_rust::waproto::whatsapp::message::DocumentMessage,
+    Arc<whatsapp_rust::types::message::MessageInfo>,
+)> {
     let dave = admin.create_phone().await?;
-    let data: Vec<u8> = (0..90_000).map(|n| (n % 241) as u8).collect();
     sim.phone_send_media(
         &dave,
-        &carol,
+        carol,
         wasp::sim::PhoneMedia {
             kind: MediaKind::Document,
-            data: data.clone(),
+            data: data.to_vec(),
             mimetype: "application/pdf".into(),
             caption: None,
-            file_name: Some("report.pdf".into()),
+            file_name: Some(name.into()),
             voice_note: false,
         },
     )?;
-    let document = tokio::time::timeout(SHORT_HANG_GUARD, async {
+    tokio::time::timeout(SHORT_HANG_GUARD, async {
         loop {
             let event = peer.events.recv().await?;
             for m in event.messages() {
                 if let Some(doc) = m.message.document_message.as_option() {
-                    return Some(doc.clone());
+                    return Some((doc.clone(), m.info.clone()));
                 }
             }
         }
     })
     .await
     .context("whatsapp-rust got no document (hang guard)")?
-    .context("event stream ended")?;
+    .context("event stream ended")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whatsapp_rust_downloads_what_a_simulated_phone_sends() -> Result<()> {
+    interop::init_tracing();
+    let (sim, admin, carol, mut peer) = interop::link::sim_with_peer().await?;
+    let data: Vec<u8> = (0..90_000).map(|n| (n % 241) as u8).collect();
+    let (document, _) =
+        phone_document_to_peer(&sim, &admin, &carol, &mut peer, &data, "report.pdf").await?;
     assert_eq!(document.file_name.as_deref(), Some("report.pdf"));
     let downloaded = tokio::time::timeout(SHORT_HANG_GUARD, peer.client.download(&document))
         .await
@@ -316,33 +336,9 @@ async fn whatsapp_rust_has_the_simulated_phone_upload_an_expired_file_again() ->
     use whatsapp_rust::features::{MediaRetryResult, MediaReuploadRequest};
     interop::init_tracing();
     let (sim, admin, carol, mut peer) = interop::link::sim_with_peer().await?;
-    let dave = admin.create_phone().await?;
     let data: Vec<u8> = (0..50_000).map(|n| (n % 233) as u8).collect();
-    sim.phone_send_media(
-        &dave,
-        &carol,
-        wasp::sim::PhoneMedia {
-            kind: MediaKind::Document,
-            data: data.clone(),
-            mimetype: "application/pdf".into(),
-            caption: None,
-            file_name: Some("old.pdf".into()),
-            voice_note: false,
-        },
-    )?;
-    let (document, info) = tokio::time::timeout(SHORT_HANG_GUARD, async {
-        loop {
-            let event = peer.events.recv().await?;
-            for m in event.messages() {
-                if let Some(doc) = m.message.document_message.as_option() {
-                    return Some((doc.clone(), m.info.clone()));
-                }
-            }
-        }
-    })
-    .await
-    .context("whatsapp-rust got no document (hang guard)")?
-    .context("event stream ended")?;
+    let (document, info) =
+        phone_document_to_peer(&sim, &admin, &carol, &mut peer, &data, "old.pdf").await?;
     let old_path = document.direct_path.clone().context("a direct path")?;
     sim.expire_media(&old_path)?;
     assert!(

@@ -90,7 +90,7 @@ pub async fn list(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
-    let here = state.host.list()?;
+    let here = state.host.list_here().await?;
     let mut all: Vec<serde_json::Value> = here
         .iter()
         .filter_map(|s| serde_json::to_value(s).ok())

@@ -86,6 +86,16 @@ impl Cluster {
         Ok(())
     }
 
+    /// Every claimed session and the node that holds it.
+    pub async fn owners(&self) -> Result<std::collections::HashMap<String, String>, ClusterError> {
+        let mut redis = self.redis.clone();
+        let owners: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.keys.owners())
+            .query_async(&mut redis)
+            .await?;
+        Ok(owners)
+    }
+
     /// Where session `id` lives; `None` when no node claimed it.
     pub async fn owner_of(&self, id: &str) -> Result<Option<Owner>, ClusterError> {
         let mut redis = self.redis.clone();

@@ -142,14 +142,40 @@ impl Host {
         self.cluster_node().map(|c| c.cluster.node_id())
     }
 
-    /// A restored session is this node's: claimed (a warning when another
-    /// node holds it).
-    pub(super) async fn claim_restored(&self, id: &str) {
-        if let Some(node) = self.cluster_node() {
-            if let Err(e) = node.cluster.claim_session(id).await {
+    /// Whether this node restores session `id`: yes without a cluster;
+    /// in one, when it can claim it (no other node holds it). A cluster
+    /// that does not answer leaves the session to be restored here.
+    pub(super) async fn claim_restored(&self, id: &str) -> bool {
+        let Some(node) = self.cluster_node() else {
+            return true;
+        };
+        match node.cluster.claim_session(id).await {
+            Ok(()) => true,
+            Err(crate::cluster::ClusterError::Refused(why)) => {
+                tracing::debug!(session = id, %why, "left to the node that runs it");
+                false
+            }
+            Err(e) => {
                 tracing::warn!(session = id, error = %e, "restored session not claimed in the cluster");
+                true
             }
         }
+    }
+
+    /// The sessions this node lists: in a cluster, those it runs (and
+    /// those no node claimed), so a list gathered from every node holds
+    /// each session once even when the nodes share their records.
+    pub async fn list_here(&self) -> Result<Vec<SessionInfo>, HostError> {
+        let all = self.list()?;
+        let Some(node) = self.cluster_node() else {
+            return Ok(all);
+        };
+        let owners = node.cluster.owners().await?;
+        let me = node.cluster.node_id();
+        Ok(all
+            .into_iter()
+            .filter(|s| owners.get(&s.id).is_none_or(|owner| owner == me))
+            .collect())
     }
 
     /// A deleted session is no node's any more.

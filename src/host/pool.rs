@@ -18,15 +18,20 @@ use super::webhook::{Backlog, WebhookConfig, WebhookTarget, Webhooks};
 use super::HostError;
 use crate::client::{self, Client, ClientConfig, ClientError, SentMessage, Status};
 use crate::store::{
-    valid_session_id, AuthStores, DataDir, FileStores, SessionRecords, SessionRow, SqliteRecords,
+    valid_session_id, AuthStores, DataDir, FileStores, PgRecords, PgStores, Postgres,
+    PostgresConfig, SessionRecords, SessionRow, SqliteRecords,
 };
 use crate::types::SharedClock;
 
 /// How a host runs.
 #[derive(Clone, Debug)]
 pub struct HostConfig {
-    /// Root of all state: `DATA/wasp.db` and one directory per session.
+    /// Root of all state: `DATA/wasp.db` and one directory per session
+    /// (with `postgres`: the webhook outbox and the media spool only).
     pub data: PathBuf,
+    /// Keep every session's auth state and the host's records in this
+    /// PostgreSQL database instead of the data directory.
+    pub postgres: Option<PostgresConfig>,
     /// Shared by every session.
     pub client: Arc<ClientConfig>,
     /// Explicit session limit; derived from the memory limit when unset.
@@ -56,6 +61,7 @@ impl HostConfig {
     pub fn new(data: impl Into<PathBuf>, client: ClientConfig) -> HostConfig {
         HostConfig {
             data: data.into(),
+            postgres: None,
             clock: client.clock.clone(),
             client: Arc::new(client),
             max_sessions: None,
@@ -134,7 +140,20 @@ impl Host {
         let spool = &config.client.media_dir;
         super::media::prepare_spool(spool, spool.starts_with(&config.data));
         let db_path = data.path().join("wasp.db");
-        let records = SqliteRecords::open(&db_path)?;
+        let (stores, records): (Arc<dyn AuthStores>, Box<dyn SessionRecords>) =
+            match &config.postgres {
+                Some(postgres) => {
+                    let pg = Postgres::connect(postgres)?;
+                    (
+                        Arc::new(PgStores::new(pg.clone())),
+                        Box::new(PgRecords::new(pg)),
+                    )
+                }
+                None => (
+                    Arc::new(FileStores::new(data)),
+                    Box::new(SqliteRecords::open(&db_path)?),
+                ),
+            };
         let webhooks = Webhooks::open(&db_path, config.webhooks.clone(), config.clock.clone())?;
         for record in records.all()? {
             webhooks.set_target(&record.id, target_of(&record));
@@ -149,8 +168,8 @@ impl Host {
         });
         Ok(Arc::new(Host {
             config,
-            stores: Arc::new(FileStores::new(data)),
-            records: Box::new(records),
+            stores,
+            records,
             fanout,
             webhooks,
             running: Running::default(),
@@ -187,12 +206,16 @@ impl Host {
                 if gone || self.running.get(&record.id).is_some() {
                     continue;
                 }
+                // In a cluster whose nodes share the records, the node
+                // that runs a session restores it, no other.
+                if !self.claim_restored(&record.id).await {
+                    continue;
+                }
                 match self.start(&record.id) {
                     Err(HostError::ShuttingDown) => break,
                     started => started?,
                 }
             }
-            self.claim_restored(&record.id).await;
             started += 1;
             let jitter = rand::thread_rng().gen_range(0.5..1.5);
             tokio::time::sleep(pace.mul_f64(jitter)).await;
@@ -717,7 +740,10 @@ impl Host {
         Ok(())
     }
 
+    /// Claims the session's state (see `AuthStores::claim`: any earlier
+    /// writer of it is fenced) and runs it.
     fn spawn(&self, id: &str) -> Result<Client, HostError> {
+        self.stores.claim(id)?;
         Ok(Client::spawn(
             id.to_string(),
             self.config.client.clone(),

@@ -124,6 +124,16 @@ pub trait AuthStores: Send + Sync + fmt::Debug {
     /// [`AuthStore::prepare`]).
     fn open(&self, id: &str) -> Result<Arc<dyn AuthStore>, StoreError>;
 
+    /// Makes this node the owner of session `id`'s state from now on:
+    /// stores of it opened before, here or on any other node sharing the
+    /// state, are fenced (their writes fail with
+    /// [`StoreError::Fenced`] and change nothing). The host claims each
+    /// session it starts. Files belong to one node: nothing to do.
+    fn claim(&self, id: &str) -> Result<(), StoreError> {
+        let _ = id;
+        Ok(())
+    }
+
     /// Ids of the sessions that have state, sorted.
     fn list(&self) -> Result<Vec<String>, StoreError>;
 

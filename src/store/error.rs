@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-/// What can go wrong with session storage. Every I/O error names the path.
+/// What can go wrong with session storage. Every I/O error names the path;
+/// every failure to reach a database server names the service and where.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("invalid session id {0:?}: use 1-64 of [A-Za-z0-9_-]")]
@@ -15,6 +16,38 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// A database URL that cannot be used (its text is not repeated: it
+    /// may hold a password).
+    #[error("invalid {service} URL: {reason}")]
+    BadUrl {
+        service: &'static str,
+        reason: String,
+    },
+    /// A database server could not be reached (or did not answer in
+    /// time); `at` is `user@host:port/database`, never a password.
+    #[error("{service} at {at} is unreachable: {reason}")]
+    Unavailable {
+        service: &'static str,
+        at: String,
+        reason: String,
+    },
+    /// The write was refused, and nothing of it kept: a newer owner of the
+    /// session claimed its state (a higher epoch) since this store was
+    /// opened.
+    #[error(
+        "session {session} is fenced: a newer owner holds epoch {current} \
+         (this store holds {held}); nothing was written"
+    )]
+    Fenced {
+        session: String,
+        held: i64,
+        current: i64,
+    },
+    /// The database was migrated by a newer wasp than this one.
+    #[error("database schema is at version {found}, newer than this wasp knows ({known}): run a newer wasp")]
+    SchemaTooNew { found: i64, known: i64 },
     #[error("I/O error on {path}: {source}")]
     Io {
         path: PathBuf,

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::{AuthStore, AuthStores};
 use super::dir::{DataDir, SessionDir};
 use super::error::StoreError;
+use super::names;
 use crate::types::DeviceAddress;
 
 pub const CREDS_FILE: &str = "creds.json";
@@ -101,25 +102,12 @@ pub fn peer_file(device: &DeviceAddress) -> String {
     format!("session-{}{kind}.{}.json", device.user(), device.device())
 }
 
-/// A group id as file names carry it: the group JID's user part, digits
-/// and dashes only (`120363…`, or the older `<creator>-<time>`); anything
-/// else could name another file.
-fn group_part(group: &str) -> Result<&str, StoreError> {
-    let safe = (1..=40).contains(&group.len())
-        && !group.starts_with('-')
-        && group.bytes().all(|b| b.is_ascii_digit() || b == b'-');
-    if !safe {
-        return Err(StoreError::InvalidFileName(format!("group {group:?}")));
-    }
-    Ok(group)
-}
-
 /// The two-slot file of one sender's key in one group:
 /// `skey-<group>.<user>[_lid].<device>.json`.
 fn sender_key_file(group: &str, sender: &DeviceAddress) -> Result<String, StoreError> {
     Ok(format!(
         "skey-{}.{}",
-        group_part(group)?,
+        names::group_id(group)?,
         peer_file(sender).trim_start_matches("session-")
     ))
 }
@@ -127,27 +115,18 @@ fn sender_key_file(group: &str, sender: &DeviceAddress) -> Result<String, StoreE
 /// The devices holding our sender key for a group: `skdevs-<group>.json`,
 /// a JSON array of device JIDs.
 fn sender_key_devices_file(group: &str) -> Result<String, StoreError> {
-    Ok(format!("skdevs-{}.json", group_part(group)?))
+    Ok(format!("skdevs-{}.json", names::group_id(group)?))
 }
 
 /// `<kind>-<user>`, for a user of digits only (anything else could name
 /// another file).
 fn mapping_file(kind: &str, user: &str) -> Result<String, StoreError> {
-    let digits = !user.is_empty() && user.len() <= 20 && user.bytes().all(|b| b.is_ascii_digit());
-    if !digits {
-        return Err(StoreError::InvalidFileName(format!("{kind}-{user}")));
-    }
-    Ok(format!("{kind}-{user}"))
+    Ok(format!("{kind}-{}", names::mapping_user(kind, user)?))
 }
 
-/// `media-<id>`, for a message id a file name can hold (WhatsApp's are
-/// hex or alphanumeric).
+/// `media-<id>`, for a message id a file name can hold.
 fn media_file(id: &str) -> Result<String, StoreError> {
-    let fine = !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric());
-    if !fine {
-        return Err(StoreError::InvalidFileName(format!("media-{id}")));
-    }
-    Ok(format!("{MEDIA_PREFIX}{id}"))
+    Ok(format!("{MEDIA_PREFIX}{}", names::message_id(id)?))
 }
 
 const MEDIA_PREFIX: &str = "media-";
@@ -303,10 +282,7 @@ impl AuthStore for FileAuthStore {
         };
         let jids: Vec<String> = serde_json::from_slice(&bytes)
             .map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))?;
-        Ok(jids
-            .iter()
-            .filter_map(|j| DeviceAddress::parse(j))
-            .collect())
+        Ok(names::devices(&jids))
     }
 
     fn add_sender_key_devices(

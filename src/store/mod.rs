@@ -8,8 +8,10 @@
 //! flush; flushes are group commits shared by concurrent writers,
 //! `group_sync`) and two-slot files rewritten in place for state that
 //! changes with every message (`slots`), and SQLite for the records
-//! ([`SqliteRecords`]). [`conformance`] holds the checks every backend
-//! must pass.
+//! ([`SqliteRecords`]); and, for cluster mode, PostgreSQL for both
+//! (`postgres`: [`PgStores`], [`PgRecords`]), where every write is fenced
+//! by the epoch of the session's owner. [`conformance`] holds the checks
+//! every backend must pass.
 //! Must not touch: the meaning of what it keeps; callers hand it bytes and
 //! keys, and decide when to write.
 
@@ -21,6 +23,7 @@ mod files;
 mod group_sync;
 mod modes;
 mod names;
+mod postgres;
 mod records;
 mod slots;
 mod sqlite;
@@ -31,5 +34,6 @@ pub use error::StoreError;
 pub use files::{peer_file, FileAuthStore, FileStores, CREDS_FILE, PREKEYS_FILE};
 pub use modes::create_private_file;
 pub use names::valid_session_id;
+pub use postgres::{PgAuthStore, PgRecords, PgStores, Postgres, PostgresConfig};
 pub use records::{SessionRecords, SessionRow};
 pub use sqlite::{open_database, SqliteRecords};

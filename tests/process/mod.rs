@@ -111,3 +111,54 @@ pub async fn sim_value(sim: &mut Proc, key: &str) -> String {
         .unwrap_or_else(|| panic!("expected {key}=..., got {line}"))
         .to_string()
 }
+
+/// Polls `check` every 50 ms until it returns `Some` (a hang guard, not a
+/// timing assertion).
+pub async fn poll<T, F: std::future::Future<Output = Option<T>>>(
+    mut check: impl FnMut() -> F,
+) -> T {
+    tokio::time::timeout(GUARD, async {
+        loop {
+            if let Some(found) = check().await {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("state reached in time")
+}
+
+/// Links session `id` of a running `wasp serve` (its API at `api`, with
+/// `auth` headers) to a new phone of the simulator (admin API `admin`):
+/// reads its QR code, scans it, waits until the session is connected.
+/// Returns the phone and the linked device's JID. The test binary must
+/// have `mod admin` (`tests/interop/admin.rs`).
+pub async fn link_by_api(
+    api: &super::admin::AdminClient,
+    admin: &super::admin::AdminClient,
+    id: &str,
+    auth: &[(&str, &str)],
+) -> (String, String) {
+    let qr = poll(|| async {
+        let (status, body) = api
+            .request("GET", &format!("/v1/sessions/{id}/qr"), auth, None)
+            .await
+            .ok()?;
+        let json: Value = serde_json::from_slice(&body).ok()?;
+        (status == 200).then(|| json["qr"].as_str().map(String::from))?
+    })
+    .await;
+    let phone = admin.create_phone().await.expect("phone");
+    let device = admin.scan(&phone, &qr).await.expect("scan");
+    poll(|| async {
+        let (_, body) = api
+            .request("GET", &format!("/v1/sessions/{id}"), auth, None)
+            .await
+            .ok()?;
+        let json: Value = serde_json::from_slice(&body).ok()?;
+        (json["status"] == "connected").then_some(())
+    })
+    .await;
+    (phone, device)
+}

@@ -18,6 +18,17 @@ pub struct ServeArgs {
     /// Directory holding the host's database and one directory per session.
     #[arg(long, env = "WASP_DATA", default_value = "./data")]
     data: PathBuf,
+    /// Keep every session's auth state and the host's records in this
+    /// PostgreSQL database (`postgres://user[:password]@host[:port]/db`)
+    /// instead of the data directory, so that any node reaching it can
+    /// bring the sessions back. Created and migrated on start.
+    #[arg(
+        long,
+        env = "WASP_POSTGRES",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    postgres: Option<String>,
     /// Run a simulated WhatsApp network in-process and connect sessions to
     /// it (try the whole flow offline; see README).
     #[arg(long, env = "WASP_SIMULATE")]
@@ -186,6 +197,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None
     };
     let mut config = HostConfig::new(&args.data, client);
+    config.postgres = args.postgres.map(wasp::store::PostgresConfig::new);
     config.max_sessions = args.max_sessions;
     config.memory_limit = args.memory_limit;
     config.restore_per_sec = args.restore_rate;
@@ -238,8 +250,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let host = Host::open(config)
-        .with_context(|| format!("opening data directory {}", args.data.display()))?;
+    let opening = match &config.postgres {
+        // The store's error names the server (never the password).
+        Some(_) => "opening the PostgreSQL store".to_string(),
+        None => format!("opening data directory {}", args.data.display()),
+    };
+    let host = Host::open(config).context(opening)?;
     host.spawn_monitor(std::time::Duration::from_secs(5));
     host.join_cluster().await?;
 
