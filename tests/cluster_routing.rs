@@ -351,3 +351,30 @@ async fn nodes_sharing_postgres_restore_only_their_own_sessions() {
     drop((n1, n2));
     forget(&cluster).await;
 }
+
+/// A node started with `--no-sessions` runs none: every session created
+/// through it goes to the nodes that do, and it answers for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_sessions_routes_to_the_others() {
+    let (_sim, sim_urls) = start_sim().await;
+    let cluster = unique_cluster();
+    let n1 = start_node(&cluster, "n1", &sim_urls, &[]).await;
+    let router = start_node(&cluster, "r0", &sim_urls, &["--no-sessions"]).await;
+    until_up(&router.api, 2).await;
+    for id in ["r1", "r2", "r3"] {
+        create(&router.api, id).await;
+    }
+    assert_eq!(local_ids(&router.api).await, Vec::<String>::new());
+    assert_eq!(local_ids(&n1.api).await.len(), 3);
+    let (status, got) = call(&router.api, "GET", "/v1/sessions/r2", None).await;
+    assert_eq!((status, got["node"].as_str()), (200, Some("n1")), "{got}");
+    let (_, nodes) = call(&router.api, "GET", "/v1/nodes", None).await;
+    let r0 = nodes["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["id"] == "r0"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(r0["capacity"], 0, "{nodes}");
+    drop((n1, router));
+    forget(&cluster).await;
+}

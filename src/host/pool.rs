@@ -194,7 +194,12 @@ impl Host {
     pub async fn restore(self: &Arc<Self>) -> Result<usize, HostError> {
         let pace = Duration::from_secs(1) / self.config.restore_per_sec.max(1);
         let mut started = 0;
-        for record in self.records.all()? {
+        // A node that runs no session (a cluster's router) restores none.
+        let records = match self.config.max_sessions {
+            Some(0) => Vec::new(),
+            _ => self.records.all()?,
+        };
+        for record in records {
             if self.closing.load(Ordering::Relaxed) {
                 break;
             }

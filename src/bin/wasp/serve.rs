@@ -134,6 +134,10 @@ pub struct ServeArgs {
     /// clusters may share one Redis).
     #[arg(long, env = "WASP_CLUSTER", default_value = "wasp")]
     cluster: String,
+    /// A node that runs no session: it serves the API and routes every
+    /// request to the nodes that do (a cluster's router). Needs --redis.
+    #[arg(long, env = "WASP_NO_SESSIONS")]
+    no_sessions: bool,
     /// How often this node heartbeats in the cluster.
     #[arg(long, env = "WASP_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = parse_duration)]
     heartbeat_interval: Duration,
@@ -199,6 +203,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = HostConfig::new(&args.data, client);
     config.postgres = args.postgres.map(wasp::store::PostgresConfig::new);
     config.max_sessions = args.max_sessions;
+    if args.no_sessions {
+        if args.redis.is_none() {
+            anyhow::bail!("--no-sessions needs --redis: a node without sessions routes to the cluster's others");
+        }
+        config.max_sessions = Some(0);
+    }
     config.memory_limit = args.memory_limit;
     config.restore_per_sec = args.restore_rate;
     config.max_media_transfers = args.max_media_transfers;
