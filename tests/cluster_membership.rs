@@ -120,8 +120,9 @@ async fn sessions_go_to_the_least_loaded_node_and_never_past_capacity() {
         nodes.push(n);
     }
     let first = nodes[0].place().await.expect("place").expect("room");
-    assert_ne!(first, "a", "a is the most loaded");
-    nodes[0].release_place(&first).await.expect("release");
+    assert_ne!(first.node, "a", "a is the most loaded");
+    assert_eq!(first.url, format!("http://10.0.0.1:80/{}", first.node));
+    nodes[0].release_place(&first.node).await.expect("release");
 
     // 40 creates at once, from all three nodes: exactly the 12 places
     // left are handed out, none twice.
@@ -132,8 +133,8 @@ async fn sessions_go_to_the_least_loaded_node_and_never_past_capacity() {
     }
     let mut placed = std::collections::BTreeMap::<String, u64>::new();
     for task in tasks {
-        if let Some(node) = task.await.expect("task") {
-            *placed.entry(node).or_default() += 1;
+        if let Some(place) = task.await.expect("task") {
+            *placed.entry(place.node).or_default() += 1;
         }
     }
     assert_eq!(placed.values().sum::<u64>(), 12, "{placed:?}");
@@ -153,7 +154,8 @@ async fn sessions_go_to_the_least_loaded_node_and_never_past_capacity() {
     nodes[1].set_draining(true).await.expect("drain");
     assert_eq!(nodes[2].place().await.expect("place"), None);
     nodes[1].set_draining(false).await.expect("up");
-    assert_eq!(nodes[2].place().await.expect("place").as_deref(), Some("b"));
+    let place = nodes[2].place().await.expect("place").map(|p| p.node);
+    assert_eq!(place.as_deref(), Some("b"));
     clean(&prefix).await;
 }
 

@@ -1,6 +1,5 @@
 //! Nodes joining, heartbeating and leaving, and the list of them. Every
-//! timestamp is Redis's own clock (`TIME` inside the scripts), so the
-//! nodes' clocks never disagree about who is alive.
+//! timestamp is Redis's own clock (`lua_now!` inside the scripts).
 
 use redis::Script;
 
@@ -10,9 +9,9 @@ use super::node::Cluster;
 /// Joins (or rejoins) under this node's id: refused while another live
 /// node holds the id at another URL, or a live node runs another
 /// version. No place is reserved on it yet.
-const JOIN: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+static JOIN: std::sync::LazyLock<Script> = script!(
+    lua_now!(),
+    r#"
 local dead_after = tonumber(ARGV[5])
 local last = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if last and now - tonumber(last) < dead_after then
@@ -36,11 +35,13 @@ redis.call('HSET', KEYS[2], 'url', ARGV[2], 'version', ARGV[3], 'state', 'up',
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 return {'ok'}
-"#;
+"#
+);
 
 /// Refreshes this node's load and TTL; 0 when its hash is gone (it was
 /// silent past its TTL and must join again).
-const HEARTBEAT: &str = r#"
+static HEARTBEAT: std::sync::LazyLock<Script> = script!(
+    r#"
 if redis.call('EXISTS', KEYS[2]) == 0 then
   return 0
 end
@@ -51,13 +52,11 @@ redis.call('HSET', KEYS[2], 'capacity', ARGV[2], 'memory_limit', ARGV[3], 'rss',
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 return 1
-"#;
+"#
+);
 
 /// Redis's clock, in ms.
-const NOW: &str = r#"
-local t = redis.call('TIME')
-return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-"#;
+static NOW: std::sync::LazyLock<Script> = script!(lua_now!(), "return now\n");
 
 /// Nodes silent this long are forgotten from the list altogether.
 const FORGET_AFTER_MS: u64 = 24 * 3600 * 1000;
@@ -129,7 +128,7 @@ impl Cluster {
     pub async fn join(&self, load: NodeLoad) -> Result<(), ClusterError> {
         let c = &self.config;
         let mut redis = self.redis.clone();
-        let answer: Vec<String> = Script::new(JOIN)
+        let answer: Vec<String> = JOIN
             .key(self.keys.nodes())
             .key(self.keys.node(&c.node_id))
             .arg(&c.node_id)
@@ -165,7 +164,7 @@ impl Cluster {
     /// cluster had already given it up for dead: join again.
     pub async fn heartbeat(&self, load: NodeLoad) -> Result<bool, ClusterError> {
         let mut redis = self.redis.clone();
-        let alive: i64 = Script::new(HEARTBEAT)
+        let alive: i64 = HEARTBEAT
             .key(self.keys.nodes())
             .key(self.keys.node(&self.config.node_id))
             .arg(&self.config.node_id)
@@ -207,7 +206,7 @@ impl Cluster {
     /// Every node heard from in the last day, by id, with its state.
     pub async fn nodes(&self) -> Result<Vec<NodeView>, ClusterError> {
         let mut redis = self.redis.clone();
-        let now: u64 = Script::new(NOW).invoke_async(&mut redis).await?;
+        let now: u64 = NOW.invoke_async(&mut redis).await?;
         let forget_before = now.saturating_sub(FORGET_AFTER_MS);
         let _: () = redis::cmd("ZREMRANGEBYSCORE")
             .arg(self.keys.nodes())

@@ -16,6 +16,21 @@
 //! Redis standalone (or behind Sentinel); the scripts name keys built at
 //! run time, which Redis Cluster would refuse.
 
+/// The opening of a script that needs the time: `now`, Redis's own
+/// clock in ms, so the nodes' clocks never disagree about who is alive.
+macro_rules! lua_now {
+    () => {
+        "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    };
+}
+
+/// A Lua script, hashed once (its SHA-1 names it to `EVALSHA`).
+macro_rules! script {
+    ($($source:expr),+ $(,)?) => {
+        std::sync::LazyLock::new(|| redis::Script::new(concat!($($source),+)))
+    };
+}
+
 mod error;
 mod events;
 mod keys;
@@ -29,3 +44,4 @@ pub use events::RemoteEvent;
 pub use membership::{NodeLoad, NodeState, NodeView};
 pub use node::{valid_node_id, Cluster, ClusterConfig};
 pub use owners::Owner;
+pub use placement::Placed;

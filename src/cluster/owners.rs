@@ -11,25 +11,30 @@ use super::error::ClusterError;
 use super::node::Cluster;
 
 /// Claims `ARGV[1]` for `ARGV[2]`; the holder when it is another node.
-const CLAIM: &str = r#"
+static CLAIM: std::sync::LazyLock<Script> = script!(
+    r#"
 local holder = redis.call('HGET', KEYS[1], ARGV[1])
 if holder and holder ~= ARGV[2] then
   return holder
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return false
-"#;
+"#
+);
 
 /// Releases `ARGV[1]` if `ARGV[2]` holds it.
-const RELEASE: &str = r#"
+static RELEASE: std::sync::LazyLock<Script> = script!(
+    r#"
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   redis.call('HDEL', KEYS[1], ARGV[1])
 end
 return 0
-"#;
+"#
+);
 
 /// The holder of `ARGV[1]`, its URL and whether it is alive.
-const ROUTE: &str = r#"
+static ROUTE: std::sync::LazyLock<Script> = script!(
+    r#"
 local holder = redis.call('HGET', KEYS[1], ARGV[1])
 if not holder then
   return false
@@ -43,7 +48,8 @@ if last and now - tonumber(last) < tonumber(ARGV[3]) and url ~= '' then
   alive = 1
 end
 return {holder, url, alive}
-"#;
+"#
+);
 
 /// Where a session lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,7 +66,7 @@ impl Cluster {
     /// holder when another node holds it.
     pub async fn claim_session(&self, id: &str) -> Result<(), ClusterError> {
         let mut redis = self.redis.clone();
-        let holder: Option<String> = Script::new(CLAIM)
+        let holder: Option<String> = CLAIM
             .key(self.keys.owners())
             .arg(id)
             .arg(&self.config.node_id)
@@ -77,7 +83,7 @@ impl Cluster {
     /// Gives session `id` up, if this node holds it.
     pub async fn release_session(&self, id: &str) -> Result<(), ClusterError> {
         let mut redis = self.redis.clone();
-        let _: i64 = Script::new(RELEASE)
+        let _: i64 = RELEASE
             .key(self.keys.owners())
             .arg(id)
             .arg(&self.config.node_id)
@@ -99,7 +105,7 @@ impl Cluster {
     /// Where session `id` lives; `None` when no node claimed it.
     pub async fn owner_of(&self, id: &str) -> Result<Option<Owner>, ClusterError> {
         let mut redis = self.redis.clone();
-        let found: Option<(String, String, i64)> = Script::new(ROUTE)
+        let found: Option<(String, String, i64)> = ROUTE
             .key(self.keys.owners())
             .key(self.keys.nodes())
             .arg(id)

@@ -10,10 +10,11 @@ use redis::Script;
 use super::error::ClusterError;
 use super::node::Cluster;
 
-/// Picks and reserves a place; `false` when every live node is full.
-const PLACE: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+/// Picks and reserves a place: the node and its URL; `false` when every
+/// live node is full.
+static PLACE: std::sync::LazyLock<Script> = script!(
+    lua_now!(),
+    r#"
 local best, best_load = nil, nil
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf')) do
   local f = redis.call('HMGET', ARGV[1] .. id, 'state', 'capacity', 'sessions', 'reserved', 'rss', 'memory_limit')
@@ -34,12 +35,14 @@ if best == nil then
   return false
 end
 redis.call('HINCRBY', ARGV[1] .. best, 'reserved', 1)
-return best
-"#;
+return {best, redis.call('HGET', ARGV[1] .. best, 'url') or ''}
+"#
+);
 
 /// Turns a reservation on a node into a running session (or just drops
 /// it, when `ARGV[1]` is 0): never below zero.
-const SETTLE: &str = r#"
+static SETTLE: std::sync::LazyLock<Script> = script!(
+    r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end
@@ -50,20 +53,29 @@ if ARGV[1] == '1' then
   redis.call('HINCRBY', KEYS[1], 'sessions', 1)
 end
 return 1
-"#;
+"#
+);
+
+/// A place reserved for a new session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placed {
+    pub node: String,
+    /// Where that node is reached (its `--advertise`).
+    pub url: String,
+}
 
 impl Cluster {
     /// Chooses the node a new session goes to and reserves its place
     /// there; `None` when the whole cluster is full.
-    pub async fn place(&self) -> Result<Option<String>, ClusterError> {
+    pub async fn place(&self) -> Result<Option<Placed>, ClusterError> {
         let mut redis = self.redis.clone();
-        let chosen: Option<String> = Script::new(PLACE)
+        let chosen: Option<(String, String)> = PLACE
             .key(self.keys.nodes())
             .arg(self.keys.node_prefix())
             .arg(self.ttl_ms())
             .invoke_async(&mut redis)
             .await?;
-        Ok(chosen)
+        Ok(chosen.map(|(node, url)| Placed { node, url }))
     }
 
     /// The session placed on `node` started there: its reservation
@@ -79,7 +91,7 @@ impl Cluster {
 
     async fn settle(&self, node: &str, started: bool) -> Result<(), ClusterError> {
         let mut redis = self.redis.clone();
-        let _: i64 = Script::new(SETTLE)
+        let _: i64 = SETTLE
             .key(self.keys.node(node))
             .arg(if started { "1" } else { "0" })
             .invoke_async(&mut redis)

@@ -43,17 +43,13 @@ impl Host {
                 max: self.capacity().max_sessions,
             });
         };
-        if chosen == cluster.node_id() {
+        if chosen.node == cluster.node_id() {
             return Ok(Placement::Here(self.create_claimed(request).await?));
         }
-        let url = cluster
-            .nodes()
-            .await?
-            .into_iter()
-            .find(|n| n.id == chosen)
-            .map(|n| n.url)
-            .unwrap_or_default();
-        Ok(Placement::There { node: chosen, url })
+        Ok(Placement::There {
+            node: chosen.node,
+            url: chosen.url,
+        })
     }
 
     /// Creates a session here, placed here (by this node or by the node
