@@ -71,6 +71,33 @@ pub async fn to_owner(State(state): State<AppState>, request: Request, next: Nex
     }
 }
 
+/// A request of this node's own to another (the create placed there, the
+/// list asked of each), carrying the caller's API key; `json` as its
+/// body, if any.
+pub fn node_request(
+    method: axum::http::Method,
+    path: &'static str,
+    caller: &axum::http::HeaderMap,
+    json: Option<Vec<u8>>,
+) -> Request {
+    let has_body = json.is_some();
+    let mut request = Request::new(json.map_or_else(Body::empty, Body::from));
+    *request.method_mut() = method;
+    *request.uri_mut() = Uri::from_static(path);
+    if let Some(auth) = caller.get(header::AUTHORIZATION) {
+        request
+            .headers_mut()
+            .insert(header::AUTHORIZATION, auth.clone());
+    }
+    if has_body {
+        request.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    request
+}
+
 /// Sends `request` to the node at `base` (`http://host:port`) and answers
 /// with what it answers, streamed.
 pub async fn forward(mut request: Request, base: &str, from: &str) -> Result<Response, ApiError> {

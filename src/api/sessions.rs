@@ -51,19 +51,12 @@ pub async fn create(
     match state.host.create_placed(request.clone()).await? {
         Placement::Here(info) => Ok(created(info)),
         Placement::There { node, url } => {
-            let mut forwarded = axum::extract::Request::new(axum::body::Body::from(
-                serde_json::to_vec(&request).unwrap_or_default(),
-            ));
-            *forwarded.method_mut() = axum::http::Method::POST;
-            *forwarded.uri_mut() = axum::http::Uri::from_static("/v1/sessions");
-            if let Some(auth) = headers.get(header::AUTHORIZATION) {
-                forwarded
-                    .headers_mut()
-                    .insert(header::AUTHORIZATION, auth.clone());
-            }
-            forwarded.headers_mut().insert(
-                header::CONTENT_TYPE,
-                axum::http::HeaderValue::from_static("application/json"),
+            let body = serde_json::to_vec(&request).unwrap_or_default();
+            let forwarded = forward::node_request(
+                axum::http::Method::POST,
+                "/v1/sessions",
+                &headers,
+                Some(body),
             );
             let from = state.host.node_id().unwrap_or_default().to_string();
             match forward::forward(forwarded, &url, &from).await {
@@ -99,12 +92,8 @@ pub async fn list(
         // In a cluster: every other live node's sessions too.
         let from = state.host.node_id().unwrap_or_default().to_string();
         for (node, url) in state.host.other_nodes().await? {
-            let mut ask = axum::extract::Request::new(axum::body::Body::empty());
-            *ask.uri_mut() = axum::http::Uri::from_static("/v1/sessions");
-            if let Some(auth) = headers.get(header::AUTHORIZATION) {
-                ask.headers_mut()
-                    .insert(header::AUTHORIZATION, auth.clone());
-            }
+            let ask =
+                forward::node_request(axum::http::Method::GET, "/v1/sessions", &headers, None);
             match forward::ask_json(ask, &url, &from).await {
                 Ok(serde_json::Value::Array(theirs)) => all.extend(theirs),
                 Ok(other) => {
