@@ -88,17 +88,20 @@ fn moved(state: &SimState, phone: &str, id: &str, direct_path: &str) {
 
 /// The phone's copy goes up again: where it is now.
 fn upload_again(state: &SimState, media: &MediaMessage) -> RetryOutcome {
-    let again = file_name(&media.direct_path).and_then(|name| state.media().upload_again(name));
-    match again {
+    let Some(name) = file_name(&media.direct_path) else {
+        return RetryOutcome::NotFound;
+    };
+    let mut hosts = state.media();
+    if hosts.get(name).is_some() {
+        // Still on the hosts: nothing to upload.
+        return RetryOutcome::Uploaded {
+            direct_path: media.direct_path.clone(),
+        };
+    }
+    match hosts.upload_again(name) {
         Some(name) => RetryOutcome::Uploaded {
             direct_path: direct_path(&name),
         },
-        // Still on the hosts (nothing to do) or no copy left.
-        None if file_name(&media.direct_path).is_some_and(|n| state.media().get(n).is_some()) => {
-            RetryOutcome::Uploaded {
-                direct_path: media.direct_path.clone(),
-            }
-        }
         None => RetryOutcome::NotFound,
     }
 }
