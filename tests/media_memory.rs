@@ -10,13 +10,13 @@
 #[path = "interop/admin.rs"]
 #[allow(dead_code)] // this test does not list devices
 mod admin;
+mod process;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use admin::AdminClient;
 use base64::prelude::{Engine as _, BASE64_STANDARD};
+use process::{poll_for, sim_value, Proc};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -29,68 +29,25 @@ const FILE: usize = 50 << 20;
 /// cache, which is not the process's RSS.
 const BOUND: u64 = 8 << 20;
 
-struct Proc {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
+/// A line of /proc/<pid>/status, in bytes.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process runs");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .unwrap_or_else(|| panic!("no {field} in status"));
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("a number");
+    kib * 1024
 }
 
-impl Proc {
-    fn spawn(args: &[&str]) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wasp"))
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("wasp starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Proc { child, lines }
-    }
-
-    /// The value of the next `key=value` line.
-    fn value(&self, key: &str) -> String {
-        let line = self.lines.recv_timeout(GUARD).expect("a line in time");
-        line.strip_prefix(&format!("{key}="))
-            .unwrap_or_else(|| panic!("expected {key}=..., got {line}"))
-            .to_string()
-    }
-
-    /// A line of /proc/<pid>/status, in bytes.
-    fn status_kib(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("the process runs");
-        let line = status
-            .lines()
-            .find(|l| l.starts_with(field))
-            .unwrap_or_else(|| panic!("no {field} in status"));
-        let kib: u64 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|n| n.parse().ok())
-            .expect("a number");
-        kib * 1024
-    }
-
-    /// Resets the peak RSS (VmHWM) to the current RSS.
-    fn reset_peak(&self) {
-        std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5")
-            .expect("clear_refs is writable for our own child");
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Resets the peak RSS (VmHWM) of process `pid` to its current RSS.
+fn reset_peak(pid: u32) {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .expect("clear_refs is writable for our own child");
 }
 
 fn file() -> Vec<u8> {
@@ -145,13 +102,13 @@ struct Figures {
 /// downloaded through the API by id at once, then `count` files are sent
 /// from a URL at once; every byte is checked by hash on the other side.
 async fn both_ways(count: usize) -> Figures {
-    let sim = Proc::spawn(&["sim", "--listen", "127.0.0.1:0"]);
-    let ws_url = sim.value("ws_url");
-    let admin = AdminClient::new(&sim.value("admin_url")).expect("admin url");
-    let root = sim.value("root_public_key");
+    let mut sim = Proc::spawn(&["sim", "--listen", "127.0.0.1:0"]);
+    let ws_url = sim_value(&mut sim, "ws_url").await;
+    let admin = AdminClient::new(&sim_value(&mut sim, "admin_url").await).expect("admin url");
+    let root = sim_value(&mut sim, "root_public_key").await;
     let data_dir = tempfile::tempdir().expect("temp dir");
     let transfers = (count * 2).to_string();
-    let serve = Proc::spawn(&[
+    let mut serve = Proc::spawn(&[
         "serve",
         "--listen",
         "127.0.0.1:0",
@@ -164,7 +121,7 @@ async fn both_ways(count: usize) -> Figures {
         "--max-media-transfers",
         &transfers,
     ]);
-    let api_url = serve.value("api_url");
+    let api_url = sim_value(&mut serve, "api_url").await;
     let api = AdminClient::new(&api_url).expect("api url");
     let api_addr = api_url.trim_start_matches("http://").to_owned();
 
@@ -175,13 +132,13 @@ async fn both_ways(count: usize) -> Figures {
         .call("POST", "/v1/sessions", Some(json!({ "id": "big" })))
         .await
         .expect("created");
-    let qr = poll(|| async {
+    let qr = poll_for(GUARD, || async {
         let qr: Value = api.call("GET", "/v1/sessions/big/qr", None).await.ok()?;
         qr["qr"].as_str().map(str::to_owned)
     })
     .await;
     admin.scan(&shop, &qr).await.expect("scanned");
-    poll(|| async {
+    poll_for(GUARD, || async {
         let s: Value = api.call("GET", "/v1/sessions/big", None).await.ok()?;
         (s["status"] == "connected").then_some(())
     })
@@ -213,7 +170,7 @@ async fn both_ways(count: usize) -> Figures {
     drop(encoded);
     // Every file has arrived before the measure: the session's delivery
     // receipt leaves only once the message (and its record) is stored.
-    poll(|| async {
+    poll_for(GUARD, || async {
         let log: Value = admin
             .call("GET", &format!("/sim/phones/{bob}/receipts"), None)
             .await
@@ -230,8 +187,8 @@ async fn both_ways(count: usize) -> Figures {
             .then_some(())
     })
     .await;
-    let baseline = serve.status_kib("VmRSS:");
-    serve.reset_peak();
+    let baseline = status_kib(serve.pid(), "VmRSS:");
+    reset_peak(serve.pid());
 
     // Bob's files, streamed back by message id.
     let started = std::time::Instant::now();
@@ -272,7 +229,7 @@ async fn both_ways(count: usize) -> Figures {
     });
     futures_util::future::join_all(uploads).await;
     let upload_secs = started.elapsed().as_secs_f64();
-    let peak = serve.status_kib("VmHWM:");
+    let peak = status_kib(serve.pid(), "VmHWM:");
     // The phone lists what it got by fetching and opening every file: a
     // gigabyte takes the simulator a while.
     let opened = poll_for(GUARD * count as u32, || async {
@@ -363,24 +320,4 @@ async fn get(addr: &str, path: &str) -> (u16, Vec<u8>) {
         "a file answer carries its length: {head}"
     );
     (status, answer[split + 4..].to_vec())
-}
-
-async fn poll<T, F: std::future::Future<Output = Option<T>>>(check: impl FnMut() -> F) -> T {
-    poll_for(GUARD, check).await
-}
-
-async fn poll_for<T, F: std::future::Future<Output = Option<T>>>(
-    limit: Duration,
-    mut check: impl FnMut() -> F,
-) -> T {
-    tokio::time::timeout(limit, async {
-        loop {
-            if let Some(value) = check().await {
-                return value;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("in time (hang guard)")
 }

@@ -114,10 +114,16 @@ pub async fn sim_value(sim: &mut Proc, key: &str) -> String {
 
 /// Polls `check` every 50 ms until it returns `Some` (a hang guard, not a
 /// timing assertion).
-pub async fn poll<T, F: std::future::Future<Output = Option<T>>>(
+pub async fn poll<T, F: std::future::Future<Output = Option<T>>>(check: impl FnMut() -> F) -> T {
+    poll_for(GUARD, check).await
+}
+
+/// [`poll`] with a hang guard of `limit`.
+pub async fn poll_for<T, F: std::future::Future<Output = Option<T>>>(
+    limit: Duration,
     mut check: impl FnMut() -> F,
 ) -> T {
-    tokio::time::timeout(GUARD, async {
+    tokio::time::timeout(limit, async {
         loop {
             if let Some(found) = check().await {
                 return found;
