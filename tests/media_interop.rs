@@ -8,8 +8,8 @@
 //! a voice note to the simulator's media hosts (its own `media_conn` and
 //! upload code) and sends them to a wasp session, which reports each as a
 //! media message and downloads it byte for byte; whatsapp-rust downloads
-//! the image and document a wasp session sends, and a file a simulated
-//! phone sent, byte for byte; and, once that file expired, has the
+//! the image (reading its size and thumbnail) and document a wasp
+//! session sends, and a file a simulated phone sent, byte for byte; and, once that file expired, has the
 //! simulated phone upload it again with its own media retry request
 //! (sealed requests and answers open both ways).
 
@@ -262,8 +262,22 @@ async fn whatsapp_rust_downloads_the_files_a_wasp_session_sends() -> Result<()> 
     let bob_phone = admin.create_phone().await?;
     let mut bob = link_fresh_peer(&h.sim, &admin, &bob_phone, interop::peer::new_store()).await?;
 
-    let photo: Vec<u8> = (0..180_000).map(|n| (n % 253) as u8).collect();
-    let mut image = wasp::client::media::OutgoingFile::new(MediaKind::Image, "image/jpeg");
+    // A real picture: its size and thumbnail ride in the message.
+    let photo = {
+        let pixels = image::RgbImage::from_fn(300, 200, |x, y| {
+            image::Rgb([
+                (x * 7 % 251) as u8,
+                (y * 13 % 241) as u8,
+                ((x ^ y) % 239) as u8,
+            ])
+        });
+        let mut png = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::ImageRgb8(pixels)
+            .write_to(&mut png, image::ImageOutputFormat::Png)
+            .expect("encode");
+        png.into_inner()
+    };
+    let mut image = wasp::client::media::OutgoingFile::new(MediaKind::Image, "image/png");
     image.caption = Some("from wasp".into());
     alice
         .client
@@ -299,6 +313,11 @@ async fn whatsapp_rust_downloads_the_files_a_wasp_session_sends() -> Result<()> 
     let image = got_image.context("no image")?;
     let document = got_document.context("no document")?;
     assert_eq!(image.caption.as_deref(), Some("from wasp"));
+    // whatsapp-rust reads the size and thumbnail where we wrote them.
+    assert_eq!((image.width, image.height), (Some(300), Some(200)));
+    let thumbnail = image.jpeg_thumbnail.clone().context("a thumbnail")?;
+    let thumb = image::load_from_memory(&thumbnail).context("the thumbnail decodes")?;
+    assert_eq!((thumb.width(), thumb.height()), (32, 21));
     assert_eq!(document.file_name.as_deref(), Some("terms.pdf"));
     for (what, downloaded, want) in [
         ("image", bob.client.download(&image).await, &photo),
