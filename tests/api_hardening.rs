@@ -225,6 +225,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/events", &["GET"]),
     ("/v1/capacity", &["GET"]),
     ("/v1/nodes", &["GET"]),
+    ("/v1/nodes/n1/drain", &["POST"]),
     ("/metrics", &["GET"]),
     ("/openapi.json", &["GET"]),
     ("/healthz", &["GET"]),

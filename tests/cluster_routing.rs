@@ -10,6 +10,7 @@
 #[allow(dead_code)] // the phone helpers are for other tests
 #[path = "interop/admin.rs"]
 mod admin;
+mod cluster_procs;
 mod cluster_support;
 mod pg_support;
 mod process;
@@ -17,176 +18,11 @@ mod process;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use admin::AdminClient;
-use cluster_support::{forget, redis_url, unique_cluster};
-use process::{sim_value, Proc, GUARD};
+use cluster_procs::{
+    call, create, event_stream, local_ids, start_node, start_node_on, start_sim, until, until_up,
+};
+use cluster_support::{forget, unique_cluster};
 use serde_json::Value;
-
-const AUTH: &str = "Bearer routing-test-key";
-
-struct Node {
-    proc: Proc,
-    api: AdminClient,
-    /// `host:port` of its API.
-    addr: String,
-    _data: tempfile::TempDir,
-}
-
-async fn start_node(cluster: &str, id: &str, sim: &(String, String), extra: &[&str]) -> Node {
-    let data = tempfile::tempdir().unwrap();
-    let advertise_port = {
-        // A port for the API, known before start: the advertised URL.
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let listen = format!("127.0.0.1:{advertise_port}");
-    let advertise = format!("http://{listen}");
-    let redis = redis_url();
-    let mut args = vec![
-        "serve",
-        "--listen",
-        &listen,
-        "--api-key",
-        "routing-test-key",
-        "--whatsapp-url",
-        &sim.0,
-        "--whatsapp-root-key",
-        &sim.1,
-        "--redis",
-        &redis,
-        "--cluster",
-        cluster,
-        "--node-id",
-        id,
-        "--advertise",
-        &advertise,
-        "--heartbeat-interval",
-        "200ms",
-        "--node-dead-after",
-        "1s",
-        "--data",
-        data.path().to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let mut proc = Proc::spawn(&args);
-    let url = sim_value(&mut proc, "api_url").await;
-    Node {
-        proc,
-        api: AdminClient::new(&url).expect("api url"),
-        addr: url.trim_start_matches("http://").to_string(),
-        _data: data,
-    }
-}
-
-async fn call(api: &AdminClient, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-    let (status, answer) = api
-        .request(
-            method,
-            path,
-            &[("Authorization", AUTH)],
-            body.map(str::as_bytes),
-        )
-        .await
-        .expect("an answer");
-    (
-        status,
-        serde_json::from_slice(&answer).unwrap_or(Value::Null),
-    )
-}
-
-/// The sessions a node runs itself (a forwarded list is never gathered).
-async fn local_ids(api: &AdminClient) -> Vec<String> {
-    let (status, answer) = api
-        .request(
-            "GET",
-            "/v1/sessions",
-            &[("Authorization", AUTH), ("X-Wasp-Forwarded", "test")],
-            None,
-        )
-        .await
-        .expect("an answer");
-    assert_eq!(status, 200);
-    let listed: Value = serde_json::from_slice(&answer).expect("JSON");
-    listed
-        .as_array()
-        .expect("a list")
-        .iter()
-        .filter_map(|s| s["id"].as_str().map(str::to_owned))
-        .collect()
-}
-
-async fn start_sim() -> (Proc, (String, String)) {
-    let mut sim = Proc::spawn(&["sim", "--listen", "127.0.0.1:0"]);
-    let ws = sim_value(&mut sim, "ws_url").await;
-    sim_value(&mut sim, "admin_url").await;
-    let root = sim_value(&mut sim, "root_public_key").await;
-    (sim, (ws, root))
-}
-
-async fn until_up(api: &AdminClient, count: usize) {
-    until("the nodes up", || async {
-        let (_, listed) = call(api, "GET", "/v1/nodes", None).await;
-        let up = listed["nodes"]
-            .as_array()?
-            .iter()
-            .filter(|n| n["state"] == "up")
-            .count();
-        (up == count).then_some(())
-    })
-    .await;
-}
-
-async fn create(api: &AdminClient, id: &str) {
-    let (status, created) = call(
-        api,
-        "POST",
-        "/v1/sessions",
-        Some(&format!(r#"{{"id": "{id}"}}"#)),
-    )
-    .await;
-    assert_eq!(status, 201, "{created}");
-}
-
-/// Everything `GET /v1/events` on `addr` sends from now on, as it comes.
-fn event_stream(addr: &str) -> std::sync::Arc<std::sync::Mutex<String>> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let (addr, into) = (addr.to_string(), seen.clone());
-    tokio::spawn(async move {
-        let mut conn = tokio::net::TcpStream::connect(&addr)
-            .await
-            .expect("connect");
-        let request =
-            format!("GET /v1/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {AUTH}\r\n\r\n");
-        conn.write_all(request.as_bytes()).await.expect("request");
-        let mut buf = vec![0u8; 16 * 1024];
-        while let Ok(n) = conn.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            into.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    seen
-}
-
-async fn until<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    tokio::time::timeout(GUARD, async {
-        loop {
-            if let Some(v) = check().await {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_node_answers_for_any_session() {
@@ -295,17 +131,21 @@ async fn any_node_answers_for_any_session() {
 }
 
 /// Nodes sharing one PostgreSQL (`--postgres`) see every session's
-/// record, yet each restores only the sessions it runs: a node restarted
-/// takes back its own and leaves the other's alone, and the cluster's
-/// list still holds each session once.
+/// record, yet each restores only the sessions it runs: a node that
+/// crashed and came back before its lease ran out takes back its own and
+/// leaves the other's alone, and the cluster's list still holds each
+/// session once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_sharing_postgres_restore_only_their_own_sessions() {
     let db = pg_support::TestDb::new();
     let (_sim, sim_urls) = start_sim().await;
     let cluster = unique_cluster();
     let shared = ["--postgres", db.url.as_str()];
+    // n2's lease outlives its crash and restart: n1 never takes its
+    // sessions over.
+    let n2_args = ["--postgres", db.url.as_str(), "--node-dead-after", "60s"];
     let n1 = start_node(&cluster, "n1", &sim_urls, &shared).await;
-    let n2 = start_node(&cluster, "n2", &sim_urls, &shared).await;
+    let mut n2 = start_node(&cluster, "n2", &sim_urls, &n2_args).await;
     until_up(&n1.api, 2).await;
     for id in ["p1", "p2", "p3", "p4"] {
         create(&n1.api, id).await;
@@ -318,9 +158,16 @@ async fn nodes_sharing_postgres_restore_only_their_own_sessions() {
     let (_, listed) = call(&n1.api, "GET", "/v1/sessions", None).await;
     assert_eq!(listed.as_array().map(Vec::len), Some(4), "{listed}");
 
-    // n2 restarts (a new data directory: its state is in PostgreSQL).
-    assert!(n2.proc.terminate().success());
-    let n2 = start_node(&cluster, "n2", &sim_urls, &shared).await;
+    // n2 crashes and restarts (a new data directory: its state is in
+    // PostgreSQL).
+    n2.proc.kill9();
+    let port = n2
+        .addr
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    let n2 = start_node_on(port, &cluster, "n2", &sim_urls, &n2_args).await;
     until_up(&n1.api, 2).await;
     let restored = until("n2 restores its sessions", || async {
         let mut ids = local_ids(&n2.api).await;

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use pg_support::TestDb;
 use wasp::store::{
-    conformance, AuthStore, AuthStores, PgRecords, PgStores, Postgres, PostgresConfig,
-    SessionRecords, StoreError,
+    conformance, AuthStore, AuthStores, Leases, PgLeases, PgRecords, PgStores, Postgres,
+    PostgresConfig, SessionRecords, SessionRow, StoreError,
 };
 use wasp::types::DeviceAddress;
 
@@ -84,7 +84,7 @@ fn migrations_run_once_even_when_nodes_start_together() {
     assert_eq!(
         db.query_text("SELECT count(*) FROM wasp_schema_migrations")
             .as_deref(),
-        Some("1"),
+        Some("2"),
         "a second start applied something again"
     );
 
@@ -251,6 +251,130 @@ fn a_claim_racing_writes_leaves_the_new_owner_s_state() {
         new.load_creds().expect("load").as_deref(),
         Some(&b"new"[..])
     );
+}
+
+fn record(id: &str) -> SessionRow {
+    SessionRow {
+        id: id.into(),
+        created_at: 1,
+        webhook_url: None,
+        webhook_secret: None,
+    }
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+/// Leases decide which node runs each session: a node adopts only free
+/// sessions (never claimed, handed over, or of a node whose lease ran
+/// out or ended), its adoption fences the old owner's stores, and nodes
+/// adopting at once never take the same session.
+#[test]
+fn leases_give_each_session_one_node_and_fence_the_old_one() {
+    let db = TestDb::new();
+    let pg = connect(&db);
+    let records = PgRecords::new(pg.clone());
+    for id in ["s1", "s2", "s3", "s4"] {
+        assert!(records.insert(&record(id)).expect("insert"));
+    }
+    let (stores1, leases1) = (
+        PgStores::for_node(pg.clone(), "n1"),
+        PgLeases::new(pg.clone(), "n1"),
+    );
+    let leases2 = PgLeases::new(pg.clone(), "n2");
+    let long = Duration::from_secs(60);
+    leases1.renew(long).expect("renew");
+    leases2.renew(long).expect("renew");
+    stores1.claim("s1").expect("claim");
+    stores1.claim("s2").expect("claim");
+    assert_eq!(leases1.held().unwrap(), ["s1", "s2"]);
+    // Never claimed: free. Held by a live node: not.
+    assert_eq!(sorted(leases2.adopt(10).unwrap()), ["s3", "s4"]);
+    assert!(leases2.adopt(10).unwrap().is_empty());
+    assert!(leases1.holds("s1").unwrap() && !leases1.holds("s3").unwrap());
+    // Another node's session cannot be claimed, only adopted once free.
+    assert!(matches!(stores1.claim("s3"), Err(StoreError::Taken { node, .. }) if node == "n2"));
+    // A session just created is left to its creator, which claims it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    records
+        .insert(&SessionRow {
+            created_at: now,
+            ..record("fresh")
+        })
+        .expect("insert");
+    assert!(leases2.adopt(10).unwrap().is_empty());
+    stores1.claim("fresh").expect("its creator claims it");
+
+    // n1's lease runs out: n2 takes its sessions, and n1's stores are
+    // fenced from then on.
+    let old = stores1.open("s1").expect("open");
+    leases1.renew(Duration::ZERO).expect("renew");
+    std::thread::sleep(Duration::from_millis(20));
+    let taken: Vec<String> = leases2
+        .adopt(1)
+        .unwrap()
+        .into_iter()
+        .chain(leases2.adopt(10).unwrap())
+        .collect();
+    assert_eq!(sorted(taken), ["fresh", "s1", "s2"]);
+    assert!(!old.fenced());
+    assert!(matches!(
+        old.save_creds(b"late"),
+        Err(StoreError::Fenced { .. })
+    ));
+    assert!(old.fenced(), "the refusal is remembered");
+    assert!(leases1.held().unwrap().is_empty());
+
+    // Handed over: free for the next node to adopt.
+    leases1.renew(long).expect("renew");
+    leases2.release("s1").expect("release");
+    leases1
+        .release("s2")
+        .expect("another node's: nothing happens");
+    assert_eq!(leases1.adopt(10).unwrap(), ["s1"]);
+    // A node that ends its lease frees all it held.
+    leases2.end().expect("end");
+    assert_eq!(
+        sorted(leases1.adopt(10).unwrap()),
+        ["fresh", "s2", "s3", "s4"]
+    );
+
+    // Two nodes adopting at once take disjoint sets.
+    let ids: Vec<String> = (0..40).map(|i| format!("r{i}")).collect();
+    for id in &ids {
+        records.insert(&record(id)).expect("insert");
+    }
+    let racers: Vec<_> = ["a", "b"]
+        .into_iter()
+        .map(|node| {
+            let leases = PgLeases::new(pg.clone(), node);
+            std::thread::spawn(move || {
+                leases.renew(long).expect("renew");
+                let mut mine = Vec::new();
+                loop {
+                    let got = leases.adopt(3).expect("adopt");
+                    if got.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(got);
+                }
+            })
+        })
+        .collect();
+    let taken: Vec<Vec<String>> = racers
+        .into_iter()
+        .map(|r| r.join().expect("thread"))
+        .collect();
+    let mut all: Vec<String> = taken.concat();
+    all.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(all, expected, "every session once, by one node");
 }
 
 #[test]

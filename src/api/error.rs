@@ -81,6 +81,8 @@ impl From<HostError> for ApiError {
                 (S::INTERNAL_SERVER_ERROR, "storage_error")
             }
             HostError::Cluster(_) => (S::SERVICE_UNAVAILABLE, "cluster_unreachable"),
+            HostError::NodeNotFound(_) => (S::NOT_FOUND, "node_not_found"),
+            HostError::CannotDrain(_) => (S::CONFLICT, "cannot_drain"),
         };
         ApiError::new(status, code, e.to_string())
     }

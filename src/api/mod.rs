@@ -21,6 +21,7 @@ mod json;
 mod json_errors;
 mod key;
 mod media;
+mod nodes;
 mod openapi;
 mod ops;
 mod qr_png;

@@ -14,7 +14,7 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
-use super::{events, groups, media, ops, sessions};
+use super::{events, groups, media, nodes, ops, sessions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -48,7 +48,8 @@ use super::{events, groups, media, ops, sessions};
         events::session_events,
         events::all_events,
         ops::capacity,
-        ops::nodes,
+        nodes::list,
+        nodes::drain,
         ops::healthz,
         ops::readyz,
         ops::metrics,

@@ -39,7 +39,7 @@ pub async fn healthz() -> Json<Health> {
     security(()),
     responses(
         (status = 200, description = "Ready", body = Health),
-        (status = 503, description = "restoring, or cluster_unreachable (a node whose Redis did not answer its last heartbeat)", body = ErrorBody,
+        (status = 503, description = "restoring; cluster_unreachable (a node whose Redis did not answer its last heartbeat); lease_lost (a node that could not renew its lease in PostgreSQL, its sessions stopped)", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait before asking again"))),
     )
 )]
@@ -51,6 +51,12 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
             StatusCode::SERVICE_UNAVAILABLE,
             "restoring",
             "stored sessions are still being restored",
+        ))
+    } else if !state.host.lease_valid() {
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "lease_lost",
+            "this node could not renew its lease in PostgreSQL: its sessions are stopped until it can",
         ))
     } else {
         Err(ApiError::new(
@@ -69,31 +75,6 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
 )]
 pub async fn capacity(State(state): State<AppState>) -> Json<CapacityReport> {
     Json(state.host.capacity())
-}
-
-/// `GET /v1/nodes`.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct Nodes {
-    /// Whether this service runs as a node of a cluster (`--redis`).
-    pub cluster: bool,
-    /// Every node heard from lately (without a cluster: this one, `local`).
-    pub nodes: Vec<crate::host::NodeInfo>,
-}
-
-#[utoipa::path(
-    get,
-    path = "/v1/nodes",
-    summary = "The cluster's nodes: load, memory, capacity, heartbeat age and state",
-    responses(
-        (status = 200, description = "The nodes, by id", body = Nodes),
-        (status = 503, description = "cluster_unreachable: Redis did not answer", body = ErrorBody),
-    )
-)]
-pub async fn nodes(State(state): State<AppState>) -> Result<Json<Nodes>, ApiError> {
-    Ok(Json(Nodes {
-        cluster: state.host.in_cluster(),
-        nodes: state.host.nodes().await?,
-    }))
 }
 
 pub async fn not_found() -> ApiError {

@@ -11,7 +11,9 @@ use super::http_stats::HttpStats;
 use super::key::ApiKey;
 use super::shutdown::Shutdown;
 use super::state::{AppState, MAX_BODY_BYTES, MAX_UPLOAD_BODY_BYTES};
-use super::{dashboard, events, forward, groups, json_errors, media, openapi, ops, sessions};
+use super::{
+    dashboard, events, forward, groups, json_errors, media, nodes, openapi, ops, sessions,
+};
 use crate::host::Host;
 
 /// The whole API, for a server of its own (tests): no server counters,
@@ -97,7 +99,8 @@ pub fn router_with(
         .merge(one_session)
         .route("/v1/events", get(events::all_events))
         .route("/v1/capacity", get(ops::capacity))
-        .route("/v1/nodes", get(ops::nodes))
+        .route("/v1/nodes", get(nodes::list))
+        .route("/v1/nodes/{id}/drain", post(nodes::drain))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::document))
         .route_layer(middleware::from_fn_with_state(

@@ -276,8 +276,16 @@ impl<C: Connector> Runner<C> {
                         Ok(store) => store,
                         Err(e) => return Some(storage_failure(e)),
                     };
-                    let then = match tokio::task::spawn_blocking(move || work.run(&*store)).await {
-                        Ok(then) => then,
+                    let ran = tokio::task::spawn_blocking(move || {
+                        let then = work.run(&*store);
+                        (then, store.fenced())
+                    });
+                    let then = match ran.await {
+                        // Another node owns the session now: nothing of
+                        // this step was written, and nothing more may go
+                        // out from here (the new owner speaks for it).
+                        Ok((_, true)) => return Some(fenced()),
+                        Ok((then, false)) => then,
                         Err(e) => {
                             return Some(Ending::Stop {
                                 failed: true,
@@ -540,7 +548,21 @@ fn ending_of(action: Action) -> Option<Ending> {
     }
 }
 
+/// A store write was refused: another owner claimed the session's state
+/// (a cluster's failover or hand-over). The session stops for good here;
+/// it never reconnects on its own.
+fn fenced() -> Ending {
+    Ending::Stop {
+        failed: false,
+        reason: "fenced: another node runs this session now".into(),
+        done: None,
+    }
+}
+
 fn storage_failure(e: ClientError) -> Ending {
+    if let ClientError::Store(crate::store::StoreError::Fenced { .. }) = e {
+        return fenced();
+    }
     Ending::Stop {
         failed: true,
         reason: format!("cannot store credentials: {e}"),

@@ -27,15 +27,15 @@ pub struct ClusterConfig {
 
 impl ClusterConfig {
     /// A node `node_id` reachable at `advertise`, with the defaults:
-    /// prefix `wasp`, heartbeat every 5 s, dead after 15 s.
+    /// prefix `wasp`, heartbeat every 2 s, dead after 8 s.
     pub fn new(redis_url: &str, node_id: &str, advertise: &str) -> ClusterConfig {
         ClusterConfig {
             redis_url: redis_url.to_string(),
             node_id: node_id.to_string(),
             advertise: advertise.to_string(),
             prefix: "wasp".to_string(),
-            heartbeat: Duration::from_secs(5),
-            dead_after: Duration::from_secs(15),
+            heartbeat: Duration::from_secs(2),
+            dead_after: Duration::from_secs(8),
             version: env!("CARGO_PKG_VERSION").to_string(),
         }
     }

@@ -80,6 +80,20 @@ impl Cluster {
         }
     }
 
+    /// Records this node as the one running session `id`, whoever held
+    /// it before: the store's lease gave it to this node (a failover or
+    /// a hand-over), and routing follows.
+    pub async fn route_here(&self, id: &str) -> Result<(), ClusterError> {
+        let mut redis = self.redis.clone();
+        redis::cmd("HSET")
+            .arg(self.keys.owners())
+            .arg(id)
+            .arg(&self.config.node_id)
+            .query_async::<()>(&mut redis)
+            .await?;
+        Ok(())
+    }
+
     /// Gives session `id` up, if this node holds it.
     pub async fn release_session(&self, id: &str) -> Result<(), ClusterError> {
         let mut redis = self.redis.clone();

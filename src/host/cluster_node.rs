@@ -1,5 +1,5 @@
-//! This host as a node of a cluster (`--redis`): it joins with its load,
-//! heartbeats it (sessions, capacity, memory) on a task of its own, joins
+//! This host as a node of a cluster (`--redis`): it joins with its load
+//! (and starts its leases, `cluster_leases`), heartbeats it (sessions, capacity, memory) on a task of its own, joins
 //! again if the cluster gave it up for dead, says whether the cluster is
 //! reachable (readiness), lists the nodes, and leaves on a clean
 //! shutdown.
@@ -24,6 +24,7 @@ impl Host {
         node.cluster.join(load_of(&self.capacity())).await?;
         node.set_reachable(true);
         tracing::info!(node = node.cluster.node_id(), "joined the cluster");
+        self.start_leases().await?;
         tokio::spawn(heartbeat(Arc::downgrade(self)));
         self.spawn_event_relays();
         Ok(())
@@ -80,6 +81,12 @@ impl Host {
         self.cluster_node().map(|n| n.subscribe_remote())
     }
 
+    /// Whether this node may run sessions: its lease in the shared store
+    /// is valid (always, without leases).
+    pub fn lease_valid(&self) -> bool {
+        self.cluster_node().is_none_or(|n| n.leased())
+    }
+
     /// Whether this host is a node of a cluster.
     pub fn in_cluster(&self) -> bool {
         self.cluster_node().is_some()
@@ -114,8 +121,14 @@ impl Host {
     }
 
     /// Leaves the cluster (a clean shutdown): the others see this node
-    /// gone at once.
-    pub async fn leave_cluster(&self) {
+    /// gone at once, and, when every session here has stopped
+    /// (`sessions_closed`), adopt the sessions it held at once (else when
+    /// its lease runs out: none may connect while one of this node's
+    /// still could).
+    pub async fn leave_cluster(&self, sessions_closed: bool) {
+        if sessions_closed {
+            self.end_lease().await;
+        }
         if let Some(node) = self.cluster_node() {
             if let Err(e) = node.cluster.leave().await {
                 tracing::warn!(error = %e, "could not leave the cluster; it will see this node dead");
@@ -146,7 +159,11 @@ async fn heartbeat(host: Weak<Host>) {
             Ok(true) => Ok(()),
             Ok(false) => {
                 tracing::warn!("the cluster gave this node up for dead; joining again");
-                node.cluster.join(load).await
+                match node.cluster.join(load).await {
+                    // Joining marks a node up: a draining one stays so.
+                    Ok(()) if node.draining() => node.cluster.set_draining(true).await,
+                    joined => joined,
+                }
             }
             Err(e) => Err(e),
         };

@@ -62,6 +62,11 @@ impl Host {
         let Some(node) = self.cluster_node() else {
             return self.create(request);
         };
+        // A draining node, or one whose lease is in doubt, starts nothing.
+        if node.draining() || !node.leased() {
+            let _ = node.cluster.release_place(node.cluster.node_id()).await;
+            return Err(HostError::ShuttingDown);
+        }
         let cluster = &node.cluster;
         let id = request
             .id
@@ -138,13 +143,41 @@ impl Host {
         self.cluster_node().map(|c| c.cluster.node_id())
     }
 
+    /// The sessions the leases give this node (`None` without leases:
+    /// no shared state, or no cluster).
+    pub(super) async fn held_here(
+        &self,
+    ) -> Result<Option<std::collections::HashSet<String>>, HostError> {
+        let Some(leases) = self.cluster_node().and_then(|n| n.leases.clone()) else {
+            return Ok(None);
+        };
+        let held = tokio::task::spawn_blocking(move || leases.held())
+            .await
+            .map_err(|e| HostError::Cluster(format!("store call failed: {e}")))??;
+        Ok(Some(held.into_iter().collect()))
+    }
+
     /// Whether this node restores session `id`: yes without a cluster;
-    /// in one, when it can claim it (no other node holds it). A cluster
-    /// that does not answer leaves the session to be restored here.
-    pub(super) async fn claim_restored(&self, id: &str) -> bool {
+    /// with leases, when they give it this node (`held`); else when it
+    /// can claim it in Redis (no other node holds it). A cluster that
+    /// does not answer leaves the session to be restored here.
+    pub(super) async fn claim_restored(
+        &self,
+        id: &str,
+        held: Option<&std::collections::HashSet<String>>,
+    ) -> bool {
         let Some(node) = self.cluster_node() else {
             return true;
         };
+        if let Some(held) = held {
+            if !held.contains(id) {
+                return false;
+            }
+            if let Err(e) = node.cluster.route_here(id).await {
+                tracing::warn!(session = id, error = %e, "restored session not routed here yet");
+            }
+            return true;
+        }
         match node.cluster.claim_session(id).await {
             Ok(()) => true,
             Err(crate::cluster::ClusterError::Refused(why)) => {

@@ -1,15 +1,21 @@
 //! What a host keeps of the cluster it is a node of: the handle, whether
-//! Redis answered the last heartbeat, and the nodes as the API shows
-//! them (`cluster_node` runs the loop that keeps these).
+//! Redis answered the last heartbeat, the node's leases in the shared
+//! store and whether they are valid, the sessions it stopped while they
+//! were not, whether it is draining, and the nodes as the API shows them
+//! (`cluster_node` and `cluster_leases` run the loops that keep these).
 //!
 //! Owns: those types. Must not touch: the Redis keys and scripts
 //! (`crate::cluster`).
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
 use crate::cluster::{Cluster, ClusterError, NodeLoad, NodeState, NodeView, RemoteEvent};
+
+use crate::store::Leases;
 
 use super::capacity::CapacityReport;
 use super::HostError;
@@ -26,15 +32,64 @@ pub struct ClusterNode {
     reachable: AtomicBool,
     /// The other nodes' events, for this host's event streams.
     remote: tokio::sync::broadcast::Sender<RemoteEvent>,
+    /// Which node runs each session, where the state is shared
+    /// (`--postgres`); without them sessions never move.
+    pub leases: Option<Arc<dyn Leases>>,
+    /// This node's lease was renewed recently enough that no other node
+    /// can have taken its sessions.
+    leased: AtomicBool,
+    /// Sessions stopped because the lease could not be renewed: started
+    /// again if they are still this node's once it can.
+    suspended: Mutex<HashSet<String>>,
+    /// Handing its sessions to the others: it adopts none.
+    draining: AtomicBool,
 }
 
 impl ClusterNode {
-    pub fn new(cluster: Cluster) -> ClusterNode {
+    pub fn new(cluster: Cluster, leases: Option<Arc<dyn Leases>>) -> ClusterNode {
         ClusterNode {
             cluster,
             reachable: AtomicBool::new(false),
             remote: tokio::sync::broadcast::channel(REMOTE_EVENTS).0,
+            leased: AtomicBool::new(leases.is_none()),
+            leases,
+            suspended: Mutex::new(HashSet::new()),
+            draining: AtomicBool::new(false),
         }
+    }
+
+    /// Whether this node may run sessions now: its lease is valid (always,
+    /// without leases).
+    pub fn leased(&self) -> bool {
+        self.leased.load(Ordering::Relaxed)
+    }
+
+    /// Notes whether the lease is valid; returns what was noted before.
+    pub fn set_leased(&self, leased: bool) -> bool {
+        self.leased.swap(leased, Ordering::Relaxed)
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    pub fn set_draining(&self, draining: bool) {
+        self.draining.store(draining, Ordering::Relaxed);
+    }
+
+    /// Remembers sessions stopped while the lease was in doubt.
+    pub fn suspend(&self, ids: impl IntoIterator<Item = String>) {
+        self.lock_suspended().extend(ids);
+    }
+
+    /// The sessions stopped while the lease was in doubt, forgotten here.
+    pub fn take_suspended(&self) -> Vec<String> {
+        self.lock_suspended().drain().collect()
+    }
+
+    fn lock_suspended(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // A set of ids cannot be left half-updated by a panic.
+        self.suspended.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The other nodes' events from now on.

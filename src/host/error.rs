@@ -33,6 +33,11 @@ pub enum HostError {
     /// The cluster refused this node, or Redis did not answer.
     #[error("cluster: {0}")]
     Cluster(String),
+    #[error("no node with id {0:?} in the cluster")]
+    NodeNotFound(String),
+    /// A drain that would leave sessions with nowhere to go.
+    #[error("cannot drain: {0}")]
+    CannotDrain(String),
 }
 
 /// What kind of refusal or failure a session reported.

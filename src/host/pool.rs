@@ -18,8 +18,8 @@ use super::webhook::{Backlog, WebhookConfig, WebhookTarget, Webhooks};
 use super::HostError;
 use crate::client::{self, Client, ClientConfig, ClientError, SentMessage, Status};
 use crate::store::{
-    valid_session_id, AuthStores, DataDir, FileStores, PgRecords, PgStores, Postgres,
-    PostgresConfig, SessionRecords, SessionRow, SqliteRecords,
+    valid_session_id, AuthStores, DataDir, FileStores, Leases, PgLeases, PgRecords, PgStores,
+    Postgres, PostgresConfig, SessionRecords, SessionRow, SqliteRecords, StoreError,
 };
 use crate::types::SharedClock;
 
@@ -107,13 +107,13 @@ pub struct Host {
     config: HostConfig,
     /// Every session's auth state.
     stores: Arc<dyn AuthStores>,
-    records: Box<dyn SessionRecords>,
+    pub(super) records: Box<dyn SessionRecords>,
     fanout: Arc<Fanout>,
-    webhooks: Webhooks,
-    running: Running,
+    pub(super) webhooks: Webhooks,
+    pub(super) running: Running,
     /// Create, delete, logout, restart and restore of one session never
     /// interleave.
-    locks: SessionLocks,
+    pub(super) locks: SessionLocks,
     /// Configured, or derived from the memory limit and the budgeted
     /// per-session cost (which the monitor updates from measurement).
     max_sessions: AtomicUsize,
@@ -140,14 +140,23 @@ impl Host {
         let spool = &config.client.media_dir;
         super::media::prepare_spool(spool, spool.starts_with(&config.data));
         let db_path = data.path().join("wasp.db");
+        let node_id = config.cluster.as_ref().map(|c| c.node_id().to_string());
+        let mut leases: Option<Arc<dyn Leases>> = None;
         let (stores, records): (Arc<dyn AuthStores>, Box<dyn SessionRecords>) =
             match &config.postgres {
                 Some(postgres) => {
                     let pg = Postgres::connect(postgres)?;
-                    (
-                        Arc::new(PgStores::new(pg.clone())),
-                        Box::new(PgRecords::new(pg)),
-                    )
+                    // In a cluster the state is shared, so sessions can
+                    // move: each claim names this node, and its leases
+                    // say which sessions are its own.
+                    let stores = match &node_id {
+                        Some(node) => {
+                            leases = Some(Arc::new(PgLeases::new(pg.clone(), node)));
+                            PgStores::for_node(pg.clone(), node)
+                        }
+                        None => PgStores::new(pg.clone()),
+                    };
+                    (Arc::new(stores), Box::new(PgRecords::new(pg)))
                 }
                 None => (
                     Arc::new(FileStores::new(data)),
@@ -182,7 +191,7 @@ impl Host {
             ready: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             media_transfers: Arc::new(tokio::sync::Semaphore::new(max_media_transfers)),
-            cluster: config_cluster.map(super::cluster_state::ClusterNode::new),
+            cluster: config_cluster.map(|c| super::cluster_state::ClusterNode::new(c, leases)),
         }))
     }
 
@@ -199,6 +208,9 @@ impl Host {
             Some(0) => Vec::new(),
             _ => self.records.all()?,
         };
+        // With leases, the sessions this node holds; the free ones are
+        // adopted once restore is done.
+        let held = self.held_here().await?;
         for record in records {
             if self.closing.load(Ordering::Relaxed) {
                 break;
@@ -213,11 +225,16 @@ impl Host {
                 }
                 // In a cluster whose nodes share the records, the node
                 // that runs a session restores it, no other.
-                if !self.claim_restored(&record.id).await {
+                if !self.claim_restored(&record.id, held.as_ref()).await {
                     continue;
                 }
                 match self.start(&record.id) {
                     Err(HostError::ShuttingDown) => break,
+                    // Adopted by another node since this one listed it.
+                    Err(HostError::Store(StoreError::Taken { node, .. })) => {
+                        tracing::info!(session = %record.id, %node, "taken over meanwhile");
+                        continue;
+                    }
                     started => started?,
                 }
             }
@@ -234,7 +251,27 @@ impl Host {
     /// Every stored session was started, and the cluster (when this host
     /// is a node of one) answered the last heartbeat.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed) && self.cluster.as_ref().is_none_or(|c| c.reachable())
+        self.ready.load(Ordering::Relaxed)
+            && self
+                .cluster
+                .as_ref()
+                .is_none_or(|c| c.reachable() && c.leased())
+    }
+
+    /// Shutting down: no session starts any more.
+    pub(super) fn closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
+    }
+
+    /// The pace of restores (and of adoptions in a cluster): sessions
+    /// started per second.
+    pub(super) fn restore_rate(&self) -> u32 {
+        self.config.restore_per_sec.max(1)
+    }
+
+    /// Places left under the session limit.
+    pub(super) fn free_places(&self) -> usize {
+        self.max_sessions().saturating_sub(self.session_count())
     }
 
     /// Every stored session was started (whatever the cluster says).
@@ -729,7 +766,7 @@ impl Host {
 
     /// Runs session `id` (replacing a task that ended); not once the host
     /// is shutting down.
-    fn start(&self, id: &str) -> Result<(), HostError> {
+    pub(super) fn start(&self, id: &str) -> Result<(), HostError> {
         if self.closing.load(Ordering::Relaxed) {
             return Err(HostError::ShuttingDown);
         }
@@ -819,7 +856,7 @@ pub fn validate_webhook_url(url: &str) -> Result<(), HostError> {
     super::webhook::validate_url(url)
 }
 
-fn target_of(record: &SessionRow) -> Option<WebhookTarget> {
+pub(super) fn target_of(record: &SessionRow) -> Option<WebhookTarget> {
     record.webhook_url.as_ref().map(|url| WebhookTarget {
         url: url.clone(),
         secret: record.webhook_secret.clone(),

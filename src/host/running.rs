@@ -77,6 +77,16 @@ impl Running {
         self.lock().clients.drain().map(|(_, c)| c).collect()
     }
 
+    /// The ids of the sessions with a live task.
+    pub fn live_ids(&self) -> Vec<String> {
+        self.lock()
+            .clients
+            .iter()
+            .filter(|(_, c)| !c.status().is_terminal())
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Sessions counted against capacity: those with a live task.
     pub fn live(&self) -> usize {
         live(&self.lock().clients)

@@ -70,6 +70,7 @@ pub fn router(state: Arc<SimState>, identity: Arc<ServerIdentity>) -> Router {
         .route("/sim/groups/{group}/settings", post(group_settings))
         .route("/sim/devices/{jid}/fault", post(fault))
         .route("/sim/media/expire", post(expire_media))
+        .route("/sim/connections", get(connections))
         .fallback(not_found)
         // A phone's file arrives as base64 in JSON: big files are what the
         // memory tests send (axum's default stops at 2 MB).
@@ -491,4 +492,10 @@ async fn fault(
     };
     app.state.fault(&jid, kind)?;
     Ok(Json(json!({})))
+}
+
+/// `GET /sim/connections`: logins, devices online, and the most
+/// connections one device ever had logged in at once.
+async fn connections(State(app): State<App>) -> Json<crate::sim::LoginReport> {
+    Json(app.state.logins())
 }

@@ -18,7 +18,7 @@ use crate::sim::phone::history_sync::HistoryShared;
 use crate::sim::phone::lid_sync::LidsShared;
 use crate::sim::phone::send::{self, SentByPhone};
 use crate::sim::phone::send_media::PhoneMedia;
-use crate::sim::state::{FaultKind, PhoneMessage, PhoneReceipt, SimState};
+use crate::sim::state::{FaultKind, LoginReport, PhoneMessage, PhoneReceipt, SimState};
 use crate::types::Jid;
 
 impl SimState {
@@ -230,6 +230,12 @@ impl SimState {
     /// How many stanzas the server holds for a companion.
     pub fn queued(&self, device_jid: &str) -> Result<usize, SimError> {
         self.read_device(device_jid, |d| d.queue.len())
+    }
+
+    /// Logins so far, and the most connections one device ever had
+    /// logged in at once.
+    pub fn logins(&self) -> LoginReport {
+        self.lock().logins.report()
     }
 }
 

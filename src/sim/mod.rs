@@ -64,4 +64,5 @@ pub use protocol::adv::{issue_device_identity, verify_device_signature, AdvError
 pub use protocol::pair_code;
 pub use protocol::qr::{parse_qr, ScannedQr};
 pub use server::{start, SimHandle};
+pub use state::LoginReport;
 pub use state::{FaultKind, PhoneMediaView, PhoneMessage, PhoneReceipt, SimState};

@@ -115,6 +115,14 @@ pub trait AuthStore: Send + Sync + fmt::Debug {
 
     /// Forgets the media records kept longer than `age`; how many went.
     fn prune_media(&self, age: std::time::Duration) -> Result<usize, StoreError>;
+
+    /// Whether a write through this store was refused with
+    /// [`StoreError::Fenced`]: another owner runs the session now, and
+    /// whoever holds this store must stop it. Never, for stores that
+    /// belong to one node.
+    fn fenced(&self) -> bool {
+        false
+    }
 }
 
 /// Where every session's auth state lives: one [`AuthStore`] per session

@@ -45,6 +45,10 @@ pub enum StoreError {
         held: i64,
         current: i64,
     },
+    /// Another node of the cluster runs the session: this one may not
+    /// claim it (it moves between nodes by adoption only).
+    #[error("session {session} runs on node {node}")]
+    Taken { session: String, node: String },
     /// The database was migrated by a newer wasp than this one.
     #[error("database schema is at version {found}, newer than this wasp knows ({known}): run a newer wasp")]
     SchemaTooNew { found: i64, known: i64 },

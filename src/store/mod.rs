@@ -10,7 +10,8 @@
 //! changes with every message (`slots`), and SQLite for the records
 //! ([`SqliteRecords`]); and, for cluster mode, PostgreSQL for both
 //! (`postgres`: [`PgStores`], [`PgRecords`]), where every write is fenced
-//! by the epoch of the session's owner. [`conformance`] holds the checks
+//! by the epoch of the session's owner, and the nodes' [`Leases`] say
+//! which node runs each session. [`conformance`] holds the checks
 //! every backend must pass.
 //! Must not touch: the meaning of what it keeps; callers hand it bytes and
 //! keys, and decide when to write.
@@ -21,6 +22,7 @@ mod dir;
 mod error;
 mod files;
 mod group_sync;
+mod leases;
 mod modes;
 mod names;
 mod postgres;
@@ -32,8 +34,9 @@ pub use auth::{AuthStore, AuthStores};
 pub use dir::{DataDir, SessionDir};
 pub use error::StoreError;
 pub use files::{peer_file, FileAuthStore, FileStores, CREDS_FILE, PREKEYS_FILE};
+pub use leases::Leases;
 pub use modes::create_private_file;
 pub use names::valid_session_id;
-pub use postgres::{PgAuthStore, PgRecords, PgStores, Postgres, PostgresConfig};
+pub use postgres::{PgAuthStore, PgLeases, PgRecords, PgStores, Postgres, PostgresConfig};
 pub use records::{SessionRecords, SessionRow};
 pub use sqlite::{open_database, SqliteRecords};

@@ -138,11 +138,13 @@ pub struct ServeArgs {
     /// request to the nodes that do (a cluster's router). Needs --redis.
     #[arg(long, env = "WASP_NO_SESSIONS")]
     no_sessions: bool,
-    /// How often this node heartbeats in the cluster.
-    #[arg(long, env = "WASP_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    /// How often this node heartbeats in the cluster (and renews its
+    /// lease on its sessions, with --postgres).
+    #[arg(long, env = "WASP_HEARTBEAT_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     heartbeat_interval: Duration,
-    /// A node silent this long is dead to the others.
-    #[arg(long, env = "WASP_NODE_DEAD_AFTER", default_value = "15s", value_parser = parse_duration)]
+    /// A node silent this long is dead to the others, who take over its
+    /// sessions (with --postgres); at least three heartbeat intervals.
+    #[arg(long, env = "WASP_NODE_DEAD_AFTER", default_value = "8s", value_parser = parse_duration)]
     node_dead_after: Duration,
     #[command(flatten)]
     whatsapp: WhatsAppArgs,
@@ -304,13 +306,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     restoring.abort();
     // Sessions close cleanly (the phone sees them go offline), but a
     // session that does not answer cannot hold the process up.
-    if tokio::time::timeout(args.shutdown_grace, host.shutdown())
+    let closed = tokio::time::timeout(args.shutdown_grace, host.shutdown())
         .await
-        .is_err()
-    {
+        .is_ok();
+    if !closed {
         tracing::warn!("grace period over: sessions left without closing");
     }
-    host.leave_cluster().await;
+    host.leave_cluster(closed).await;
     if let Some(sim) = sim {
         sim.shutdown().await;
     }
@@ -344,8 +346,11 @@ async fn connect_cluster(
             .filter(|h| wasp::cluster::valid_node_id(h))
             .context("no --node-id given and the host name is not a usable one")?,
     };
-    if args.node_dead_after <= args.heartbeat_interval {
-        anyhow::bail!("--node-dead-after must be longer than --heartbeat-interval");
+    // A node that cannot renew its lease stops its sessions after half
+    // the dead-after time, at worst a heartbeat later: that must come
+    // before the others count it dead.
+    if args.node_dead_after < args.heartbeat_interval * 3 {
+        anyhow::bail!("--node-dead-after must be at least three --heartbeat-interval");
     }
     let mut config = wasp::cluster::ClusterConfig::new(url, &node_id, advertise);
     config.prefix = args.name.to_string();

@@ -56,6 +56,7 @@ pub(crate) fn login(
         control,
         deliver: None,
     };
+    world.logins.logged_in(&address, conn_id);
     if let Some(old) = world.live.insert(address.clone(), live) {
         let _ = old.control.try_send(Control::Replaced);
     }
@@ -70,6 +71,7 @@ pub(crate) fn login(
 pub(crate) fn forget_connection(state: &SimState, conn_id: u64) {
     let mut world = state.lock();
     retire_pairing(&mut world, conn_id);
+    world.logins.ended(conn_id);
     world.live.retain(|_, live| live.conn_id != conn_id);
 }
 

@@ -16,6 +16,7 @@
 mod accounts;
 mod connections;
 mod groups;
+mod logins;
 mod pairings;
 mod phone;
 mod queues;
@@ -31,6 +32,8 @@ pub(crate) use accounts::{Account, Device};
 pub use connections::FaultKind;
 pub(crate) use connections::{CodeHello, Control, LinkReply, Live, PendingLink};
 pub(crate) use groups::{Description, Group, Role, MAX_GROUP_SIZE};
+pub use logins::LoginReport;
+pub(crate) use logins::Logins;
 pub(crate) use pairings::{CodeRequest, Pending};
 pub use phone::{PhoneMediaView, PhoneMessage, PhoneReceipt};
 pub(crate) use phone::{Received, SentText, MAX_PHONE_LOG, MAX_SENT};

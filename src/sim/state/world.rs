@@ -36,6 +36,8 @@ pub(crate) struct World {
     pub code_requests: HashMap<String, CodeRequest>,
     /// Device -> the connection logged in as that device.
     pub live: HashMap<DeviceAddress, Live>,
+    /// How many connections each device has had logged in at once.
+    pub logins: super::Logins,
     /// Who sent recent messages, so receipts find their way back.
     pub senders: SenderIndex,
     /// Phone -> the devices that asked for its device list (usync): they
@@ -59,6 +61,7 @@ impl World {
             refs: HashMap::new(),
             code_requests: HashMap::new(),
             live: HashMap::new(),
+            logins: super::Logins::default(),
             senders: SenderIndex::default(),
             device_watchers: HashMap::new(),
             groups: HashMap::new(),

@@ -29,6 +29,9 @@ pub struct PgStores {
     /// while a claim runs, so one value never claims a session twice at
     /// once (the first claim's stores would be fenced by the second).
     held: Mutex<HashMap<String, i64>>,
+    /// The cluster node these stores belong to, recorded with each claim
+    /// (`None` outside a cluster).
+    node: Option<String>,
 }
 
 impl PgStores {
@@ -36,6 +39,16 @@ impl PgStores {
         PgStores {
             pg,
             held: Mutex::new(HashMap::new()),
+            node: None,
+        }
+    }
+
+    /// Stores of cluster node `node`: each claim records it as the node
+    /// running the session (see [`crate::store::Leases`]).
+    pub fn for_node(pg: Postgres, node: &str) -> PgStores {
+        PgStores {
+            node: Some(node.to_string()),
+            ..PgStores::new(pg)
         }
     }
 
@@ -50,9 +63,10 @@ impl PgStores {
 
     fn claim_locked(&self, id: &str) -> Result<i64, StoreError> {
         let session = id.to_string();
+        let node = self.node.clone();
         self.pg.run(move |db| async move {
             let client = db.get().await?;
-            fence::claim(&client, &session).await
+            fence::claim(&client, &session, node.as_deref()).await
         })
     }
 
@@ -86,6 +100,7 @@ impl AuthStores for PgStores {
             pg: self.pg.clone(),
             session: id.into(),
             epoch,
+            fenced: Default::default(),
         }))
     }
 
@@ -147,7 +162,9 @@ const REMOVE: [&str; 8] = [
     "DELETE FROM wasp_sender_keys WHERE session = $1",
     "DELETE FROM wasp_sender_key_devices WHERE session = $1",
     "DELETE FROM wasp_media WHERE session = $1",
-    "UPDATE wasp_owners SET epoch = epoch + 1 WHERE session = $1",
+    // node '': deleted, so a session created again under this id is
+    // left to its creator (see `leases`).
+    "UPDATE wasp_owners SET epoch = epoch + 1, node = '' WHERE session = $1",
 ];
 
 /// One session's auth state, written under the epoch it was opened with.
@@ -156,6 +173,8 @@ pub struct PgAuthStore {
     pg: Postgres,
     session: Arc<str>,
     epoch: i64,
+    /// A write was refused: a newer owner holds the session.
+    fenced: std::sync::atomic::AtomicBool,
 }
 
 /// One statement of a write; the session id is its `$1`, `params` follow.
@@ -178,7 +197,7 @@ impl PgAuthStore {
     /// touched. Committed when it returns.
     fn write(&self, steps: Vec<Step>) -> Result<Vec<u64>, StoreError> {
         let (session, epoch) = (self.session.to_string(), self.epoch);
-        self.pg.run(move |db| async move {
+        let written = self.pg.run(move |db| async move {
             let mut client = db.get().await?;
             let tx = fence::begin(&mut client, &session, epoch).await?;
             let mut touched = Vec::with_capacity(steps.len());
@@ -190,7 +209,18 @@ impl PgAuthStore {
             }
             tx.commit().await?;
             Ok(touched)
-        })
+        });
+        self.note_fenced(written)
+    }
+
+    /// Remembers a refusal (see [`AuthStore::fenced`]) and passes the
+    /// result on.
+    fn note_fenced<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(StoreError::Fenced { .. }) = &result {
+            self.fenced
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
     }
 
     /// One fenced statement; the rows it touched.
@@ -236,10 +266,15 @@ impl AuthStore for PgAuthStore {
     /// opened is refused here already, before anything runs on it.
     fn prepare(&self) -> Result<(), StoreError> {
         let (session, epoch) = (self.session.to_string(), self.epoch);
-        self.pg.run(move |db| async move {
+        let checked = self.pg.run(move |db| async move {
             let client = db.get().await?;
             fence::check(&client, &session, epoch).await
-        })
+        });
+        self.note_fenced(checked)
+    }
+
+    fn fenced(&self) -> bool {
+        self.fenced.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn load_creds(&self) -> Result<Option<Vec<u8>>, StoreError> {

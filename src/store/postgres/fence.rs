@@ -20,15 +20,49 @@ use crate::store::StoreError;
 
 /// Makes a new epoch the owner of `session` (1 for a session never
 /// claimed) and returns it; every store holding an older one is fenced.
-pub(super) async fn claim(client: &Object, session: &str) -> Result<i64, StoreError> {
+/// In a cluster, `node` is recorded as the node running it (see
+/// `leases`), and the claim is refused with [`StoreError::Taken`] while
+/// another node holds the session: only adoption moves a session between
+/// nodes.
+pub(super) async fn claim(
+    client: &Object,
+    session: &str,
+    node: Option<&str>,
+) -> Result<i64, StoreError> {
+    let Some(node) = node else {
+        let statement = client
+            .prepare_cached(
+                "INSERT INTO wasp_owners (session, epoch) VALUES ($1, 1)
+                 ON CONFLICT (session) DO UPDATE SET epoch = wasp_owners.epoch + 1
+                 RETURNING epoch",
+            )
+            .await?;
+        return Ok(client.query_one(&statement, &[&session]).await?.get(0));
+    };
+    // Free for this node: never claimed, handed over (NULL), deleted
+    // (''), or its own already.
     let statement = client
         .prepare_cached(
-            "INSERT INTO wasp_owners (session, epoch) VALUES ($1, 1)
-             ON CONFLICT (session) DO UPDATE SET epoch = wasp_owners.epoch + 1
+            "INSERT INTO wasp_owners (session, epoch, node) VALUES ($1, 1, $2)
+             ON CONFLICT (session) DO UPDATE SET epoch = wasp_owners.epoch + 1, node = $2
+             WHERE wasp_owners.node IS NULL OR wasp_owners.node IN ('', $2)
              RETURNING epoch",
         )
         .await?;
-    Ok(client.query_one(&statement, &[&session]).await?.get(0))
+    if let Some(row) = client.query_opt(&statement, &[&session, &node]).await? {
+        return Ok(row.get(0));
+    }
+    let holder = client
+        .prepare_cached("SELECT node FROM wasp_owners WHERE session = $1")
+        .await?;
+    let holder: Option<String> = client
+        .query_opt(&holder, &[&session])
+        .await?
+        .and_then(|row| row.get(0));
+    Err(StoreError::Taken {
+        session: session.to_string(),
+        node: holder.unwrap_or_default(),
+    })
 }
 
 /// Opens a transaction in which `epoch` owns `session`, and keeps it so

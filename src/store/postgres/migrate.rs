@@ -25,10 +25,11 @@ struct Migration {
 /// Key of the advisory lock migrations take (the bytes of "waspmigr").
 const LOCK_KEY: i64 = 0x7761_7370_6d69_6772;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "session state, ownership epochs, host records",
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "session state, ownership epochs, host records",
+        sql: "
         -- One row per session ever claimed, never deleted: its epoch only
         -- grows, so a token once fenced stays fenced.
         CREATE TABLE wasp_owners (
@@ -91,7 +92,25 @@ const MIGRATIONS: &[Migration] = &[Migration {
             webhook_secret text
         );
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "node leases, the node owning each session",
+        sql: "
+        -- Each node of a cluster renews its lease here (the database's
+        -- clock); a node whose lease ran out is dead, and its sessions go
+        -- to the others.
+        CREATE TABLE wasp_nodes (
+            node text PRIMARY KEY,
+            lease_until timestamptz NOT NULL
+        );
+        -- The node running the session; NULL when none does (handed over
+        -- by a drain, or never run in a cluster): any node may take it.
+        ALTER TABLE wasp_owners ADD COLUMN node text;
+        CREATE INDEX wasp_owners_by_node ON wasp_owners (node);
+    ",
+    },
+];
 
 /// Brings the schema up to date; how many migrations this call applied.
 pub(super) async fn run(client: &mut Object) -> Result<usize, StoreError> {

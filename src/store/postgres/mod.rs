@@ -6,18 +6,22 @@
 //! Owns: the connection pool and the small runtime that drives it
 //! (`connect`), the schema and its versioned migrations (`migrate`), the
 //! ownership row of each session with its epoch and the check every write
-//! makes against it (`fence`), and the tables of auth state (`auth`) and
+//! makes against it (`fence`), the nodes' leases and the node running
+//! each session (`leases`), and the tables of auth state (`auth`) and
 //! host records (`records`).
 //! Must not touch: the meaning of what it keeps (callers hand it bytes
 //! and keys, as to the file store), when to write, and who should own a
-//! session (the host claims; leases are the cluster's business).
+//! session (the host claims, adopts and hands over; its lease loop says
+//! when).
 
 mod auth;
 mod connect;
 mod fence;
+mod leases;
 mod migrate;
 mod records;
 
 pub use auth::{PgAuthStore, PgStores};
 pub use connect::{Postgres, PostgresConfig};
+pub use leases::PgLeases;
 pub use records::PgRecords;

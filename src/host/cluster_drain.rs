@@ -1,0 +1,129 @@
+//! Handing this node's sessions to the others: a drain (`POST
+//! /v1/nodes/{id}/drain`, before maintenance or a rolling deploy) and a
+//! clean exit (SIGTERM).
+//!
+//! A drain marks the node draining (no new session is placed on it, it
+//! adopts none), then stops each of its sessions and only then hands it
+//! over in the shared store, so the node that adopts it never connects
+//! while this one still is. Messages sent to a session meanwhile wait on
+//! WhatsApp's server for its next connection, on the new node. A clean
+//! exit ends the lease once every session has stopped: what the node held
+//! is free for the others at once, rather than after the dead-after time.
+//!
+//! Owns: those steps. Must not touch: the lease records (`store`) or
+//! Redis (`crate::cluster`) beyond calling them.
+
+use futures_util::StreamExt as _;
+use serde::Serialize;
+
+use crate::store::Leases;
+
+use super::pool::Host;
+use super::HostError;
+
+/// Sessions stopped and handed over at once during a drain.
+const HAND_OVERS_AT_ONCE: usize = 16;
+
+/// What a drain did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Drained {
+    /// The node drained.
+    pub node: String,
+    /// Sessions handed to the other nodes.
+    pub sessions: usize,
+}
+
+impl Host {
+    /// Drains this node: every session it holds goes to the other nodes.
+    /// Refused outside a cluster sharing its state (`--postgres`), and
+    /// when no other node is up to take the sessions.
+    pub async fn drain(&self) -> Result<Drained, HostError> {
+        let node = self.cluster_node().ok_or_else(|| {
+            HostError::CannotDrain("this service is not a node of a cluster".into())
+        })?;
+        let leases = node.leases.clone().ok_or_else(|| {
+            HostError::CannotDrain(
+                "sessions move between nodes only when they share their state: \
+                 start every node with --postgres"
+                    .into(),
+            )
+        })?;
+        let me = node.cluster.node_id().to_string();
+        let others = node
+            .cluster
+            .nodes()
+            .await?
+            .into_iter()
+            .filter(|n| n.id != me && n.state == crate::cluster::NodeState::Up)
+            .count();
+        if others == 0 {
+            return Err(HostError::CannotDrain(
+                "no other node is up to take its sessions".into(),
+            ));
+        }
+        node.set_draining(true);
+        node.cluster.set_draining(true).await?;
+        let mut ids = self.running.live_ids();
+        let held = {
+            let leases = leases.clone();
+            tokio::task::spawn_blocking(move || leases.held()).await
+        };
+        match held {
+            Ok(Ok(held)) => ids.extend(held),
+            Ok(Err(e)) => tracing::warn!(error = %e, "sessions held but not running stay here"),
+            Err(e) => tracing::warn!(error = %e, "sessions held but not running stay here"),
+        }
+        ids.sort();
+        ids.dedup();
+        let handed = futures_util::stream::iter(ids)
+            .map(|id| self.hand_over(id, leases.clone()))
+            .buffer_unordered(HAND_OVERS_AT_ONCE)
+            .filter(|moved| std::future::ready(*moved))
+            .count()
+            .await;
+        self.check_capacity();
+        tracing::info!(
+            sessions = handed,
+            "drained: sessions handed to the other nodes"
+        );
+        Ok(Drained {
+            node: me,
+            sessions: handed,
+        })
+    }
+
+    /// Stops session `id` here, then hands it over; whether it went. One
+    /// the store could not hand over runs here again.
+    async fn hand_over(&self, id: String, leases: std::sync::Arc<dyn Leases>) -> bool {
+        let was_running = self.stop_here(&id).await;
+        let session = id.clone();
+        let released = tokio::task::spawn_blocking(move || leases.release(&session)).await;
+        match released {
+            Ok(Ok(())) => true,
+            failed => {
+                tracing::warn!(session = %id, error = ?failed, "not handed over; it stays here");
+                if was_running {
+                    if let Err(e) = self.start_owned(&id).await {
+                        tracing::warn!(session = %id, error = %e, "could not start it again");
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    /// Ends this node's lease (a clean exit, once every session here has
+    /// stopped): the others adopt what it held at once.
+    pub(super) async fn end_lease(&self) {
+        let Some(leases) = self.cluster_node().and_then(|n| n.leases.clone()) else {
+            return;
+        };
+        match tokio::task::spawn_blocking(move || leases.end()).await {
+            Ok(Ok(())) => tracing::info!("lease ended: the other nodes take this node's sessions"),
+            failed => tracing::warn!(
+                error = ?failed,
+                "lease not ended; the others take the sessions once it runs out"
+            ),
+        }
+    }
+}

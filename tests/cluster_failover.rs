@@ -1,0 +1,359 @@
+//! Sessions move between the nodes of a cluster sharing its state
+//! (`--postgres`), never running in two places at once:
+//! - a node killed with `kill -9`: the others adopt its sessions once its
+//!   lease runs out and bring them back from PostgreSQL without a QR,
+//!   and a text sent to one meanwhile arrives exactly once;
+//! - a drain (`POST /v1/nodes/{id}/drain`, asked of any node) and a clean
+//!   exit (SIGTERM) hand every session to the other nodes;
+//! - a node cut off from PostgreSQL stops its sessions before its lease
+//!   runs out, the others take them, and it does not start them again
+//!   when it is back.
+//!
+//! Each test ends by asking the simulator for the most connections ever
+//! logged in as one device at once: 1.
+#![cfg(unix)]
+
+#[allow(dead_code)] // the phone helpers are for other tests
+#[path = "interop/admin.rs"]
+mod admin;
+mod cluster_procs;
+mod cluster_support;
+mod pg_support;
+mod process;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use admin::AdminClient;
+use cluster_procs::{
+    call, create, event_stream, start_node, start_sim_with_admin, until, until_up, Node, AUTH,
+};
+use cluster_support::{forget, unique_cluster};
+use serde_json::Value;
+
+/// Heartbeats and leases: renewed every 300 ms, dead after 2 s.
+const TIMING: [&str; 4] = ["--heartbeat-interval", "300ms", "--node-dead-after", "2s"];
+
+fn args(postgres: &str) -> Vec<&str> {
+    let mut args = vec!["--postgres", postgres];
+    args.extend(TIMING);
+    args
+}
+
+/// The session's status and the node running it, asked of `api`.
+async fn where_is(api: &AdminClient, id: &str) -> (String, String) {
+    let (_, got) = call(api, "GET", &format!("/v1/sessions/{id}"), None).await;
+    (
+        got["status"].as_str().unwrap_or_default().to_string(),
+        got["node"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// Waits until session `id` is connected on a node other than `not`;
+/// that node.
+async fn connected_elsewhere(api: &AdminClient, id: &str, not: &str) -> String {
+    until(
+        &format!("{id} connected on another node than {not}"),
+        || async {
+            let (status, node) = where_is(api, id).await;
+            (status == "connected" && node != not && !node.is_empty()).then_some(node)
+        },
+    )
+    .await
+}
+
+/// Links session `id` (asked through `api`) to a new phone; the phone.
+async fn link(api: &AdminClient, sim: &AdminClient, id: &str) -> String {
+    process::link_by_api(api, sim, id, &[("Authorization", AUTH)])
+        .await
+        .0
+}
+
+/// How many times `text` appears in `events` once it appeared at all
+/// (and stayed a moment longer, so a second copy would be seen).
+async fn times_received(events: &Arc<std::sync::Mutex<String>>, text: &str) -> usize {
+    until(&format!("{text:?} received"), || {
+        let seen = events.lock().unwrap().contains(text);
+        async move { seen.then_some(()) }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let seen = events.lock().unwrap();
+    seen.matches(text).count()
+}
+
+async fn max_concurrent_logins(sim: &AdminClient) -> u64 {
+    let (status, body) = sim
+        .request("GET", "/sim/connections", &[], None)
+        .await
+        .expect("an answer");
+    assert_eq!(status, 200);
+    let report: Value = serde_json::from_slice(&body).expect("JSON");
+    report["max_concurrent_per_device"]
+        .as_u64()
+        .expect("a count")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_sessions_come_back_on_the_others_without_a_qr() {
+    let db = pg_support::TestDb::new();
+    let (_sim, sim_urls, sim) = start_sim_with_admin().await;
+    let cluster = unique_cluster();
+    let shared = args(&db.url);
+    let mut nodes: Vec<Node> = Vec::new();
+    for id in ["n1", "n2", "n3"] {
+        nodes.push(start_node(&cluster, id, &sim_urls, &shared).await);
+    }
+    until_up(&nodes[0].api, 3).await;
+    let ids = ["f1", "f2", "f3", "f4", "f5", "f6"];
+    let mut phones = Vec::new();
+    for id in ids {
+        create(&nodes[0].api, id).await;
+        phones.push(link(&nodes[0].api, &sim, id).await);
+    }
+    let mut owners = Vec::new();
+    for id in ids {
+        owners.push(where_is(&nodes[0].api, id).await.1);
+    }
+    let victim = owners[0].clone();
+    let victims: Vec<usize> = (0..ids.len()).filter(|&i| owners[i] == victim).collect();
+    assert_eq!(victims.len(), 2, "least load spreads 2/2/2: {owners:?}");
+    // Nodes are n1, n2, n3 in order; any node but the victim answers.
+    let victim_index: usize = victim[1..].parse::<usize>().unwrap() - 1;
+    let survivor = (victim_index + 1) % nodes.len();
+    let events = event_stream(&nodes[survivor].addr);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The victim dies; a friend writes to its sessions' accounts at once.
+    nodes[victim_index].proc.kill9();
+    let friend = sim.create_phone().await.expect("phone");
+    for &i in &victims {
+        sim.phone_send(&friend, &phones[i], &format!("while {} was dead", ids[i]))
+            .await
+            .expect("sent");
+    }
+
+    // Each comes back on another node, connected without a QR, and gets
+    // the text once.
+    let api = &nodes[survivor].api;
+    for &i in &victims {
+        let now_on = connected_elsewhere(api, ids[i], &victim).await;
+        assert_ne!(now_on, victim);
+    }
+    for &i in &victims {
+        let text = format!("while {} was dead", ids[i]);
+        assert_eq!(times_received(&events, &text).await, 1, "{text}");
+    }
+    // The survivors' own sessions never moved.
+    for (i, id) in ids.iter().enumerate() {
+        if owners[i] != victim {
+            assert_eq!(
+                where_is(api, id).await,
+                ("connected".into(), owners[i].clone())
+            );
+        }
+    }
+    assert_eq!(max_concurrent_logins(&sim).await, 1);
+    drop(nodes);
+    forget(&cluster).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_and_sigterm_hand_every_session_over() {
+    let db = pg_support::TestDb::new();
+    let (_sim, sim_urls, sim) = start_sim_with_admin().await;
+    let cluster = unique_cluster();
+    let shared = args(&db.url);
+    let n1 = start_node(&cluster, "n1", &sim_urls, &shared).await;
+    let n2 = start_node(&cluster, "n2", &sim_urls, &shared).await;
+    until_up(&n1.api, 2).await;
+    let ids = ["d1", "d2", "d3", "d4"];
+    let mut phones = Vec::new();
+    for id in ids {
+        create(&n1.api, id).await;
+        phones.push(link(&n1.api, &sim, id).await);
+    }
+
+    // An unknown node: 404.
+    let (status, answer) = call(&n2.api, "POST", "/v1/nodes/nope/drain", None).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (404, Some("node_not_found"))
+    );
+    // n1 drained, asked through n2: every session goes to n2.
+    let (status, drained) = call(&n2.api, "POST", "/v1/nodes/n1/drain", None).await;
+    assert_eq!(status, 200, "{drained}");
+    assert_eq!(drained["node"], "n1", "{drained}");
+    assert_eq!(drained["sessions"], 2, "{drained}");
+    for id in ids {
+        assert_eq!(connected_elsewhere(&n2.api, id, "n1").await, "n2");
+    }
+    let (_, listed) = call(&n2.api, "GET", "/v1/nodes", None).await;
+    let n1_state = listed["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["id"] == "n1"))
+        .map(|n| n["state"].clone());
+    assert_eq!(n1_state, Some(Value::from("draining")), "{listed}");
+    // A drained node takes no new session.
+    create(&n2.api, "d5").await;
+    assert_eq!(where_is(&n2.api, "d5").await.1, "n2");
+
+    // A text still reaches a moved session, once.
+    let events = event_stream(&n2.addr);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let friend = sim.create_phone().await.expect("phone");
+    sim.phone_send(&friend, &phones[0], "after the drain")
+        .await
+        .expect("sent");
+    assert_eq!(times_received(&events, "after the drain").await, 1);
+
+    // n3 joins; n2 gets SIGTERM: its sessions go to n3 (n1 is draining).
+    let n3 = start_node(&cluster, "n3", &sim_urls, &shared).await;
+    until("n3 up", || async {
+        let (_, listed) = call(&n1.api, "GET", "/v1/nodes", None).await;
+        listed["nodes"]
+            .as_array()?
+            .iter()
+            .any(|n| n["id"] == "n3" && n["state"] == "up")
+            .then_some(())
+    })
+    .await;
+    assert!(n2.proc.terminate().success());
+    for id in ids {
+        assert_eq!(connected_elsewhere(&n3.api, id, "n2").await, "n3");
+    }
+    assert_eq!(max_concurrent_logins(&sim).await, 1);
+    drop((n1, n3));
+    forget(&cluster).await;
+}
+
+/// A TCP relay to PostgreSQL that the test can cut: while cut, every
+/// connection through it is closed and new ones are closed at once.
+struct Relay {
+    port: u16,
+    cut: Arc<AtomicBool>,
+}
+
+impl Relay {
+    async fn start(target: String) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let flag = cut.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if flag.load(Ordering::Relaxed) {
+                    continue; // dropped: closed at once
+                }
+                let target = target.clone();
+                let flag = flag.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let piping = tokio::io::copy_bidirectional(&mut inbound, &mut outbound);
+                    tokio::pin!(piping);
+                    loop {
+                        tokio::select! {
+                            _ = &mut piping => return,
+                            _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                                if flag.load(Ordering::Relaxed) {
+                                    return; // both sockets close
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Relay { port, cut }
+    }
+
+    fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::Relaxed);
+    }
+}
+
+/// `url` (postgres://user@host:port/db) through `127.0.0.1:port`, and
+/// the `host:port` it named.
+fn through(url: &str, port: u16) -> (String, String) {
+    let authority_start = url
+        .find('@')
+        .map_or(url.find("://").unwrap() + 3, |at| at + 1);
+    let rest = &url[authority_start..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let target = rest[..authority_end].to_string();
+    let relayed = format!(
+        "{}127.0.0.1:{port}{}",
+        &url[..authority_start],
+        &rest[authority_end..]
+    );
+    (relayed, target)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_from_its_store_stops_before_the_others_take_over() {
+    let db = pg_support::TestDb::new();
+    let (_sim, sim_urls, sim) = start_sim_with_admin().await;
+    let cluster = unique_cluster();
+    let (_, target) = through(&db.url, 0);
+    let relay = Relay::start(target).await;
+    let (relayed, _) = through(&db.url, relay.port);
+    let n1 = start_node(&cluster, "n1", &sim_urls, &args(&relayed)).await;
+    let n2 = start_node(&cluster, "n2", &sim_urls, &args(&db.url)).await;
+    until_up(&n2.api, 2).await;
+    let ids = ["c1", "c2"];
+    for id in ids {
+        create(&n2.api, id).await;
+        link(&n2.api, &sim, id).await;
+    }
+    let on_n1: Vec<&str> = {
+        let mut on = Vec::new();
+        for id in ids {
+            if where_is(&n2.api, id).await.1 == "n1" {
+                on.push(id);
+            }
+        }
+        on
+    };
+    assert_eq!(on_n1.len(), 1, "one session each");
+
+    // n1 loses PostgreSQL: it stops its session, n2 takes it over.
+    relay.set_cut(true);
+    for id in &on_n1 {
+        assert_eq!(connected_elsewhere(&n2.api, id, "n1").await, "n2");
+    }
+    // n1 comes back: it renews its lease but leaves the session to n2.
+    relay.set_cut(false);
+    until("n1 ready again", || async {
+        let (status, _) = call(&n1.api, "GET", "/readyz", None).await;
+        (status == 200).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for id in &on_n1 {
+        let (status, asked) = n1
+            .api
+            .request(
+                "GET",
+                &format!("/v1/sessions/{id}"),
+                &[("Authorization", AUTH), ("X-Wasp-Forwarded", "test")],
+                None,
+            )
+            .await
+            .expect("an answer");
+        let asked: Value = serde_json::from_slice(&asked).expect("JSON");
+        assert_eq!(status, 200);
+        assert_ne!(asked["status"], "connected", "n1 runs it no more: {asked}");
+        assert_eq!(
+            where_is(&n2.api, id).await,
+            ("connected".into(), "n2".into())
+        );
+    }
+    assert_eq!(max_concurrent_logins(&sim).await, 1);
+    drop((n1, n2));
+    forget(&cluster).await;
+}
