@@ -6,6 +6,7 @@
 //! link, idle CPU, and time to restore every session after a restart.
 //! Part of the binary, not the library: it only drives processes.
 
+mod failover;
 mod http;
 mod measure;
 mod plot;
@@ -45,6 +46,21 @@ pub struct BenchArgs {
     /// under the system temp dir by default; it is removed at the end).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Measure failover instead: start this many `wasp serve` nodes of a
+    /// cluster (Redis and PostgreSQL needed), link the largest
+    /// `--sessions` count, and kill the busiest node `--kills` times.
+    #[arg(long)]
+    cluster: Option<usize>,
+    /// Nodes killed, one after another, with `--cluster`.
+    #[arg(long, default_value_t = 3)]
+    kills: usize,
+    /// The Redis of `--cluster` (a key prefix of the run's own).
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis: String,
+    /// The PostgreSQL server of `--cluster`: its user may create a
+    /// database (one of the run's own, dropped at the end).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres: String,
 }
 
 #[derive(Serialize)]
@@ -92,6 +108,36 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--sessions needs at least one count");
     };
     let tmp = tempdir_for(args.data.clone())?;
+    if let Some(nodes) = args.cluster {
+        let plan = failover::Plan {
+            nodes,
+            sessions: max,
+            kills: args.kills,
+            concurrency: args.concurrency,
+            redis: &args.redis,
+            postgres: &args.postgres,
+            data: &tmp,
+        };
+        let report = failover::run(&plan).await;
+        if args.data.is_none() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        let report = report?;
+        println!(
+            "failover: {} nodes, {} sessions, {} kills: back in p50 {:.1}s p99 {:.1}s max {:.1}s; most logins of one device at once: {}",
+            report.nodes,
+            report.sessions,
+            report.rounds.len(),
+            report.p50_secs,
+            report.p99_secs,
+            report.max_secs,
+            report.max_concurrent_logins_per_device
+        );
+        std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", args.out.display()))?;
+        println!("report written to {}", args.out.display());
+        return Ok(());
+    }
     let sim = Sim::start().await.context("starting the simulator")?;
     let mut serve = Serve::start(&sim, &tmp, max)
         .await

@@ -1,5 +1,6 @@
-//! The two child processes the harness measures against: the simulator
-//! and `wasp serve`, both this same executable.
+//! The child processes the harness measures against: the simulator and
+//! `wasp serve` (one, or the nodes of a cluster), all this same
+//! executable.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -55,6 +56,35 @@ impl Serve {
         let (child, mut lines) = spawn(command, "wasp serve")?;
         let api_url = value_of(&mut lines, "api_url=").await?;
         Ok(Serve { child, api_url })
+    }
+
+    /// A node of a cluster: `wasp serve` listening on `port` (so a node
+    /// restarted keeps its advertised URL), with `cluster` (`--redis`,
+    /// `--postgres`, `--node-id`, ...) added; default heartbeat, lease
+    /// and restore pace, as users run it.
+    pub async fn start_node(
+        sim: &Sim,
+        data: &Path,
+        port: u16,
+        cluster: &[String],
+    ) -> anyhow::Result<Serve> {
+        let mut command = wasp_command("serve")?;
+        command
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--advertise", &format!("http://127.0.0.1:{port}")])
+            .arg("--data")
+            .arg(data)
+            .args(["--whatsapp-url", &sim.ws_url])
+            .args(["--whatsapp-root-key", &sim.root_key])
+            .args(cluster);
+        let (child, mut lines) = spawn(command, "wasp serve (cluster node)")?;
+        let api_url = value_of(&mut lines, "api_url=").await?;
+        Ok(Serve { child, api_url })
+    }
+
+    /// Kills it at once (SIGKILL): a node dying.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
     }
 
     pub fn pid(&self) -> u32 {
