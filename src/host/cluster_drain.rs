@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::store::Leases;
 
+use super::cluster_leases::blocking;
 use super::pool::Host;
 use super::HostError;
 
@@ -64,13 +65,9 @@ impl Host {
         node.set_draining(true);
         node.cluster.set_draining(true).await?;
         let mut ids = self.running.live_ids();
-        let held = {
-            let leases = leases.clone();
-            tokio::task::spawn_blocking(move || leases.held()).await
-        };
-        match held {
-            Ok(Ok(held)) => ids.extend(held),
-            Ok(Err(e)) => tracing::warn!(error = %e, "sessions held but not running stay here"),
+        let all_held = leases.clone();
+        match blocking(move || all_held.held()).await {
+            Ok(held) => ids.extend(held),
             Err(e) => tracing::warn!(error = %e, "sessions held but not running stay here"),
         }
         ids.sort();
@@ -97,11 +94,10 @@ impl Host {
     async fn hand_over(&self, id: String, leases: std::sync::Arc<dyn Leases>) -> bool {
         let was_running = self.stop_here(&id).await;
         let session = id.clone();
-        let released = tokio::task::spawn_blocking(move || leases.release(&session)).await;
-        match released {
-            Ok(Ok(())) => true,
-            failed => {
-                tracing::warn!(session = %id, error = ?failed, "not handed over; it stays here");
+        match blocking(move || leases.release(&session)).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(session = %id, error = %e, "not handed over; it stays here");
                 if was_running {
                     if let Err(e) = self.start_owned(&id).await {
                         tracing::warn!(session = %id, error = %e, "could not start it again");
@@ -118,10 +114,10 @@ impl Host {
         let Some(leases) = self.cluster_node().and_then(|n| n.leases.clone()) else {
             return;
         };
-        match tokio::task::spawn_blocking(move || leases.end()).await {
-            Ok(Ok(())) => tracing::info!("lease ended: the other nodes take this node's sessions"),
-            failed => tracing::warn!(
-                error = ?failed,
+        match blocking(move || leases.end()).await {
+            Ok(()) => tracing::info!("lease ended: the other nodes take this node's sessions"),
+            Err(e) => tracing::warn!(
+                error = %e,
                 "lease not ended; the others take the sessions once it runs out"
             ),
         }

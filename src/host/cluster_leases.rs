@@ -122,19 +122,24 @@ impl Host {
             return;
         };
         let ids = node.take_suspended();
+        let leases = leases.clone();
+        let held: std::collections::HashSet<String> = match blocking(move || leases.held()).await {
+            Ok(held) => held.into_iter().collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "leases unknown; stopped sessions resumed later");
+                node.suspend(ids);
+                return;
+            }
+        };
         let mut resumed = 0;
         for id in ids {
-            let (leases, session) = (leases.clone(), id.clone());
-            match blocking(move || leases.holds(&session)).await {
-                Ok(true) => match self.start_owned(&id).await {
-                    Ok(started) => resumed += usize::from(started),
-                    Err(e) => tracing::warn!(session = %id, error = %e, "not resumed"),
-                },
-                Ok(false) => tracing::info!(session = %id, "taken over by another node"),
-                Err(e) => {
-                    tracing::warn!(session = %id, error = %e, "lease unknown; resumed later");
-                    node.suspend([id]);
-                }
+            if !held.contains(&id) {
+                tracing::info!(session = %id, "taken over by another node");
+                continue;
+            }
+            match self.start_owned(&id).await {
+                Ok(started) => resumed += usize::from(started),
+                Err(e) => tracing::warn!(session = %id, error = %e, "not resumed"),
             }
         }
         tracing::info!(resumed, "lease renewed again");
@@ -233,12 +238,7 @@ impl Host {
             return Ok(false);
         }
         let rate = self.restore_rate();
-        let batch = batch_size(
-            self.free_places(),
-            self.capacity().max_sessions,
-            rate,
-            period,
-        );
+        let batch = batch_size(self.free_places(), self.max_sessions(), rate, period);
         if batch == 0 {
             return Ok(false);
         }
@@ -277,8 +277,9 @@ fn batch_size(free: usize, max: usize, rate: u32, period: Duration) -> usize {
     ((per_period * share).ceil() as usize).clamp(1, free)
 }
 
-/// Runs a store call off the async workers.
-async fn blocking<T: Send + 'static>(
+/// Runs a store call off the async workers (every lease call of the
+/// cluster files goes through here).
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
 ) -> Result<T, HostError> {
     match tokio::task::spawn_blocking(work).await {

@@ -151,9 +151,7 @@ impl Host {
         let Some(leases) = self.cluster_node().and_then(|n| n.leases.clone()) else {
             return Ok(None);
         };
-        let held = tokio::task::spawn_blocking(move || leases.held())
-            .await
-            .map_err(|e| HostError::Cluster(format!("store call failed: {e}")))??;
+        let held = super::cluster_leases::blocking(move || leases.held()).await?;
         Ok(Some(held.into_iter().collect()))
     }
 

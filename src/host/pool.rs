@@ -646,7 +646,7 @@ impl Host {
         }
     }
 
-    fn max_sessions(&self) -> usize {
+    pub(super) fn max_sessions(&self) -> usize {
         self.max_sessions.load(Ordering::Relaxed)
     }
 

@@ -32,9 +32,6 @@ pub trait Leases: Send + Sync + fmt::Debug {
     /// The sessions that name this node.
     fn held(&self) -> Result<Vec<String>, StoreError>;
 
-    /// Whether session `id` names this node.
-    fn holds(&self, id: &str) -> Result<bool, StoreError>;
-
     /// Hands session `id` over (a drain): it names no node from now on,
     /// and the next node to adopt takes it. Nothing happens when another
     /// node holds it.

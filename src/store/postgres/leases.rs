@@ -108,14 +108,6 @@ impl Leases for PgLeases {
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
-    fn holds(&self, id: &str) -> Result<bool, StoreError> {
-        let rows = self.pg.query(
-            "SELECT 1 FROM wasp_owners WHERE session = $1 AND node = $2",
-            vec![Box::new(id.to_string()), Box::new(self.node.clone())],
-        )?;
-        Ok(!rows.is_empty())
-    }
-
     fn release(&self, id: &str) -> Result<(), StoreError> {
         self.pg.execute(
             "UPDATE wasp_owners SET node = NULL WHERE session = $1 AND node = $2",
