@@ -5,11 +5,10 @@
 //! `mod cluster_support`.
 #![allow(dead_code)] // not every test binary uses every helper
 
-use std::time::Duration;
-
 use crate::admin::AdminClient;
 use crate::cluster_support::redis_url;
-use crate::process::{sim_value, Proc, GUARD};
+pub use crate::process::until;
+use crate::process::{sim_value, Proc};
 use serde_json::Value;
 
 pub const AUTH: &str = "Bearer routing-test-key";
@@ -183,20 +182,4 @@ pub fn event_stream(addr: &str) -> std::sync::Arc<std::sync::Mutex<String>> {
         }
     });
     seen
-}
-
-pub async fn until<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    tokio::time::timeout(GUARD, async {
-        loop {
-            if let Some(v) = check().await {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }

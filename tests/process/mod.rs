@@ -121,6 +121,22 @@ pub async fn poll<T, F: std::future::Future<Output = Option<T>>>(check: impl FnM
 /// [`poll`] with a hang guard of `limit`.
 pub async fn poll_for<T, F: std::future::Future<Output = Option<T>>>(
     limit: Duration,
+    check: impl FnMut() -> F,
+) -> T {
+    wait_for("the state", limit, check).await
+}
+
+/// [`poll`], naming `what` it waits for if it times out.
+pub async fn until<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    check: impl FnMut() -> F,
+) -> T {
+    wait_for(what, GUARD, check).await
+}
+
+async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    limit: Duration,
     mut check: impl FnMut() -> F,
 ) -> T {
     tokio::time::timeout(limit, async {
@@ -132,7 +148,7 @@ pub async fn poll_for<T, F: std::future::Future<Output = Option<T>>>(
         }
     })
     .await
-    .expect("state reached in time")
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
 /// Links session `id` of a running `wasp serve` (its API at `api`, with
