@@ -226,6 +226,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/capacity", &["GET"]),
     ("/v1/nodes", &["GET"]),
     ("/v1/nodes/n1/drain", &["POST"]),
+    ("/v1/nodes/n1/hand-over", &["POST"]),
+    ("/v1/cluster/rebalance", &["POST"]),
     ("/metrics", &["GET"]),
     ("/openapi.json", &["GET"]),
     ("/healthz", &["GET"]),

@@ -2,7 +2,11 @@
 //! (`--postgres`), never running in two places at once:
 //! - a node killed with `kill -9`: the others adopt its sessions once its
 //!   lease runs out and bring them back from PostgreSQL without a QR,
-//!   and a text sent to one meanwhile arrives exactly once;
+//!   and a text sent to one meanwhile arrives exactly once; started
+//!   again, the node gets its share back from a rebalance
+//!   (`POST /v1/cluster/rebalance`);
+//! - a webhook a dead node could not deliver is sent by another node
+//!   from the shared outbox, once;
 //! - a drain (`POST /v1/nodes/{id}/drain`, asked of any node) and a clean
 //!   exit (SIGTERM) hand every session to the other nodes;
 //! - a node cut off from PostgreSQL stops its sessions before its lease
@@ -20,6 +24,8 @@ mod cluster_procs;
 mod cluster_support;
 mod pg_support;
 mod process;
+#[allow(dead_code)] // the other receivers are for other tests
+mod webhook_receiver;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -100,7 +106,9 @@ async fn a_dead_nodes_sessions_come_back_on_the_others_without_a_qr() {
     let db = pg_support::TestDb::new();
     let (_sim, sim_urls, sim) = start_sim_with_admin().await;
     let cluster = unique_cluster();
-    let shared = args(&db.url);
+    // Three places a node: the survivors of a death are full.
+    let mut shared = args(&db.url);
+    shared.extend(["--max-sessions", "3"]);
     let mut nodes: Vec<Node> = Vec::new();
     for id in ["n1", "n2", "n3"] {
         nodes.push(start_node(&cluster, id, &sim_urls, &shared).await);
@@ -145,6 +153,13 @@ async fn a_dead_nodes_sessions_come_back_on_the_others_without_a_qr() {
         let text = format!("while {} was dead", ids[i]);
         assert_eq!(times_received(&events, &text).await, 1, "{text}");
     }
+    // Full survivors: each one's alert, naming it, and the cluster's.
+    until("the capacity alerts", || {
+        let seen = events.lock().unwrap().clone();
+        let named = seen.contains("capacity.alert") && seen.contains(r#""node":"n"#);
+        async move { (named && seen.contains("capacity.cluster_alert")).then_some(()) }
+    })
+    .await;
     // The survivors' own sessions never moved.
     for (i, id) in ids.iter().enumerate() {
         if owners[i] != victim {
@@ -154,8 +169,147 @@ async fn a_dead_nodes_sessions_come_back_on_the_others_without_a_qr() {
             );
         }
     }
+
+    // The victim comes back, empty; a rebalance gives it its share.
+    nodes[victim_index] = start_node(&cluster, &victim, &sim_urls, &shared).await;
+    let api = &nodes[survivor].api;
+    until_up(api, 3).await;
+    until("the survivors' loads heartbeated", || async {
+        let (_, listed) = call(api, "GET", "/v1/nodes", None).await;
+        let total: u64 = listed["nodes"]
+            .as_array()?
+            .iter()
+            .filter_map(|n| n["sessions"].as_u64())
+            .sum();
+        (total == ids.len() as u64).then_some(())
+    })
+    .await;
+    let (status, rebalanced) = call(api, "POST", "/v1/cluster/rebalance", None).await;
+    assert_eq!(status, 200, "{rebalanced}");
+    let moves = rebalanced["moves"].as_array().expect("moves");
+    let moved: u64 = moves.iter().filter_map(|m| m["moved"].as_u64()).sum();
+    assert_eq!(moved, 2, "each survivor gives one back: {rebalanced}");
+    assert!(
+        moves.iter().all(|m| m["to"] == victim.as_str()),
+        "{rebalanced}"
+    );
+    let back: Vec<usize> = until("the restarted node runs its share", || async {
+        let mut on_victim = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let (status, node) = where_is(api, id).await;
+            if status != "connected" {
+                return None;
+            }
+            if node == victim {
+                on_victim.push(i);
+            }
+        }
+        (on_victim.len() == 2).then_some(on_victim)
+    })
+    .await;
+    // The cluster's capacity, once every node heartbeated its load.
+    until("the cluster's capacity summed", || async {
+        let (_, capacity) = call(api, "GET", "/v1/capacity", None).await;
+        let cluster = &capacity["cluster"];
+        let even = cluster["nodes"]
+            .as_array()?
+            .iter()
+            .all(|n| n["sessions"] == 2 && n["max_sessions"] == 3);
+        (cluster["sessions"] == 6 && cluster["max_sessions"] == 9 && even).then_some(())
+    })
+    .await;
+    until("the cluster's alert cleared", || {
+        let seen = events
+            .lock()
+            .unwrap()
+            .contains("capacity.cluster_recovered");
+        async move { seen.then_some(()) }
+    })
+    .await;
+    let text = format!("after the rebalance, to {}", ids[back[0]]);
+    sim.phone_send(&friend, &phones[back[0]], &text)
+        .await
+        .expect("sent");
+    assert_eq!(times_received(&events, &text).await, 1, "{text}");
     assert_eq!(max_concurrent_logins(&sim).await, 1);
     drop(nodes);
+    forget(&cluster).await;
+}
+
+/// Waits for the webhook receiver to report a delivery answered `status`
+/// whose body holds `text`.
+async fn delivery_of(
+    deliveries: &mut tokio::sync::mpsc::UnboundedReceiver<(u16, webhook_receiver::Delivery)>,
+    status: u16,
+    text: &str,
+) {
+    let wait = async {
+        while let Some((answered, delivery)) = deliveries.recv().await {
+            if answered == status && delivery.body.contains(text) {
+                return;
+            }
+        }
+        panic!("the receiver stopped");
+    };
+    tokio::time::timeout(process::GUARD, wait)
+        .await
+        .unwrap_or_else(|_| panic!("no delivery of {text:?} answered {status}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_a_dead_node_left_are_sent_by_the_others() {
+    let db = pg_support::TestDb::new();
+    let (_sim, sim_urls, sim) = start_sim_with_admin().await;
+    let cluster = unique_cluster();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hook = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let receiving = Arc::new(AtomicBool::new(true));
+    let switch = receiving.clone();
+    let mut deliveries = webhook_receiver::answering(listener, None, move || {
+        if switch.load(Ordering::Relaxed) {
+            200
+        } else {
+            503
+        }
+    });
+    let mut shared = args(&db.url);
+    shared.extend(["--webhook-url", hook.as_str()]);
+    let n1 = start_node(&cluster, "n1", &sim_urls, &shared).await;
+    let n2 = start_node(&cluster, "n2", &sim_urls, &shared).await;
+    until_up(&n1.api, 2).await;
+    create(&n1.api, "w1").await;
+    let phone = link(&n1.api, &sim, "w1").await;
+    let (mut dying, surviving) = match where_is(&n1.api, "w1").await.1.as_str() {
+        "n1" => (n1, n2),
+        _ => (n2, n1),
+    };
+
+    // The receiver fails; a text comes; its node's first attempt fails,
+    // and the node dies with the delivery pending.
+    receiving.store(false, Ordering::Relaxed);
+    let text = "sent while the webhook was down";
+    let friend = sim.create_phone().await.expect("phone");
+    sim.phone_send(&friend, &phone, text).await.expect("sent");
+    delivery_of(&mut deliveries, 503, text).await;
+    // Its failure recorded (the next attempt is a second away).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    dying.proc.kill9();
+    receiving.store(true, Ordering::Relaxed);
+
+    // The other node sends it, once.
+    delivery_of(&mut deliveries, 200, text).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut again = 0;
+    while let Ok((status, delivery)) = deliveries.try_recv() {
+        again += usize::from(status == 200 && delivery.body.contains(text));
+    }
+    assert_eq!(again, 0, "delivered twice");
+    let (_, session) = call(&surviving.api, "GET", "/v1/sessions/w1", None).await;
+    assert_eq!(session["status"], "connected", "{session}");
+    assert_eq!(max_concurrent_logins(&sim).await, 1);
+    drop((dying, surviving));
     forget(&cluster).await;
 }
 

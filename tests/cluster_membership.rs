@@ -1,8 +1,8 @@
 //! Cluster membership and placement against a real Redis (127.0.0.1:6379,
 //! or `WASP_TEST_REDIS`; `.ci/run` starts one when none runs): nodes
 //! join and heartbeat, are listed with their load and go dead when they
-//! fall silent; a node id live elsewhere and a node of another version
-//! are refused; new sessions go to the least-loaded live node and
+//! fall silent; a node id live elsewhere, a node of another version or
+//! another API key are refused; new sessions go to the least-loaded live node and
 //! concurrent placements from every node never exceed a node's capacity;
 //! an unreachable Redis is a clear error naming it.
 //!
@@ -104,6 +104,16 @@ async fn a_live_id_elsewhere_and_another_version_are_refused() {
     let refused = other.join(load(10)).await.expect_err("version");
     assert!(
         matches!(&refused, ClusterError::Refused(why) if why.contains("same version")),
+        "{refused}"
+    );
+    // Another API key (its digest): its forwarded requests would fail.
+    let mut config = ClusterConfig::new(&redis_url(), "n3", "http://10.0.0.4:8080");
+    config.prefix = prefix.clone();
+    config.key_check = "0123456789abcdef".into();
+    let stranger = Cluster::connect(config).await.expect("connects");
+    let refused = stranger.join(load(10)).await.expect_err("key");
+    assert!(
+        matches!(&refused, ClusterError::Refused(why) if why.contains("same key")),
         "{refused}"
     );
     clean(&prefix).await;

@@ -83,6 +83,7 @@ impl From<HostError> for ApiError {
             HostError::Cluster(_) => (S::SERVICE_UNAVAILABLE, "cluster_unreachable"),
             HostError::NodeNotFound(_) => (S::NOT_FOUND, "node_not_found"),
             HostError::CannotDrain(_) => (S::CONFLICT, "cannot_drain"),
+            HostError::CannotMove(_) => (S::CONFLICT, "cannot_move"),
         };
         ApiError::new(status, code, e.to_string())
     }

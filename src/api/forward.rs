@@ -76,14 +76,14 @@ pub async fn to_owner(State(state): State<AppState>, request: Request, next: Nex
 /// body, if any.
 pub fn node_request(
     method: axum::http::Method,
-    path: &'static str,
+    path: Uri,
     caller: &axum::http::HeaderMap,
     json: Option<Vec<u8>>,
 ) -> Request {
     let has_body = json.is_some();
     let mut request = Request::new(json.map_or_else(Body::empty, Body::from));
     *request.method_mut() = method;
-    *request.uri_mut() = Uri::from_static(path);
+    *request.uri_mut() = path;
     if let Some(auth) = caller.get(header::AUTHORIZATION) {
         request
             .headers_mut()

@@ -25,6 +25,7 @@ mod nodes;
 mod openapi;
 mod ops;
 mod qr_png;
+mod rebalance;
 mod routes;
 mod schemas;
 pub mod server;

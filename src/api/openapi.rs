@@ -14,7 +14,7 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
-use super::{events, groups, media, nodes, ops, sessions};
+use super::{events, groups, media, nodes, ops, rebalance, sessions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -50,6 +50,8 @@ use super::{events, groups, media, nodes, ops, sessions};
         ops::capacity,
         nodes::list,
         nodes::drain,
+        nodes::hand_over,
+        rebalance::rebalance,
         ops::healthz,
         ops::readyz,
         ops::metrics,

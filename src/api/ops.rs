@@ -11,7 +11,7 @@ use axum::Json;
 use super::error::ApiError;
 use super::error::ErrorBody;
 use super::state::AppState;
-use crate::host::CapacityReport;
+use crate::host::{CapacityReport, ClusterCapacity};
 
 /// What the health routes answer.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -67,14 +67,35 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
     }
 }
 
+/// `GET /v1/capacity`: this process's capacity, and in a cluster the
+/// whole cluster's.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Capacity {
+    #[serde(flatten)]
+    pub here: CapacityReport,
+    /// Every node's load summed (null outside a cluster, or when Redis
+    /// did not answer).
+    pub cluster: Option<ClusterCapacity>,
+}
+
 #[utoipa::path(
     get,
     path = "/v1/capacity",
-    summary = "Sessions, capacity, memory and the alert",
-    responses((status = 200, description = "Capacity now", body = CapacityReport))
+    summary = "Sessions, capacity, memory and the alert; in a cluster, the cluster's too",
+    responses((status = 200, description = "Capacity now", body = Capacity))
 )]
-pub async fn capacity(State(state): State<AppState>) -> Json<CapacityReport> {
-    Json(state.host.capacity())
+pub async fn capacity(State(state): State<AppState>) -> Json<Capacity> {
+    let cluster = match state.host.cluster_capacity().await {
+        Ok(cluster) => cluster,
+        Err(e) => {
+            tracing::warn!(error = %e, "cluster capacity unknown");
+            None
+        }
+    };
+    Json(Capacity {
+        here: state.host.capacity(),
+        cluster,
+    })
 }
 
 pub async fn not_found() -> ApiError {

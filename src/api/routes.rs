@@ -12,7 +12,8 @@ use super::key::ApiKey;
 use super::shutdown::Shutdown;
 use super::state::{AppState, MAX_BODY_BYTES, MAX_UPLOAD_BODY_BYTES};
 use super::{
-    dashboard, events, forward, groups, json_errors, media, nodes, openapi, ops, sessions,
+    dashboard, events, forward, groups, json_errors, media, nodes, openapi, ops, rebalance,
+    sessions,
 };
 use crate::host::Host;
 
@@ -101,6 +102,8 @@ pub fn router_with(
         .route("/v1/capacity", get(ops::capacity))
         .route("/v1/nodes", get(nodes::list))
         .route("/v1/nodes/{id}/drain", post(nodes::drain))
+        .route("/v1/nodes/{id}/hand-over", post(nodes::hand_over))
+        .route("/v1/cluster/rebalance", post(rebalance::rebalance))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::document))
         .route_layer(middleware::from_fn_with_state(

@@ -54,7 +54,7 @@ pub async fn create(
             let body = serde_json::to_vec(&request).unwrap_or_default();
             let forwarded = forward::node_request(
                 axum::http::Method::POST,
-                "/v1/sessions",
+                axum::http::Uri::from_static("/v1/sessions"),
                 &headers,
                 Some(body),
             );
@@ -92,8 +92,12 @@ pub async fn list(
         // In a cluster: every other live node's sessions too.
         let from = state.host.node_id().unwrap_or_default().to_string();
         for (node, url) in state.host.other_nodes().await? {
-            let ask =
-                forward::node_request(axum::http::Method::GET, "/v1/sessions", &headers, None);
+            let ask = forward::node_request(
+                axum::http::Method::GET,
+                axum::http::Uri::from_static("/v1/sessions"),
+                &headers,
+                None,
+            );
             match forward::ask_json(ask, &url, &from).await {
                 Ok(serde_json::Value::Array(theirs)) => all.extend(theirs),
                 Ok(other) => {

@@ -1,8 +1,10 @@
 //! The Redis keys of one cluster, all under its prefix:
 //! `{prefix}:events` (the pub/sub channel of the nodes' events),
 //! `{prefix}:nodes` (sorted set: node id → last heartbeat, ms since the
-//! epoch), `{prefix}:owners` (hash: session id → the node running it) and `{prefix}:node:{id}` (hash: `url`, `version`, `state`,
-//! `capacity`, `sessions`, `reserved`, `rss`, `started`; it expires when
+//! epoch), `{prefix}:owners` (hash: session id → the node running it),
+//! `{prefix}:capacity_alert` ("1" while the cluster's alert is raised)
+//! and `{prefix}:node:{id}` (hash: `url`, `version`, `state`, `capacity`,
+//! `sessions`, `reserved`, `rss`, `started`, `key`; it expires when
 //! heartbeats stop).
 
 #[derive(Clone, Debug)]
@@ -30,6 +32,11 @@ impl Keys {
     /// Which node runs each session.
     pub fn owners(&self) -> String {
         format!("{}:owners", self.prefix)
+    }
+
+    /// The cluster's capacity alert.
+    pub fn capacity_alert(&self) -> String {
+        format!("{}:capacity_alert", self.prefix)
     }
 
     /// One node's fields.

@@ -7,8 +7,8 @@ use super::error::ClusterError;
 use super::node::Cluster;
 
 /// Joins (or rejoins) under this node's id: refused while another live
-/// node holds the id at another URL, or a live node runs another
-/// version. No place is reserved on it yet.
+/// node holds the id at another URL, or a live node runs another version
+/// or has another key digest. No place is reserved on it yet.
 static JOIN: std::sync::LazyLock<Script> = script!(
     lua_now!(),
     r#"
@@ -26,12 +26,16 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now - dead_after, '+inf
     if version and version ~= ARGV[3] then
       return {'version', id, version}
     end
+    local key = redis.call('HGET', ARGV[7] .. id, 'key')
+    if key and key ~= ARGV[11] then
+      return {'key', id}
+    end
   end
 end
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'url', ARGV[2], 'version', ARGV[3], 'state', 'up',
   'capacity', ARGV[4], 'memory_limit', ARGV[8], 'sessions', ARGV[9], 'reserved', 0,
-  'rss', ARGV[10], 'started', now)
+  'rss', ARGV[10], 'started', now, 'key', ARGV[11])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 return {'ok'}
@@ -123,8 +127,8 @@ impl Cluster {
     }
 
     /// Joins the cluster as this node, reporting `load`. Errors:
-    /// `Refused` when a live node holds this id at another URL or runs
-    /// another version.
+    /// `Refused` when a live node holds this id at another URL, runs
+    /// another version or shares another key.
     pub async fn join(&self, load: NodeLoad) -> Result<(), ClusterError> {
         let c = &self.config;
         let mut redis = self.redis.clone();
@@ -141,6 +145,7 @@ impl Cluster {
             .arg(load.memory_limit)
             .arg(load.sessions)
             .arg(load.rss_bytes)
+            .arg(&c.key_check)
             .invoke_async(&mut redis)
             .await?;
         match answer.first().map(String::as_str) {
@@ -155,6 +160,10 @@ impl Cluster {
                 answer.get(1).map_or("", String::as_str),
                 answer.get(2).map_or("", String::as_str),
                 c.version
+            ))),
+            Some("key") => Err(ClusterError::Refused(format!(
+                "node {} has another API key than this node: every node of a cluster needs the same key (it forwards requests with it)",
+                answer.get(1).map_or("", String::as_str),
             ))),
             _ => Err(ClusterError::Refused(format!("unexpected answer {answer:?}"))),
         }

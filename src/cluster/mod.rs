@@ -8,7 +8,8 @@
 //! Owns: the Redis keys under the cluster's prefix and every command on
 //! them (`node`: the handle; `keys`, `membership`, `placement`, and
 //! `owners`: which node runs each session, for routing; `events`: every
-//! node's events relayed to the others). Must not touch: sessions,
+//! node's events relayed to the others; `alerts`: the cluster's capacity
+//! alert). Must not touch: sessions,
 //! their state or the HTTP API (the host calls in here and reports its
 //! counts); ownership of a session's state is fenced where the state
 //! lives (PostgreSQL), never by Redis alone.
@@ -31,6 +32,7 @@ macro_rules! script {
     };
 }
 
+mod alerts;
 mod error;
 mod events;
 mod keys;

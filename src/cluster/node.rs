@@ -23,6 +23,10 @@ pub struct ClusterConfig {
     pub dead_after: Duration,
     /// This build's version: nodes of another version are refused.
     pub version: String,
+    /// A digest of the secret the nodes share (their API key; empty when
+    /// they have none): a node whose digest differs from the live nodes'
+    /// is refused, since every request it forwards would be refused.
+    pub key_check: String,
 }
 
 impl ClusterConfig {
@@ -37,6 +41,7 @@ impl ClusterConfig {
             heartbeat: Duration::from_secs(2),
             dead_after: Duration::from_secs(8),
             version: env!("CARGO_PKG_VERSION").to_string(),
+            key_check: String::new(),
         }
     }
 }

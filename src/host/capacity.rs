@@ -109,6 +109,17 @@ pub struct CapacityReport {
     pub max_media_transfers: usize,
 }
 
+/// How full a process is: its sessions against its capacity, or its
+/// memory against its limit when that is higher.
+pub fn utilization(sessions: u64, max_sessions: u64, rss: Option<u64>, limit: Option<u64>) -> f64 {
+    let by_sessions = sessions as f64 / max_sessions.max(1) as f64;
+    let by_memory = match (rss, limit) {
+        (Some(rss), Some(limit)) if limit > 0 => rss as f64 / limit as f64,
+        _ => 0.0,
+    };
+    by_sessions.max(by_memory)
+}
+
 /// Raises the alert once past [`ALERT_AT`] and clears it once below
 /// [`RECOVER_AT`]. Returns the change, if any.
 pub fn next_alert(raised: bool, utilization: f64) -> Option<bool> {

@@ -19,11 +19,12 @@ use serde::Serialize;
 use crate::store::Leases;
 
 use super::cluster_leases::blocking;
+use super::cluster_state::ClusterNode;
 use super::pool::Host;
 use super::HostError;
 
 /// Sessions stopped and handed over at once during a drain.
-const HAND_OVERS_AT_ONCE: usize = 16;
+pub(super) const HAND_OVERS_AT_ONCE: usize = 16;
 
 /// What a drain did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -39,16 +40,7 @@ impl Host {
     /// Refused outside a cluster sharing its state (`--postgres`), and
     /// when no other node is up to take the sessions.
     pub async fn drain(&self) -> Result<Drained, HostError> {
-        let node = self.cluster_node().ok_or_else(|| {
-            HostError::CannotDrain("this service is not a node of a cluster".into())
-        })?;
-        let leases = node.leases.clone().ok_or_else(|| {
-            HostError::CannotDrain(
-                "sessions move between nodes only when they share their state: \
-                 start every node with --postgres"
-                    .into(),
-            )
-        })?;
+        let (node, leases) = self.movable(HostError::CannotDrain)?;
         let me = node.cluster.node_id().to_string();
         let others = node
             .cluster
@@ -73,7 +65,7 @@ impl Host {
         ids.sort();
         ids.dedup();
         let handed = futures_util::stream::iter(ids)
-            .map(|id| self.hand_over(id, leases.clone()))
+            .map(|id| self.hand_over(id, leases.clone(), None))
             .buffer_unordered(HAND_OVERS_AT_ONCE)
             .filter(|moved| std::future::ready(*moved))
             .count()
@@ -89,12 +81,41 @@ impl Host {
         })
     }
 
-    /// Stops session `id` here, then hands it over; whether it went. One
-    /// the store could not hand over runs here again.
-    async fn hand_over(&self, id: String, leases: std::sync::Arc<dyn Leases>) -> bool {
+    /// This node and its leases, when its sessions can move; refused
+    /// with `refuse(why)` otherwise.
+    pub(super) fn movable(
+        &self,
+        refuse: fn(String) -> HostError,
+    ) -> Result<(&ClusterNode, std::sync::Arc<dyn Leases>), HostError> {
+        let node = self
+            .cluster_node()
+            .ok_or_else(|| refuse("this service is not a node of a cluster".into()))?;
+        let leases = node.leases.clone().ok_or_else(|| {
+            refuse(
+                "sessions move between nodes only when they share their state: \
+                 start every node with --postgres"
+                    .into(),
+            )
+        })?;
+        Ok((node, leases))
+    }
+
+    /// Stops session `id` here, then hands it over, to node `to` when one
+    /// is named; whether it went. One the store could not hand over runs
+    /// here again.
+    pub(super) async fn hand_over(
+        &self,
+        id: String,
+        leases: std::sync::Arc<dyn Leases>,
+        to: Option<String>,
+    ) -> bool {
         let was_running = self.stop_here(&id).await;
         let session = id.clone();
-        match blocking(move || leases.release(&session)).await {
+        let handed = blocking(move || match to {
+            Some(to) => leases.offer(&session, &to),
+            None => leases.release(&session),
+        });
+        match handed.await {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(session = %id, error = %e, "not handed over; it stays here");

@@ -137,8 +137,13 @@ impl Host {
     }
 }
 
-/// Beats until the host is gone; rejoins when given up for dead.
+/// Heartbeats between two looks at the cluster's capacity.
+const CAPACITY_EVERY: u32 = 5;
+
+/// Beats until the host is gone; rejoins when given up for dead. Every
+/// few beats, looks at the cluster's capacity (its alert).
 async fn heartbeat(host: Weak<Host>) {
+    let mut beats = 0u32;
     loop {
         let period = match host
             .upgrade()
@@ -172,6 +177,10 @@ async fn heartbeat(host: Weak<Host>) {
             Err(e) if was => tracing::warn!(error = %e, "cluster heartbeat failed"),
             Ok(()) if !was => tracing::info!("cluster reachable again"),
             _ => {}
+        }
+        beats = beats.wrapping_add(1);
+        if beats % CAPACITY_EVERY == 0 {
+            host.check_cluster_capacity().await;
         }
     }
 }

@@ -38,6 +38,9 @@ pub enum HostError {
     /// A drain that would leave sessions with nowhere to go.
     #[error("cannot drain: {0}")]
     CannotDrain(String),
+    /// A hand-over or rebalance the cluster cannot make.
+    #[error("cannot move sessions: {0}")]
+    CannotMove(String),
 }
 
 /// What kind of refusal or failure a session reported.

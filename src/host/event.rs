@@ -28,7 +28,10 @@ pub enum HostEventKind {
     Capacity(CapacityEvent),
 }
 
-/// The capacity alert raised (past 80%) or cleared (below 70%).
+/// The capacity alert raised (past 80%) or cleared (below 70%): of one
+/// process (in a cluster, `node` names it), or of the whole cluster
+/// (`capacity.cluster_*`: every node that is up, summed; raised by one
+/// node of the cluster).
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type")]
 pub enum CapacityEvent {
@@ -37,12 +40,31 @@ pub enum CapacityEvent {
         sessions: usize,
         max_sessions: usize,
         utilization: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        node: Option<String>,
     },
     #[serde(rename = "capacity.recovered")]
     Recovered {
         sessions: usize,
         max_sessions: usize,
         utilization: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        node: Option<String>,
+    },
+    #[serde(rename = "capacity.cluster_alert")]
+    ClusterAlert {
+        sessions: u64,
+        max_sessions: u64,
+        utilization: f64,
+        /// Nodes up.
+        nodes: usize,
+    },
+    #[serde(rename = "capacity.cluster_recovered")]
+    ClusterRecovered {
+        sessions: u64,
+        max_sessions: u64,
+        utilization: f64,
+        nodes: usize,
     },
 }
 

@@ -10,9 +10,11 @@
 //! session its own store; the host only decides which sessions run).
 
 mod capacity;
+mod cluster_capacity;
 mod cluster_drain;
 mod cluster_leases;
 mod cluster_node;
+mod cluster_rebalance;
 mod cluster_sessions;
 mod cluster_state;
 mod error;
@@ -31,7 +33,9 @@ pub use capacity::{
     derive_max_sessions, process_rss, rss_from_statm, CapacityReport, MemoryReport,
     DEFAULT_SESSION_COST,
 };
+pub use cluster_capacity::{ClusterCapacity, NodeCapacity};
 pub use cluster_drain::Drained;
+pub use cluster_rebalance::{plan_rebalance, HandedOver, Move};
 pub use cluster_sessions::{Elsewhere, Placement};
 pub use cluster_state::{NodeInfo, NodeStatus};
 pub use error::{HostError, SessionErrorKind};

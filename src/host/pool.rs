@@ -18,8 +18,9 @@ use super::webhook::{Backlog, WebhookConfig, WebhookTarget, Webhooks};
 use super::HostError;
 use crate::client::{self, Client, ClientConfig, ClientError, SentMessage, Status};
 use crate::store::{
-    valid_session_id, AuthStores, DataDir, FileStores, Leases, PgLeases, PgRecords, PgStores,
-    Postgres, PostgresConfig, SessionRecords, SessionRow, SqliteRecords, StoreError,
+    valid_session_id, AuthStores, DataDir, FileStores, Leases, PgLeases, PgOutbox, PgRecords,
+    PgStores, Postgres, PostgresConfig, SessionRecords, SessionRow, SqliteOutbox, SqliteRecords,
+    StoreError, WebhookOutbox,
 };
 use crate::types::SharedClock;
 
@@ -27,7 +28,7 @@ use crate::types::SharedClock;
 #[derive(Clone, Debug)]
 pub struct HostConfig {
     /// Root of all state: `DATA/wasp.db` and one directory per session
-    /// (with `postgres`: the webhook outbox and the media spool only).
+    /// (with `postgres`: the media spool only).
     pub data: PathBuf,
     /// Keep every session's auth state and the host's records in this
     /// PostgreSQL database instead of the data directory.
@@ -78,6 +79,29 @@ impl HostConfig {
 /// Without any limit in force: the brief's target density.
 const UNLIMITED_DEFAULT_SESSIONS: usize = 5_000;
 
+/// Moves what an outbox in the data directory still had to send (a node
+/// that ran without `--postgres` before) into the shared one.
+fn move_local_outbox(
+    db_path: &std::path::Path,
+    shared: &dyn WebhookOutbox,
+) -> Result<(), HostError> {
+    if !db_path.exists() {
+        return Ok(());
+    }
+    let moved = SqliteOutbox::open(db_path)?.move_pending_into(shared)?;
+    if moved > 0 {
+        tracing::info!(
+            moved,
+            "pending webhooks moved from the data directory to PostgreSQL"
+        );
+    }
+    Ok(())
+}
+
+/// How often a node looks in a shared (PostgreSQL) outbox for webhooks
+/// the other nodes left, such as those of a node that died.
+const OUTBOX_SWEEP: Duration = Duration::from_secs(5);
+
 /// What `POST /v1/sessions` asks for.
 #[derive(Clone, Debug, Default, serde::Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -108,7 +132,7 @@ pub struct Host {
     /// Every session's auth state.
     stores: Arc<dyn AuthStores>,
     pub(super) records: Box<dyn SessionRecords>,
-    fanout: Arc<Fanout>,
+    pub(super) fanout: Arc<Fanout>,
     pub(super) webhooks: Webhooks,
     pub(super) running: Running,
     /// Create, delete, logout, restart and restore of one session never
@@ -142,6 +166,7 @@ impl Host {
         let db_path = data.path().join("wasp.db");
         let node_id = config.cluster.as_ref().map(|c| c.node_id().to_string());
         let mut leases: Option<Arc<dyn Leases>> = None;
+        let mut outbox: Option<Arc<dyn WebhookOutbox>> = None;
         let (stores, records): (Arc<dyn AuthStores>, Box<dyn SessionRecords>) =
             match &config.postgres {
                 Some(postgres) => {
@@ -156,6 +181,8 @@ impl Host {
                         }
                         None => PgStores::new(pg.clone()),
                     };
+                    let deliverer = node_id.as_deref().unwrap_or("local");
+                    outbox = Some(Arc::new(PgOutbox::new(pg.clone(), deliverer)));
                     (Arc::new(stores), Box::new(PgRecords::new(pg)))
                 }
                 None => (
@@ -163,7 +190,20 @@ impl Host {
                     Box::new(SqliteRecords::open(&db_path)?),
                 ),
             };
-        let webhooks = Webhooks::open(&db_path, config.webhooks.clone(), config.clock.clone())?;
+        // The outbox sits beside the records: in PostgreSQL every node
+        // writes to it and delivers from it, looking for what the others
+        // left every few seconds.
+        let (outbox, sweep) = match outbox {
+            Some(shared) => {
+                move_local_outbox(&db_path, &*shared)?;
+                (shared, Some(OUTBOX_SWEEP))
+            }
+            None => (
+                Arc::new(SqliteOutbox::open(&db_path)?) as Arc<dyn WebhookOutbox>,
+                None,
+            ),
+        };
+        let webhooks = Webhooks::new(outbox, config.webhooks.clone(), config.clock.clone(), sweep);
         for record in records.all()? {
             webhooks.set_target(&record.id, target_of(&record));
         }
@@ -617,15 +657,15 @@ impl Host {
     pub fn capacity(&self) -> CapacityReport {
         let sessions = self.session_count();
         let rss = capacity::process_rss();
-        let by_sessions = sessions as f64 / self.max_sessions().max(1) as f64;
-        let by_memory = match (rss, self.memory_limit) {
-            (Some(rss), Some(limit)) if limit > 0 => rss as f64 / limit as f64,
-            _ => 0.0,
-        };
         CapacityReport {
             sessions,
             max_sessions: self.max_sessions(),
-            utilization: by_sessions.max(by_memory),
+            utilization: capacity::utilization(
+                sessions as u64,
+                self.max_sessions() as u64,
+                rss,
+                self.memory_limit,
+            ),
             memory: MemoryReport {
                 rss_bytes: rss,
                 limit_bytes: self.memory_limit,
@@ -697,6 +737,7 @@ impl Host {
                 sessions,
                 max_sessions,
                 utilization,
+                node: self.node_id().map(str::to_string),
             }
         } else {
             tracing::info!(sessions, max_sessions, utilization, "capacity recovered");
@@ -704,6 +745,7 @@ impl Host {
                 sessions,
                 max_sessions,
                 utilization,
+                node: self.node_id().map(str::to_string),
             }
         };
         self.fanout.publish(None, HostEventKind::Capacity(event));

@@ -9,8 +9,10 @@
 #![allow(clippy::expect_used)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::auth::{AuthStore, AuthStores};
+use super::outbox::{Backlog, Delivery, Head, NewDelivery, WebhookOutbox};
 use super::records::{SessionRecords, SessionRow};
 use crate::types::DeviceAddress;
 
@@ -343,4 +345,102 @@ pub fn session_records(records: &dyn SessionRecords) {
     records.remove("alice").expect("remove");
     records.remove("alice").expect("removing twice is no error");
     assert_eq!(records.all().expect("all"), vec![row("bob", 2)]);
+}
+
+fn delivery(url: &str, event: &str, owner: Option<&str>) -> NewDelivery {
+    NewDelivery {
+        url: url.to_string(),
+        secret: Some("s".into()),
+        event: event.to_string(),
+        body: format!("{{\"event\":\"{event}\"}}"),
+        owner: owner.map(str::to_string),
+    }
+}
+
+/// The claimed head of `url`, or a panic naming `why`.
+fn claimed(outbox: &dyn WebhookOutbox, url: &str, now: u64, why: &str) -> Delivery {
+    match outbox
+        .claim_head(url, now, Duration::from_secs(60))
+        .expect("claim")
+    {
+        Head::Claimed(row) => *row,
+        other => panic!("{why}: got {other:?}"),
+    }
+}
+
+/// The webhook outbox: rows of one endpoint come out oldest first, one
+/// at a time; a failed row keeps its place until it is due; delivered
+/// rows go; a session's rows can be dropped. `outbox` must be empty.
+pub fn webhook_outbox(outbox: &dyn WebhookOutbox) {
+    let (a, b) = ("http://a.example/hook", "http://b.example/hook");
+    assert_eq!(outbox.pending().expect("pending"), 0, "fresh outbox");
+    assert_eq!(
+        outbox
+            .claim_head(a, 0, Duration::from_secs(60))
+            .expect("claim"),
+        Head::Empty
+    );
+    outbox
+        .insert(&[
+            delivery(a, "first", Some("s1")),
+            delivery(b, "other", None),
+            delivery(a, "second", Some("s2")),
+        ])
+        .expect("insert");
+    assert_eq!(outbox.pending().expect("pending"), 3);
+    let mut endpoints = outbox.endpoints().expect("endpoints");
+    endpoints.sort();
+    assert_eq!(endpoints, vec![(a.to_string(), 0), (b.to_string(), 0)]);
+
+    let first = claimed(outbox, a, 100, "the oldest row of a is due");
+    assert_eq!(first.event, "first", "rows of an endpoint in order");
+    assert_eq!(first.secret.as_deref(), Some("s"));
+    assert_eq!(first.owner.as_deref(), Some("s1"));
+    assert_eq!(first.attempts, 0);
+
+    // A failure keeps the row at the head, not due before next_at.
+    outbox
+        .failed(first.id, 1, 200, false, "answered 500")
+        .expect("failed");
+    assert_eq!(
+        outbox
+            .claim_head(a, 150, Duration::from_secs(60))
+            .expect("claim"),
+        Head::Wait(Duration::from_secs(50)),
+        "a failed row waits until it is due, and the next waits behind it"
+    );
+    assert_eq!(
+        outbox.backlog("s1").expect("backlog"),
+        Backlog {
+            pending: 1,
+            last_error: Some("answered 500".into())
+        }
+    );
+    let again = claimed(outbox, a, 200, "the failed row is due again");
+    assert_eq!((again.id, again.attempts), (first.id, 1));
+    outbox.delivered(again.id).expect("delivered");
+    let second = claimed(outbox, a, 200, "the next row follows");
+    assert_eq!(second.event, "second");
+
+    // Given up: kept, but no longer pending nor at the head.
+    outbox
+        .failed(second.id, 5, 300, true, "gone")
+        .expect("failed");
+    assert_eq!(
+        outbox
+            .claim_head(a, 1000, Duration::from_secs(60))
+            .expect("claim"),
+        Head::Empty
+    );
+    assert_eq!(outbox.pending().expect("pending"), 1, "only b's row left");
+    assert_eq!(outbox.backlog("s2").expect("backlog"), Backlog::default());
+    assert_eq!(
+        outbox.drop_owner("s2").expect("drop"),
+        1,
+        "given-up rows go"
+    );
+    assert_eq!(outbox.drop_owner("s2").expect("drop"), 0);
+    let other = claimed(outbox, b, 0, "b's row is due");
+    outbox.delivered(other.id).expect("delivered");
+    assert_eq!(outbox.pending().expect("pending"), 0);
 }

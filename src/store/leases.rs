@@ -1,8 +1,9 @@
 //! Which node of a cluster runs each session, decided where the sessions'
 //! state lives: each node holds a lease it renews on the database's own
 //! clock, and each session names the node running it. A session whose
-//! node's lease ran out, or that names no node, is free: the first node
-//! to adopt it runs it next, and its adoption claims the state (a new
+//! node's lease ran out, or that names no node, is free (one offered to
+//! a chosen node, only to that node for a while): the first node to
+//! adopt it runs it next, and its adoption claims the state (a new
 //! epoch), which fences whatever the old node might still try to write.
 //!
 //! Must not touch: when to renew, adopt or hand over (the host's lease
@@ -36,6 +37,12 @@ pub trait Leases: Send + Sync + fmt::Debug {
     /// and the next node to adopt takes it. Nothing happens when another
     /// node holds it.
     fn release(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Hands session `id` over to node `to` (evening the load): it names
+    /// no node from now on, and for a while only `to` may adopt it; after
+    /// that (`to` did not come for it) any node may. Nothing happens when
+    /// another node holds it.
+    fn offer(&self, id: &str, to: &str) -> Result<(), StoreError>;
 
     /// Ends this node's lease at once (a clean exit): whatever it still
     /// holds is free for the others now.

@@ -25,10 +25,12 @@ mod group_sync;
 mod leases;
 mod modes;
 mod names;
+mod outbox;
 mod postgres;
 mod records;
 mod slots;
 mod sqlite;
+mod sqlite_outbox;
 
 pub use auth::{AuthStore, AuthStores};
 pub use dir::{DataDir, SessionDir};
@@ -37,6 +39,10 @@ pub use files::{peer_file, FileAuthStore, FileStores, CREDS_FILE, PREKEYS_FILE};
 pub use leases::Leases;
 pub use modes::create_private_file;
 pub use names::valid_session_id;
-pub use postgres::{PgAuthStore, PgLeases, PgRecords, PgStores, Postgres, PostgresConfig};
+pub use outbox::{Backlog, Delivery, Head, NewDelivery, WebhookOutbox};
+pub use postgres::{
+    PgAuthStore, PgLeases, PgOutbox, PgRecords, PgStores, Postgres, PostgresConfig,
+};
 pub use records::{SessionRecords, SessionRow};
 pub use sqlite::{open_database, SqliteRecords};
+pub use sqlite_outbox::SqliteOutbox;

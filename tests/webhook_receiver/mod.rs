@@ -37,9 +37,26 @@ pub async fn receiver_with(
     failures: usize,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> mpsc::UnboundedReceiver<(u16, Delivery)> {
+    let mut served = 0usize;
+    let answer = move || {
+        served += 1;
+        if served <= failures {
+            500
+        } else {
+            200
+        }
+    };
+    answering(listener, tls, answer)
+}
+
+/// A receiver answering each request with the status `answer` gives.
+pub fn answering(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut answer: impl FnMut() -> u16 + Send + 'static,
+) -> mpsc::UnboundedReceiver<(u16, Delivery)> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
-        let mut served = 0usize;
         while let Ok((tcp, _)) = listener.accept().await {
             let mut stream: Box<dyn Stream> = match &tls {
                 Some(acceptor) => match acceptor.accept(tcp).await {
@@ -61,11 +78,10 @@ pub async fn receiver_with(
                 }
             };
             let Some(delivery) = delivery else { continue };
-            let status = if served < failures { 500 } else { 200 };
-            served += 1;
-            let answer =
+            let status = answer();
+            let reply =
                 format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            let _ = stream.write_all(answer.as_bytes()).await;
+            let _ = stream.write_all(reply.as_bytes()).await;
             let _ = tx.send((status, delivery));
         }
     });

@@ -156,18 +156,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     use wasp::client::ClientConfig;
     use wasp::host::{Host, HostConfig};
 
-    let api_key = match &args.api_key_file {
+    let raw_key = match &args.api_key_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading API key file {}", path.display()))?;
-            let key = ApiKey::new(text.trim());
-            if key.is_none() {
+            if text.trim().is_empty() {
                 anyhow::bail!("API key file {} is empty", path.display());
             }
-            key
+            Some(text.trim().to_string())
         }
-        None => args.api_key.as_deref().and_then(ApiKey::new),
+        None => args.api_key.clone(),
     };
+    let api_key = raw_key.as_deref().and_then(ApiKey::new);
     if api_key.is_none() && !args.listen.ip().is_loopback() {
         anyhow::bail!(
             "refusing to listen on {} without an API key: set WASP_API_KEY or --api-key-file",
@@ -257,6 +257,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 advertise: args.advertise.as_deref(),
                 heartbeat_interval: args.heartbeat_interval,
                 node_dead_after: args.node_dead_after,
+                api_key: api_key.as_ref().and(raw_key.as_deref()),
             };
             Some(connect_cluster(&cluster, url).await?)
         }
@@ -327,6 +328,8 @@ struct ClusterArgs<'a> {
     advertise: Option<&'a str>,
     heartbeat_interval: Duration,
     node_dead_after: Duration,
+    /// The API key, which nodes forward each other's requests with.
+    api_key: Option<&'a str>,
 }
 
 /// Connects to the cluster's Redis as the node `--node-id` (the host
@@ -356,5 +359,16 @@ async fn connect_cluster(
     config.prefix = args.name.to_string();
     config.heartbeat = args.heartbeat_interval;
     config.dead_after = args.node_dead_after;
+    config.key_check = key_check(args.api_key);
     Ok(wasp::cluster::Cluster::connect(config).await?)
+}
+
+/// What the nodes of a cluster compare to know they share one API key:
+/// 64 bits of an HMAC of it (empty without a key), enough to tell keys
+/// apart and too little to stand in for the key.
+fn key_check(api_key: Option<&str>) -> String {
+    api_key.map_or_else(String::new, |key| {
+        let mac = wasp::crypto::hmac_sha256(b"wasp cluster key check", &[key.as_bytes()]);
+        hex::encode(&mac[..8])
+    })
 }

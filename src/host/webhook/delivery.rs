@@ -8,6 +8,11 @@
 //! endpoint into backoff (the row keeps its place, so order holds); the
 //! others carry on. Dropping a session's rows abandons the attempt in
 //! flight for one of them.
+//!
+//! With an outbox shared by the nodes of a cluster, each attempt first
+//! claims its row in the store (one node at a time sends an endpoint's
+//! head), and the dispatcher looks at the whole outbox every few seconds
+//! (`sweep`), so rows a dead node left behind are sent by the others.
 //! Must not touch: how rows are written (that is `outbox`), HTTP details
 //! (that is `http_post`).
 
@@ -21,8 +26,9 @@ use tokio::time::Instant;
 
 use super::config::WebhookConfig;
 use super::http_post::{self, PostError, PostOptions};
-use super::outbox::{Outbox, Row};
+use super::outbox::Outbox;
 use crate::host::HostError;
+use crate::store::{Delivery as Row, Head};
 use crate::types::SharedClock;
 
 /// How long the dispatcher sleeps when nothing is scheduled (it wakes
@@ -30,6 +36,13 @@ use crate::types::SharedClock;
 const IDLE_WAIT: Duration = Duration::from_secs(60);
 /// Pause of an endpoint after the outbox could not be read or updated.
 const STORAGE_PAUSE: Duration = Duration::from_secs(5);
+/// A claim on a row outlives the attempt by this much, so it never runs
+/// out while its node is still sending.
+const CLAIM_MARGIN: Duration = Duration::from_secs(10);
+/// How soon to ask again about an endpoint whose head another node is
+/// sending (its claim ends with the attempt, usually well before it
+/// runs out).
+const HELD_RECHECK: Duration = Duration::from_millis(500);
 
 pub struct Delivery {
     /// Attempts answered 2xx, and attempts that failed, since start.
@@ -44,6 +57,9 @@ pub struct Delivery {
     wake: Arc<Notify>,
     /// When a failed row is due again.
     clock: SharedClock,
+    /// How often to look for endpoints with pending rows that this node
+    /// did not write (a shared outbox); `None` on a single node.
+    sweep: Option<Duration>,
 }
 
 #[derive(Default)]
@@ -77,7 +93,12 @@ enum Claim {
 }
 
 impl Delivery {
-    pub fn new(outbox: Arc<Outbox>, config: WebhookConfig, clock: SharedClock) -> Arc<Delivery> {
+    pub fn new(
+        outbox: Arc<Outbox>,
+        config: WebhookConfig,
+        clock: SharedClock,
+        sweep: Option<Duration>,
+    ) -> Arc<Delivery> {
         let options = PostOptions {
             tls: http_post::tls_config(&config.extra_roots),
             connect_timeout: config.connect_timeout,
@@ -89,6 +110,7 @@ impl Delivery {
             outbox,
             permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
             clock,
+            sweep,
             config,
             options,
             state: Mutex::new(State::default()),
@@ -99,26 +121,12 @@ impl Delivery {
     /// Picks up the endpoints an earlier run left rows for (each waits
     /// until its oldest row is due) and starts the dispatcher.
     pub fn start(self: &Arc<Self>) {
-        match self.outbox.endpoints() {
-            Ok(endpoints) => {
-                let now = self.clock.unix_secs();
-                let mut state = self.lock();
-                for (url, next_at) in endpoints {
-                    let wait = Duration::from_secs(next_at.saturating_sub(now));
-                    state.endpoints.insert(
-                        url,
-                        Endpoint {
-                            busy: false,
-                            not_before: Some(Instant::now() + wait),
-                        },
-                    );
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "reading the webhook outbox failed"),
-        }
+        self.pick_up();
         let delivery = Arc::downgrade(self);
         let wake = self.wake.clone();
+        let sweep = self.sweep;
         tokio::spawn(async move {
+            let mut next_sweep = sweep.map(|every| Instant::now() + every);
             loop {
                 let woken = wake.notified();
                 tokio::pin!(woken);
@@ -128,11 +136,40 @@ impl Delivery {
                 let Some(delivery) = delivery.upgrade() else {
                     break;
                 };
-                let wait = delivery.dispatch();
+                if let (Some(at), Some(every)) = (next_sweep, sweep) {
+                    if at <= Instant::now() {
+                        delivery.pick_up();
+                        next_sweep = Some(Instant::now() + every);
+                    }
+                }
+                let mut wait = delivery.dispatch();
+                if let Some(at) = next_sweep {
+                    wait = wait.min(at.saturating_duration_since(Instant::now()));
+                }
                 drop(delivery);
                 let _ = tokio::time::timeout(wait, woken).await;
             }
         });
+    }
+
+    /// Adds every endpoint with pending rows that is not known yet (each
+    /// waits until its oldest row is due): at start, what an earlier run
+    /// left; with a shared outbox, also what other nodes left.
+    fn pick_up(&self) {
+        match self.outbox.rows().endpoints() {
+            Ok(endpoints) => {
+                let now = self.clock.unix_secs();
+                let mut state = self.lock();
+                for (url, next_at) in endpoints {
+                    let wait = Duration::from_secs(next_at.saturating_sub(now));
+                    state.endpoints.entry(url).or_insert_with(|| Endpoint {
+                        busy: false,
+                        not_before: Some(Instant::now() + wait),
+                    });
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "reading the webhook outbox failed"),
+        }
     }
 
     /// The outbox committed rows for these endpoints.
@@ -151,7 +188,7 @@ impl Delivery {
         // Under the state lock: no worker can claim one of these rows
         // between the delete and the cancellation.
         let mut state = self.lock();
-        let dropped = self.outbox.drop_owner(owner)?;
+        let dropped = self.outbox.rows().drop_owner(owner)?;
         let abandoned: Vec<i64> = state
             .in_flight
             .iter()
@@ -223,21 +260,30 @@ impl Delivery {
         }
     }
 
-    /// The oldest row of `url`, registered as in flight.
+    /// The oldest row of `url`, claimed in the store and registered as
+    /// in flight.
     fn claim(&self, url: &str) -> Claim {
         let mut state = self.lock();
-        match self.outbox.head(url) {
-            Ok(Some(row)) => {
+        let hold = self.config.connect_timeout + self.config.attempt_timeout + CLAIM_MARGIN;
+        match self
+            .outbox
+            .rows()
+            .claim_head(url, self.clock.unix_secs(), hold)
+        {
+            Ok(Head::Claimed(row)) => {
                 let (cancel, abandon) = oneshot::channel();
                 let owner = row.owner.clone();
                 state.in_flight.insert(row.id, InFlight { owner, cancel });
-                Claim::Row(Box::new(row), abandon)
+                Claim::Row(row, abandon)
             }
             // A commit after this read adds the endpoint again.
-            Ok(None) => {
+            Ok(Head::Empty) => {
                 state.endpoints.remove(url);
                 Claim::Empty
             }
+            Ok(Head::Wait(wait)) => Claim::Pause(wait),
+            // Another node is sending it.
+            Ok(Head::Held(held)) => Claim::Pause(held.min(HELD_RECHECK)),
             Err(e) => {
                 tracing::error!(error = %e, "reading the webhook outbox failed");
                 Claim::Pause(STORAGE_PAUSE)
@@ -273,7 +319,7 @@ impl Delivery {
         let error = match result {
             Ok(()) => {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
-                return self.outbox.delivered(row.id).err().map(|e| {
+                return self.outbox.rows().delivered(row.id).err().map(|e| {
                     tracing::error!(error = %e, "updating the webhook outbox failed");
                     STORAGE_PAUSE
                 });
@@ -286,9 +332,10 @@ impl Delivery {
         let delay = self.config.backoff(attempts);
         tracing::warn!(url = %row.url, attempt = attempts, error = %error, "webhook delivery failed");
         let next_at = self.clock.unix_secs() + delay.as_secs().max(1);
-        if let Err(e) = self
-            .outbox
-            .failed(row.id, attempts, next_at, dead, &error.to_string())
+        if let Err(e) =
+            self.outbox
+                .rows()
+                .failed(row.id, attempts, next_at, dead, &error.to_string())
         {
             tracing::error!(error = %e, "updating the webhook outbox failed");
             return Some(STORAGE_PAUSE);

@@ -13,18 +13,20 @@ mod delivery;
 mod http_post;
 mod outbox;
 
+use crate::store::WebhookOutbox;
 use crate::types::SharedClock;
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 pub use address_guard::{AddressGuard, IpNet};
 // The media fetcher reaches out the same way: same guard, same roots.
+pub use crate::store::Backlog;
 pub use config::WebhookConfig;
 pub(super) use http_post::{connect, split_url, tls_config, PostError};
-pub use outbox::{Backlog, OutboxMsg, WebhookTarget};
+pub use outbox::{OutboxMsg, WebhookTarget};
 
 use super::HostError;
 use delivery::Delivery;
@@ -37,19 +39,22 @@ pub struct Webhooks {
 }
 
 impl Webhooks {
-    pub fn open(
-        path: &Path,
+    /// Delivers from `rows`; `sweep`, for an outbox other nodes write
+    /// too, says how often to look for rows this node did not write.
+    pub fn new(
+        rows: Arc<dyn WebhookOutbox>,
         config: WebhookConfig,
         clock: SharedClock,
-    ) -> Result<Webhooks, HostError> {
-        let outbox = Arc::new(Outbox::open(path, config.global.clone())?);
+        sweep: Option<Duration>,
+    ) -> Webhooks {
+        let outbox = Arc::new(Outbox::new(rows, config.global.clone()));
         let guard = config.guard.clone();
-        let delivery = Delivery::new(outbox.clone(), config, clock);
-        Ok(Webhooks {
+        let delivery = Delivery::new(outbox.clone(), config, clock, sweep);
+        Webhooks {
             outbox,
             delivery,
             guard,
-        })
+        }
     }
 
     /// Starts delivering (first what an earlier run left) and the outbox
@@ -87,12 +92,12 @@ impl Webhooks {
 
     /// Rows not delivered yet (and not given up).
     pub fn pending(&self) -> Result<u64, HostError> {
-        self.outbox.pending()
+        Ok(self.outbox.rows().pending()?)
     }
 
     /// What is pending for session `id`'s own webhook.
     pub fn backlog(&self, id: &str) -> Result<Backlog, HostError> {
-        self.outbox.backlog(id)
+        Ok(self.outbox.rows().backlog(id)?)
     }
 
     /// Attempts answered 2xx and attempts that failed, since start.

@@ -42,25 +42,35 @@ const ADOPT_LOCK: i64 = 0x7761_7370_6164_6f70;
 /// creator, which claims it a moment after recording it.
 const CREATOR_GRACE_SECS: i64 = 30;
 
+/// A session offered to one node is left to it this long; then any node
+/// may adopt it (the node it was offered to died or is full).
+const OFFER_GRACE_SECS: i64 = 30;
+
 /// Takes up to `$2` free sessions for node `$1`. Free: handed over
-/// (`node` NULL), or of a node whose lease ran out or ended, or — older
-/// than the creator's grace — never claimed or deleted and created again
-/// (`node` ''). Each row is taken only if its epoch is still the one seen
-/// (a claim meanwhile wins), and its epoch is raised.
+/// (`node` NULL; when offered to another node, only once the offer's
+/// grace `$4` has passed), or of a node whose lease ran out or ended, or
+/// — older than the creator's grace `$3` — never claimed or deleted and
+/// created again (`node` ''). Sessions offered to `$1` come first. Each
+/// row is taken only if its epoch is still the one seen (a claim
+/// meanwhile wins), and its epoch is raised.
 const ADOPT: &str = "
     WITH free AS (
         SELECT r.id, COALESCE(o.epoch, 0) AS seen
         FROM wasp_session_records r
         LEFT JOIN wasp_owners o ON o.session = r.id
         LEFT JOIN wasp_nodes n ON n.node = o.node
-        WHERE (o.session IS NOT NULL AND o.node IS NULL)
+        WHERE (o.session IS NOT NULL AND o.node IS NULL
+               AND (o.offered_to IS NULL OR o.offered_to = $1
+                    OR o.released_at < now() - $4::bigint * interval '1 second'))
            OR (o.node <> '' AND (n.node IS NULL OR n.lease_until < now()))
            OR ((o.session IS NULL OR o.node = '')
                AND r.created_at < extract(epoch FROM now())::bigint - $3)
+        ORDER BY o.offered_to IS NOT DISTINCT FROM $1 DESC
         LIMIT $2
     )
     INSERT INTO wasp_owners (session, epoch, node) SELECT id, seen + 1, $1 FROM free
-    ON CONFLICT (session) DO UPDATE SET epoch = excluded.epoch, node = excluded.node
+    ON CONFLICT (session) DO UPDATE
+        SET epoch = excluded.epoch, node = excluded.node, offered_to = NULL, released_at = NULL
     WHERE wasp_owners.epoch = excluded.epoch - 1
     RETURNING session";
 
@@ -93,7 +103,10 @@ impl Leases for PgLeases {
                 .await?;
             let statement = tx.prepare_cached(ADOPT).await?;
             let rows = tx
-                .query(&statement, &[&node, &limit, &CREATOR_GRACE_SECS])
+                .query(
+                    &statement,
+                    &[&node, &limit, &CREATOR_GRACE_SECS, &OFFER_GRACE_SECS],
+                )
                 .await?;
             tx.commit().await?;
             Ok(rows.iter().map(|row| row.get(0)).collect())
@@ -110,8 +123,22 @@ impl Leases for PgLeases {
 
     fn release(&self, id: &str) -> Result<(), StoreError> {
         self.pg.execute(
-            "UPDATE wasp_owners SET node = NULL WHERE session = $1 AND node = $2",
+            "UPDATE wasp_owners SET node = NULL, offered_to = NULL, released_at = NULL
+             WHERE session = $1 AND node = $2",
             vec![Box::new(id.to_string()), Box::new(self.node.clone())],
+        )?;
+        Ok(())
+    }
+
+    fn offer(&self, id: &str, to: &str) -> Result<(), StoreError> {
+        self.pg.execute(
+            "UPDATE wasp_owners SET node = NULL, offered_to = $3, released_at = now()
+             WHERE session = $1 AND node = $2",
+            vec![
+                Box::new(id.to_string()),
+                Box::new(self.node.clone()),
+                Box::new(to.to_string()),
+            ],
         )?;
         Ok(())
     }

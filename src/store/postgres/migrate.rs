@@ -110,6 +110,43 @@ const MIGRATIONS: &[Migration] = &[
         CREATE INDEX wasp_owners_by_node ON wasp_owners (node);
     ",
     },
+    Migration {
+        version: 3,
+        name: "the webhook outbox every node delivers from",
+        sql: "
+        -- One row per event and destination until its endpoint answers
+        -- 2xx. next_at: seconds since the Unix epoch; claimed_by and
+        -- claimed_until: the node sending it now, and until when its
+        -- claim holds (the database's clock).
+        CREATE TABLE wasp_webhook_outbox (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            url text NOT NULL,
+            secret text,
+            event text NOT NULL,
+            body text NOT NULL,
+            owner text,
+            attempts integer NOT NULL DEFAULT 0,
+            next_at bigint NOT NULL DEFAULT 0,
+            dead boolean NOT NULL DEFAULT false,
+            last_error text,
+            claimed_by text,
+            claimed_until timestamptz
+        );
+        CREATE INDEX wasp_webhook_outbox_endpoint ON wasp_webhook_outbox (url, id)
+            WHERE NOT dead;
+        CREATE INDEX wasp_webhook_outbox_owner ON wasp_webhook_outbox (owner);
+    ",
+    },
+    Migration {
+        version: 4,
+        name: "sessions handed to a chosen node",
+        sql: "
+        -- A session handed over to even the load names the node meant to
+        -- take it, and when: the others leave it to that node for a while.
+        ALTER TABLE wasp_owners ADD COLUMN offered_to text;
+        ALTER TABLE wasp_owners ADD COLUMN released_at timestamptz;
+    ",
+    },
 ];
 
 /// Brings the schema up to date; how many migrations this call applied.

@@ -6,6 +6,8 @@
 //! link, idle CPU, and time to restore every session after a restart.
 //! Part of the binary, not the library: it only drives processes.
 
+mod chaos;
+mod cluster;
 mod failover;
 mod http;
 mod measure;
@@ -54,9 +56,26 @@ pub struct BenchArgs {
     /// Nodes killed, one after another, with `--cluster`.
     #[arg(long, default_value_t = 3)]
     kills: usize,
+    /// With `--cluster`: a chaos run of this many seconds instead (phones
+    /// text the sessions all along; the busiest node is killed, started
+    /// again and the cluster rebalanced every `--kill-every` seconds);
+    /// `--plot` draws the sessions per node.
+    #[arg(long)]
+    chaos: Option<u64>,
+    /// Seconds between two kills of a chaos run.
+    #[arg(long, default_value_t = 30)]
+    kill_every: u64,
+    /// Texts per second the phones send during a chaos run.
+    #[arg(long, default_value_t = 20)]
+    rate: u32,
     /// The Redis of `--cluster` (a key prefix of the run's own).
     #[arg(long, default_value = "redis://127.0.0.1:6379")]
     redis: String,
+    /// The single-node run with serve's state in PostgreSQL instead of
+    /// files: the server (its user may create a database; one of the
+    /// run's own is dropped at the end).
+    #[arg(long)]
+    store_postgres: Option<String>,
     /// The PostgreSQL server of `--cluster`: its user may create a
     /// database (one of the run's own, dropped at the end).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
@@ -108,6 +127,64 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--sessions needs at least one count");
     };
     let tmp = tempdir_for(args.data.clone())?;
+    if let (Some(nodes), Some(secs)) = (args.cluster, args.chaos) {
+        let plan = chaos::Plan {
+            nodes,
+            sessions: max,
+            secs,
+            kill_every: args.kill_every.max(1),
+            rate: args.rate,
+            concurrency: args.concurrency,
+            redis: &args.redis,
+            postgres: &args.postgres,
+            data: &tmp,
+        };
+        let report = chaos::run(&plan).await;
+        if args.data.is_none() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        let report = report?;
+        println!(
+            "chaos: {} nodes, {} sessions, {} s, {} kills: back in p50 {:.1}s p99 {:.1}s max {:.1}s; texts sent {}, lost {}, received twice {}, webhook redeliveries {}; most logins of one device at once: {}",
+            report.nodes,
+            report.sessions,
+            report.chaos_secs,
+            report.kills,
+            report.failover_p50_secs,
+            report.failover_p99_secs,
+            report.failover_max_secs,
+            report.texts_sent,
+            report.texts_lost,
+            report.texts_received_twice,
+            report.webhook_redeliveries,
+            report.max_concurrent_logins_per_device
+        );
+        if let Some(path) = &args.plot {
+            let names: Vec<String> = (1..=report.nodes).map(|i| format!("n{i}")).collect();
+            let points: Vec<(f64, Vec<u64>)> = report
+                .samples
+                .iter()
+                .map(|s| {
+                    let counts = names
+                        .iter()
+                        .map(|n| s.sessions.get(n).copied().unwrap_or(0))
+                        .collect();
+                    (s.secs, counts)
+                })
+                .collect();
+            let title = format!(
+                "Sessions per node: {} sessions, a node killed every {} s",
+                report.sessions, args.kill_every
+            );
+            std::fs::write(path, plot::nodes_svg(&title, &names, &points))
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!("plot written to {}", path.display());
+        }
+        std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", args.out.display()))?;
+        println!("report written to {}", args.out.display());
+        return Ok(());
+    }
     if let Some(nodes) = args.cluster {
         let plan = failover::Plan {
             nodes,
@@ -138,8 +215,29 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("report written to {}", args.out.display());
         return Ok(());
     }
+    match args.store_postgres.clone() {
+        // The same run with serve's state in a PostgreSQL database of the
+        // run's own.
+        Some(server) => {
+            cluster::with_own_database(&server, |url, _| async move {
+                single(&args, &targets, &tmp, &["--postgres".into(), url]).await
+            })
+            .await
+        }
+        None => single(&args, &targets, &tmp, &[]).await,
+    }
+}
+
+/// The single-node run: one `wasp serve` (with `store` flags added).
+async fn single(
+    args: &BenchArgs,
+    targets: &[usize],
+    tmp: &std::path::Path,
+    store: &[String],
+) -> anyhow::Result<()> {
+    let max = targets.last().copied().unwrap_or(0);
     let sim = Sim::start().await.context("starting the simulator")?;
-    let mut serve = Serve::start(&sim, &tmp, max)
+    let mut serve = Serve::start(&sim, tmp, max, store)
         .await
         .context("starting wasp serve")?;
     let api = Http::new(&serve.api_url)?;
@@ -152,7 +250,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut phones: Vec<(usize, String)> = Vec::new();
     let mut linked = 0usize;
     let mut one_session_rss = None;
-    for &target in &targets {
+    for &target in targets {
         let started = Instant::now();
         phones.extend(link_many(&api, &admin, linked, target, args.concurrency).await?);
         let link_secs = started.elapsed().as_secs_f64();
@@ -198,7 +296,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // Restore: stop serve cleanly, start it again over the same data.
     serve.stop().await?;
     let started = Instant::now();
-    serve = Serve::start(&sim, &tmp, max).await?;
+    serve = Serve::start(&sim, tmp, max, store).await?;
     let api = Http::new(&serve.api_url)?;
     wait_connected(&api, max).await?;
     let restore_secs = started.elapsed().as_secs_f64();
@@ -207,11 +305,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     sim.stop().await;
 
     let report = Report {
-        profile: if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        },
+        profile: profile(),
         baseline_rss_bytes: baseline,
         steps,
         idle_cpu_percent_of_one_core_per_1000: idle_cpu,
@@ -236,7 +330,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("plot written to {}", path.display());
     }
     if args.data.is_none() {
-        let _ = std::fs::remove_dir_all(&tmp);
+        let _ = std::fs::remove_dir_all(tmp);
     }
     Ok(())
 }
@@ -411,6 +505,15 @@ fn tempdir_for(data: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         .create(&dir)
         .with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
+}
+
+/// The build measured: a debug build is several times slower.
+fn profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
 }
 
 fn mib(bytes: u64) -> String {

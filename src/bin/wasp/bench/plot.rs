@@ -98,6 +98,76 @@ pub fn rss_svg(title: &str, points: &[Point]) -> String {
     svg
 }
 
+/// Colours of the nodes' lines, in turn.
+const COLOURS: [&str; 6] = [
+    "#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#57606a",
+];
+
+/// An SVG line chart of each node's sessions over time: `samples` are
+/// (seconds, sessions per node, in the order of `nodes`).
+pub fn nodes_svg(title: &str, nodes: &[String], samples: &[(f64, Vec<u64>)]) -> String {
+    let max_t = samples.iter().map(|s| s.0).fold(1.0, f64::max);
+    let max_n = samples
+        .iter()
+        .flat_map(|s| s.1.iter().copied())
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let y_top = nice_ceiling(max_n * 1.1);
+    let x = |t: f64| LEFT + t / max_t * (W - LEFT - RIGHT);
+    let y = |n: f64| H - BOTTOM - n / y_top * (H - BOTTOM - TOP);
+    let (x0, y0) = (LEFT, H - BOTTOM);
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12"><rect width="{W}" height="{H}" fill="white"/><text x="{}" y="22" text-anchor="middle" font-size="14">{}</text><path d="M{x0},{TOP} V{y0} H{}" stroke="black" fill="none"/>"#,
+        W / 2.0,
+        escape(title),
+        W - RIGHT
+    );
+    for i in 0..=4 {
+        let n = y_top * i as f64 / 4.0;
+        let t = max_t * i as f64 / 4.0;
+        let _ = write!(
+            svg,
+            r##"<line x1="{x0}" x2="{}" y1="{yl}" y2="{yl}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end">{n:.0}</text><text x="{}" y="{}" text-anchor="middle">{t:.0}</text>"##,
+            W - RIGHT,
+            x0 - 6.0,
+            y(n) + 4.0,
+            x(t),
+            y0 + 18.0,
+            yl = y(n),
+        );
+    }
+    let _ = write!(
+        svg,
+        r#"<text x="{}" y="{}" text-anchor="middle">seconds</text><text x="18" y="{mid}" transform="rotate(-90 18 {mid})" text-anchor="middle">sessions</text>"#,
+        (LEFT + W - RIGHT) / 2.0,
+        H - 10.0,
+        mid = (TOP + y0) / 2.0
+    );
+    for (i, node) in nodes.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let line: Vec<String> = samples
+            .iter()
+            .filter_map(|(t, counts)| {
+                let n = *counts.get(i)?;
+                Some(format!("{:.1},{:.1}", x(*t), y(n as f64)))
+            })
+            .collect();
+        let _ = write!(
+            svg,
+            r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="2"/><text x="{}" y="{}" fill="{colour}">{}</text>"#,
+            line.join(" "),
+            W - RIGHT - 60.0,
+            TOP + 14.0 * (i as f64 + 1.0),
+            escape(node)
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
 /// 1, 2 or 5 times a power of ten, at least `v`.
 fn nice_ceiling(v: f64) -> f64 {
     let mut step = 1.0;

@@ -43,7 +43,13 @@ impl Sim {
 }
 
 impl Serve {
-    pub async fn start(sim: &Sim, data: &Path, max_sessions: usize) -> anyhow::Result<Serve> {
+    /// One `wasp serve` over `data`, with `extra` flags (a store).
+    pub async fn start(
+        sim: &Sim,
+        data: &Path,
+        max_sessions: usize,
+        extra: &[String],
+    ) -> anyhow::Result<Serve> {
         let mut command = wasp_command("serve")?;
         command
             .args(["--listen", "127.0.0.1:0"])
@@ -52,7 +58,8 @@ impl Serve {
             .args(["--whatsapp-url", &sim.ws_url])
             .args(["--whatsapp-root-key", &sim.root_key])
             .args(["--max-sessions", &(max_sessions * 2 + 10).to_string()])
-            .args(["--restore-rate", "1000"]);
+            .args(["--restore-rate", "1000"])
+            .args(extra);
         let (child, mut lines) = spawn(command, "wasp serve")?;
         let api_url = value_of(&mut lines, "api_url=").await?;
         Ok(Serve { child, api_url })
