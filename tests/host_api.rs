@@ -337,6 +337,8 @@ async fn texts_and_receipts_flow_through_the_api_both_ways() {
     let (_, metrics) = service.get_bytes("/metrics").await;
     let metrics = String::from_utf8_lossy(&metrics).to_string();
     assert!(metrics.contains("wasp_messages_sent_total 1"), "{metrics}");
+    // No webhook is set: nothing waits in the outbox.
+    assert!(metrics.contains("wasp_webhooks_pending 0\n"), "{metrics}");
     assert!(
         metrics.contains("wasp_messages_received_total 1"),
         "{metrics}"

@@ -140,6 +140,10 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             "wasp_memory_per_session_bytes",
             capacity.memory.per_session_bytes as f64,
         ),
+        (
+            "wasp_webhooks_pending",
+            state.host.pending_webhooks()? as f64,
+        ),
     ];
     for (name, value) in gauges {
         let _ = writeln!(out, "# TYPE {name} gauge\n{name} {value}");

@@ -1,7 +1,8 @@
 //! `POST /v1/cluster/rebalance`: evens the load of the cluster. Any node
-//! plans the moves from the nodes' loads (`host::plan_rebalance`) and
-//! asks each node that should give sessions up for its part (`POST
-//! /v1/nodes/{id}/hand-over`, itself when it is one of them).
+//! asks every node what it runs now, plans the moves
+//! (`host::plan_rebalance`) and asks each node that should give sessions
+//! up for its part (`POST /v1/nodes/{id}/hand-over`, itself when it is
+//! one of them).
 //! Must not touch: how sessions move (the host does).
 
 use axum::extract::State;
@@ -13,7 +14,7 @@ use super::error::{ApiError, ErrorBody};
 use super::forward;
 use super::nodes::HandOver;
 use super::state::AppState;
-use crate::host::{plan_rebalance, HostError, Move};
+use crate::host::{plan_rebalance, HostError, Move, NodeInfo, NodeStatus};
 
 /// What a rebalance did.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -53,7 +54,7 @@ pub async fn rebalance(
     if !state.host.in_cluster() {
         return Err(HostError::CannotMove("this service is not a node of a cluster".into()).into());
     }
-    let nodes = state.host.nodes().await?;
+    let nodes = fresh_loads(&state, &headers, state.host.nodes().await?).await;
     let plan = plan_rebalance(&nodes);
     let moves = plan.into_iter().map(|planned| {
         let url = nodes
@@ -66,6 +67,44 @@ pub async fn rebalance(
     let moves = futures_util::future::join_all(moves).await;
     tracing::info!(moves = moves.len(), "rebalance done");
     Ok(Json(Rebalanced { moves }))
+}
+
+/// `nodes` with the sessions each node that is up runs now, asked of it
+/// (`GET /v1/capacity`): heartbeats are a period old, and right after a
+/// failover they miss the sessions just adopted. A node that does not
+/// answer keeps its heartbeat's figure.
+async fn fresh_loads(
+    state: &AppState,
+    headers: &HeaderMap,
+    mut nodes: Vec<NodeInfo>,
+) -> Vec<NodeInfo> {
+    let here = state.host.node_id().unwrap_or("local").to_string();
+    let asks = nodes.iter().map(|node| {
+        let (id, url, up) = (
+            node.id.clone(),
+            node.url.clone(),
+            node.state == NodeStatus::Up,
+        );
+        let here = here.clone();
+        async move {
+            if !up {
+                return None;
+            }
+            if id == here {
+                return Some(state.host.capacity().sessions as u64);
+            }
+            let ask =
+                forward::node_request(Method::GET, Uri::from_static("/v1/capacity"), headers, None);
+            forward::ask_json(ask, &url, &here).await.ok()?["sessions"].as_u64()
+        }
+    });
+    let now = futures_util::future::join_all(asks).await;
+    for (node, sessions) in nodes.iter_mut().zip(now) {
+        if let Some(sessions) = sessions {
+            node.sessions = sessions;
+        }
+    }
+    nodes
 }
 
 /// Has node `planned.from` (at `url`) hand its sessions over.

@@ -31,6 +31,9 @@ use crate::store::Leases;
 use super::pool::{target_of, Host};
 use super::HostError;
 
+/// Adoption steps per heartbeat period.
+const ADOPT_STEPS: u32 = 10;
+
 /// How long one session may take to stop before it is left behind.
 const STOP_LIMIT: Duration = Duration::from_secs(5);
 
@@ -238,7 +241,11 @@ impl Host {
             return Ok(false);
         }
         let rate = self.restore_rate();
-        let batch = batch_size(self.free_places(), self.max_sessions(), rate, period);
+        // Small steps (a tenth of a period's worth), so that the nodes
+        // adopting at once take turns instead of the first one taking
+        // all it has room for.
+        let step = period / ADOPT_STEPS;
+        let batch = batch_size(self.free_places(), self.max_sessions(), rate, step);
         if batch == 0 {
             return Ok(false);
         }
@@ -265,7 +272,7 @@ impl Host {
     }
 }
 
-/// How many sessions to adopt at once: a period's worth at the restore
+/// How many sessions to adopt at once: `period`'s worth at the restore
 /// pace, scaled by the share of this node's places still free (so the
 /// emptier nodes of a cluster take more), never past the free places.
 fn batch_size(free: usize, max: usize, rate: u32, period: Duration) -> usize {

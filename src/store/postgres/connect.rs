@@ -207,9 +207,24 @@ impl Postgres {
             };
             let _ = done.send(result);
         });
-        answer
-            .recv()
-            .unwrap_or_else(|_| Err(inner.db.unavailable("the call was dropped".into())))
+        let wait = || {
+            answer
+                .recv()
+                .unwrap_or_else(|_| Err(inner.db.unavailable("the call was dropped".into())))
+        };
+        // Called on a worker of a multi-threaded runtime (a host's short
+        // lookup from an async task), the wait hands the worker's other
+        // tasks to another thread first: a slow database must not stall
+        // the heartbeats and sessions that share the worker. Elsewhere
+        // (plain and blocking threads, a single-threaded runtime) it
+        // just waits.
+        let on_worker = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if on_worker {
+            tokio::task::block_in_place(wait)
+        } else {
+            wait()
+        }
     }
 }
 

@@ -123,7 +123,18 @@ async fn run_on(plan: &Plan<'_>, postgres: &str, database: &str) -> anyhow::Resu
     let phones: Vec<String> = phones.into_iter().map(|(_, phone)| phone).collect();
     eprintln!("{} sessions linked", plan.sessions);
 
-    // Idle.
+    // Idle, once the webhooks of the linking are delivered.
+    let entry = nodes.api(0)?;
+    super::poll(|| async {
+        let (_, metrics) = entry.get_text("/metrics").await?;
+        let pending = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("wasp_webhooks_pending "))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        Ok((pending == Some(0.0)).then_some(()))
+    })
+    .await
+    .context("the linking's webhooks never all went out")?;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let commits = format!("SELECT xact_commit FROM pg_stat_database WHERE datname = '{database}'");
     let redis_before = redis_commands(plan.redis).await?;
@@ -200,7 +211,10 @@ async fn run_on(plan: &Plan<'_>, postgres: &str, database: &str) -> anyhow::Resu
             .as_array()
             .map(|m| m.iter().filter_map(|m| m["moved"].as_u64()).sum())
             .unwrap_or(0);
-        eprintln!("rebalanced: {moved_back} sessions moved");
+        eprintln!(
+            "rebalanced: {moved_back} sessions moved ({})",
+            rebalanced["moves"]
+        );
     }
     tokio::time::sleep_until(end.into()).await;
     sending.store(false, Ordering::Relaxed);
