@@ -124,6 +124,9 @@ pub enum Received {
         /// The sender presented a different identity key than before
         /// (WhatsApp's "security code changed").
         identity_changed: bool,
+        /// Received before (the last message from its device, delivered
+        /// again): reported again unless this process reported it.
+        again: bool,
     },
     /// Decrypted, but not a text (protocol messages, content wasp does not
     /// read yet): acknowledged, not reported.
@@ -152,26 +155,32 @@ pub fn receive(
         });
     };
     let mut peer = load_peer(store, &session)?;
-    if peer.has_seen(incoming.id.as_str()) {
-        return Ok(Received::Duplicate);
-    }
-    let Pairwise {
-        plaintext: padded,
-        consumed_prekey,
-        identity_changed,
-    } = match decrypt_pairwise(store, keys, &mut peer, kind, bytes) {
-        Ok(p) => p,
-        Err(e) => {
-            return Ok(Received::Failed {
-                reason: e.to_string(),
-            })
+    let again = peer.has_seen(incoming.id.as_str());
+    let (padded, identity_changed) = if again {
+        match peer.last_plaintext(incoming.id.as_str()) {
+            Some(padded) => (padded, false),
+            None => return Ok(Received::Duplicate),
         }
+    } else {
+        let Pairwise {
+            plaintext: padded,
+            consumed_prekey,
+            identity_changed,
+        } = match decrypt_pairwise(store, keys, &mut peer, kind, bytes) {
+            Ok(p) => p,
+            Err(e) => {
+                return Ok(Received::Failed {
+                    reason: e.to_string(),
+                })
+            }
+        };
+        peer.remember(incoming.id.as_str(), &padded);
+        peers::save(store, &[(session, peer)])?;
+        if let Some(id) = consumed_prekey {
+            store.remove_prekey(id)?;
+        }
+        (padded, identity_changed)
     };
-    peer.remember(incoming.id.as_str());
-    peers::save(store, &[(session, peer)])?;
-    if let Some(id) = consumed_prekey {
-        store.remove_prekey(id)?;
-    }
     let from_me = keys.is_own(&incoming.from);
     // Only our own primary phone drives history sync (WA Web gates it so;
     // whatsapp-rust `handle_history_sync`): a contact's would make us
@@ -223,6 +232,7 @@ pub fn receive(
     Ok(Received::Text {
         message: Box::new(message),
         identity_changed,
+        again,
     })
 }
 
@@ -525,13 +535,34 @@ mod tests {
         assert_eq!(text_of(receive(&f.dir, &f.keys, &first).unwrap()), "hello");
         // The one-time prekey is gone once used.
         assert_eq!(f.dir.prekey_ids().unwrap(), vec![2]);
-        // Same stanza again (a redelivery), read from disk anew.
+        let second = incoming(&mut f, "A2", "again");
+        assert_eq!(text_of(receive(&f.dir, &f.keys, &second).unwrap()), "again");
+        // The first stanza again (a redelivery), read from disk anew.
         assert!(matches!(
             receive(&f.dir, &f.keys, &first).unwrap(),
             Received::Duplicate
         ));
-        let second = incoming(&mut f, "A2", "again");
-        assert_eq!(text_of(receive(&f.dir, &f.keys, &second).unwrap()), "again");
+    }
+
+    /// A crash after the message was stored and before its report was
+    /// durable: the server delivers it again, its ratchet step is spent,
+    /// and it is reported from the stored plaintext (marked `again`).
+    #[test]
+    fn the_last_message_delivered_again_is_read_from_what_was_stored() {
+        let mut f = fixture();
+        let first = incoming(&mut f, "L1", "stored, not reported");
+        assert_eq!(
+            text_of(receive(&f.dir, &f.keys, &first).unwrap()),
+            "stored, not reported"
+        );
+        match receive(&f.dir, &f.keys, &first).unwrap() {
+            Received::Text { message, again, .. } => {
+                assert!(again);
+                assert_eq!(message.text, "stored, not reported");
+                assert_eq!(message.id.as_str(), "L1");
+            }
+            other => panic!("expected the text again, got {other:?}"),
+        }
     }
 
     #[test]

@@ -172,6 +172,7 @@ impl Messaging {
             Ok(Received::Text {
                 message: text,
                 identity_changed,
+                ..
             }) => {
                 let changed = identity_changed.then(|| {
                     Action::Emit(Event::IdentityChanged {
@@ -280,5 +281,6 @@ pub fn receive(
     Ok(Received::Text {
         message: Box::new(message),
         identity_changed,
+        again: false,
     })
 }

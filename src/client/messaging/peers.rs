@@ -24,6 +24,20 @@ pub struct PeerState {
     /// Ids of messages already received from this device, newest last.
     #[serde(default)]
     pub seen: SeenIds,
+    /// The last message received from this device, as decrypted: stored
+    /// with its id and the advanced ratchet, so that a crash after this
+    /// write and before its report was durable reports it after all when
+    /// the server delivers it again (its ratchet step is spent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<LastReceived>,
+}
+
+/// The last message received from one device.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct LastReceived {
+    pub id: String,
+    /// The padded plaintext, hex.
+    pub plaintext: String,
 }
 
 impl PeerState {
@@ -31,8 +45,20 @@ impl PeerState {
         self.seen.has(id)
     }
 
-    pub fn remember(&mut self, id: &str) {
+    /// Remembers message `id` as received, and its plaintext as the last
+    /// one.
+    pub fn remember(&mut self, id: &str, plaintext: &[u8]) {
         self.seen.remember(id);
+        self.last = Some(LastReceived {
+            id: id.to_string(),
+            plaintext: hex::encode(plaintext),
+        });
+    }
+
+    /// The plaintext of message `id` when it is the last one received.
+    pub fn last_plaintext(&self, id: &str) -> Option<Vec<u8>> {
+        let last = self.last.as_ref().filter(|l| l.id == id)?;
+        hex::decode(&last.plaintext).ok()
     }
 }
 

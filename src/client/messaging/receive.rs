@@ -1,5 +1,7 @@
 //! Receiving a message: decrypt it off the async workers, report it, and
-//! only then confirm it to the server.
+//! only then confirm it to the server. The last message from each device
+//! is stored with its plaintext, so one whose report a crash cut short
+//! is reported when the server delivers it again (at least once).
 //!
 //! Disk and crypto run as [`Action::Blocking`] work, so the run loop
 //! handles one incoming message completely before the next: offline
@@ -14,6 +16,9 @@ use crate::client::core::{envelope, Action, Ctx, Then, Work};
 use crate::client::events::Event;
 use crate::client::ClientError;
 use crate::wire::Node;
+
+/// How many reported text ids a session keeps in memory.
+const REPORTED_KEPT: usize = 4;
 
 impl Messaging {
     /// An incoming `<message>`: decrypt it off the async workers.
@@ -57,7 +62,20 @@ impl Messaging {
             Ok(Received::Text {
                 message,
                 identity_changed,
+                again,
             }) => {
+                if again && self.reported.contains(&incoming.id) {
+                    return vec![Action::Send(receipts::delivered(&incoming, own))];
+                }
+                if again {
+                    // Stored before a crash (or on another node) whose
+                    // report may not have been durable: reported again.
+                    tracing::info!(id = %incoming.id, "message delivered again; reported again");
+                }
+                self.reported.push_back(incoming.id.clone());
+                while self.reported.len() > REPORTED_KEPT {
+                    self.reported.pop_front();
+                }
                 let mut out = Vec::new();
                 if identity_changed {
                     out.push(Action::Emit(Event::IdentityChanged {

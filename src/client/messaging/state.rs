@@ -78,6 +78,10 @@ pub struct Messaging {
     /// Recently accepted texts and how often each device asked for them
     /// again, newest last.
     pub(super) recent: VecDeque<(Outgoing, Vec<(DeviceAddress, u8)>)>,
+    /// Ids of the last texts this process reported, newest last: a text
+    /// delivered again (its receipt lost with the connection) is not
+    /// reported twice.
+    pub(super) reported: VecDeque<MessageId>,
 }
 
 impl Messaging {

@@ -27,7 +27,7 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use super::cluster::{
-    kill_busiest, percentiles, query_number, wait_nodes_up, with_own_database, Nodes,
+    kill_busiest, node_args, percentiles, query_number, wait_nodes_up, with_own_database, Nodes,
 };
 use super::http::Http;
 use super::procs::Sim;
@@ -101,22 +101,14 @@ async fn run_on(plan: &Plan<'_>, postgres: &str, database: &str) -> anyhow::Resu
     let sim = Sim::start().await.context("starting the simulator")?;
     let admin = Http::new(&sim.admin_url)?;
     let cluster = format!("wasp-chaos-{database}");
-    let per_node = plan.sessions * 2 / plan.nodes + 10;
-    let args: Vec<String> = [
-        "--redis",
+    let args = node_args(
         plan.redis,
-        "--postgres",
         postgres,
-        "--cluster",
         &cluster,
-        "--max-sessions",
-        &per_node.to_string(),
-        "--webhook-url",
-        &hooks.url,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        plan.sessions,
+        plan.nodes,
+        &["--webhook-url", &hooks.url],
+    );
     let mut nodes = Nodes::start(&sim, plan.nodes, args, plan.data).await?;
     let phones =
         super::link_many(&nodes.api(0)?, &admin, 0, plan.sessions, plan.concurrency).await?;
@@ -223,6 +215,9 @@ async fn run_on(plan: &Plan<'_>, postgres: &str, database: &str) -> anyhow::Resu
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
     let count = hooks.count(&sent);
+    for text in hooks.missing(&sent) {
+        eprintln!("never delivered: {text:?}");
+    }
     let (_, connections) = admin.get("/sim/connections").await?;
     let max_concurrent = connections["max_concurrent_per_device"]
         .as_u64()
@@ -435,6 +430,12 @@ impl Receiver {
         while Instant::now() < until && self.count(sent).lost > 0 {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+
+    /// The texts of `sent` that never arrived.
+    fn missing<'a>(&self, sent: &'a [String]) -> Vec<&'a String> {
+        let texts = self.texts.lock().unwrap_or_else(|p| p.into_inner());
+        sent.iter().filter(|t| !texts.contains_key(*t)).collect()
     }
 
     fn count(&self, sent: &[String]) -> Count {

@@ -15,6 +15,34 @@ use serde_json::Value;
 use super::http::Http;
 use super::procs::{Serve, Sim};
 
+/// Every node's flags but its id: the Redis (under the key prefix
+/// `name`) and the database they share, room for twice a node's share of
+/// `sessions`, and `extra`.
+pub fn node_args(
+    redis: &str,
+    postgres: &str,
+    name: &str,
+    sessions: usize,
+    nodes: usize,
+    extra: &[&str],
+) -> Vec<String> {
+    let per_node = (sessions * 2 / nodes.max(1) + 10).to_string();
+    [
+        "--redis",
+        redis,
+        "--postgres",
+        postgres,
+        "--cluster",
+        name,
+        "--max-sessions",
+        &per_node,
+    ]
+    .iter()
+    .chain(extra)
+    .map(|s| s.to_string())
+    .collect()
+}
+
 /// The nodes, by index; a killed node's process is `None` until started
 /// again.
 pub struct Nodes {

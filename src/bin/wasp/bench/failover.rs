@@ -15,7 +15,9 @@ use std::time::Instant;
 use anyhow::{bail, Context as _};
 use serde::Serialize;
 
-use super::cluster::{kill_busiest, percentiles, wait_nodes_up, with_own_database, Nodes};
+use super::cluster::{
+    kill_busiest, node_args, percentiles, wait_nodes_up, with_own_database, Nodes,
+};
 use super::http::Http;
 use super::procs::Sim;
 
@@ -69,20 +71,14 @@ async fn run_on(plan: &Plan<'_>, postgres: &str, suffix: &str) -> anyhow::Result
     let sim = Sim::start().await.context("starting the simulator")?;
     let admin = Http::new(&sim.admin_url)?;
     let cluster = format!("wasp-bench-{suffix}");
-    let per_node = plan.sessions * 2 / plan.nodes + 10;
-    let args: Vec<String> = [
-        "--redis",
+    let args = node_args(
         plan.redis,
-        "--postgres",
         postgres,
-        "--cluster",
         &cluster,
-        "--max-sessions",
-        &per_node.to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        plan.sessions,
+        plan.nodes,
+        &[],
+    );
     let mut nodes = Nodes::start(&sim, plan.nodes, args, plan.data).await?;
     let entry = nodes.api(0)?;
     let started = Instant::now();
