@@ -16,6 +16,8 @@
 mod admin;
 mod pg_support;
 mod process;
+#[allow(dead_code)] // the DER form is for other tests
+mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -598,4 +600,81 @@ async fn serve_brings_a_session_back_from_postgres_on_an_empty_data_directory() 
         "the session's state went to the data directory"
     );
     assert!(sim.terminate().success());
+}
+
+/// A TLS front for PostgreSQL, as a managed database presents itself:
+/// answers the client's SSLRequest with `S`, ends TLS with `server`, and
+/// relays the rest to the real server at `target` in the clear. Its port.
+fn tls_front(
+    runtime: &tokio::runtime::Runtime,
+    target: String,
+    server: rustls::ServerConfig,
+) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server));
+    runtime.spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let (acceptor, target) = (acceptor.clone(), target.clone());
+            tokio::spawn(async move {
+                // The SSLRequest: length 8, code 80877103.
+                let mut request = [0u8; 8];
+                client.read_exact(&mut request).await.ok()?;
+                if request != [0, 0, 0, 8, 4, 210, 22, 47] {
+                    return None;
+                }
+                client.write_all(b"S").await.ok()?;
+                let mut tls = acceptor.accept(client).await.ok()?;
+                let mut server = tokio::net::TcpStream::connect(&target).await.ok()?;
+                tokio::io::copy_bidirectional(&mut tls, &mut server)
+                    .await
+                    .ok()
+            });
+        }
+    });
+    port
+}
+
+/// `sslmode=require` in the URL: TLS, with the server's certificate
+/// checked against the Mozilla roots and the CAs given; a certificate no
+/// trusted CA signed is refused, naming the problem.
+#[test]
+fn tls_is_used_and_checked_when_the_url_requires_it() {
+    let db = TestDb::new();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let identity = tls::localhost_tls();
+    let target = {
+        let rest = &db.url[db
+            .url
+            .find('@')
+            .map_or(db.url.find("://").unwrap() + 3, |at| at + 1)..];
+        rest[..rest.find('/').unwrap_or(rest.len())].to_string()
+    };
+    let port = tls_front(&runtime, target.clone(), identity.server);
+    let url = db.url.replacen(&target, &format!("localhost:{port}"), 1)
+        + if db.url.contains('?') { "&" } else { "?" }
+        + "sslmode=require&hostaddr=127.0.0.1";
+
+    // Its certificate is its own: not trusted without its CA.
+    let refused = Postgres::connect(&PostgresConfig::new(&url)).expect_err("untrusted");
+    assert!(
+        refused.to_string().contains("certificate") || refused.to_string().contains("Certificate"),
+        "{refused}"
+    );
+
+    let mut config = PostgresConfig::new(&url);
+    config.trust_pem(identity.cert_pem.as_bytes()).expect("PEM");
+    let records = PgRecords::new(Postgres::connect(&config).expect("connects over TLS"));
+    assert!(records.insert(&record("over-tls")).expect("insert"));
+    assert_eq!(
+        records
+            .get("over-tls")
+            .expect("get")
+            .map(|r| r.id)
+            .as_deref(),
+        Some("over-tls")
+    );
 }

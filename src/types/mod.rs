@@ -1,5 +1,6 @@
 //! The vocabulary every layer shares: JIDs, device addresses, phone
-//! numbers, message ids, WhatsApp's server names and the clock.
+//! numbers, message ids, WhatsApp's server names, the clock, and
+//! certificate authorities read from PEM.
 //!
 //! Owns: what these values are, how they parse and how they print.
 //! Must not touch: I/O of any kind, the binary wire form of a JID (that is
@@ -13,6 +14,7 @@ pub mod clock;
 mod device;
 mod jid;
 mod message_id;
+pub mod pem;
 mod phone;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};

@@ -29,6 +29,11 @@ pub struct ServeArgs {
         value_name = "URL"
     )]
     postgres: Option<String>,
+    /// PEM file of certificate authorities trusted for `--postgres` over
+    /// TLS (`?sslmode=require` in the URL) besides the Mozilla roots: the
+    /// CA a managed database's provider publishes.
+    #[arg(long, env = "WASP_POSTGRES_CA_FILE", value_name = "FILE")]
+    postgres_ca_file: Option<PathBuf>,
     /// Run a simulated WhatsApp network in-process and connect sessions to
     /// it (try the whole flow offline; see README).
     #[arg(long, env = "WASP_SIMULATE")]
@@ -203,7 +208,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None
     };
     let mut config = HostConfig::new(&args.data, client);
-    config.postgres = args.postgres.map(wasp::store::PostgresConfig::new);
+    config.postgres = match args.postgres {
+        Some(url) => {
+            let mut postgres = wasp::store::PostgresConfig::new(url);
+            if let Some(path) = &args.postgres_ca_file {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("reading PostgreSQL CA file {}", path.display()))?;
+                postgres
+                    .trust_pem(&pem)
+                    .map_err(|e| anyhow::anyhow!("PostgreSQL CA file {}: {e}", path.display()))?;
+            }
+            Some(postgres)
+        }
+        None => None,
+    };
     config.max_sessions = args.max_sessions;
     if args.no_sessions {
         if args.redis.is_none() {

@@ -172,8 +172,11 @@ impl Messaging {
             Ok(Received::Text {
                 message: text,
                 identity_changed,
-                ..
+                again,
             }) => {
+                if !self.first_report(message.id(), again) {
+                    return vec![receipt];
+                }
                 let changed = identity_changed.then(|| {
                     Action::Emit(Event::IdentityChanged {
                         jid: message.sender().jid(),
@@ -219,7 +222,28 @@ pub fn receive(
     let session = decrypt::session_of(store, &message.pairwise, &identities)?;
     let mut state = sender_keys::load(store, group, sender)?;
     if state.seen.has(message.id().as_str()) {
-        return Ok(Received::Duplicate);
+        // The last text on this record, delivered again: a crash may have
+        // cut its report short, so it is read from what was stored.
+        let stored = state
+            .last
+            .as_ref()
+            .and_then(|l| l.plaintext_of(message.id().as_str()));
+        let Some(content) = stored.and_then(|plain| super::content::decode(&plain).ok()) else {
+            return Ok(Received::Duplicate);
+        };
+        let from_me = keys.is_own(sender);
+        let text = decrypt::report(
+            &message.pairwise,
+            group.clone(),
+            identities,
+            content,
+            from_me,
+        );
+        return Ok(Received::Text {
+            message: Box::new(text),
+            identity_changed: false,
+            again: true,
+        });
     }
     // The pairwise copy: the sender's key for this group (and, from a
     // sender that could not use its key, possibly the message itself).
@@ -235,7 +259,9 @@ pub fn receive(
                         tracing::warn!(%group, %sender, error = %e, "unusable sender key distribution");
                     }
                 }
-                direct = super::content::decode(unpadded).ok();
+                direct = super::content::decode(unpadded)
+                    .ok()
+                    .map(|content| (content, unpadded.to_vec()));
                 pairwise = Some((peer, decrypted));
             }
             Err(e) if message.skmsg.is_none() => {
@@ -248,7 +274,10 @@ pub fn receive(
     }
     let content = match &message.skmsg {
         Some(bytes) => match signal::group_decrypt(&mut state.record, bytes) {
-            Ok(padded) => text::unpad(&padded).and_then(super::content::decode).ok(),
+            Ok(padded) => text::unpad(&padded).ok().and_then(|plain| {
+                let content = super::content::decode(plain).ok()?;
+                Some((content, plain.to_vec()))
+            }),
             Err(e) => {
                 return Ok(Received::Failed {
                     reason: format!("sender key: {e}"),
@@ -258,6 +287,12 @@ pub fn receive(
         None => direct,
     };
     state.seen.remember(message.id().as_str());
+    if let Some((_, plain)) = &content {
+        state.last = Some(super::peers::LastReceived::new(
+            message.id().as_str(),
+            plain,
+        ));
+    }
     sender_keys::save(store, group, sender, &state)?;
     let identity_changed = pairwise.as_ref().is_some_and(|(_, d)| d.identity_changed);
     if let Some((peer, decrypted)) = pairwise {
@@ -266,7 +301,7 @@ pub fn receive(
             store.remove_prekey(id)?;
         }
     }
-    let Some(content) = content else {
+    let Some((content, _)) = content else {
         return Ok(Received::NotText);
     };
     let from_me = keys.is_own(sender);

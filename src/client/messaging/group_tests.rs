@@ -418,6 +418,21 @@ fn a_members_text_is_read_with_the_key_it_handed_us_and_stored_before_it_is_repo
     let second = from_member(&mut alice, "G2", "and again", false);
     let out = deliver(&mut p, &store, &second, now);
     assert!(matches!(durable(&out)[..], [Event::Message(m)] if m.text == "and again"));
+
+    // A restart (nothing in memory): the last text delivered again is
+    // reported from what was stored, since a crash may have cut its
+    // report short; the one before it is only confirmed.
+    let (mut restarted, now) = connected_signed();
+    let out = deliver(&mut restarted, &store, &second, now);
+    assert!(
+        matches!(durable(&out)[..], [Event::Message(m)] if m.text == "and again" && m.id.as_str() == "G2")
+    );
+    assert_eq!(sent(&out).len(), 1, "confirmed too");
+    let out = deliver(&mut restarted, &store, &first, now);
+    assert!(durable(&out).is_empty());
+    // Delivered again once more (its receipt lost): not reported twice.
+    let out = deliver(&mut restarted, &store, &second, now);
+    assert!(durable(&out).is_empty());
 }
 
 #[test]

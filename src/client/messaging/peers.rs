@@ -49,16 +49,26 @@ impl PeerState {
     /// one.
     pub fn remember(&mut self, id: &str, plaintext: &[u8]) {
         self.seen.remember(id);
-        self.last = Some(LastReceived {
-            id: id.to_string(),
-            plaintext: hex::encode(plaintext),
-        });
+        self.last = Some(LastReceived::new(id, plaintext));
     }
 
     /// The plaintext of message `id` when it is the last one received.
     pub fn last_plaintext(&self, id: &str) -> Option<Vec<u8>> {
-        let last = self.last.as_ref().filter(|l| l.id == id)?;
-        hex::decode(&last.plaintext).ok()
+        self.last.as_ref()?.plaintext_of(id)
+    }
+}
+
+impl LastReceived {
+    pub fn new(id: &str, plaintext: &[u8]) -> LastReceived {
+        LastReceived {
+            id: id.to_string(),
+            plaintext: hex::encode(plaintext),
+        }
+    }
+
+    /// The plaintext, when this is message `id`.
+    pub fn plaintext_of(&self, id: &str) -> Option<Vec<u8>> {
+        (self.id == id).then(|| hex::decode(&self.plaintext).ok())?
     }
 }
 

@@ -15,12 +15,31 @@ use super::state::Messaging;
 use crate::client::core::{envelope, Action, Ctx, Then, Work};
 use crate::client::events::Event;
 use crate::client::ClientError;
+use crate::types::MessageId;
 use crate::wire::Node;
 
 /// How many reported text ids a session keeps in memory.
 const REPORTED_KEPT: usize = 4;
 
 impl Messaging {
+    /// Whether to report text `id` (`again`: delivered again after it was
+    /// stored): not when this process reported it already (its receipt
+    /// was lost with the connection); yes otherwise, since a crash may
+    /// have cut its report short. Notes it as reported.
+    pub(super) fn first_report(&mut self, id: &MessageId, again: bool) -> bool {
+        if again && self.reported.contains(id) {
+            return false;
+        }
+        if again {
+            tracing::info!(%id, "message delivered again after a restart; reported again");
+        }
+        self.reported.push_back(id.clone());
+        while self.reported.len() > REPORTED_KEPT {
+            self.reported.pop_front();
+        }
+        true
+    }
+
     /// An incoming `<message>`: decrypt it off the async workers.
     pub(super) fn on_message(&mut self, ctx: &Ctx, node: &Node) -> Vec<Action> {
         if super::group_receive::is_group_message(node) {
@@ -64,17 +83,8 @@ impl Messaging {
                 identity_changed,
                 again,
             }) => {
-                if again && self.reported.contains(&incoming.id) {
+                if !self.first_report(&incoming.id, again) {
                     return vec![Action::Send(receipts::delivered(&incoming, own))];
-                }
-                if again {
-                    // Stored before a crash (or on another node) whose
-                    // report may not have been durable: reported again.
-                    tracing::info!(id = %incoming.id, "message delivered again; reported again");
-                }
-                self.reported.push_back(incoming.id.clone());
-                while self.reported.len() > REPORTED_KEPT {
-                    self.reported.pop_front();
                 }
                 let mut out = Vec::new();
                 if identity_changed {

@@ -12,7 +12,7 @@
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 
-use super::peers::SeenIds;
+use super::peers::{LastReceived, SeenIds};
 use crate::client::ClientError;
 use crate::proto::{self, text};
 use crate::signal::{SenderKeyDistributionMessage, SenderKeyRecord};
@@ -26,6 +26,11 @@ pub struct SenderKeyState {
     /// Messages already received on this record (empty for our own).
     #[serde(default)]
     pub seen: SeenIds,
+    /// The last text received on it, unpadded (as `peers` keeps a
+    /// device's last message: reported again when a crash cut its report
+    /// short).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<LastReceived>,
 }
 
 /// The state of `sender` in `group`; empty when none is kept. A damaged

@@ -36,13 +36,7 @@ pub struct WebhookConfig {
 impl WebhookConfig {
     /// Adds every certificate of a PEM file's contents as a trusted CA.
     pub fn trust_pem(&mut self, pem: &[u8]) -> Result<usize, String> {
-        use rustls::pki_types::pem::PemObject;
-        let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("unreadable PEM: {e}"))?;
-        if certs.is_empty() {
-            return Err("no certificate in the PEM data".into());
-        }
+        let certs = crate::types::pem::certificates(pem)?;
         let n = certs.len();
         self.extra_roots.extend(certs);
         Ok(n)

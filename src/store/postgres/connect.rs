@@ -16,10 +16,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod};
-use tokio_postgres::config::Host;
+use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
+use super::tls::RustlsConnect;
 use crate::store::StoreError;
 
 const SERVICE: &str = "PostgreSQL";
@@ -36,14 +37,27 @@ pub struct PostgresConfig {
     /// it the call fails as unreachable (a write may or may not have been
     /// kept).
     pub call_timeout: Duration,
+    /// Certificate authorities trusted besides the Mozilla roots when the
+    /// URL asks for TLS (`sslmode=require`).
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 impl PostgresConfig {
+    /// Adds every certificate of a PEM file's contents as a trusted CA;
+    /// how many.
+    pub fn trust_pem(&mut self, pem: &[u8]) -> Result<usize, String> {
+        let certs = crate::types::pem::certificates(pem)?;
+        let n = certs.len();
+        self.extra_roots.extend(certs);
+        Ok(n)
+    }
+
     pub fn new(url: impl Into<String>) -> PostgresConfig {
         PostgresConfig {
             url: url.into(),
             max_connections: 16,
             call_timeout: Duration::from_secs(30),
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -99,7 +113,7 @@ impl Db {
             let reason = match e {
                 PoolError::Backend(e) => match e.as_db_error() {
                     Some(db) => db.message().to_string(),
-                    None => e.to_string(),
+                    None => with_causes(&e),
                 },
                 e => e.to_string(),
             };
@@ -138,13 +152,23 @@ impl Postgres {
             pg.options(format!("{options} -c synchronous_commit=on").trim());
         }
         let at: Arc<str> = location(&pg).into();
-        let manager = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let recycling = || ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        // TLS when the URL requires it (libpq's sslmode=require), with
+        // the certificate checked; plain TCP otherwise, as libpq's
+        // default would settle for.
+        let manager = if matches!(pg.get_ssl_mode(), SslMode::Require) {
+            let tls =
+                RustlsConnect::new(&config.extra_roots).map_err(|reason| StoreError::BadUrl {
+                    service: SERVICE,
+                    reason,
+                })?;
+            Manager::from_config(pg, tls, recycling())
+        } else {
+            pg.ssl_mode(SslMode::Disable);
+            Manager::from_config(pg, NoTls, recycling())
+        };
         let pool = Pool::builder(manager)
             .max_size(config.max_connections.max(1))
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -251,6 +275,18 @@ impl Postgres {
             Ok(client.execute(&statement, &refs(&params)).await?)
         })
     }
+}
+
+/// An error and what caused it, as one line ("error performing TLS
+/// handshake: invalid peer certificate: UnknownIssuer").
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
 }
 
 /// Parameters as tokio-postgres takes them.

@@ -22,6 +22,7 @@ mod leases;
 mod migrate;
 mod outbox;
 mod records;
+mod tls;
 
 pub use auth::{PgAuthStore, PgStores};
 pub use connect::{Postgres, PostgresConfig};
