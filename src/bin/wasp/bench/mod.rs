@@ -104,6 +104,11 @@ struct Messaging {
     /// Until every text was also received (decrypted) by its recipient
     /// session, counted from the start of the phase.
     all_received_secs: f64,
+    /// CPU time (user + system) `wasp serve` spent per text over the
+    /// phase, sending and receiving it (both sessions are its own), µs.
+    serve_cpu_us_per_text: f64,
+    /// The same for the simulator (the server and the phones' side).
+    sim_cpu_us_per_text: f64,
     rss_after_bytes: u64,
 }
 
@@ -288,7 +293,8 @@ async fn single(
 
     phones.sort_unstable();
     let messaging = if args.messages > 0 && max > 1 {
-        Some(send_many(&api, &phones, args.messages, args.concurrency, serve.pid()).await?)
+        let pids = (serve.pid(), sim.pid());
+        Some(send_many(&api, &phones, args.messages, args.concurrency, pids).await?)
     } else {
         None
     };
@@ -343,10 +349,11 @@ async fn send_many(
     phones: &[(usize, String)],
     count: usize,
     concurrency: usize,
-    pid: u32,
+    (pid, sim_pid): (u32, u32),
 ) -> anyhow::Result<Messaging> {
     use futures_util::stream::{self, StreamExt, TryStreamExt};
     let received_before = received_total(api).await?;
+    let cpu_before = (measure::cpu_ticks(pid)?, measure::cpu_ticks(sim_pid)?);
     let started = Instant::now();
     let mut latencies: Vec<f64> = stream::iter(0..count)
         .map(|n| {
@@ -374,6 +381,11 @@ async fn send_many(
     .await
     .context("not every text reached its recipient session")?;
     let all_received_secs = started.elapsed().as_secs_f64();
+    let per_text = |after: u64, before: u64| {
+        after.saturating_sub(before) as f64 / measure::ticks_per_sec() * 1e6 / count as f64
+    };
+    let serve_cpu_us_per_text = per_text(measure::cpu_ticks(pid)?, cpu_before.0);
+    let sim_cpu_us_per_text = per_text(measure::cpu_ticks(sim_pid)?, cpu_before.1);
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
     let m = Messaging {
@@ -383,6 +395,8 @@ async fn send_many(
         p99_ms: at(0.99),
         max_ms: at(1.0),
         all_received_secs,
+        serve_cpu_us_per_text,
+        sim_cpu_us_per_text,
         rss_after_bytes: measure::rss(pid)?,
     };
     eprintln!(
@@ -547,6 +561,10 @@ fn print_table(r: &Report) {
         println!(
             "{} texts through the API: {:.0}/s, latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; all received after {:.1}s; RSS after {}",
             m.messages, m.sent_per_sec, m.p50_ms, m.p99_ms, m.max_ms, m.all_received_secs, mib(m.rss_after_bytes)
+        );
+        println!(
+            "CPU per text (sent and received): serve {:.0} µs, simulator {:.0} µs",
+            m.serve_cpu_us_per_text, m.sim_cpu_us_per_text
         );
     }
     println!(

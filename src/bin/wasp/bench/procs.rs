@@ -40,6 +40,10 @@ impl Sim {
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
 }
 
 impl Serve {
