@@ -24,7 +24,7 @@ use super::pool::Host;
 use super::HostError;
 
 /// Sessions stopped and handed over at once during a drain.
-pub(super) const HAND_OVERS_AT_ONCE: usize = 16;
+const HAND_OVERS_AT_ONCE: usize = 16;
 
 /// What a drain did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -64,13 +64,7 @@ impl Host {
         }
         ids.sort();
         ids.dedup();
-        let handed = futures_util::stream::iter(ids)
-            .map(|id| self.hand_over(id, leases.clone(), None))
-            .buffer_unordered(HAND_OVERS_AT_ONCE)
-            .filter(|moved| std::future::ready(*moved))
-            .count()
-            .await;
-        self.check_capacity();
+        let handed = self.hand_over_all(ids, leases, None).await;
         tracing::info!(
             sessions = handed,
             "drained: sessions handed to the other nodes"
@@ -100,10 +94,28 @@ impl Host {
         Ok((node, leases))
     }
 
+    /// Hands sessions `ids` over, [`HAND_OVERS_AT_ONCE`] at a time, to
+    /// node `to` when one is named; how many went.
+    pub(super) async fn hand_over_all(
+        &self,
+        ids: Vec<String>,
+        leases: std::sync::Arc<dyn Leases>,
+        to: Option<&str>,
+    ) -> usize {
+        let handed = futures_util::stream::iter(ids)
+            .map(|id| self.hand_over(id, leases.clone(), to.map(str::to_string)))
+            .buffer_unordered(HAND_OVERS_AT_ONCE)
+            .filter(|moved| std::future::ready(*moved))
+            .count()
+            .await;
+        self.check_capacity();
+        handed
+    }
+
     /// Stops session `id` here, then hands it over, to node `to` when one
     /// is named; whether it went. One the store could not hand over runs
     /// here again.
-    pub(super) async fn hand_over(
+    async fn hand_over(
         &self,
         id: String,
         leases: std::sync::Arc<dyn Leases>,

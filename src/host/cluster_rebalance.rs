@@ -14,10 +14,8 @@
 //! Owns: the plan and the hand-over of a number of sessions. Must not
 //! touch: HTTP (the API asks each node for its part), the lease records.
 
-use futures_util::StreamExt as _;
 use serde::Serialize;
 
-use super::cluster_drain::HAND_OVERS_AT_ONCE;
 use super::cluster_state::{NodeInfo, NodeStatus};
 use super::pool::Host;
 use super::HostError;
@@ -129,13 +127,7 @@ impl Host {
         let mut ids = self.running.live_ids();
         ids.sort();
         ids.truncate(usize::try_from(count).unwrap_or(usize::MAX));
-        let moved = futures_util::stream::iter(ids)
-            .map(|id| self.hand_over(id, leases.clone(), Some(to.to_string())))
-            .buffer_unordered(HAND_OVERS_AT_ONCE)
-            .filter(|moved| std::future::ready(*moved))
-            .count()
-            .await;
-        self.check_capacity();
+        let moved = self.hand_over_all(ids, leases, Some(to)).await;
         tracing::info!(sessions = moved, to, "sessions handed to another node");
         Ok(HandedOver {
             node: me,

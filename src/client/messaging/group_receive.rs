@@ -220,31 +220,61 @@ pub fn receive(
     let (group, sender) = (&message.group, message.sender());
     let identities = Identities::learn(store, keys, &message.pairwise)?;
     let session = decrypt::session_of(store, &message.pairwise, &identities)?;
-    let mut state = sender_keys::load(store, group, sender)?;
-    if state.seen.has(message.id().as_str()) {
+    let state = sender_keys::load(store, group, sender)?;
+    let again = state.seen.has(message.id().as_str());
+    let (content, identity_changed) = if again {
         // The last text on this record, delivered again: a crash may have
         // cut its report short, so it is read from what was stored.
         let stored = state
             .last
             .as_ref()
             .and_then(|l| l.plaintext_of(message.id().as_str()));
-        let Some(content) = stored.and_then(|plain| super::content::decode(&plain).ok()) else {
-            return Ok(Received::Duplicate);
-        };
-        let from_me = keys.is_own(sender);
-        let text = decrypt::report(
-            &message.pairwise,
-            group.clone(),
-            identities,
-            content,
-            from_me,
-        );
-        return Ok(Received::Text {
-            message: Box::new(text),
-            identity_changed: false,
-            again: true,
-        });
-    }
+        match stored.and_then(|plain| super::content::decode(&plain).ok()) {
+            Some(content) => (content, false),
+            None => return Ok(Received::Duplicate),
+        }
+    } else {
+        match decrypt_and_store(store, keys, message, session, state)? {
+            Step::Text(content, identity_changed) => (*content, identity_changed),
+            Step::Done(received) => return Ok(received),
+        }
+    };
+    let from_me = keys.is_own(sender);
+    let message = decrypt::report(
+        &message.pairwise,
+        group.clone(),
+        identities,
+        content,
+        from_me,
+    );
+    super::media_records::keep(store, &message)?;
+    Ok(Received::Text {
+        message: Box::new(message),
+        identity_changed,
+        again,
+    })
+}
+
+/// What decrypting a new group message came to.
+enum Step {
+    /// A text, stored with the sender key; whether the sender's identity
+    /// changed.
+    Text(Box<super::content::Content>, bool),
+    /// Nothing to report as a text.
+    Done(Received),
+}
+
+/// Decrypts a group message not seen before and stores the advanced
+/// sender key with its id (and the text, as the record's last), then the
+/// pairwise session it came with.
+fn decrypt_and_store(
+    store: &dyn AuthStore,
+    keys: &OwnKeys,
+    message: &GroupIncoming,
+    session: DeviceAddress,
+    mut state: sender_keys::SenderKeyState,
+) -> Result<Step, ClientError> {
+    let (group, sender) = (&message.group, message.sender());
     // The pairwise copy: the sender's key for this group (and, from a
     // sender that could not use its key, possibly the message itself).
     let mut pairwise = None;
@@ -265,9 +295,9 @@ pub fn receive(
                 pairwise = Some((peer, decrypted));
             }
             Err(e) if message.skmsg.is_none() => {
-                return Ok(Received::Failed {
+                return Ok(Step::Done(Received::Failed {
                     reason: e.to_string(),
-                })
+                }))
             }
             Err(e) => tracing::info!(%group, %sender, error = %e, "pairwise copy not decrypted"),
         }
@@ -279,9 +309,9 @@ pub fn receive(
                 Some((content, plain.to_vec()))
             }),
             Err(e) => {
-                return Ok(Received::Failed {
+                return Ok(Step::Done(Received::Failed {
                     reason: format!("sender key: {e}"),
-                })
+                }))
             }
         },
         None => direct,
@@ -301,21 +331,8 @@ pub fn receive(
             store.remove_prekey(id)?;
         }
     }
-    let Some((content, _)) = content else {
-        return Ok(Received::NotText);
-    };
-    let from_me = keys.is_own(sender);
-    let message = decrypt::report(
-        &message.pairwise,
-        group.clone(),
-        identities,
-        content,
-        from_me,
-    );
-    super::media_records::keep(store, &message)?;
-    Ok(Received::Text {
-        message: Box::new(message),
-        identity_changed,
-        again: false,
+    Ok(match content {
+        Some((content, _)) => Step::Text(Box::new(content), identity_changed),
+        None => Step::Done(Received::NotText),
     })
 }

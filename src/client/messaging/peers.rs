@@ -36,7 +36,8 @@ pub struct PeerState {
 #[derive(Clone, Serialize, Deserialize)]
 pub struct LastReceived {
     pub id: String,
-    /// The padded plaintext, hex.
+    /// The plaintext, hex, as its reader takes it: padded for a pairwise
+    /// message (`decrypt`), unpadded for a group one (`group_receive`).
     pub plaintext: String,
 }
 
