@@ -38,7 +38,7 @@ pub async fn receiver_with(
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> mpsc::UnboundedReceiver<(u16, Delivery)> {
     let mut served = 0usize;
-    let answer = move || {
+    let answer = move |_: &Delivery| {
         served += 1;
         if served <= failures {
             500
@@ -49,11 +49,11 @@ pub async fn receiver_with(
     answering(listener, tls, answer)
 }
 
-/// A receiver answering each request with the status `answer` gives.
+/// A receiver answering each request with the status `answer` gives it.
 pub fn answering(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    mut answer: impl FnMut() -> u16 + Send + 'static,
+    mut answer: impl FnMut(&Delivery) -> u16 + Send + 'static,
 ) -> mpsc::UnboundedReceiver<(u16, Delivery)> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -78,7 +78,7 @@ pub fn answering(
                 }
             };
             let Some(delivery) = delivery else { continue };
-            let status = answer();
+            let status = answer(&delivery);
             let reply =
                 format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
             let _ = stream.write_all(reply.as_bytes()).await;
