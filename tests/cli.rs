@@ -169,6 +169,36 @@ fn the_bench_harness_writes_a_report() {
     assert!(report["restore_secs"].as_f64().is_some());
 }
 
+/// `wasp bench --tls`: the same tiny run over ws:// and over wss:// (the
+/// simulator's own test certificate, trusted by serve through
+/// `--whatsapp-ca-file`), both in the report; texts flow over TLS too.
+#[test]
+fn the_bench_harness_measures_over_tls_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("bench.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_wasp"))
+        .args(["bench", "--tls", "--sessions", "1,2", "--idle-secs", "1"])
+        .args(["--messages", "4"])
+        .arg("--out")
+        .arg(&out_file)
+        .output()
+        .expect("wasp runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("wss per session"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    for run in ["ws", "wss"] {
+        assert_eq!(report[run]["steps"][1]["sessions"], 2, "{run}");
+        assert_eq!(report[run]["messaging"]["messages"], 4, "{run}");
+        assert_eq!(report[run]["restore_sessions"], 2, "{run}");
+    }
+}
+
 /// `wasp serve` with a linked session and an open SSE stream gets SIGTERM:
 /// the stream ends, the process exits 0 within its grace period, and the
 /// session closed cleanly (the simulator sees the device offline). The

@@ -468,7 +468,7 @@ impl wasp::client::EventSink for GatedSink {
         let _ = self.events.send(event);
     }
 
-    fn durable(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+    fn durable(&self, _session: &str) -> Option<tokio::sync::oneshot::Receiver<()>> {
         let (open, wait) = tokio::sync::oneshot::channel();
         self.gates.lock().unwrap().push(open);
         Some(wait)

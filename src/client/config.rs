@@ -15,6 +15,10 @@ pub struct ClientConfig {
     pub url: String,
     /// The certificate root the server's Noise chain must lead to.
     pub root_key: [u8; 32],
+    /// Whom TLS trusts for `wss://` and the media hosts: the Mozilla
+    /// roots (`wire::socket::shared_tls_config`), shared by every session
+    /// of the process; a test authority added for a simulator over TLS.
+    pub tls: std::sync::Arc<rustls::ClientConfig>,
     /// Name other users see until the phone syncs the real one.
     pub push_name: String,
     /// `DeviceProps.os`: the name the phone lists this device under.
@@ -79,6 +83,7 @@ impl Default for ClientConfig {
         ClientConfig {
             url: DEFAULT_URL.to_string(),
             root_key: crate::wire::cert::WHATSAPP_ROOT_KEY,
+            tls: crate::wire::socket::shared_tls_config(),
             push_name: String::new(),
             device_os: "wasp".to_string(),
             browser: "chrome".to_string(),
@@ -107,6 +112,16 @@ impl Default for ClientConfig {
 }
 
 impl ClientConfig {
+    /// Trusts the certificate authorities of a PEM file's contents
+    /// besides the Mozilla roots, for `wss://` and the media hosts (a
+    /// simulator over TLS, an endpoint behind an operator's own CA); how
+    /// many.
+    pub fn trust_pem(&mut self, pem: &[u8]) -> Result<usize, String> {
+        let certs = crate::types::pem::certificates(pem)?;
+        self.tls = crate::types::pem::client_config(&certs)?;
+        Ok(certs.len())
+    }
+
     /// Defaults aimed at a simulator on loopback, with short timers so
     /// tests run quickly.
     pub fn for_tests(url: impl Into<String>, root_key: [u8; 32]) -> Self {

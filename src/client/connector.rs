@@ -3,7 +3,9 @@
 
 use std::future::Future;
 
-use crate::wire::socket::{connect_websocket, ClientWebSocket, Transport};
+use std::sync::Arc;
+
+use crate::wire::socket::{connect_websocket_with, shared_tls_config, ClientWebSocket, Transport};
 use crate::wire::WireError;
 
 /// Opens a fresh transport to `url` for each connection attempt.
@@ -13,13 +15,29 @@ pub trait Connector: Send + Sync + 'static {
         -> impl Future<Output = Result<Self::Transport, WireError>> + Send;
 }
 
-/// The production connector: `wire::socket::connect_websocket`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct WebSocketConnector;
+/// The production connector: a WebSocket (`wire::websocket`), over TLS
+/// with this configuration for `wss://`.
+#[derive(Clone, Debug)]
+pub struct WebSocketConnector {
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl WebSocketConnector {
+    pub fn new(tls: Arc<rustls::ClientConfig>) -> WebSocketConnector {
+        WebSocketConnector { tls }
+    }
+}
+
+impl Default for WebSocketConnector {
+    /// Trusting the Mozilla roots.
+    fn default() -> Self {
+        WebSocketConnector::new(shared_tls_config())
+    }
+}
 
 impl Connector for WebSocketConnector {
     type Transport = ClientWebSocket;
     async fn connect(&self, url: &str) -> Result<ClientWebSocket, WireError> {
-        connect_websocket(url).await
+        connect_websocket_with(url, self.tls.clone()).await
     }
 }

@@ -268,12 +268,12 @@ pub enum ReceiptKind {
 pub trait EventSink: Send + Sync + 'static {
     fn emit(&self, session: &str, event: Event);
 
-    /// Resolves once every event emitted so far is stored durably (a
-    /// host's webhook outbox), or `None` when the sink keeps nothing. A
-    /// session waits on it after reporting a received message and before
-    /// the receipt that lets the server forget it, so a crash in between
-    /// cannot lose the message.
-    fn durable(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+    /// Resolves once every event `session` emitted so far is stored
+    /// durably (a host's webhook outbox), or `None` when the sink keeps
+    /// nothing of it. A session waits on it after reporting a received
+    /// message and before the receipt that lets the server forget it, so
+    /// a crash in between cannot lose the message.
+    fn durable(&self, _session: &str) -> Option<tokio::sync::oneshot::Receiver<()>> {
         None
     }
 }

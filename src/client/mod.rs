@@ -97,7 +97,8 @@ impl Client {
         stores: Arc<dyn AuthStores>,
         sink: Arc<dyn EventSink>,
     ) -> Client {
-        Client::spawn_with(id, config, stores, sink, Arc::new(WebSocketConnector))
+        let connector = Arc::new(WebSocketConnector::new(config.tls.clone()));
+        Client::spawn_with(id, config, stores, sink, connector)
     }
 
     /// Like [`Client::spawn`] with a custom transport (tests).

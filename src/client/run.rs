@@ -344,7 +344,7 @@ impl<C: Connector> Runner<C> {
             }
             Action::EmitDurable(event) => {
                 self.emit(event);
-                if let Some(stored) = self.sink.durable() {
+                if let Some(stored) = self.sink.durable(&self.id) {
                     let _ = stored.await;
                 }
             }

@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
 use super::event::{HostEvent, HostEventKind, QrState};
-use super::webhook::OutboxMsg;
+use super::webhook::OutboxFeed;
 
 use crate::client::{Event, EventSink};
 use crate::types::SharedClock;
@@ -39,13 +39,13 @@ pub struct Fanout {
     tx: broadcast::Sender<HostEvent>,
     /// The webhook outbox's writer (unbounded: it must never make a
     /// session task wait; the writer commits in batches).
-    outbox: mpsc::UnboundedSender<OutboxMsg>,
+    outbox: OutboxFeed,
     /// Stamps events and QR expiries.
     clock: SharedClock,
 }
 
 impl Fanout {
-    pub fn new(outbox: mpsc::UnboundedSender<OutboxMsg>, clock: SharedClock) -> Fanout {
+    pub fn new(outbox: OutboxFeed, clock: SharedClock) -> Fanout {
         let (tx, _) = broadcast::channel(BROADCAST_BUFFER);
         Fanout {
             counters: EventCounters::default(),
@@ -58,9 +58,8 @@ impl Fanout {
 
     /// Resolves once every event published so far is in the outbox.
     pub async fn flush(&self) {
-        let (done, rx) = tokio::sync::oneshot::channel();
-        if self.outbox.send(OutboxMsg::Flush(done)).is_ok() {
-            let _ = rx.await;
+        if let Some(committed) = self.outbox.flush() {
+            let _ = committed.await;
         }
     }
 
@@ -83,9 +82,8 @@ impl Fanout {
             at: self.clock.unix_secs(),
             kind,
         };
-        // A stopped writer (shutdown) or no subscriber is fine: events are
-        // also reflected in each session's status.
-        let _ = self.outbox.send(OutboxMsg::Event(Box::new(event.clone())));
+        self.outbox.event(event.clone());
+        // No subscriber is fine.
         let _ = self.tx.send(event);
     }
 
@@ -154,9 +152,7 @@ impl EventSink for Fanout {
         self.publish(Some(session), HostEventKind::Session(event));
     }
 
-    fn durable(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
-        let (done, rx) = tokio::sync::oneshot::channel();
-        self.outbox.send(OutboxMsg::Flush(done)).ok()?;
-        Some(rx)
+    fn durable(&self, session: &str) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        self.outbox.committed(Some(session))
     }
 }

@@ -15,6 +15,10 @@ use crate::types::{SharedClock, SystemClock};
 pub struct SimConfig {
     /// Where to listen (port 0: any free port).
     pub listen: SocketAddr,
+    /// Where to serve the chat endpoint over TLS too (`wss://`), with a
+    /// fresh test certificate (`SimHandle::tls_ca_pem`); the media hosts
+    /// then speak https there.
+    pub tls_listen: Option<SocketAddr>,
     /// Keep the certificate root's private key in this file (created when
     /// missing) so restarts stay trusted; a fresh root per start if `None`.
     pub root_key_file: Option<PathBuf>,
@@ -47,6 +51,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls_listen: None,
             root_key_file: None,
             qr_refs: 6,
             first_ref_ttl: Duration::from_secs(60),

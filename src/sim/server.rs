@@ -16,6 +16,7 @@ use crate::sim::config::SimConfig;
 use crate::sim::error::SimError;
 use crate::sim::groups::admin::GroupSummary;
 use crate::sim::network::ca::Authority;
+use crate::sim::network::tls::{TestTls, TlsListener};
 use crate::sim::phone::send::SentByPhone;
 use crate::sim::state::{FaultKind, PhoneMessage, PhoneReceipt, SimState};
 
@@ -30,23 +31,66 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
     let state = Arc::new(SimState::new(&config, authority.root_public_key()));
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    state.set_media_host(addr.to_string());
     let app = router(state.clone(), identity);
+    let tls = match config.tls_listen {
+        Some(at) => {
+            let test_tls = TestTls::generate().map_err(std::io::Error::other)?;
+            let tcp = TcpListener::bind(at).await?;
+            let listener =
+                TlsListener::new(tcp, test_tls.server.clone(), config.handshake_timeout)?;
+            let tls_addr = axum::serve::Listener::local_addr(&listener)?;
+            // Clients over wss:// fetch media over https: the hosts are
+            // the TLS endpoint then.
+            state.set_media_host(tls_addr.to_string());
+            let server = serve_until_shutdown(&state, listener, app.clone());
+            tracing::info!(addr = %tls_addr, "simulator listening over TLS");
+            Some(TlsEndpoint {
+                addr: tls_addr,
+                ca_pem: test_tls.ca_pem,
+                server,
+            })
+        }
+        None => {
+            state.set_media_host(addr.to_string());
+            None
+        }
+    };
+    let server = serve_until_shutdown(&state, listener, app);
+    tracing::info!(%addr, root = %hex::encode(state.root_public_key()), "simulator listening");
+    Ok(SimHandle {
+        addr,
+        state,
+        server,
+        tls,
+    })
+}
+
+/// Serves `app` on `listener` until the simulator shuts down.
+fn serve_until_shutdown<L>(
+    state: &SimState,
+    listener: L,
+    app: axum::Router,
+) -> JoinHandle<std::io::Result<()>>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let mut stop = state.subscribe_shutdown();
-    let server = tokio::spawn(async move {
+    tokio::spawn(async move {
         let stopped = async move {
             let _ = stop.wait_for(|stopping| *stopping).await;
         };
         axum::serve(listener, app)
             .with_graceful_shutdown(stopped)
             .await
-    });
-    tracing::info!(%addr, root = %hex::encode(state.root_public_key()), "simulator listening");
-    Ok(SimHandle {
-        addr,
-        state,
-        server,
     })
+}
+
+/// The chat endpoint over TLS, when configured.
+struct TlsEndpoint {
+    addr: SocketAddr,
+    ca_pem: String,
+    server: JoinHandle<std::io::Result<()>>,
 }
 
 /// A running simulator.
@@ -54,6 +98,7 @@ pub struct SimHandle {
     addr: SocketAddr,
     state: Arc<SimState>,
     server: JoinHandle<std::io::Result<()>>,
+    tls: Option<TlsEndpoint>,
 }
 
 impl SimHandle {
@@ -64,6 +109,19 @@ impl SimHandle {
     /// The chat endpoint clients connect to: `ws://ADDR/ws/chat`.
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws/chat", self.addr)
+    }
+
+    /// The chat endpoint over TLS, `wss://127.0.0.1:PORT/ws/chat`, when
+    /// `SimConfig::tls_listen` was set.
+    pub fn wss_url(&self) -> Option<String> {
+        self.tls
+            .as_ref()
+            .map(|tls| format!("wss://{}/ws/chat", tls.addr))
+    }
+
+    /// The certificate clients of [`SimHandle::wss_url`] must trust (PEM).
+    pub fn tls_ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|tls| tls.ca_pem.as_str())
     }
 
     /// Base URL of the admin API: `http://ADDR`.
@@ -204,10 +262,13 @@ impl SimHandle {
     /// Stops accepting, closes every connection, waits for the server.
     pub async fn shutdown(self) {
         self.state.trigger_shutdown();
-        match self.server.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!("simulator server ended with an error: {e}"),
-            Err(e) => tracing::warn!("simulator server task failed: {e}"),
+        let servers = std::iter::once(self.server).chain(self.tls.map(|tls| tls.server));
+        for server in servers {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("simulator server ended with an error: {e}"),
+                Err(e) => tracing::warn!("simulator server task failed: {e}"),
+            }
         }
     }
 }

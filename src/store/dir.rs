@@ -3,9 +3,11 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::error::StoreError;
+use super::hot_files::{HotFiles, Known, HOT_FILES_BUDGET};
 use super::modes::{private_dir, private_file};
 use super::names::{valid_file_name, valid_session_id, TMP_MARKER};
 
@@ -13,6 +15,8 @@ use super::names::{valid_file_name, valid_session_id, TMP_MARKER};
 #[derive(Clone, Debug)]
 pub struct DataDir {
     root: PathBuf,
+    /// The hot files of every session under the root (`hot_files`).
+    hot: Arc<HotFiles>,
 }
 
 /// One session's directory. Cheap to clone (a path); the directory itself
@@ -20,6 +24,8 @@ pub struct DataDir {
 #[derive(Clone, Debug)]
 pub struct SessionDir {
     path: PathBuf,
+    /// The data root's cache; none for a directory opened on its own.
+    hot: Option<Arc<HotFiles>>,
 }
 
 impl DataDir {
@@ -33,7 +39,10 @@ impl DataDir {
             .map_err(|e| StoreError::io(&root, e))?;
         #[cfg(unix)]
         super::modes::repair(&root)?;
-        Ok(DataDir { root })
+        Ok(DataDir {
+            root,
+            hot: Arc::new(HotFiles::new(HOT_FILES_BUDGET)),
+        })
     }
 
     /// The root path.
@@ -49,6 +58,7 @@ impl DataDir {
         }
         Ok(SessionDir {
             path: self.root.join(id),
+            hot: Some(self.hot.clone()),
         })
     }
 
@@ -77,6 +87,7 @@ impl DataDir {
     /// does not exist is not an error.
     pub fn remove_session(&self, id: &str) -> Result<(), StoreError> {
         let dir = self.session(id)?;
+        self.hot.forget_under(&dir.path);
         match fs::remove_dir_all(&dir.path) {
             Ok(()) => sync_dir(&self.root),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -88,7 +99,10 @@ impl DataDir {
 impl SessionDir {
     /// A session directory at an explicit path (tests, tools).
     pub fn at(path: impl Into<PathBuf>) -> SessionDir {
-        SessionDir { path: path.into() }
+        SessionDir {
+            path: path.into(),
+            hot: None,
+        }
     }
 
     /// The directory path.
@@ -132,6 +146,13 @@ impl SessionDir {
         }
     }
 
+    /// Forgets cached knowledge of `name` before it changes on disk.
+    fn forget(&self, path: &Path) {
+        if let Some(hot) = &self.hot {
+            hot.forget(path);
+        }
+    }
+
     /// Replaces file `name` with `bytes` so that after a crash (process,
     /// kernel or power) the file holds either the old or the new contents,
     /// never a mix: write a temporary file in the same directory, flush it,
@@ -170,26 +191,70 @@ impl SessionDir {
     }
 
     /// The newest version of slotted file `name` (see `store::slots`), or
-    /// `None` if it has none.
+    /// `None` if it has none; from the data root's cache when hot.
     pub fn read_slotted(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.file_path(name)?;
-        super::slots::read(&self.path, name)
+        let path = self.file_path(name)?;
+        let Some(hot) = &self.hot else {
+            return super::slots::read(&self.path, name);
+        };
+        match hot.get(&path) {
+            Ok(known) => Ok(Some(known.body)),
+            Err(miss) => {
+                let Some((slot, seq, body)) = super::slots::newest(&self.path, name)? else {
+                    // Absent files are not remembered: an idle session's
+                    // lookups at login would fill the cache for nothing.
+                    return Ok(None);
+                };
+                let known = Known {
+                    slot: (slot, seq),
+                    body,
+                };
+                hot.fill(miss, &path, known.clone());
+                Ok(Some(known.body))
+            }
+        }
     }
 
     /// Writes new versions of several slotted files, each in place in its
     /// older slot, then one flush: after a crash each file reads as its
-    /// old or its new version.
+    /// old or its new version. The cache learns the new versions of files
+    /// it held only once they are durable.
     pub fn write_slotted(&self, files: &[(&str, &[u8])]) -> Result<(), StoreError> {
+        let mut written = Vec::with_capacity(files.len());
         for (name, bytes) in files {
-            self.file_path(name)?;
-            super::slots::write(&self.path, name, bytes)?;
+            let path = self.file_path(name)?;
+            let cached = self.hot.as_ref().and_then(|hot| hot.get(&path).ok());
+            let was_cached = cached.is_some();
+            self.forget(&path);
+            let newest = match cached {
+                Some(known) => Some(known.slot),
+                None => super::slots::newest(&self.path, name)?.map(|(slot, seq, _)| (slot, seq)),
+            };
+            let slot = super::slots::write_after(&self.path, name, bytes, newest)?;
+            written.push((path, slot, was_cached));
         }
-        flush(&self.path)
+        flush(&self.path)?;
+        if let Some(hot) = &self.hot {
+            for ((path, slot, was_cached), (_, bytes)) in written.into_iter().zip(files) {
+                // Only files read before while they existed stay: a record
+                // written once (a session's first message, such as the
+                // phone's key share at linking) is not hot.
+                if was_cached {
+                    let known = Known {
+                        body: bytes.to_vec(),
+                        slot,
+                    };
+                    hot.put(&path, known);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Deletes slotted file `name`; a missing one is not an error.
     pub fn remove_slotted(&self, name: &str) -> Result<(), StoreError> {
-        self.file_path(name)?;
+        let path = self.file_path(name)?;
+        self.forget(&path);
         super::slots::remove(&self.path, name)
     }
 
@@ -283,6 +348,75 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let data = DataDir::open(tmp.path().join("data")).unwrap();
         (tmp, data)
+    }
+
+    #[test]
+    fn cached_slotted_writes_alternate_slots_as_on_disk() {
+        let (_tmp, data) = data_dir();
+        let s = data.session("s").unwrap();
+        s.create().unwrap();
+        // Once read back, the file is hot: later writes rely on the cache
+        // alone to pick the older slot.
+        assert_eq!(s.read_slotted("peer").unwrap(), None);
+        for version in [&b"one"[..], b"two", b"three"] {
+            s.write_slotted(&[("peer", version)]).unwrap();
+            assert_eq!(s.read_slotted("peer").unwrap().as_deref(), Some(version));
+        }
+        // A process starting afresh (no cache) reads the same newest
+        // version, and a torn newest slot still falls back to the one
+        // before: versions 1 and 3 share slot a.
+        let fresh = DataDir::open(data.path()).unwrap().session("s").unwrap();
+        assert_eq!(
+            fresh.read_slotted("peer").unwrap().as_deref(),
+            Some(&b"three"[..])
+        );
+        let a = s.path().join("peer.a");
+        let mut bytes = fs::read(&a).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        fs::write(&a, &bytes).unwrap();
+        let fresh = DataDir::open(data.path()).unwrap().session("s").unwrap();
+        assert_eq!(
+            fresh.read_slotted("peer").unwrap().as_deref(),
+            Some(&b"two"[..])
+        );
+    }
+
+    #[test]
+    fn the_cache_forgets_removed_files_and_sessions() {
+        let (_tmp, data) = data_dir();
+        let s = data.session("s").unwrap();
+        s.create().unwrap();
+        s.write_slotted(&[("peer", b"v1")]).unwrap();
+        assert!(s.read_slotted("peer").unwrap().is_some());
+        s.remove_slotted("peer").unwrap();
+        assert_eq!(s.read_slotted("peer").unwrap(), None);
+        s.write_slotted(&[("peer", b"v2")]).unwrap();
+        assert!(s.read_slotted("peer").unwrap().is_some());
+        data.remove_session("s").unwrap();
+        let again = data.session("s").unwrap();
+        again.create().unwrap();
+        assert_eq!(again.read_slotted("peer").unwrap(), None);
+    }
+
+    #[test]
+    fn a_failed_slotted_write_leaves_nothing_stale_in_the_cache() {
+        let (_tmp, data) = data_dir();
+        let s = data.session("s").unwrap();
+        s.create().unwrap();
+        s.write_slotted(&[("peer", b"v1")]).unwrap();
+        assert!(s.read_slotted("peer").unwrap().is_some());
+        // The second file of the write cannot be written (a directory is
+        // in its slot's way): the write fails after the first file
+        // changed on disk, and reads must see the disk, not the cache.
+        fs::create_dir(s.path().join("other.a")).unwrap();
+        let failed = s.write_slotted(&[("peer", b"v2"), ("other", b"x")]);
+        assert!(failed.is_err());
+        let fresh = DataDir::open(data.path()).unwrap().session("s").unwrap();
+        assert_eq!(
+            s.read_slotted("peer").unwrap(),
+            fresh.read_slotted("peer").unwrap()
+        );
     }
 
     #[test]

@@ -21,6 +21,9 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 struct Group {
     state: Mutex<Schedule>,
     done: Condvar,
+    /// A directory of the filesystem, kept open: `syncfs` needs any
+    /// descriptor on it, and opening one per flush cost two system calls.
+    handle: OnceLock<File>,
 }
 
 #[derive(Default)]
@@ -62,6 +65,7 @@ pub fn flush(dir: &Path) -> std::io::Result<()> {
     // A flush already running may have begun before our write: we need
     // the next one.
     let needed = s.started + 1;
+    let mut yielded = false;
     loop {
         if s.completed >= needed {
             return match s.failed.iter().find(|(n, _)| *n >= needed) {
@@ -69,12 +73,23 @@ pub fn flush(dir: &Path) -> std::io::Result<()> {
                 None => Ok(()),
             };
         }
+        if !s.running && !yielded {
+            // Before leading, let writers about to flush reach this point
+            // too: they then share this flush instead of waiting for the
+            // next (fewer `syncfs` calls under load; nothing to wait for
+            // when no other thread is runnable).
+            yielded = true;
+            drop(s);
+            std::thread::yield_now();
+            s = group.state.lock().unwrap_or_else(|p| p.into_inner());
+            continue;
+        }
         if !s.running {
             s.running = true;
             s.started += 1;
             let number = s.started;
             drop(s);
-            let result = sync_filesystem(dir);
+            let result = sync_filesystem(&group, dir);
             s = group.state.lock().unwrap_or_else(|p| p.into_inner());
             s.running = false;
             s.completed = number;
@@ -90,11 +105,17 @@ pub fn flush(dir: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(target_os = "linux")]
-fn sync_filesystem(dir: &Path) -> std::io::Result<()> {
+fn sync_filesystem(group: &Group, dir: &Path) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
-    let handle = File::open(dir)?;
-    // SAFETY: `syncfs` only reads the descriptor, which `handle` keeps
-    // open for the duration of the call.
+    let handle = match group.handle.get() {
+        Some(handle) => handle,
+        None => {
+            let opened = File::open(dir)?;
+            group.handle.get_or_init(|| opened)
+        }
+    };
+    // SAFETY: `syncfs` only reads the descriptor, which the group keeps
+    // open for the life of the process.
     #[allow(unsafe_code)]
     let rc = unsafe { libc::syncfs(handle.as_raw_fd()) };
     if rc == 0 {
@@ -105,7 +126,7 @@ fn sync_filesystem(dir: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn sync_filesystem(dir: &Path) -> std::io::Result<()> {
+fn sync_filesystem(_group: &Group, dir: &Path) -> std::io::Result<()> {
     // Without syncfs: make at least the directory entry durable; file data
     // is fsynced by the caller on these platforms (see `dir.rs`).
     File::open(dir)?.sync_all()

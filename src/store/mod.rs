@@ -7,7 +7,8 @@
 //! crash-safe atomic writes (write to a temporary file, flush, rename,
 //! flush; flushes are group commits shared by concurrent writers,
 //! `group_sync`) and two-slot files rewritten in place for state that
-//! changes with every message (`slots`), and SQLite for the records
+//! changes with every message (`slots`), read back through a bounded
+//! write-through cache of hot files (`hot_files`), and SQLite for the records
 //! ([`SqliteRecords`]); and, for cluster mode, PostgreSQL for both
 //! (`postgres`: [`PgStores`], [`PgRecords`]), where every write is fenced
 //! by the epoch of the session's owner, and the nodes' [`Leases`] say
@@ -22,6 +23,7 @@ mod dir;
 mod error;
 mod files;
 mod group_sync;
+mod hot_files;
 mod leases;
 mod modes;
 mod names;

@@ -65,7 +65,7 @@ fn read_slot(path: &Path) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
 }
 
 /// The newest valid version of `name`, with its slot index and sequence.
-fn newest(dir: &Path, name: &str) -> Result<Option<(usize, u64, Vec<u8>)>, StoreError> {
+pub fn newest(dir: &Path, name: &str) -> Result<Option<(usize, u64, Vec<u8>)>, StoreError> {
     let mut best: Option<(usize, u64, Vec<u8>)> = None;
     for (i, path) in slot_paths(dir, name).iter().enumerate() {
         if let Some((seq, body)) = read_slot(path)? {
@@ -84,9 +84,24 @@ pub fn read(dir: &Path, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
 
 /// Writes a new version of `name` into the older slot, in place. It is
 /// durable only after the caller's next flush.
+#[cfg(test)]
 pub fn write(dir: &Path, name: &str, body: &[u8]) -> Result<(), StoreError> {
-    let (slot, seq) = match newest(dir, name)? {
-        Some((i, seq, _)) => (1 - i, seq + 1),
+    let newest = newest(dir, name)?.map(|(slot, seq, _)| (slot, seq));
+    write_after(dir, name, body, newest).map(|_| ())
+}
+
+/// Writes a new version of `name` into the older slot, in place, given
+/// the newest version's slot and sequence (`newest`, `None`: there is
+/// none); returns the new version's. It is durable only after the
+/// caller's next flush.
+pub fn write_after(
+    dir: &Path,
+    name: &str,
+    body: &[u8],
+    newest: Option<(usize, u64)>,
+) -> Result<(usize, u64), StoreError> {
+    let (slot, seq) = match newest {
+        Some((i, seq)) => (1 - i, seq + 1),
         None => (0, 1),
     };
     let path = &slot_paths(dir, name)[slot];
@@ -108,7 +123,7 @@ pub fn write(dir: &Path, name: &str, body: &[u8]) -> Result<(), StoreError> {
     if cfg!(not(target_os = "linux")) {
         file.sync_all().map_err(|e| StoreError::io(path, e))?;
     }
-    Ok(())
+    Ok((slot, seq))
 }
 
 /// Deletes both slots.

@@ -143,32 +143,27 @@ fn ws_error(e: tungstenite::Error) -> WireError {
 /// Origin; TLS trusts the Mozilla roots. One TLS configuration is shared
 /// by every session instead of a root store copied per socket.
 pub async fn connect_websocket(url: &str) -> Result<ClientWebSocket, WireError> {
-    websocket::connect(
-        url,
-        WHATSAPP_ORIGIN,
-        shared_tls_config(),
-        MAX_WS_MESSAGE_LEN,
-    )
-    .await
+    connect_websocket_with(url, shared_tls_config()).await
 }
 
-/// The process-wide rustls client configuration: ring as the crypto
-/// provider (named explicitly so no process-level default is needed) and
-/// the Mozilla root store from `webpki-roots`.
+/// [`connect_websocket`] trusting whom `tls` trusts.
+pub async fn connect_websocket_with(
+    url: &str,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+) -> Result<ClientWebSocket, WireError> {
+    websocket::connect(url, WHATSAPP_ORIGIN, tls, MAX_WS_MESSAGE_LEN).await
+}
+
+/// The process-wide rustls client configuration: the Mozilla roots
+/// (`types::pem::client_config`), built once.
 pub fn shared_tls_config() -> std::sync::Arc<rustls::ClientConfig> {
     static CONFIG: std::sync::LazyLock<std::sync::Arc<rustls::ClientConfig>> =
         std::sync::LazyLock::new(|| {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-            // A static fact of the ring provider, not input: it supports
-            // rustls' default protocol versions.
+            // Not input: the Mozilla roots are valid and the ring provider
+            // supports rustls' default protocol versions.
             #[allow(clippy::expect_used)]
-            let builder = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default TLS versions");
-            std::sync::Arc::new(builder.with_root_certificates(roots).with_no_client_auth())
+            crate::types::pem::client_config(&[])
+                .expect("the Mozilla roots make a TLS configuration")
         });
     CONFIG.clone()
 }

@@ -25,9 +25,12 @@ pub struct Harness {
 
 impl Harness {
     pub async fn new() -> Harness {
-        let sim = sim::start(SimConfig::default())
-            .await
-            .expect("simulator starts");
+        Harness::with_sim(SimConfig::default()).await
+    }
+
+    /// A harness whose simulator runs with `config`.
+    pub async fn with_sim(config: SimConfig) -> Harness {
+        let sim = sim::start(config).await.expect("simulator starts");
         let tmp = tempfile::tempdir().expect("temp dir");
         let data = DataDir::open(tmp.path()).expect("data dir");
         Harness {

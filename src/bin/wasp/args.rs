@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::Args;
 
 /// Where sessions connect and whom they trust: shared by every command
@@ -15,6 +16,44 @@ pub struct WhatsAppArgs {
     /// to, as 64 hex digits. Defaults to WhatsApp's real root.
     #[arg(long, env = "WASP_WHATSAPP_ROOT_KEY", value_parser = parse_root_key)]
     pub whatsapp_root_key: Option<[u8; 32]>,
+    /// A PEM file of certificate authorities trusted for `wss://` and the
+    /// media hosts besides the Mozilla roots (a simulator over TLS:
+    /// `wasp sim --tls-ca-file`).
+    #[arg(long, env = "WASP_WHATSAPP_CA_FILE")]
+    pub whatsapp_ca_file: Option<std::path::PathBuf>,
+}
+
+impl WhatsAppArgs {
+    /// The client configuration these arguments describe, over `base`.
+    pub fn client_config(
+        &self,
+        base: wasp::client::ClientConfig,
+    ) -> anyhow::Result<wasp::client::ClientConfig> {
+        let mut config = wasp::client::ClientConfig {
+            url: self.whatsapp_url.clone(),
+            ..base
+        };
+        if let Some(root) = self.whatsapp_root_key {
+            config.root_key = root;
+        }
+        if let Some(path) = &self.whatsapp_ca_file {
+            trust_ca_file(path, "WhatsApp", |pem| config.trust_pem(pem))?;
+        }
+        Ok(config)
+    }
+}
+
+/// Reads the PEM file of certificate authorities at `path` and hands it
+/// to `trust`; errors name the file and what it was for (`what`).
+pub fn trust_ca_file(
+    path: &std::path::Path,
+    what: &str,
+    trust: impl FnOnce(&[u8]) -> Result<usize, String>,
+) -> anyhow::Result<()> {
+    let pem = std::fs::read(path)
+        .with_context(|| format!("reading {what} CA file {}", path.display()))?;
+    trust(&pem).map_err(|e| anyhow::anyhow!("{what} CA file {}: {e}", path.display()))?;
+    Ok(())
 }
 
 pub fn parse_root_key(text: &str) -> Result<[u8; 32], String> {

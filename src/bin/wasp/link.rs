@@ -50,13 +50,7 @@ pub async fn run(args: LinkArgs) -> anyhow::Result<()> {
     let data = wasp::store::DataDir::open(&args.data)
         .with_context(|| format!("opening data directory {}", args.data.display()))?;
     let stores = Arc::new(wasp::store::FileStores::new(data));
-    let mut config = ClientConfig {
-        url: args.whatsapp.whatsapp_url,
-        ..ClientConfig::default()
-    };
-    if let Some(root) = args.whatsapp.whatsapp_root_key {
-        config.root_key = root;
-    }
+    let config = args.whatsapp.client_config(ClientConfig::default())?;
     let (sink, mut events) = ChannelSink::new();
     let client = Client::spawn(
         args.session.clone(),

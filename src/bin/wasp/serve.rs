@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::args::{parse_duration, WhatsAppArgs};
+use crate::args::{parse_duration, trust_ca_file, WhatsAppArgs};
 use crate::signals::shutdown_signal;
 
 #[derive(Args)]
@@ -179,8 +179,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.listen
         );
     }
-    let mut client = ClientConfig {
-        url: args.whatsapp.whatsapp_url,
+    let mut client = args.whatsapp.client_config(ClientConfig {
         media_retention: std::time::Duration::from_secs(
             args.media_retention_days.saturating_mul(24 * 3600),
         ),
@@ -188,10 +187,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         // in containers would hold a file in memory).
         media_dir: args.data.join(".spool"),
         ..ClientConfig::default()
-    };
-    if let Some(root) = args.whatsapp.whatsapp_root_key {
-        client.root_key = root;
-    }
+    })?;
     let sim = if args.simulate {
         let config = wasp::sim::SimConfig {
             listen: args.sim_listen,
@@ -212,11 +208,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Some(url) => {
             let mut postgres = wasp::store::PostgresConfig::new(url);
             if let Some(path) = &args.postgres_ca_file {
-                let pem = std::fs::read(path)
-                    .with_context(|| format!("reading PostgreSQL CA file {}", path.display()))?;
-                postgres
-                    .trust_pem(&pem)
-                    .map_err(|e| anyhow::anyhow!("PostgreSQL CA file {}: {e}", path.display()))?;
+                trust_ca_file(path, "PostgreSQL", |pem| postgres.trust_pem(pem))?;
             }
             Some(postgres)
         }
@@ -238,12 +230,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.voice_converter = Some(converter);
     }
     if let Some(path) = &args.webhook_ca_file {
-        let pem = std::fs::read(path)
-            .with_context(|| format!("reading webhook CA file {}", path.display()))?;
-        config
-            .webhooks
-            .trust_pem(&pem)
-            .map_err(|e| anyhow::anyhow!("webhook CA file {}: {e}", path.display()))?;
+        trust_ca_file(path, "webhook", |pem| config.webhooks.trust_pem(pem))?;
     }
     let webhooks = &mut config.webhooks;
     webhooks.connect_timeout = std::time::Duration::from_secs(args.webhook_connect_timeout.max(1));

@@ -69,9 +69,10 @@ impl Client {
         rx.await.map_err(|_| ClientError::NotConnected)?
     }
 
-    /// Whether media travels over TLS: always, but to a simulator on
-    /// loopback whose chat URL is `ws://`.
-    pub(super) fn media_secure(&self) -> bool {
-        !self.config.url.starts_with("ws://")
+    /// How media travels: over TLS trusting whom the chat connection
+    /// trusts, always but to a simulator on loopback whose chat URL is
+    /// `ws://` (plain HTTP then).
+    pub(super) fn media_tls(&self) -> Option<&std::sync::Arc<rustls::ClientConfig>> {
+        (!self.config.url.starts_with("ws://")).then_some(&self.config.tls)
     }
 }

@@ -89,12 +89,7 @@ impl Client {
             .header(ORIGIN, "https://web.whatsapp.com")
             .body(Empty::new().map_err(|never| match never {}).boxed())
             .map_err(failed)?;
-        let send = http::send(
-            host,
-            self.media_secure(),
-            self.config.connect_timeout,
-            request,
-        );
+        let send = http::send(host, self.media_tls(), self.config.connect_timeout, request);
         let response = tokio::time::timeout(stall, send)
             .await
             .map_err(|_| failed(format!("{host} did not answer")))??;

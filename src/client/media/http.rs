@@ -12,7 +12,6 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::client::ClientError;
-use crate::wire::socket::shared_tls_config;
 use crate::wire::websocket::Stream;
 
 /// A request body: the file, or nothing.
@@ -35,25 +34,25 @@ fn split_host(host: &str, secure: bool) -> (&str, u16) {
     }
 }
 
-/// Sends `request` to `host` and returns the answer's head, its body
-/// still to read.
+/// Sends `request` to `host` (over TLS trusting `tls`, or plain) and
+/// returns the answer's head, its body still to read.
 pub async fn send(
     host: &str,
-    secure: bool,
+    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
     connect_timeout: Duration,
     request: Request<Body>,
 ) -> Result<Response<Incoming>, ClientError> {
-    let (name, port) = split_host(host, secure);
+    let (name, port) = split_host(host, tls.is_some());
     let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect((name, port)))
         .await
         .map_err(|_| failed(format!("connecting to {host} timed out")))?
         .map_err(|e| failed(format!("connecting to {host}: {e}")))?;
-    let stream = if secure {
+    let stream = if let Some(tls) = tls {
         let server = rustls::pki_types::ServerName::try_from(name.to_string())
             .map_err(|_| failed(format!("{host} is not a TLS server name")))?;
         let tls = tokio::time::timeout(
             connect_timeout,
-            tokio_rustls::TlsConnector::from(shared_tls_config()).connect(server, tcp),
+            tokio_rustls::TlsConnector::from(tls.clone()).connect(server, tcp),
         )
         .await
         .map_err(|_| failed(format!("TLS with {host} timed out")))?

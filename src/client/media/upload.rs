@@ -127,8 +127,8 @@ impl Client {
             .header(CONTENT_LENGTH, len)
             .body(body)
             .map_err(failed)?;
-        let secure = self.media_secure();
-        let response = http::send(host, secure, self.config.connect_timeout, request).await?;
+        let tls = self.media_tls();
+        let response = http::send(host, tls, self.config.connect_timeout, request).await?;
         let status = response.status();
         // The answer is a small JSON object.
         let body = Limited::new(response.into_body(), 64 * 1024)

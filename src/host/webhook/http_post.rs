@@ -94,27 +94,14 @@ pub fn split_url(url: &str) -> Option<Target> {
 /// The TLS client configuration for https webhooks: the Mozilla roots and
 /// `extra_roots` (an operator's own CA, or a test's).
 pub fn tls_config(extra_roots: &[CertificateDer<'static>]) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    for cert in extra_roots {
-        if let Err(e) = roots.add(cert.clone()) {
-            tracing::warn!(error = %e, "ignoring an unusable webhook CA certificate");
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
-    match config {
-        Ok(config) => Arc::new(config),
-        // The ring provider supports the default versions; this is a guard.
+    match crate::types::pem::client_config(extra_roots) {
+        Ok(config) => config,
+        // `WebhookConfig::trust_pem` refuses a certificate rustls cannot
+        // use, so this is a guard: https webhooks then trust the Mozilla
+        // roots alone.
         Err(e) => {
-            tracing::error!(error = %e, "TLS configuration failed; https webhooks will fail");
-            Arc::new(
-                rustls::ClientConfig::builder()
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth(),
-            )
+            tracing::error!(error = %e, "webhook CA certificates unusable; trusting the Mozilla roots only");
+            crate::wire::socket::shared_tls_config()
         }
     }
 }

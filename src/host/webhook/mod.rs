@@ -19,14 +19,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
 pub use address_guard::{AddressGuard, IpNet};
 // The media fetcher reaches out the same way: same guard, same roots.
 pub use crate::store::Backlog;
 pub use config::WebhookConfig;
 pub(super) use http_post::{connect, split_url, tls_config, PostError};
-pub use outbox::{OutboxMsg, WebhookTarget};
+pub use outbox::{OutboxFeed, WebhookTarget};
 
 use super::HostError;
 use delivery::Delivery;
@@ -59,7 +57,7 @@ impl Webhooks {
 
     /// Starts delivering (first what an earlier run left) and the outbox
     /// writer, fed by the returned sender.
-    pub fn start(&self) -> mpsc::UnboundedSender<OutboxMsg> {
+    pub fn start(&self) -> OutboxFeed {
         self.delivery.start();
         let delivery = Arc::downgrade(&self.delivery);
         self.outbox.start_writer(move |urls| {

@@ -33,6 +33,43 @@ pub enum OutboxMsg {
     Flush(oneshot::Sender<()>),
 }
 
+/// The fan-out's end of the writer: it hands over only events that have
+/// a destination, so sessions without a webhook (SSE only) never wake the
+/// writer thread (two thread switches per event in the profile of
+/// `wasp bench`).
+pub struct OutboxFeed {
+    tx: mpsc::UnboundedSender<OutboxMsg>,
+    outbox: Arc<Outbox>,
+}
+
+impl OutboxFeed {
+    /// Hands `event` to the writer when it has a destination. An event
+    /// racing with its session's first webhook may miss that webhook.
+    pub fn event(&self, event: HostEvent) {
+        if self.outbox.has_destination(event.session.as_deref()) {
+            // A stopped writer (shutdown) is fine: events are also
+            // reflected in each session's status.
+            let _ = self.tx.send(OutboxMsg::Event(Box::new(event)));
+        }
+    }
+
+    /// Resolves once every event handed over so far is committed; `None`
+    /// when events of `session` have no destination (nothing to wait for).
+    pub fn committed(&self, session: Option<&str>) -> Option<oneshot::Receiver<()>> {
+        if !self.outbox.has_destination(session) {
+            return None;
+        }
+        self.flush()
+    }
+
+    /// Resolves once every event handed over so far is committed.
+    pub fn flush(&self) -> Option<oneshot::Receiver<()>> {
+        let (done, rx) = oneshot::channel();
+        self.tx.send(OutboxMsg::Flush(done)).ok()?;
+        Some(rx)
+    }
+}
+
 /// Events committed per transaction at most.
 const WRITE_BATCH: usize = 256;
 
@@ -66,12 +103,24 @@ impl Outbox {
         };
     }
 
-    /// Starts the writer thread, fed by the returned sender. After each
+    /// Whether an event of `session` (`None`: the host's own) has
+    /// somewhere to go: the global webhook or the session's own.
+    fn has_destination(&self, session: Option<&str>) -> bool {
+        self.global.is_some()
+            || session.is_some_and(|s| {
+                self.targets
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains_key(s)
+            })
+    }
+
+    /// Starts the writer thread, fed through the returned feed. After each
     /// commit it calls `committed` with the endpoints (URLs) that got rows.
     pub fn start_writer(
         self: &Arc<Self>,
         committed: impl Fn(BTreeSet<String>) + Send + 'static,
-    ) -> mpsc::UnboundedSender<OutboxMsg> {
+    ) -> OutboxFeed {
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = self.clone();
         std::thread::Builder::new()
@@ -79,7 +128,10 @@ impl Outbox {
             .spawn(move || writer.write_loop(rx, committed))
             .map_err(|e| tracing::error!(error = %e, "cannot start the outbox writer"))
             .ok();
-        tx
+        OutboxFeed {
+            tx,
+            outbox: self.clone(),
+        }
     }
 
     fn write_loop(
@@ -154,5 +206,53 @@ impl Outbox {
         }
         self.rows.insert(&rows)?;
         Ok(rows.into_iter().map(|row| row.url).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Event;
+    use crate::host::event::HostEventKind;
+    use crate::store::SqliteOutbox;
+
+    fn connected(session: &str) -> HostEvent {
+        HostEvent {
+            session: Some(session.into()),
+            at: 1,
+            kind: HostEventKind::Session(Event::Connected),
+        }
+    }
+
+    fn target() -> WebhookTarget {
+        WebhookTarget {
+            url: "http://127.0.0.1:9/hook".into(),
+            secret: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn only_events_with_a_destination_reach_the_writer() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rows = Arc::new(SqliteOutbox::open(&tmp.path().join("o.db")).unwrap());
+        let outbox = Arc::new(Outbox::new(rows.clone(), None));
+        let feed = outbox.start_writer(|_| {});
+        // No webhook anywhere: nothing to commit, nothing to wait for.
+        feed.event(connected("a"));
+        assert!(feed.committed(Some("a")).is_none());
+        outbox.set_target("a", Some(target()));
+        feed.event(connected("a"));
+        feed.event(connected("b"));
+        let committed = feed.committed(Some("a")).expect("a has a webhook");
+        committed.await.unwrap();
+        assert!(feed.committed(Some("b")).is_none());
+        assert_eq!(rows.pending().unwrap(), 1);
+
+        // The global webhook takes every session's events.
+        let global = Arc::new(Outbox::new(rows.clone(), Some(target())));
+        let feed = global.start_writer(|_| {});
+        feed.event(connected("b"));
+        feed.committed(Some("b")).expect("global").await.unwrap();
+        assert_eq!(rows.pending().unwrap(), 2);
     }
 }

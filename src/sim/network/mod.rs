@@ -1,5 +1,5 @@
 //! Connections: the server's certificate root, the WebSocket transport,
-//! the per-connection task, logging in, the registry of live connections
+//! the per-connection task, TLS for `wss://`, logging in, the registry of live connections
 //! and fault injection.
 //!
 //! Owns: everything tied to one client connection's life. Must not touch:
@@ -10,4 +10,5 @@ pub(crate) mod ca;
 pub(crate) mod conn;
 pub(crate) mod faults;
 pub(crate) mod login;
+pub(crate) mod tls;
 pub(crate) mod transport;

@@ -26,22 +26,8 @@ pub(super) struct RustlsConnect {
 impl RustlsConnect {
     /// Trusting the Mozilla roots and `extra` CAs.
     pub(super) fn new(extra: &[CertificateDer<'static>]) -> Result<RustlsConnect, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        for cert in extra {
-            roots
-                .add(cert.clone())
-                .map_err(|e| format!("unusable CA certificate: {e}"))?;
-        }
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
         Ok(RustlsConnect {
-            config: Arc::new(config),
+            config: crate::types::pem::client_config(extra)?,
         })
     }
 }

@@ -1,13 +1,23 @@
-//! A small HTTP/1.1 JSON client for the harness (one request per
-//! connection), so the harness needs no HTTP client crate.
+//! A small HTTP/1.1 JSON client for the harness on hyper's client
+//! connections, kept alive and reused as API clients do, so a request
+//! costs serve no TCP set-up.
+
+use std::sync::Mutex;
 
 use anyhow::{anyhow, bail, Context as _};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+type Sender = SendRequest<Full<Bytes>>;
 
 pub struct Http {
     authority: String,
+    /// Connections free for the next request.
+    idle: Mutex<Vec<Sender>>,
 }
 
 impl Http {
@@ -19,6 +29,7 @@ impl Http {
             .ok_or_else(|| anyhow!("not an http:// URL: {base_url}"))?;
         Ok(Http {
             authority: authority.to_string(),
+            idle: Mutex::new(Vec::new()),
         })
     }
 
@@ -64,56 +75,43 @@ impl Http {
         body: Option<Value>,
     ) -> anyhow::Result<(u16, Vec<u8>)> {
         let payload = body.map(|b| b.to_string()).unwrap_or_default();
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
-            self.authority,
-            payload.len()
-        );
-        let mut stream = TcpStream::connect(&self.authority)
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, &self.authority)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(payload)))?;
+        let mut sender = self.connection().await?;
+        let response = sender
+            .send_request(request)
             .await
-            .with_context(|| format!("connecting to {}", self.authority))?;
-        stream.write_all(request.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        let split = response
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .context("no end of headers")?;
-        let head = String::from_utf8_lossy(&response[..split]);
-        let status: u16 = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .context("bad status line")?;
-        let chunked = head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked");
-        let body = &response[split + 4..];
-        let body = if chunked {
-            dechunk(body)
-        } else {
-            body.to_vec()
-        };
+            .with_context(|| format!("{method} {path}"))?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes().to_vec();
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(sender);
         Ok((status, body))
     }
-}
 
-fn dechunk(mut input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(end) = input.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&input[..end])
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
-            .unwrap_or(0);
-        if size == 0 {
-            break;
+    /// An idle connection still open, or a new one.
+    async fn connection(&self) -> anyhow::Result<Sender> {
+        loop {
+            let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let Some(mut sender) = reused else { break };
+            if sender.ready().await.is_ok() {
+                return Ok(sender);
+            }
         }
-        let start = end + 2;
-        let Some(chunk) = input.get(start..start + size) else {
-            break;
-        };
-        out.extend_from_slice(chunk);
-        input = input.get(start + size + 2..).unwrap_or_default();
+        let stream = TcpStream::connect(&self.authority)
+            .await
+            .with_context(|| format!("connecting to {}", self.authority))?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .with_context(|| format!("HTTP with {}", self.authority))?;
+        // Ends when the sender is dropped or the server closes.
+        tokio::spawn(connection);
+        Ok(sender)
     }
-    out
 }

@@ -21,7 +21,7 @@ use anyhow::{bail, Context as _};
 use serde::Serialize;
 
 use http::Http;
-use procs::{Serve, Sim};
+use procs::{Pinning, Serve, Sim};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -38,6 +38,12 @@ pub struct BenchArgs {
     /// session writes to the next session's phone; 0 skips the phase).
     #[arg(long, default_value_t = 1000)]
     messages: usize,
+    /// Before the measured texts, one text from each session to the
+    /// next, unmeasured: the first contacts (device query, prekey bundle,
+    /// X3DH) are then out of the figures, which measure texts between
+    /// sessions that already talk.
+    #[arg(long)]
+    warm_up: bool,
     /// Where to write the JSON report.
     #[arg(long, default_value = "bench.json")]
     out: PathBuf,
@@ -80,6 +86,16 @@ pub struct BenchArgs {
     /// database (one of the run's own, dropped at the end).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     postgres: String,
+    /// Measure over TLS too: the same run over `ws://`, then with the
+    /// simulator serving `wss://` (a test certificate of its own), the
+    /// two reported side by side.
+    #[arg(long)]
+    tls: bool,
+    /// Pin `wasp serve` to the first core and the simulator and this
+    /// harness to the others (`taskset`), so serve's CPU figures are its
+    /// own work (2 cores at least).
+    #[arg(long)]
+    pin: bool,
 }
 
 #[derive(Serialize)]
@@ -220,16 +236,98 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("report written to {}", args.out.display());
         return Ok(());
     }
+    let pinning = if args.pin { pin()? } else { Pinning::default() };
+    let mut runs = vec![(
+        "ws",
+        measure_run(&args, &targets, &tmp.join("ws"), false, &pinning).await,
+    )];
+    if args.tls {
+        runs.push((
+            "wss",
+            measure_run(&args, &targets, &tmp.join("wss"), true, &pinning).await,
+        ));
+    }
+    if args.data.is_none() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    let mut reports = Vec::new();
+    for (name, report) in runs {
+        let report = report.with_context(|| format!("the run over {name}://"))?;
+        println!("over {name}://");
+        print_table(&report);
+        reports.push((name, report));
+    }
+    if let [(_, ws), (_, wss)] = &reports[..] {
+        print_side_by_side(ws, wss);
+    }
+    let json = match &reports[..] {
+        [(_, only)] => serde_json::to_vec_pretty(only)?,
+        all => serde_json::to_vec_pretty(
+            &all.iter()
+                .map(|(n, r)| (*n, r))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        )?,
+    };
+    std::fs::write(&args.out, json).with_context(|| format!("writing {}", args.out.display()))?;
+    println!("report written to {}", args.out.display());
+    if let (Some(path), Some((_, report))) = (&args.plot, reports.first()) {
+        let mut points = vec![(0, report.baseline_rss_bytes)];
+        points.extend(report.steps.iter().map(|s| (s.sessions, s.rss_bytes)));
+        let title = format!(
+            "wasp serve RSS against connected sessions ({} build)",
+            report.profile
+        );
+        std::fs::write(path, plot::rss_svg(&title, &points))
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("plot written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// `--pin`: serve on core 0, the simulator and this harness on the rest.
+fn pin() -> anyhow::Result<Pinning> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        bail!("--pin needs at least 2 cores, this machine has {cores}");
+    }
+    let rest = format!("1-{}", cores - 1);
+    procs::pin_self(&rest)?;
+    eprintln!("pinned: serve on core 0, the simulator and the harness on cores {rest}");
+    Ok(Pinning {
+        serve: Some("0".into()),
+        sim: Some(rest),
+    })
+}
+
+/// One single-node run over `data`, over TLS when `tls`, with serve's
+/// state in files or in a PostgreSQL database of the run's own.
+async fn measure_run(
+    args: &BenchArgs,
+    targets: &[usize],
+    data: &std::path::Path,
+    tls: bool,
+    pinning: &Pinning,
+) -> anyhow::Result<Report> {
+    // Private, as serve wants its data directory (else it warns).
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(data)
+        .with_context(|| format!("creating {}", data.display()))?;
     match args.store_postgres.clone() {
-        // The same run with serve's state in a PostgreSQL database of the
-        // run's own.
         Some(server) => {
             cluster::with_own_database(&server, |url, _| async move {
-                single(&args, &targets, &tmp, &["--postgres".into(), url]).await
+                single(
+                    args,
+                    targets,
+                    data,
+                    &["--postgres".into(), url],
+                    tls,
+                    pinning,
+                )
+                .await
             })
             .await
         }
-        None => single(&args, &targets, &tmp, &[]).await,
+        None => single(args, targets, data, &[], tls, pinning).await,
     }
 }
 
@@ -239,10 +337,15 @@ async fn single(
     targets: &[usize],
     tmp: &std::path::Path,
     store: &[String],
-) -> anyhow::Result<()> {
+    tls: bool,
+    pinning: &Pinning,
+) -> anyhow::Result<Report> {
     let max = targets.last().copied().unwrap_or(0);
-    let sim = Sim::start().await.context("starting the simulator")?;
-    let mut serve = Serve::start(&sim, tmp, max, store)
+    let ca_file = tmp.join("sim-ca.pem");
+    let sim = Sim::start_with(pinning.sim.as_deref(), tls.then_some(ca_file.as_path()))
+        .await
+        .context("starting the simulator")?;
+    let mut serve = Serve::start(&sim, tmp, max, store, pinning.serve.as_deref())
         .await
         .context("starting wasp serve")?;
     let api = Http::new(&serve.api_url)?;
@@ -294,6 +397,11 @@ async fn single(
     phones.sort_unstable();
     let messaging = if args.messages > 0 && max > 1 {
         let pids = (serve.pid(), sim.pid());
+        if args.warm_up {
+            send_many(&api, &phones, phones.len(), args.concurrency, pids)
+                .await
+                .context("warming up")?;
+        }
         Some(send_many(&api, &phones, args.messages, args.concurrency, pids).await?)
     } else {
         None
@@ -302,7 +410,7 @@ async fn single(
     // Restore: stop serve cleanly, start it again over the same data.
     serve.stop().await?;
     let started = Instant::now();
-    serve = Serve::start(&sim, tmp, max, store).await?;
+    serve = Serve::start(&sim, tmp, max, store, pinning.serve.as_deref()).await?;
     let api = Http::new(&serve.api_url)?;
     wait_connected(&api, max).await?;
     let restore_secs = started.elapsed().as_secs_f64();
@@ -320,25 +428,7 @@ async fn single(
         restore_secs,
         rss_after_restore_bytes: rss_after_restore,
     };
-    print_table(&report);
-    std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    println!("report written to {}", args.out.display());
-    if let Some(path) = &args.plot {
-        let mut points = vec![(0, report.baseline_rss_bytes)];
-        points.extend(report.steps.iter().map(|s| (s.sessions, s.rss_bytes)));
-        let title = format!(
-            "wasp serve RSS against connected sessions ({} build)",
-            report.profile
-        );
-        std::fs::write(path, plot::rss_svg(&title, &points))
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!("plot written to {}", path.display());
-    }
-    if args.data.is_none() {
-        let _ = std::fs::remove_dir_all(tmp);
-    }
-    Ok(())
+    Ok(report)
 }
 
 /// Sends `count` texts, session `i` to the phone of session `i+1`, with
@@ -532,6 +622,32 @@ fn profile() -> &'static str {
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / 1048576.0)
+}
+
+/// Idle memory per session over ws:// and wss:// at each step.
+fn print_side_by_side(ws: &Report, wss: &Report) {
+    println!(
+        "{:>8} {:>14} {:>14} {:>12}",
+        "sessions", "ws per session", "wss per session", "TLS adds"
+    );
+    for (a, b) in ws.steps.iter().zip(&wss.steps) {
+        let kib = |s: &Step| s.marginal_bytes_per_session.map(|v| v as f64 / 1024.0);
+        match (kib(a), kib(b)) {
+            (Some(x), Some(y)) => println!(
+                "{:>8} {:>10.1} KiB {:>10.1} KiB {:>8.1} KiB",
+                a.sessions,
+                x,
+                y,
+                y - x
+            ),
+            _ => println!(
+                "{:>8} RSS {} over ws, {} over wss",
+                a.sessions,
+                mib(a.rss_bytes),
+                mib(b.rss_bytes)
+            ),
+        }
+    }
 }
 
 fn print_table(r: &Report) {
