@@ -863,10 +863,15 @@ impl Host {
     }
 
     fn running_client(&self, id: &str) -> Result<Client, HostError> {
+        // A running client has its record (a delete takes the client out
+        // first), so the record is read only to tell a session that does
+        // not exist (404) from one that does not run (409): the profile
+        // of `wasp bench` showed this SQLite read as 4% of a text's CPU.
+        if let Some(client) = self.client(id).filter(|c| !c.status().is_terminal()) {
+            return Ok(client);
+        }
         self.get(id)?;
-        self.client(id)
-            .filter(|c| !c.status().is_terminal())
-            .ok_or(HostError::from(ClientError::NotConnected))
+        Err(HostError::from(ClientError::NotConnected))
     }
 
     /// Messages need a logged-in session: anything else is a clear 409

@@ -166,6 +166,24 @@ impl SessionDir {
     /// [`SessionDir::write_atomic`], for the price of two flushes. After a
     /// crash each file is old or new on its own (not all-or-nothing).
     pub fn write_all_atomic(&self, files: &[(&str, &[u8])]) -> Result<(), StoreError> {
+        self.write_all_renamed(files, true)
+    }
+
+    /// Replaces several files for the price of one flush: each is written
+    /// to a temporary file and renamed over its name, then one flush
+    /// makes all of it durable before this returns. A crash before that
+    /// flush may leave a file old, new, missing or damaged (its data not
+    /// on disk yet), so this is only for files whose readers take a
+    /// damaged file as missing and can learn it again (LID mappings).
+    pub fn write_all_damage_tolerant(&self, files: &[(&str, &[u8])]) -> Result<(), StoreError> {
+        self.write_all_renamed(files, false)
+    }
+
+    fn write_all_renamed(
+        &self,
+        files: &[(&str, &[u8])],
+        flush_before_rename: bool,
+    ) -> Result<(), StoreError> {
         let mut staged = Vec::with_capacity(files.len());
         let result = (|| {
             for (name, bytes) in files {
@@ -176,7 +194,9 @@ impl SessionDir {
                 staged.push((tmp.clone(), path));
                 write_file(&tmp, bytes)?;
             }
-            flush(&self.path)?;
+            if flush_before_rename {
+                flush(&self.path)?;
+            }
             for (tmp, path) in &staged {
                 fs::rename(tmp, path).map_err(|e| StoreError::io(path, e))?;
             }
@@ -417,6 +437,23 @@ mod tests {
             s.read_slotted("peer").unwrap(),
             fresh.read_slotted("peer").unwrap()
         );
+    }
+
+    #[test]
+    fn damage_tolerant_writes_replace_files_and_leave_no_temporary() {
+        let (_tmp, data) = data_dir();
+        let s = data.session("s").unwrap();
+        s.create().unwrap();
+        s.write_all_damage_tolerant(&[("lid-of-1", b"2"), ("pn-of-2", b"1")])
+            .unwrap();
+        s.write_all_damage_tolerant(&[("lid-of-1", b"3")]).unwrap();
+        assert_eq!(s.read("lid-of-1").unwrap().as_deref(), Some(&b"3"[..]));
+        assert_eq!(s.read("pn-of-2").unwrap().as_deref(), Some(&b"1"[..]));
+        let names: Vec<String> = fs::read_dir(s.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains(TMP_MARKER)), "{names:?}");
     }
 
     #[test]
