@@ -55,6 +55,7 @@ pub use config::SimConfig;
 pub use error::SimError;
 pub use groups::admin::{GroupMember, GroupSummary};
 pub use network::ca::Authority;
+pub use network::tls::TestTls;
 pub use network::transport::ServerWebSocket;
 pub use phone::history_sync::HistoryShared;
 pub use phone::lid_sync::LidsShared;

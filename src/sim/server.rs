@@ -34,10 +34,9 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
     let app = router(state.clone(), identity);
     let tls = match config.tls_listen {
         Some(at) => {
-            let test_tls = TestTls::generate().map_err(std::io::Error::other)?;
+            let TestTls { server, ca_pem } = TestTls::generate().map_err(std::io::Error::other)?;
             let tcp = TcpListener::bind(at).await?;
-            let listener =
-                TlsListener::new(tcp, test_tls.server.clone(), config.handshake_timeout)?;
+            let listener = TlsListener::new(tcp, server, config.handshake_timeout)?;
             let tls_addr = axum::serve::Listener::local_addr(&listener)?;
             // Clients over wss:// fetch media over https: the hosts are
             // the TLS endpoint then.
@@ -46,7 +45,7 @@ pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
             tracing::info!(addr = %tls_addr, "simulator listening over TLS");
             Some(TlsEndpoint {
                 addr: tls_addr,
-                ca_pem: test_tls.ca_pem,
+                ca_pem,
                 server,
             })
         }

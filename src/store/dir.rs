@@ -146,11 +146,10 @@ impl SessionDir {
         }
     }
 
-    /// Forgets cached knowledge of `name` before it changes on disk.
-    fn forget(&self, path: &Path) {
-        if let Some(hot) = &self.hot {
-            hot.forget(path);
-        }
+    /// Forgets cached knowledge of `path` before it changes on disk;
+    /// what was known of it.
+    fn forget(&self, path: &Path) -> Option<Known> {
+        self.hot.as_ref().and_then(|hot| hot.forget(path))
     }
 
     /// Replaces file `name` with `bytes` so that after a crash (process,
@@ -243,9 +242,8 @@ impl SessionDir {
         let mut written = Vec::with_capacity(files.len());
         for (name, bytes) in files {
             let path = self.file_path(name)?;
-            let cached = self.hot.as_ref().and_then(|hot| hot.get(&path).ok());
+            let cached = self.forget(&path);
             let was_cached = cached.is_some();
-            self.forget(&path);
             let newest = match cached {
                 Some(known) => Some(known.slot),
                 None => super::slots::newest(&self.path, name)?.map(|(slot, seq, _)| (slot, seq)),
@@ -274,7 +272,7 @@ impl SessionDir {
     /// Deletes slotted file `name`; a missing one is not an error.
     pub fn remove_slotted(&self, name: &str) -> Result<(), StoreError> {
         let path = self.file_path(name)?;
-        self.forget(&path);
+        let _ = self.forget(&path);
         super::slots::remove(&self.path, name)
     }
 

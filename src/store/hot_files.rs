@@ -116,28 +116,21 @@ impl HotFiles {
         }
     }
 
-    /// Forgets `path`: called before it is written or removed.
-    pub fn forget(&self, path: &Path) {
+    /// Forgets `path`, called before it is written or removed; what was
+    /// known of it (a write takes the newest slot from it).
+    pub fn forget(&self, path: &Path) -> Option<Known> {
         let mut inner = self.lock();
         inner.version += 1;
-        if let Some(old) = inner.entries.remove(path) {
-            inner.bytes -= cost(path, &old.known);
-        }
+        let old = inner.entries.remove(path)?;
+        inner.bytes -= cost(path, &old.known);
+        Some(old.known)
     }
 
-    /// Forgets every file under `dir` (a session removed, files pruned).
+    /// Forgets every file under `dir` (a session removed).
     pub fn forget_under(&self, dir: &Path) {
         let mut inner = self.lock();
         inner.version += 1;
-        let mut freed = 0;
-        inner.entries.retain(|path, entry| {
-            let keep = !path.starts_with(dir);
-            if !keep {
-                freed += cost(path, &entry.known);
-            }
-            keep
-        });
-        inner.bytes -= freed;
+        Self::retain(&mut inner, |path, _| !path.starts_with(dir));
     }
 
     /// Keeps the version of `path` just made durable.
@@ -177,13 +170,18 @@ impl HotFiles {
         let middle = uses.len() / 2;
         let (_, median, _) = uses.select_nth_unstable(middle);
         let median = *median;
+        Self::retain(inner, |_, entry| entry.used >= median);
+    }
+
+    /// Keeps the entries `keep` accepts, accounting for the bytes freed.
+    fn retain(inner: &mut Inner, keep: impl Fn(&Path, &Entry) -> bool) {
         let mut freed = 0;
         inner.entries.retain(|path, entry| {
-            let keep = entry.used >= median;
-            if !keep {
+            let kept = keep(path, entry);
+            if !kept {
                 freed += cost(path, &entry.known);
             }
-            keep
+            kept
         });
         inner.bytes -= freed;
     }
