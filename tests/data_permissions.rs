@@ -102,7 +102,7 @@ async fn everything_the_service_writes_is_private() {
     host.send_text("alice", &format!("+{bob}"), "hi")
         .await
         .unwrap();
-    wait_until("prekeys stored", || alice.join("prekeys.json").exists()).await;
+    wait_until("prekeys stored", || alice.join("prekeys.json.a").exists()).await;
     let names: Vec<String> = std::fs::read_dir(&alice)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -307,6 +307,7 @@ mod tests {
         }
         assert!(!text.contains("private"));
         assert!(dir.dir().read(PREKEYS_FILE).unwrap().is_none());
+        assert!(dir.dir().read_slotted(PREKEYS_FILE).unwrap().is_none());
         match StoredCreds::from_json(&bytes).unwrap() {
             StoredCreds::LoggedOut { logged_out, jid } => {
                 assert_eq!(logged_out, "device_removed");
@@ -336,10 +337,35 @@ mod tests {
         append_prekeys(&dir, &crate::signal::generate_prekeys(1, 2)).unwrap();
         append_prekeys(&dir, &crate::signal::generate_prekeys(3, 2)).unwrap();
         let all: Vec<PreKey> =
-            serde_json::from_slice(&dir.dir().read(PREKEYS_FILE).unwrap().unwrap()).unwrap();
+            serde_json::from_slice(&dir.dir().read_slotted(PREKEYS_FILE).unwrap().unwrap())
+                .unwrap();
         assert_eq!(
             all.iter().map(|k| k.id).collect::<Vec<_>>(),
             vec![1, 2, 3, 4]
         );
+    }
+
+    #[test]
+    fn prekeys_an_earlier_version_kept_whole_are_read_then_replaced() {
+        let (_tmp, dir) = session_dir();
+        let old = crate::signal::generate_prekeys(1, 2);
+        dir.dir()
+            .write_atomic(PREKEYS_FILE, &serde_json::to_vec(&old).unwrap())
+            .unwrap();
+        let key = old[1].key_pair.private;
+        assert_eq!(
+            find_prekey(&dir, 2).unwrap().map(|k| k.key_pair.private),
+            Some(key)
+        );
+        // The first write moves them to the two slots and drops the file.
+        append_prekeys(&dir, &crate::signal::generate_prekeys(3, 1)).unwrap();
+        assert!(dir.dir().read(PREKEYS_FILE).unwrap().is_none());
+        assert_eq!(dir.prekey_ids().unwrap(), vec![1, 2, 3]);
+        assert_eq!(
+            find_prekey(&dir, 2).unwrap().map(|k| k.key_pair.private),
+            Some(key)
+        );
+        dir.remove_prekey(2).unwrap();
+        assert_eq!(dir.prekey_ids().unwrap(), vec![1, 3]);
     }
 }

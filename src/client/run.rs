@@ -11,7 +11,7 @@ use tokio::time::{sleep, sleep_until, timeout, Instant};
 
 use super::connector::Connector;
 use super::core::Then;
-use super::core::{Action, Detached, Ending, Handle};
+use super::core::{Action, Detached, Ending, Handle, Weight, Work};
 use super::creds::{self, Creds, StoredCreds};
 use super::events::Snapshot;
 use super::events::{Event, EventSink, Status};
@@ -276,23 +276,9 @@ impl<C: Connector> Runner<C> {
                         Ok(store) => store,
                         Err(e) => return Some(storage_failure(e)),
                     };
-                    let ran = tokio::task::spawn_blocking(move || {
-                        let then = work.run(&*store);
-                        (then, store.fenced())
-                    });
-                    let then = match ran.await {
-                        // Another node owns the session now: nothing of
-                        // this step was written, and nothing more may go
-                        // out from here (the new owner speaks for it).
-                        Ok((_, true)) => return Some(fenced()),
-                        Ok((then, false)) => then,
-                        Err(e) => {
-                            return Some(Ending::Stop {
-                                failed: true,
-                                reason: format!("background work failed: {e}"),
-                                done: None,
-                            })
-                        }
+                    let then = match run_work(work, store).await {
+                        Ok(then) => then,
+                        Err(ending) => return Some(ending),
                     };
                     let next = protocol.on_command(then, Instant::now());
                     for action in next.into_iter().rev() {
@@ -545,6 +531,47 @@ fn ending_of(action: Action) -> Option<Ending> {
     match action {
         Action::End(ending) => Some(ending),
         _ => None,
+    }
+}
+
+/// Runs a step's work: light work in place when the store defers its
+/// flushes (then awaits them, so nothing acts on its writes before they
+/// are on disk), any other on the blocking pool.
+async fn run_work(work: Work, store: Arc<dyn AuthStore>) -> Result<Then, Ending> {
+    let ran = if work.weight() == Weight::Light && store.defers_flushes() {
+        let (ran, pending) = crate::store::deferring_flushes(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work.run(&*store)))
+        });
+        for flush in pending {
+            if let Err(e) = flush.wait().await {
+                return Err(Ending::Stop {
+                    failed: true,
+                    reason: format!("cannot flush the session's state to disk: {e}"),
+                    done: None,
+                });
+            }
+        }
+        ran.map(|then| (then, store.fenced()))
+            .map_err(|_| "it panicked".to_string())
+    } else {
+        tokio::task::spawn_blocking(move || {
+            let then = work.run(&*store);
+            (then, store.fenced())
+        })
+        .await
+        .map_err(|e| e.to_string())
+    };
+    match ran {
+        // Another node owns the session now: nothing of this step was
+        // written, and nothing more may go out from here (the new owner
+        // speaks for it).
+        Ok((_, true)) => Err(fenced()),
+        Ok((then, false)) => Ok(then),
+        Err(e) => Err(Ending::Stop {
+            failed: true,
+            reason: format!("background work failed: {e}"),
+            done: None,
+        }),
     }
 }
 

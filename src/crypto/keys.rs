@@ -39,10 +39,7 @@ impl KeyPair {
 
     /// X25519 Diffie-Hellman with a peer's public key.
     pub fn dh(&self, their_public: &[u8; 32]) -> [u8; 32] {
-        let secret = StaticSecret::from(self.private);
-        secret
-            .diffie_hellman(&PublicKey::from(*their_public))
-            .to_bytes()
+        super::x25519::x25519(&self.private, their_public)
     }
 
     /// XEdDSA signature over `message` with this key pair.

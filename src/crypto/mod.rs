@@ -5,6 +5,7 @@
 //! Must not touch: sockets, files, protocol state. Pure functions only.
 
 mod keys;
+mod x25519;
 mod xeddsa;
 
 pub use keys::KeyPair;

@@ -224,6 +224,13 @@ impl PreKeySignalMessage {
     pub fn serialized(&self) -> &[u8] {
         &self.serialized
     }
+
+    /// Only the sender's base key of `bytes` (which session the message
+    /// belongs to), without parsing the rest.
+    pub fn base_key_of(bytes: &[u8]) -> Option<[u8; 32]> {
+        let body = pb::PreKeySignalMessage::decode(check_version(bytes).ok()?).ok()?;
+        parse_public_key(body.base_key.as_deref()?).ok()
+    }
 }
 
 /// Length of the XEdDSA signature at the end of a `SenderKeyMessage`.
@@ -380,6 +387,12 @@ mod tests {
                 .prekey_id,
             None
         );
+        assert_eq!(
+            PreKeySignalMessage::base_key_of(m.serialized()),
+            Some([6; 32])
+        );
+        assert_eq!(PreKeySignalMessage::base_key_of(&m.serialized()[..9]), None);
+        assert_eq!(PreKeySignalMessage::base_key_of(&[]), None);
     }
 
     #[test]

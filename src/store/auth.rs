@@ -123,6 +123,15 @@ pub trait AuthStore: Send + Sync + fmt::Debug {
     fn fenced(&self) -> bool {
         false
     }
+
+    /// Whether this store's writes honour [`super::deferring_flushes`]:
+    /// inside it they return once their data is in the page cache, and
+    /// the caller awaits the flushes it gets back. A store that talks to
+    /// a server or waits for its own commits answers no, and light work
+    /// on it keeps to the blocking pool.
+    fn defers_flushes(&self) -> bool {
+        false
+    }
 }
 
 /// Where every session's auth state lives: one [`AuthStore`] per session

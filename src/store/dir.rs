@@ -146,6 +146,27 @@ impl SessionDir {
         }
     }
 
+    /// Like [`SessionDir::read`], from the data root's cache when hot: for
+    /// small files read far more often than written (LID mappings). Only
+    /// files that exist are remembered.
+    pub fn read_hot(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(hot) = &self.hot else {
+            return self.read(name);
+        };
+        let path = self.file_path(name)?;
+        match hot.get(&path) {
+            Ok(known) => Ok(Some(known.body)),
+            Err(miss) => {
+                let Some(body) = self.read(name)? else {
+                    return Ok(None);
+                };
+                let known = Known { body, slot: None };
+                hot.fill(miss, &path, known.clone());
+                Ok(Some(known.body))
+            }
+        }
+    }
+
     /// Forgets cached knowledge of `path` before it changes on disk;
     /// what was known of it.
     fn forget(&self, path: &Path) -> Option<Known> {
@@ -190,19 +211,32 @@ impl SessionDir {
                 let tmp = self
                     .path
                     .join(format!("{name}{TMP_MARKER}{:016x}", rand::random::<u64>()));
-                staged.push((tmp.clone(), path));
+                let was_cached = self.forget(&path).is_some();
+                staged.push((tmp.clone(), path, was_cached));
                 write_file(&tmp, bytes)?;
             }
             if flush_before_rename {
                 flush(&self.path)?;
             }
-            for (tmp, path) in &staged {
+            for (tmp, path, _) in &staged {
                 fs::rename(tmp, path).map_err(|e| StoreError::io(path, e))?;
             }
-            flush(&self.path)
+            flush_or_defer(&self.path)
         })();
+        if let (Ok(()), Some(hot)) = (&result, &self.hot) {
+            for ((_, path, was_cached), (_, bytes)) in staged.iter().zip(files) {
+                // As for slotted files: only what was read back stays.
+                if *was_cached {
+                    let known = Known {
+                        body: bytes.to_vec(),
+                        slot: None,
+                    };
+                    hot.put(path, known);
+                }
+            }
+        }
         if result.is_err() {
-            for (tmp, _) in &staged {
+            for (tmp, _, _) in &staged {
                 let _ = fs::remove_file(tmp);
             }
         }
@@ -225,7 +259,7 @@ impl SessionDir {
                     return Ok(None);
                 };
                 let known = Known {
-                    slot: (slot, seq),
+                    slot: Some((slot, seq)),
                     body,
                 };
                 hot.fill(miss, &path, known.clone());
@@ -234,24 +268,35 @@ impl SessionDir {
         }
     }
 
+    /// The newest version of slotted file `name`, read from disk and not
+    /// kept in the cache (large files read rarely).
+    pub fn read_slotted_uncached(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.file_path(name)?;
+        super::slots::read(&self.path, name)
+    }
+
     /// Writes new versions of several slotted files, each in place in its
     /// older slot, then one flush: after a crash each file reads as its
     /// old or its new version. The cache learns the new versions of files
-    /// it held only once they are durable.
+    /// it held once they are written (a deferred flush, see
+    /// [`super::deferring_flushes`], may complete after).
     pub fn write_slotted(&self, files: &[(&str, &[u8])]) -> Result<(), StoreError> {
         let mut written = Vec::with_capacity(files.len());
         for (name, bytes) in files {
             let path = self.file_path(name)?;
+            if super::group_sync::rewritten_again(&path) {
+                flush(&self.path)?;
+            }
             let cached = self.forget(&path);
             let was_cached = cached.is_some();
-            let newest = match cached {
-                Some(known) => Some(known.slot),
+            let newest = match cached.and_then(|known| known.slot) {
+                Some(slot) => Some(slot),
                 None => super::slots::newest(&self.path, name)?.map(|(slot, seq, _)| (slot, seq)),
             };
             let slot = super::slots::write_after(&self.path, name, bytes, newest)?;
             written.push((path, slot, was_cached));
         }
-        flush(&self.path)?;
+        flush_or_defer(&self.path)?;
         if let Some(hot) = &self.hot {
             for ((path, slot, was_cached), (_, bytes)) in written.into_iter().zip(files) {
                 // Only files read before while they existed stay: a record
@@ -260,7 +305,7 @@ impl SessionDir {
                 if was_cached {
                     let known = Known {
                         body: bytes.to_vec(),
-                        slot,
+                        slot: Some(slot),
                     };
                     hot.put(&path, known);
                 }
@@ -279,11 +324,24 @@ impl SessionDir {
     /// Deletes file `name`; a missing file is not an error.
     pub fn remove(&self, name: &str) -> Result<(), StoreError> {
         let path = self.file_path(name)?;
+        let _ = self.forget(&path);
         match fs::remove_file(&path) {
             Ok(()) => sync_dir(&self.path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(StoreError::io(path, e)),
         }
+    }
+
+    /// Deletes file `name` (if there is one) once everything written to
+    /// the directory before is on disk: after a crash it is either still
+    /// there or its successor is durable.
+    pub fn remove_after_flush(&self, name: &str) -> Result<(), StoreError> {
+        let path = self.file_path(name)?;
+        if !path.exists() {
+            return Ok(());
+        }
+        flush(&self.path)?;
+        self.remove(name)
     }
 
     /// Deletes the files whose names start with `prefix` and that were
@@ -310,6 +368,7 @@ impl SessionDir {
                 (Err(_), _) => false,
             };
             if old {
+                let _ = self.forget(&entry.path());
                 match fs::remove_file(entry.path()) {
                     Ok(()) => removed += 1,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -349,6 +408,12 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 /// Waits for a group flush of `dir`'s filesystem.
 fn flush(dir: &Path) -> Result<(), StoreError> {
     super::group_sync::flush(dir).map_err(|e| StoreError::io(dir, e))
+}
+
+/// A write's last flush: waited for here, or noted for the caller inside
+/// [`super::deferring_flushes`].
+fn flush_or_defer(dir: &Path) -> Result<(), StoreError> {
+    super::group_sync::flush_or_defer(dir).map_err(|e| StoreError::io(dir, e))
 }
 
 /// Makes a rename or delete in `dir` durable.
@@ -415,6 +480,27 @@ mod tests {
         let again = data.session("s").unwrap();
         again.create().unwrap();
         assert_eq!(again.read_slotted("peer").unwrap(), None);
+    }
+
+    #[test]
+    fn a_hot_whole_file_reads_its_latest_write_and_its_removal() {
+        let (_tmp, data) = data_dir();
+        let s = data.session("s").unwrap();
+        s.create().unwrap();
+        assert_eq!(s.read_hot("map").unwrap(), None);
+        s.write_all_damage_tolerant(&[("map", b"1")]).unwrap();
+        // Read back once: hot from here on.
+        assert_eq!(s.read_hot("map").unwrap().as_deref(), Some(&b"1"[..]));
+        s.write_atomic("map", b"2").unwrap();
+        assert_eq!(s.read_hot("map").unwrap().as_deref(), Some(&b"2"[..]));
+        s.write_all_damage_tolerant(&[("map", b"3")]).unwrap();
+        assert_eq!(s.read_hot("map").unwrap().as_deref(), Some(&b"3"[..]));
+        // The cache answers from memory: a file changed behind the
+        // store's back is not seen (nothing but `SessionDir` writes here).
+        fs::write(s.path().join("map"), b"behind").unwrap();
+        assert_eq!(s.read_hot("map").unwrap().as_deref(), Some(&b"3"[..]));
+        s.remove("map").unwrap();
+        assert_eq!(s.read_hot("map").unwrap(), None);
     }
 
     #[test]

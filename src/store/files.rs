@@ -1,8 +1,11 @@
 //! The file implementation of the auth store, the single-node default:
 //! one directory per session under the data root.
 //!
-//! `DATA/<id>/creds.json` (atomic replace), `prekeys.json` (a JSON array of
-//! `{"id", "private"}`, atomic replace), one two-slot file per peer
+//! `DATA/<id>/creds.json` (atomic replace), `prekeys.json.{a,b}` (a JSON
+//! array of `{"id", "private"}` in two slots, rewritten in place: every
+//! first message received drops a key, and a rename per drop allocated an
+//! inode and freed one; a whole `prekeys.json` an earlier version wrote is
+//! read until the first write replaces it), one two-slot file per peer
 //! device, `session-<user>[_lid].<device>.json.{a,b}` (rewritten in place,
 //! `slots`), and one tiny file per LID↔phone-number mapping and direction,
 //! `lid-of-<pn>` and `pn-of-<lid>` (a lookup reads one small file, never a
@@ -81,7 +84,13 @@ impl FileAuthStore {
     }
 
     fn stored_prekeys(&self) -> Result<Vec<StoredPreKey>, StoreError> {
-        match self.dir.read(PREKEYS_FILE)? {
+        // Not through the hot-file cache: read once per first message
+        // received, a few KiB that would push out the peers' records.
+        let bytes = match self.dir.read_slotted_uncached(PREKEYS_FILE)? {
+            Some(bytes) => Some(bytes),
+            None => self.dir.read(PREKEYS_FILE)?,
+        };
+        match bytes {
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| StoreError::Corrupt(format!("{PREKEYS_FILE}: {e}"))),
             None => Ok(Vec::new()),
@@ -91,7 +100,10 @@ impl FileAuthStore {
     fn write_prekeys(&self, keys: &[StoredPreKey]) -> Result<(), StoreError> {
         // Serializing plain data cannot fail.
         let json = serde_json::to_vec(keys).unwrap_or_default();
-        self.dir.write_atomic(PREKEYS_FILE, &json)
+        self.dir.write_slotted(&[(PREKEYS_FILE, &json)])?;
+        // The whole file an earlier version wrote goes once the slots
+        // hold its successor on disk.
+        self.dir.remove_after_flush(PREKEYS_FILE)
     }
 }
 
@@ -134,8 +146,10 @@ const MEDIA_PREFIX: &str = "media-";
 /// A mapping file's user, `None` when absent (or not digits: a damaged
 /// file is no mapping, learned again later).
 fn read_user(dir: &SessionDir, name: &str) -> Result<Option<String>, StoreError> {
+    // From the cache when hot: every send and receive checks the
+    // mappings it learned against these before writing them again.
     Ok(dir
-        .read(name)?
+        .read_hot(name)?
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .filter(|user| !user.is_empty() && user.bytes().all(|b| b.is_ascii_digit())))
 }
@@ -315,6 +329,7 @@ impl AuthStore for FileAuthStore {
 
     fn wipe(&self, tombstone: &[u8]) -> Result<(), StoreError> {
         self.save_creds(tombstone)?;
+        self.dir.remove_slotted(PREKEYS_FILE)?;
         self.dir.remove(PREKEYS_FILE)
     }
 
@@ -332,5 +347,9 @@ impl AuthStore for FileAuthStore {
 
     fn prune_media(&self, age: std::time::Duration) -> Result<usize, StoreError> {
         self.dir.remove_older_than(MEDIA_PREFIX, age)
+    }
+
+    fn defers_flushes(&self) -> bool {
+        true
     }
 }

@@ -9,21 +9,42 @@
 //! writer waiting at that moment, so the cost is shared (leader/follower:
 //! whoever finds no flush running performs the next one).
 //!
+//! A writer on an async task need not block a thread for that wait: inside
+//! [`deferring`], a write's last flush is only noted, and the caller gets
+//! a [`PendingFlush`] to await before it acts on what it wrote. A flusher
+//! thread per filesystem then leads the flushes such waiters need.
+//!
 //! Off Linux this falls back to `fsync` of the given paths.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
-use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 /// One filesystem's flush schedule.
-#[derive(Default)]
 struct Group {
     state: Mutex<Schedule>,
     done: Condvar,
+    /// Wakes the flusher thread when a deferred writer needs a flush.
+    wanted: Condvar,
+    /// The last completed flush, for async waiters.
+    completed: tokio::sync::watch::Sender<u64>,
     /// A directory of the filesystem, kept open: `syncfs` needs any
     /// descriptor on it, and opening one per flush cost two system calls.
     handle: OnceLock<File>,
+}
+
+impl Default for Group {
+    fn default() -> Group {
+        Group {
+            state: Mutex::default(),
+            done: Condvar::new(),
+            wanted: Condvar::new(),
+            completed: tokio::sync::watch::channel(0).0,
+            handle: OnceLock::new(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -33,9 +54,27 @@ struct Schedule {
     /// The last flush that has finished.
     completed: u64,
     running: bool,
+    /// The flush deferred writers wait for (the flusher thread's target).
+    requested: u64,
+    /// Whether the flusher thread runs.
+    flusher: bool,
     /// The outcome of each recent flush (errors only), by number.
     failed: Vec<(u64, String)>,
 }
+
+impl Schedule {
+    /// The outcome of flush `needed` once it has completed: an error if
+    /// it or any later completed flush failed.
+    fn outcome(&self, needed: u64) -> std::io::Result<()> {
+        match self.failed.iter().find(|(n, _)| *n >= needed) {
+            Some((_, e)) => Err(std::io::Error::other(e.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How many flushes' errors are kept for waiters that look late.
+const FAILURES_KEPT: u64 = 1024;
 
 /// Groups by filesystem (device number).
 fn group_for(path: &Path) -> std::io::Result<Arc<Group>> {
@@ -57,21 +96,157 @@ fn device_of(_path: &Path) -> std::io::Result<u64> {
     Ok(0)
 }
 
+fn lock(group: &Group) -> MutexGuard<'_, Schedule> {
+    group.state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Returns once everything written to `dir`'s filesystem before this call
 /// (file data, renames, deletions) is on disk.
 pub fn flush(dir: &Path) -> std::io::Result<()> {
+    #[cfg(test)]
+    WAITED.with(|w| w.set(w.get() + 1));
     let group = group_for(dir)?;
-    let mut s = group.state.lock().unwrap_or_else(|p| p.into_inner());
     // A flush already running may have begun before our write: we need
     // the next one.
-    let needed = s.started + 1;
+    let needed = lock(&group).started + 1;
+    wait_for(&group, dir, needed)
+}
+
+/// Like [`flush`], except inside [`deferring`] on this thread: then the
+/// flush is noted for the caller of `deferring` to await, and this
+/// returns at once. For a write's last flush only (one that nothing
+/// written after it depends on).
+pub fn flush_or_defer(dir: &Path) -> std::io::Result<()> {
+    // Elsewhere a flush syncs only the directory it is given, so a
+    // flusher thread could not stand in for every writer's own.
+    let deferred = DEFERRED.with(|d| d.borrow().is_some());
+    if !deferred || cfg!(not(target_os = "linux")) {
+        return flush(dir);
+    }
+    let group = group_for(dir)?;
+    let needed = lock(&group).started + 1;
+    DEFERRED.with(|d| {
+        if let Some(pending) = d.borrow_mut().as_mut() {
+            match pending.iter_mut().find(|p| Arc::ptr_eq(&p.group, &group)) {
+                Some(p) => p.needed = p.needed.max(needed),
+                None => pending.push(PendingFlush {
+                    group,
+                    dir: dir.to_path_buf(),
+                    needed,
+                }),
+            }
+        }
+    });
+    Ok(())
+}
+
+thread_local! {
+    /// The flushes noted inside [`deferring`] on this thread.
+    static DEFERRED: RefCell<Option<Vec<PendingFlush>>> = const { RefCell::new(None) };
+    /// Flushes waited for on this thread (for the tests).
+    #[cfg(test)]
+    static WAITED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// The files rewritten in place inside [`deferring`] on this thread.
+    static REWRITTEN: RefCell<Vec<PathBuf>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Notes that `path` is about to be rewritten in place; true when it was
+/// already, inside the same [`deferring`] on this thread. Its caller then
+/// flushes first: a two-slot file overwrites its older slot, and a second
+/// write before the first is on disk would overwrite the only durable one.
+pub fn rewritten_again(path: &Path) -> bool {
+    if DEFERRED.with(|d| d.borrow().is_none()) {
+        return false;
+    }
+    REWRITTEN.with(|r| {
+        let mut r = r.borrow_mut();
+        if r.iter().any(|p| p == path) {
+            return true;
+        }
+        r.push(path.to_path_buf());
+        false
+    })
+}
+
+/// Runs `work` with its writes' last flushes deferred: their data is in
+/// the page cache when it returns, and on disk once every returned
+/// [`PendingFlush`] has completed. Nothing that depends on those writes
+/// being durable may happen before.
+pub fn deferring<T>(work: impl FnOnce() -> T) -> (T, Vec<PendingFlush>) {
+    /// Leaves deferral mode even if `work` unwinds.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            DEFERRED.with(|d| d.borrow_mut().take());
+            REWRITTEN.with(|r| r.borrow_mut().clear());
+        }
+    }
+    DEFERRED.with(|d| *d.borrow_mut() = Some(Vec::new()));
+    let reset = Reset;
+    let out = work();
+    let pending = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+    drop(reset);
+    (out, pending)
+}
+
+/// A flush that deferred writes need before they count as durable.
+pub struct PendingFlush {
+    group: Arc<Group>,
+    dir: PathBuf,
+    needed: u64,
+}
+
+impl PendingFlush {
+    /// Completes once the flush has (the flusher thread leads it, so no
+    /// thread of the caller's blocks meanwhile); an error if it failed.
+    pub async fn wait(self) -> std::io::Result<()> {
+        let mut completed = self.group.completed.subscribe();
+        {
+            let mut s = lock(&self.group);
+            if s.completed >= self.needed {
+                return s.outcome(self.needed);
+            }
+            s.requested = s.requested.max(self.needed);
+            if !s.flusher {
+                start_flusher(self.group.clone(), self.dir.clone())?;
+                s.flusher = true;
+            }
+            self.group.wanted.notify_one();
+        }
+        // The sender lives in the group, which this waiter holds.
+        let _ = completed.wait_for(|c| *c >= self.needed).await;
+        lock(&self.group).outcome(self.needed)
+    }
+}
+
+/// The thread that leads the flushes deferred writers wait for (one per
+/// filesystem, for the life of the process). `dir` is any directory on
+/// it: `syncfs` flushes the whole filesystem.
+fn start_flusher(group: Arc<Group>, dir: PathBuf) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("wasp-flusher".into())
+        .spawn(move || loop {
+            let target = {
+                let mut s = lock(&group);
+                while s.requested <= s.completed {
+                    s = group.wanted.wait(s).unwrap_or_else(|p| p.into_inner());
+                }
+                s.requested
+            };
+            // Its outcome reaches each waiter through the schedule.
+            let _ = wait_for(&group, &dir, target);
+        })
+        .map(drop)
+}
+
+/// Waits until flush number `needed` has completed, leading flushes when
+/// none is running.
+fn wait_for(group: &Group, dir: &Path, needed: u64) -> std::io::Result<()> {
+    let mut s = lock(group);
     let mut yielded = false;
     loop {
         if s.completed >= needed {
-            return match s.failed.iter().find(|(n, _)| *n >= needed) {
-                Some((_, e)) => Err(std::io::Error::other(e.clone())),
-                None => Ok(()),
-            };
+            return s.outcome(needed);
         }
         if !s.running && !yielded {
             // Before leading, let writers about to flush reach this point
@@ -81,7 +256,7 @@ pub fn flush(dir: &Path) -> std::io::Result<()> {
             yielded = true;
             drop(s);
             std::thread::yield_now();
-            s = group.state.lock().unwrap_or_else(|p| p.into_inner());
+            s = lock(group);
             continue;
         }
         if !s.running {
@@ -89,15 +264,16 @@ pub fn flush(dir: &Path) -> std::io::Result<()> {
             s.started += 1;
             let number = s.started;
             drop(s);
-            let result = sync_filesystem(&group, dir);
-            s = group.state.lock().unwrap_or_else(|p| p.into_inner());
+            let result = sync_filesystem(group, dir);
+            s = lock(group);
             s.running = false;
             s.completed = number;
-            s.failed.retain(|(n, _)| *n + 64 > number);
+            s.failed.retain(|(n, _)| *n + FAILURES_KEPT > number);
             if let Err(e) = result {
                 s.failed.push((number, e.to_string()));
             }
             group.done.notify_all();
+            group.completed.send_replace(number);
             continue;
         }
         s = group.done.wait(s).unwrap_or_else(|p| p.into_inner());
@@ -159,5 +335,71 @@ mod tests {
         let s = group.state.lock().unwrap();
         // Not `!s.running`: another test's flush may be under way right now.
         assert!(s.completed > before, "no flush completed");
+    }
+
+    /// Flushes this thread has waited for (each test runs on a thread of
+    /// its own).
+    fn waited_here() -> u64 {
+        WAITED.with(|w| w.get())
+    }
+
+    fn completed(path: &Path) -> u64 {
+        group_for(path).unwrap().state.lock().unwrap().completed
+    }
+
+    #[tokio::test]
+    async fn a_deferred_flush_is_awaited_not_waited_for() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().to_path_buf();
+        let base = waited_here();
+        let ((), pending) = deferring(|| {
+            std::fs::write(path.join("f"), b"x").unwrap();
+            flush_or_defer(&path).unwrap();
+        });
+        assert_eq!(pending.len(), 1, "the flush was not noted");
+        assert_eq!(waited_here(), base, "the deferred flush was waited for");
+        let needed = pending[0].needed;
+        for flush in pending {
+            flush.wait().await.unwrap();
+        }
+        assert!(completed(&path) >= needed);
+        // The mode ends with the call.
+        assert!(DEFERRED.with(|d| d.borrow().is_none()));
+    }
+
+    #[tokio::test]
+    async fn the_flusher_thread_leads_when_nobody_else_flushes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().to_path_buf();
+        let ((), pending) = deferring(|| flush_or_defer(&path).unwrap());
+        let needed = pending[0].needed;
+        // Not waited for by this thread: a flush numbered `needed` runs
+        // only because the waiter asked the flusher thread for it.
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            pending.into_iter().next().unwrap().wait(),
+        )
+        .await;
+        assert!(matches!(waited, Ok(Ok(()))), "{waited:?}");
+        assert!(completed(&path) >= needed);
+    }
+
+    #[test]
+    fn a_file_rewritten_twice_while_deferred_is_flushed_in_between() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = crate::store::SessionDir::at(tmp.path().join("s"));
+        dir.create().unwrap();
+        dir.write_slotted(&[("peer", b"v0")]).unwrap();
+        let base = waited_here();
+        let ((), _pending) = deferring(|| {
+            dir.write_slotted(&[("peer", b"v1")]).unwrap();
+            dir.write_slotted(&[("other", b"v1")]).unwrap();
+            assert_eq!(waited_here(), base, "a first write waited for its flush");
+            // v2 overwrites the slot holding v0, the last durable version:
+            // v1 must be on disk first.
+            dir.write_slotted(&[("peer", b"v2")]).unwrap();
+            assert_eq!(waited_here(), base + 1, "no flush before the rewrite");
+        });
+        assert_eq!(dir.read_slotted("peer").unwrap().unwrap(), b"v2");
     }
 }

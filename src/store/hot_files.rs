@@ -1,5 +1,6 @@
 //! A bounded cache of the small files every message reads and rewrites:
-//! slotted state (Signal sessions, sender keys).
+//! slotted state (Signal sessions, sender keys) and the LID mappings a
+//! send or a receive checks before it writes them again.
 //!
 //! Without it a text sent and received read each peer's two slots from
 //! disk several times (`wasp bench` under strace: ~36 `open` calls per
@@ -7,8 +8,9 @@
 //! written). Every file of the data root is written by this process
 //! alone, through `SessionDir`, which keeps the cache in step: a write
 //! drops the entry before it touches the disk and, for a file the cache
-//! held, puts the new version back once it is durable; a failed write
-//! leaves no entry, so the next read goes to the disk. An entry also
+//! held, puts the new version back once it is written (and its flush
+//! done, or deferred to the caller: `group_sync`); a failed write leaves
+//! no entry, so the next read goes to the disk. An entry also
 //! remembers which slot holds the newest version, so a write needs no
 //! read of the slots' headers.
 //!
@@ -31,13 +33,14 @@ use std::sync::Mutex;
 /// keeps for the process itself (`host::capacity`'s base reserve).
 pub const HOT_FILES_BUDGET: usize = 4 << 20;
 
-/// What the cache knows of one slotted file.
+/// What the cache knows of one file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Known {
     /// The newest version's contents.
     pub body: Vec<u8>,
-    /// The slot holding it and its sequence number.
-    pub slot: (usize, u64),
+    /// For a slotted file, the slot holding it and its sequence number;
+    /// none for a file replaced whole (renamed into place).
+    pub slot: Option<(usize, u64)>,
 }
 
 /// The cache (see the module doc).
@@ -200,7 +203,7 @@ mod tests {
     fn known(body: &[u8]) -> Known {
         Known {
             body: body.to_vec(),
-            slot: (0, 1),
+            slot: Some((0, 1)),
         }
     }
 

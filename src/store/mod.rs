@@ -38,6 +38,7 @@ pub use auth::{AuthStore, AuthStores};
 pub use dir::{DataDir, SessionDir};
 pub use error::StoreError;
 pub use files::{peer_file, FileAuthStore, FileStores, CREDS_FILE, PREKEYS_FILE};
+pub use group_sync::{deferring as deferring_flushes, PendingFlush};
 pub use leases::Leases;
 pub use modes::create_private_file;
 pub use names::valid_session_id;

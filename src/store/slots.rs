@@ -117,9 +117,11 @@ pub fn write_after(
         .truncate(false)
         .open(path)
         .map_err(|e| StoreError::io(path, e))?;
+    // No truncation: the header's length says where the version ends,
+    // and bytes an older, longer version left after it are never read.
+    // (Truncating cost an `ftruncate` per write: a journaled inode change,
+    // 3% of serve's CPU per text.)
     file.write_all(&out).map_err(|e| StoreError::io(path, e))?;
-    file.set_len(out.len() as u64)
-        .map_err(|e| StoreError::io(path, e))?;
     if cfg!(not(target_os = "linux")) {
         file.sync_all().map_err(|e| StoreError::io(path, e))?;
     }
@@ -143,6 +145,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_shorter_version_reads_back_without_the_tail_before_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        write(dir, "s", b"a long first version").unwrap();
+        write(dir, "s", b"a long second version").unwrap();
+        write(dir, "s", b"3").unwrap();
+        assert_eq!(read(dir, "s").unwrap().as_deref(), Some(&b"3"[..]));
+        write(dir, "s", b"4").unwrap();
+        assert_eq!(read(dir, "s").unwrap().as_deref(), Some(&b"4"[..]));
+    }
+
+    #[test]
     fn versions_alternate_and_a_torn_write_falls_back() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
@@ -151,11 +165,11 @@ mod tests {
         write(dir, "s", b"two, longer").unwrap();
         write(dir, "s", b"3").unwrap();
         assert_eq!(read(dir, "s").unwrap().as_deref(), Some(&b"3"[..]));
-        // Tear the newest slot (slot a holds versions 1 and 3).
+        // Tear the newest slot (slot a holds versions 1 and 3): the one
+        // byte of its body (what follows is the tail of version 1).
         let a = dir.join("s.a");
         let mut bytes = fs::read(&a).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0xff;
+        bytes[HEADER] ^= 0xff;
         fs::write(&a, &bytes).unwrap();
         assert_eq!(
             read(dir, "s").unwrap().as_deref(),

@@ -77,21 +77,55 @@ impl Ctx {
 /// Completion signal for a command that ends or changes the session.
 pub type Done = oneshot::Sender<Result<(), ClientError>>;
 
-/// CPU-heavy or disk work that must not run on the async workers. It gets
-/// the session's store and returns what to do with its result, addressed
-/// to the feature that asked for it.
-pub struct Work(Box<WorkFn>);
+/// A step's CPU and disk work: on the blocking pool, or in place when it
+/// is light ([`Weight`]). It gets the session's store and returns what to
+/// do with its result, addressed to the feature that asked for it.
+pub struct Work {
+    work: Box<WorkFn>,
+    weight: Weight,
+}
 
 type WorkFn = dyn FnOnce(&dyn AuthStore) -> Then + Send;
 
+/// Where a step's [`Work`] may run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weight {
+    /// The blocking pool.
+    Heavy,
+    /// Light enough for the session's own task: tens of microseconds of
+    /// CPU (a ratchet step, not an X3DH), reads of records the store
+    /// likely caches, and writes whose only wait is their last flush.
+    /// Where the store defers flushes ([`AuthStore::defers_flushes`]) the
+    /// session runs it in place and awaits the flush without a thread
+    /// hop; elsewhere it takes the blocking pool like heavy work.
+    Light,
+}
+
 impl Work {
+    /// Work for the blocking pool.
     pub fn new(work: impl FnOnce(&dyn AuthStore) -> Then + Send + 'static) -> Self {
-        Work(Box::new(work))
+        Work::weighing(Weight::Heavy, work)
     }
 
-    /// Does the work (slow: call it from `spawn_blocking`).
+    /// Work of the given weight.
+    pub fn weighing(
+        weight: Weight,
+        work: impl FnOnce(&dyn AuthStore) -> Then + Send + 'static,
+    ) -> Self {
+        Work {
+            work: Box::new(work),
+            weight,
+        }
+    }
+
+    /// Where it may run.
+    pub fn weight(&self) -> Weight {
+        self.weight
+    }
+
+    /// Does the work (from `spawn_blocking`, unless it is light).
     pub fn run(self, store: &dyn AuthStore) -> Then {
-        (self.0)(store)
+        (self.work)(store)
     }
 }
 
@@ -136,9 +170,10 @@ pub enum Action {
     Send(Node),
     /// Send, then report the outcome to the caller.
     SendFor(Node, Done),
-    /// Run this off the async workers, then feed its continuation back to
-    /// the protocol before anything else reaches it; the actions that
-    /// returns come before the ones after this.
+    /// Run this off the async workers (or in place, when light and the
+    /// store defers its flushes: see [`Weight`]), then feed its
+    /// continuation back to the protocol before anything else reaches it;
+    /// the actions that returns come before the ones after this.
     Blocking(Work),
     /// Start this on a task of its own, beside the session.
     Detach(Detached),

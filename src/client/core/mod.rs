@@ -22,7 +22,9 @@ mod feature;
 mod iq;
 mod tracker;
 
-pub use context::{Action, Ctx, Detached, Done, Ending, Features, Handle, Phase, Then, Work};
+pub use context::{
+    Action, Ctx, Detached, Done, Ending, Features, Handle, Phase, Then, Weight, Work,
+};
 pub use feature::Feature;
 pub use iq::{expect_result, IqSpec};
 pub use tracker::IqTracker;

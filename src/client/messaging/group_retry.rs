@@ -23,7 +23,7 @@ use super::keys::{device_identity, OwnKeys};
 use super::peers;
 use super::sender_keys;
 use super::state::{Messaging, PendingSend};
-use crate::client::core::{Action, Ctx, Then, Work};
+use crate::client::core::{Action, Ctx, Then, Weight, Work};
 use crate::client::events::Event;
 use crate::client::groups::AddressingMode;
 use crate::client::ClientError;
@@ -112,6 +112,7 @@ impl Messaging {
         self.send_step(
             ctx,
             id,
+            Weight::Heavy,
             move |store, keys, message| {
                 let result = encrypt_for_member(store, keys, message, &target, &bundles);
                 (result, target)

@@ -32,7 +32,7 @@ use super::peers;
 use super::sender_keys;
 use super::state::{Messaging, PendingSend, SendReply};
 use super::usync::DeviceQuery;
-use crate::client::core::{Action, Ctx, Phase, Then, Work};
+use crate::client::core::{Action, Ctx, Phase, Then, Weight, Work};
 use crate::client::events::Event;
 use crate::client::groups::{AddressingMode, GroupInfo, GroupInfoQuery};
 use crate::client::ClientError;
@@ -214,6 +214,7 @@ impl Messaging {
         self.send_step(
             ctx,
             id,
+            Weight::Heavy,
             move |store, keys, message| {
                 let result = prepare(store, keys, message, &route, bundles.as_ref());
                 (result, route)

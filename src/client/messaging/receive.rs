@@ -3,23 +3,38 @@
 //! is stored with its plaintext, so one whose report a crash cut short
 //! is reported when the server delivers it again (at least once).
 //!
-//! Disk and crypto run as [`Action::Blocking`] work, so the run loop
-//! handles one incoming message completely before the next: offline
-//! messages are reported in the order the server delivered them.
+//! Disk and crypto run as [`Action::Blocking`] work (light for a `msg`,
+//! heavy for a `pkmsg`), so the run loop handles one incoming message
+//! completely before the next: offline messages are reported in the
+//! order the server delivered them.
 
 use super::decrypt::{self, Incoming, Received};
 use super::history_sync;
 use super::keys::OwnKeys;
 use super::receipts;
 use super::state::Messaging;
-use crate::client::core::{envelope, Action, Ctx, Then, Work};
+use crate::client::core::{envelope, Action, Ctx, Then, Weight, Work};
 use crate::client::events::Event;
 use crate::client::ClientError;
+use crate::signal::PreKeySignalMessage;
 use crate::types::MessageId;
 use crate::wire::Node;
 
 /// How many reported text ids a session keeps in memory.
 const REPORTED_KEPT: usize = 4;
+
+/// How many started sessions a session remembers (`Messaging::started`).
+const STARTED_KEPT: usize = 16;
+
+/// What `Messaging::started` keeps of a `pkmsg`'s session: the first 8
+/// bytes of its base key (random per session; a collision only makes an
+/// X3DH run as light work).
+fn started_tag(pkmsg: &[u8]) -> Option<u64> {
+    let key = PreKeySignalMessage::base_key_of(pkmsg)?;
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&key[..8]);
+    Some(u64::from_le_bytes(first))
+}
 
 impl Messaging {
     /// Whether to report text `id` (`again`: delivered again after it was
@@ -38,6 +53,39 @@ impl Messaging {
             self.reported.pop_front();
         }
         true
+    }
+
+    /// A `msg` is a ratchet step with a session we have (light), and so
+    /// is a `pkmsg` of a session this process saw started (the sender
+    /// repeats the prekey header until we answer). Any other `pkmsg` may
+    /// start one: X3DH, and our used prekey removed (heavy).
+    fn decrypt_weight(&self, incoming: &Incoming) -> Weight {
+        match &incoming.enc {
+            Some((kind, _)) if kind == "msg" => Weight::Light,
+            Some((kind, bytes)) if kind == "pkmsg" => match started_tag(bytes) {
+                Some(tag) if self.started.contains(&tag) => Weight::Light,
+                _ => Weight::Heavy,
+            },
+            _ => Weight::Heavy,
+        }
+    }
+
+    /// Notes the session a decrypted `pkmsg` belongs to.
+    fn note_started(&mut self, incoming: &Incoming) {
+        let Some(tag) = incoming
+            .enc
+            .as_ref()
+            .filter(|(kind, _)| kind == "pkmsg")
+            .and_then(|(_, bytes)| started_tag(bytes))
+        else {
+            return;
+        };
+        if !self.started.contains(&tag) {
+            if self.started.len() >= STARTED_KEPT {
+                self.started.remove(0);
+            }
+            self.started.push(tag);
+        }
     }
 
     /// An incoming `<message>`: decrypt it off the async workers.
@@ -59,7 +107,8 @@ impl Messaging {
         };
         self.device_lists
             .saw_device(&incoming.from.user_jid(), incoming.from.device());
-        vec![Action::Blocking(Work::new(move |store| {
+        let weight = self.decrypt_weight(&incoming);
+        vec![Action::Blocking(Work::weighing(weight, move |store| {
             let result = decrypt::receive(store, &keys, &incoming);
             Then::to::<Messaging>(move |m, ctx, _| m.on_received(ctx, incoming, result))
         }))]
@@ -77,6 +126,9 @@ impl Messaging {
         let own = ctx
             .own_device()
             .is_some_and(|d| d.same_user(&incoming.from));
+        if matches!(&result, Ok(r) if !matches!(r, Received::Failed { .. })) {
+            self.note_started(&incoming);
+        }
         match result {
             Ok(Received::Text {
                 message,
@@ -131,5 +183,60 @@ impl Messaging {
                 Vec::new()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signal::SignalMessage;
+    use crate::types::DeviceAddress;
+
+    fn incoming(kind: &str, bytes: Vec<u8>) -> Incoming {
+        Incoming {
+            id: MessageId::from("M1"),
+            from: DeviceAddress::parse("5511999990000:3@s.whatsapp.net").unwrap(),
+            recipient: None,
+            sender_alt: None,
+            timestamp: 0,
+            push_name: None,
+            enc: Some((kind.to_string(), bytes)),
+        }
+    }
+
+    fn pkmsg(base_key: [u8; 32]) -> Vec<u8> {
+        let inner = SignalMessage::new(&[1; 32], [2; 32], 0, 0, b"x".to_vec(), &[3; 32], &[4; 32]);
+        PreKeySignalMessage::new(1, Some(2), 3, base_key, [5; 32], inner)
+            .serialized()
+            .to_vec()
+    }
+
+    #[test]
+    fn only_a_pkmsg_that_may_start_a_session_is_heavy() {
+        let mut m = Messaging::default();
+        assert_eq!(
+            m.decrypt_weight(&incoming("msg", vec![1, 2])),
+            Weight::Light
+        );
+        let first = incoming("pkmsg", pkmsg([7; 32]));
+        assert_eq!(m.decrypt_weight(&first), Weight::Heavy);
+        m.note_started(&first);
+        // The sender repeats the header until we answer: a ratchet step.
+        assert_eq!(m.decrypt_weight(&first), Weight::Light);
+        // Another session (another base key), or bytes that do not parse.
+        assert_eq!(
+            m.decrypt_weight(&incoming("pkmsg", pkmsg([8; 32]))),
+            Weight::Heavy
+        );
+        assert_eq!(
+            m.decrypt_weight(&incoming("pkmsg", vec![0x33])),
+            Weight::Heavy
+        );
+        // The memory is bounded: the oldest session goes first.
+        for key in 0..STARTED_KEPT as u8 {
+            m.note_started(&incoming("pkmsg", pkmsg([100 + key; 32])));
+        }
+        assert_eq!(m.started.len(), STARTED_KEPT);
+        assert_eq!(m.decrypt_weight(&first), Weight::Heavy);
     }
 }

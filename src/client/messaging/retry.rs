@@ -67,6 +67,6 @@ impl Messaging {
                 ack_deadline: None,
             },
         );
-        self.first_pass(ctx, id.clone(), true)
+        self.first_pass(ctx, id.clone(), super::send::Pass::Retry)
     }
 }

@@ -14,7 +14,7 @@ use super::encrypt::{self, Encrypted, Outgoing, Prepared};
 use super::keys::{device_identity, OwnKeys};
 use super::state::{Messaging, PendingSend, SendReply};
 use super::usync::DeviceQuery;
-use crate::client::core::{Action, Ctx, Phase, Then, Work};
+use crate::client::core::{Action, Ctx, Phase, Then, Weight, Work};
 use crate::client::events::{Event, SentMessage};
 use crate::client::ClientError;
 use crate::proto::text::Quote;
@@ -96,6 +96,17 @@ fn fan_out(
     );
     out.devices.dedup();
     out
+}
+
+/// Where a send's first pass starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Pass {
+    /// Device lists from the session's cache.
+    CachedLists,
+    /// Device lists a query just brought.
+    FreshLists,
+    /// A resend to a device that lost our session: drop ours first.
+    Retry,
 }
 
 /// Whether the stanza's `to` is in our account's namespace (the server
@@ -297,7 +308,7 @@ impl Messaging {
         let lists_known = !pending.devices.is_empty() && on_own_namespace(&pending.to, &own);
         self.pending.insert(id.clone(), pending);
         if lists_known {
-            return self.first_pass(ctx, id, false);
+            return self.first_pass(ctx, id, Pass::CachedLists);
         }
         let mut users = vec![chat.clone()];
         if own_user != chat {
@@ -314,7 +325,8 @@ impl Messaging {
     /// learned (LID mappings, sessions moved to LID addresses), then
     /// encrypt with the sessions we have, or learn which bundles to fetch
     /// (after dropping the sessions first, for a resend).
-    pub(super) fn first_pass(&mut self, ctx: &Ctx, id: MessageId, forget: bool) -> Vec<Action> {
+    pub(super) fn first_pass(&mut self, ctx: &Ctx, id: MessageId, pass: Pass) -> Vec<Action> {
+        let forget = pass == Pass::Retry;
         let (mappings, moves) = match self.pending.get_mut(&id) {
             Some(p) => (
                 std::mem::take(&mut p.mappings),
@@ -322,7 +334,16 @@ impl Messaging {
             ),
             None => (Vec::new(), Vec::new()),
         };
-        self.send_work(ctx, id, move |store, keys, message, devices| {
+        // With lists from the cache, what they teach is on disk already
+        // (read back from the cache, not written) and encrypting is a
+        // ratchet step per device: light. Fresh lists may create mapping
+        // files and a resend deletes sessions: heavy (creating a file can
+        // wait on the disk for the inode tables).
+        let weight = match pass {
+            Pass::CachedLists => Weight::Light,
+            Pass::FreshLists | Pass::Retry => Weight::Heavy,
+        };
+        self.send_work(ctx, id, weight, move |store, keys, message, devices| {
             learn(store, &mappings, &moves)?;
             if forget {
                 encrypt::forget_sessions(store, devices)?;
@@ -337,6 +358,7 @@ impl Messaging {
         &mut self,
         ctx: &Ctx,
         id: MessageId,
+        weight: Weight,
         work: impl FnOnce(
                 &dyn AuthStore,
                 &OwnKeys,
@@ -354,6 +376,7 @@ impl Messaging {
         self.send_step(
             ctx,
             id,
+            weight,
             move |store, keys, message| work(store, keys, message, &devices),
             |m, ctx, id, result, now| m.on_prepared(ctx, id, result, now),
         )
@@ -409,7 +432,7 @@ impl Messaging {
         pending.wire = fanout.wire;
         pending.to = fanout.to;
         self.pending.insert(id.clone(), pending);
-        self.first_pass(ctx, id, false)
+        self.first_pass(ctx, id, Pass::FreshLists)
     }
 
     /// Encrypted, or we know which devices lack a session: fetch their
@@ -457,9 +480,15 @@ impl Messaging {
                 return Vec::new();
             }
         };
-        self.send_work(ctx, id, move |store, keys, message, devices| {
-            encrypt::encrypt(store, keys, message, devices, &bundles).map(Prepared::Encrypted)
-        })
+        // X3DH with each new device: heavy.
+        self.send_work(
+            ctx,
+            id,
+            Weight::Heavy,
+            move |store, keys, message, devices| {
+                encrypt::encrypt(store, keys, message, devices, &bundles).map(Prepared::Encrypted)
+            },
+        )
     }
 
     /// Every copy is encrypted and its session stored: send the stanza.

@@ -13,7 +13,7 @@ use super::device_lists::DeviceLists;
 use super::encrypt::Outgoing;
 use super::group_members::GroupMembers;
 use super::keys::OwnKeys;
-use crate::client::core::{Action, Ctx, Then, Work};
+use crate::client::core::{Action, Ctx, Then, Weight, Work};
 use crate::client::events::SentMessage;
 use crate::client::ClientError;
 use crate::store::AuthStore;
@@ -82,6 +82,10 @@ pub struct Messaging {
     /// delivered again (its receipt lost with the connection) is not
     /// reported twice.
     pub(super) reported: VecDeque<MessageId>,
+    /// The base keys (first 8 bytes) of the last sessions peers started
+    /// with a `pkmsg` that this process decrypted, newest last: their
+    /// next `pkmsg`s are ratchet steps, not X3DH (`receive`).
+    pub(super) started: Vec<u64>,
 }
 
 impl Messaging {
@@ -108,13 +112,14 @@ impl Messaging {
         }
     }
 
-    /// Blocking `work` on pending send `id`, with our keys and its
-    /// message; its result comes back to `then` on the session. Without
-    /// the send or our keys (logged out meanwhile) the send fails.
+    /// Blocking `work` of `weight` on pending send `id`, with our keys
+    /// and its message; its result comes back to `then` on the session.
+    /// Without the send or our keys (logged out meanwhile) the send fails.
     pub(super) fn send_step<R: Send + 'static>(
         &mut self,
         ctx: &Ctx,
         id: MessageId,
+        weight: Weight,
         work: impl FnOnce(&dyn AuthStore, &OwnKeys, &Outgoing) -> R + Send + 'static,
         then: impl FnOnce(&mut Messaging, &mut Ctx, MessageId, R, Instant) -> Vec<Action>
             + Send
@@ -125,7 +130,7 @@ impl Messaging {
             return Vec::new();
         };
         let message = pending.message.clone();
-        vec![Action::Blocking(Work::new(move |store| {
+        vec![Action::Blocking(Work::weighing(weight, move |store| {
             let result = work(store, &keys, &message);
             Then::to::<Messaging>(move |m, ctx, now| then(m, ctx, id, result, now))
         }))]
