@@ -482,11 +482,17 @@ mod tests {
         assert_eq!(again.read_slotted("peer").unwrap(), None);
     }
 
-    #[test]
-    fn a_hot_whole_file_reads_its_latest_write_and_its_removal() {
-        let (_tmp, data) = data_dir();
+    /// Session `s` of a fresh data root, created.
+    fn created_session() -> (tempfile::TempDir, SessionDir) {
+        let (tmp, data) = data_dir();
         let s = data.session("s").unwrap();
         s.create().unwrap();
+        (tmp, s)
+    }
+
+    #[test]
+    fn a_hot_whole_file_reads_its_latest_write_and_its_removal() {
+        let (_tmp, s) = created_session();
         assert_eq!(s.read_hot("map").unwrap(), None);
         s.write_all_damage_tolerant(&[("map", b"1")]).unwrap();
         // Read back once: hot from here on.
