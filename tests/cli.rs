@@ -129,27 +129,13 @@ async fn serve_on_a_public_listener_refuses_internal_webhooks() {
     }
 }
 
-/// The load harness end to end at a tiny size: it starts its own
-/// simulator and serve processes, links sessions over HTTP, restores them
-/// and writes a JSON report with the figures the README promises.
-#[test]
-fn the_bench_harness_writes_a_report() {
-    let dir = tempfile::tempdir().unwrap();
-    let out_file = dir.path().join("bench.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_wasp"))
-        .args([
-            "bench",
-            "--sessions",
-            "1,3",
-            "--idle-secs",
-            "1",
-            "--messages",
-            "20",
-        ])
+/// Runs a `wasp bench` command with its report written into `dir`; its
+/// standard output and the report, once it succeeded.
+fn bench_report(mut bench: Command, dir: &std::path::Path) -> (String, serde_json::Value) {
+    let out_file = dir.join("bench.json");
+    let out = bench
         .arg("--out")
         .arg(&out_file)
-        .arg("--data")
-        .arg(dir.path().join("data"))
         .output()
         .expect("wasp runs");
     assert!(
@@ -157,8 +143,23 @@ fn the_bench_harness_writes_a_report() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    let report = serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), report)
+}
+
+/// The load harness end to end at a tiny size: it starts its own
+/// simulator and serve processes, links sessions over HTTP, restores them
+/// and writes a JSON report with the figures the README promises.
+#[test]
+fn the_bench_harness_writes_a_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_wasp"));
+    bench
+        .args(["bench", "--sessions", "1,3", "--idle-secs", "1"])
+        .args(["--messages", "20"])
+        .arg("--data")
+        .arg(dir.path().join("data"));
+    let (_, report) = bench_report(bench, dir.path());
     let steps = report["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 2);
     assert_eq!(steps[1]["sessions"], 3);
@@ -175,23 +176,12 @@ fn the_bench_harness_writes_a_report() {
 #[test]
 fn the_bench_harness_measures_over_tls_side_by_side() {
     let dir = tempfile::tempdir().unwrap();
-    let out_file = dir.path().join("bench.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_wasp"))
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_wasp"));
+    bench
         .args(["bench", "--tls", "--sessions", "1,2", "--idle-secs", "1"])
-        .args(["--messages", "4"])
-        .arg("--out")
-        .arg(&out_file)
-        .output()
-        .expect("wasp runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        .args(["--messages", "4"]);
+    let (stdout, report) = bench_report(bench, dir.path());
     assert!(stdout.contains("wss per session"), "{stdout}");
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
     for run in ["ws", "wss"] {
         assert_eq!(report[run]["steps"][1]["sessions"], 2, "{run}");
         assert_eq!(report[run]["messaging"]["messages"], 4, "{run}");

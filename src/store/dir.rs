@@ -150,20 +150,47 @@ impl SessionDir {
     /// small files read far more often than written (LID mappings). Only
     /// files that exist are remembered.
     pub fn read_hot(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(hot) = &self.hot else {
-            return self.read(name);
-        };
+        self.read_through(name, || {
+            Ok(self.read(name)?.map(|body| Known { body, slot: None }))
+        })
+    }
+
+    /// `name`'s contents from the data root's cache, or else as `load`
+    /// finds them on disk, then kept in the cache. Absent files are not
+    /// remembered: an idle session's lookups at login would fill the
+    /// cache for nothing.
+    fn read_through(
+        &self,
+        name: &str,
+        load: impl FnOnce() -> Result<Option<Known>, StoreError>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.file_path(name)?;
+        let Some(hot) = &self.hot else {
+            return Ok(load()?.map(|known| known.body));
+        };
         match hot.get(&path) {
             Ok(known) => Ok(Some(known.body)),
             Err(miss) => {
-                let Some(body) = self.read(name)? else {
+                let Some(known) = load()? else {
                     return Ok(None);
                 };
-                let known = Known { body, slot: None };
                 hot.fill(miss, &path, known.clone());
                 Ok(Some(known.body))
             }
+        }
+    }
+
+    /// After a write: the new contents of the files the cache held before
+    /// (`was_cached`) go back into it. Only files read back while they
+    /// existed stay: a record written once (a session's first message,
+    /// such as the phone's key share at linking) is not hot.
+    fn keep_written(&self, path: &Path, was_cached: bool, body: &[u8], slot: Option<(usize, u64)>) {
+        if let (true, Some(hot)) = (was_cached, &self.hot) {
+            let known = Known {
+                body: body.to_vec(),
+                slot,
+            };
+            hot.put(path, known);
         }
     }
 
@@ -223,16 +250,9 @@ impl SessionDir {
             }
             flush_or_defer(&self.path)
         })();
-        if let (Ok(()), Some(hot)) = (&result, &self.hot) {
+        if result.is_ok() {
             for ((_, path, was_cached), (_, bytes)) in staged.iter().zip(files) {
-                // As for slotted files: only what was read back stays.
-                if *was_cached {
-                    let known = Known {
-                        body: bytes.to_vec(),
-                        slot: None,
-                    };
-                    hot.put(path, known);
-                }
+                self.keep_written(path, *was_cached, bytes, None);
             }
         }
         if result.is_err() {
@@ -246,26 +266,14 @@ impl SessionDir {
     /// The newest version of slotted file `name` (see `store::slots`), or
     /// `None` if it has none; from the data root's cache when hot.
     pub fn read_slotted(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let path = self.file_path(name)?;
-        let Some(hot) = &self.hot else {
-            return super::slots::read(&self.path, name);
-        };
-        match hot.get(&path) {
-            Ok(known) => Ok(Some(known.body)),
-            Err(miss) => {
-                let Some((slot, seq, body)) = super::slots::newest(&self.path, name)? else {
-                    // Absent files are not remembered: an idle session's
-                    // lookups at login would fill the cache for nothing.
-                    return Ok(None);
-                };
-                let known = Known {
+        self.read_through(name, || {
+            Ok(
+                super::slots::newest(&self.path, name)?.map(|(slot, seq, body)| Known {
                     slot: Some((slot, seq)),
                     body,
-                };
-                hot.fill(miss, &path, known.clone());
-                Ok(Some(known.body))
-            }
-        }
+                }),
+            )
+        })
     }
 
     /// The newest version of slotted file `name`, read from disk and not
@@ -297,19 +305,8 @@ impl SessionDir {
             written.push((path, slot, was_cached));
         }
         flush_or_defer(&self.path)?;
-        if let Some(hot) = &self.hot {
-            for ((path, slot, was_cached), (_, bytes)) in written.into_iter().zip(files) {
-                // Only files read before while they existed stay: a record
-                // written once (a session's first message, such as the
-                // phone's key share at linking) is not hot.
-                if was_cached {
-                    let known = Known {
-                        body: bytes.to_vec(),
-                        slot: Some(slot),
-                    };
-                    hot.put(&path, known);
-                }
-            }
+        for ((path, slot, was_cached), (_, bytes)) in written.into_iter().zip(files) {
+            self.keep_written(&path, was_cached, bytes, Some(slot));
         }
         Ok(())
     }
@@ -433,11 +430,17 @@ mod tests {
         (tmp, data)
     }
 
-    #[test]
-    fn cached_slotted_writes_alternate_slots_as_on_disk() {
-        let (_tmp, data) = data_dir();
+    /// Session `s` of a fresh data root, created.
+    fn created_session() -> (tempfile::TempDir, DataDir, SessionDir) {
+        let (tmp, data) = data_dir();
         let s = data.session("s").unwrap();
         s.create().unwrap();
+        (tmp, data, s)
+    }
+
+    #[test]
+    fn cached_slotted_writes_alternate_slots_as_on_disk() {
+        let (_tmp, data, s) = created_session();
         // Once read back, the file is hot: later writes rely on the cache
         // alone to pick the older slot.
         assert_eq!(s.read_slotted("peer").unwrap(), None);
@@ -467,9 +470,7 @@ mod tests {
 
     #[test]
     fn the_cache_forgets_removed_files_and_sessions() {
-        let (_tmp, data) = data_dir();
-        let s = data.session("s").unwrap();
-        s.create().unwrap();
+        let (_tmp, data, s) = created_session();
         s.write_slotted(&[("peer", b"v1")]).unwrap();
         assert!(s.read_slotted("peer").unwrap().is_some());
         s.remove_slotted("peer").unwrap();
@@ -482,17 +483,9 @@ mod tests {
         assert_eq!(again.read_slotted("peer").unwrap(), None);
     }
 
-    /// Session `s` of a fresh data root, created.
-    fn created_session() -> (tempfile::TempDir, SessionDir) {
-        let (tmp, data) = data_dir();
-        let s = data.session("s").unwrap();
-        s.create().unwrap();
-        (tmp, s)
-    }
-
     #[test]
     fn a_hot_whole_file_reads_its_latest_write_and_its_removal() {
-        let (_tmp, s) = created_session();
+        let (_tmp, _data, s) = created_session();
         assert_eq!(s.read_hot("map").unwrap(), None);
         s.write_all_damage_tolerant(&[("map", b"1")]).unwrap();
         // Read back once: hot from here on.
@@ -511,9 +504,7 @@ mod tests {
 
     #[test]
     fn a_failed_slotted_write_leaves_nothing_stale_in_the_cache() {
-        let (_tmp, data) = data_dir();
-        let s = data.session("s").unwrap();
-        s.create().unwrap();
+        let (_tmp, data, s) = created_session();
         s.write_slotted(&[("peer", b"v1")]).unwrap();
         assert!(s.read_slotted("peer").unwrap().is_some());
         // The second file of the write cannot be written (a directory is
@@ -531,9 +522,7 @@ mod tests {
 
     #[test]
     fn damage_tolerant_writes_replace_files_and_leave_no_temporary() {
-        let (_tmp, data) = data_dir();
-        let s = data.session("s").unwrap();
-        s.create().unwrap();
+        let (_tmp, _data, s) = created_session();
         s.write_all_damage_tolerant(&[("lid-of-1", b"2"), ("pn-of-2", b"1")])
             .unwrap();
         s.write_all_damage_tolerant(&[("lid-of-1", b"3")]).unwrap();

@@ -105,11 +105,17 @@ fn lock(group: &Group) -> MutexGuard<'_, Schedule> {
 pub fn flush(dir: &Path) -> std::io::Result<()> {
     #[cfg(test)]
     WAITED.with(|w| w.set(w.get() + 1));
-    let group = group_for(dir)?;
-    // A flush already running may have begun before our write: we need
-    // the next one.
-    let needed = lock(&group).started + 1;
+    let (group, needed) = next_flush(dir)?;
     wait_for(&group, dir, needed)
+}
+
+/// `dir`'s group and the number of the flush that covers what was
+/// written there so far: a flush already running may have begun before
+/// that write, so the next one.
+fn next_flush(dir: &Path) -> std::io::Result<(Arc<Group>, u64)> {
+    let group = group_for(dir)?;
+    let needed = lock(&group).started + 1;
+    Ok((group, needed))
 }
 
 /// Like [`flush`], except inside [`deferring`] on this thread: then the
@@ -119,14 +125,14 @@ pub fn flush(dir: &Path) -> std::io::Result<()> {
 pub fn flush_or_defer(dir: &Path) -> std::io::Result<()> {
     // Elsewhere a flush syncs only the directory it is given, so a
     // flusher thread could not stand in for every writer's own.
-    let deferred = DEFERRED.with(|d| d.borrow().is_some());
-    if !deferred || cfg!(not(target_os = "linux")) {
+    let deferring = DEFERRAL.with(|d| d.borrow().is_some());
+    if !deferring || cfg!(not(target_os = "linux")) {
         return flush(dir);
     }
-    let group = group_for(dir)?;
-    let needed = lock(&group).started + 1;
-    DEFERRED.with(|d| {
-        if let Some(pending) = d.borrow_mut().as_mut() {
+    let (group, needed) = next_flush(dir)?;
+    DEFERRAL.with(|d| {
+        if let Some(deferral) = d.borrow_mut().as_mut() {
+            let pending = &mut deferral.pending;
             match pending.iter_mut().find(|p| Arc::ptr_eq(&p.group, &group)) {
                 Some(p) => p.needed = p.needed.max(needed),
                 None => pending.push(PendingFlush {
@@ -140,14 +146,21 @@ pub fn flush_or_defer(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// What a [`deferring`] call on this thread has noted so far.
+#[derive(Default)]
+struct Deferral {
+    /// The flushes its writes need, one per filesystem.
+    pending: Vec<PendingFlush>,
+    /// The files it rewrote in place.
+    rewritten: Vec<PathBuf>,
+}
+
 thread_local! {
-    /// The flushes noted inside [`deferring`] on this thread.
-    static DEFERRED: RefCell<Option<Vec<PendingFlush>>> = const { RefCell::new(None) };
+    /// The [`deferring`] call running on this thread, if any.
+    static DEFERRAL: RefCell<Option<Deferral>> = const { RefCell::new(None) };
     /// Flushes waited for on this thread (for the tests).
     #[cfg(test)]
     static WAITED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    /// The files rewritten in place inside [`deferring`] on this thread.
-    static REWRITTEN: RefCell<Vec<PathBuf>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Notes that `path` is about to be rewritten in place; true when it was
@@ -155,15 +168,15 @@ thread_local! {
 /// flushes first: a two-slot file overwrites its older slot, and a second
 /// write before the first is on disk would overwrite the only durable one.
 pub fn rewritten_again(path: &Path) -> bool {
-    if DEFERRED.with(|d| d.borrow().is_none()) {
-        return false;
-    }
-    REWRITTEN.with(|r| {
-        let mut r = r.borrow_mut();
-        if r.iter().any(|p| p == path) {
+    DEFERRAL.with(|d| {
+        let mut d = d.borrow_mut();
+        let Some(deferral) = d.as_mut() else {
+            return false;
+        };
+        if deferral.rewritten.iter().any(|p| p == path) {
             return true;
         }
-        r.push(path.to_path_buf());
+        deferral.rewritten.push(path.to_path_buf());
         false
     })
 }
@@ -177,16 +190,15 @@ pub fn deferring<T>(work: impl FnOnce() -> T) -> (T, Vec<PendingFlush>) {
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
-            DEFERRED.with(|d| d.borrow_mut().take());
-            REWRITTEN.with(|r| r.borrow_mut().clear());
+            DEFERRAL.with(|d| d.borrow_mut().take());
         }
     }
-    DEFERRED.with(|d| *d.borrow_mut() = Some(Vec::new()));
+    DEFERRAL.with(|d| *d.borrow_mut() = Some(Deferral::default()));
     let reset = Reset;
     let out = work();
-    let pending = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+    let deferral = DEFERRAL.with(|d| d.borrow_mut().take()).unwrap_or_default();
     drop(reset);
-    (out, pending)
+    (out, deferral.pending)
 }
 
 /// A flush that deferred writes need before they count as durable.
@@ -364,7 +376,7 @@ mod tests {
         }
         assert!(completed(&path) >= needed);
         // The mode ends with the call.
-        assert!(DEFERRED.with(|d| d.borrow().is_none()));
+        assert!(DEFERRAL.with(|d| d.borrow().is_none()));
     }
 
     #[tokio::test]

@@ -136,7 +136,8 @@ impl HotFiles {
         Self::retain(&mut inner, |path, _| !path.starts_with(dir));
     }
 
-    /// Keeps the version of `path` just made durable.
+    /// Keeps the version of `path` just written (its flush done, or
+    /// deferred to the writer's caller).
     pub fn put(&self, path: &Path, known: Known) {
         let mut inner = self.lock();
         inner.version += 1;
@@ -207,13 +208,19 @@ mod tests {
         }
     }
 
+    /// The miss of `path`, not in `cache` yet.
+    fn miss(cache: &HotFiles, path: &Path) -> Miss {
+        let Err(miss) = cache.get(path) else {
+            panic!("{} is cached already", path.display())
+        };
+        miss
+    }
+
     #[test]
     fn a_fill_after_a_change_is_dropped() {
         let cache = HotFiles::new(1 << 20);
         let path = Path::new("/d/s/session-1.0.json");
-        let Err(miss) = cache.get(path) else {
-            panic!("empty cache hit")
-        };
+        let miss = miss(&cache, path);
         // A write lands between the disk read and the fill.
         cache.forget(path);
         cache.put(path, known(b"new"));
@@ -225,9 +232,7 @@ mod tests {
     fn a_fill_without_a_change_is_kept_and_forget_drops_it() {
         let cache = HotFiles::new(1 << 20);
         let path = Path::new("/d/s/session-2.0.json");
-        let Err(miss) = cache.get(path) else {
-            panic!("empty cache hit")
-        };
+        let miss = miss(&cache, path);
         cache.fill(miss, path, known(b"on disk"));
         assert_eq!(cache.get(path).ok(), Some(known(b"on disk")));
         cache.forget(path);

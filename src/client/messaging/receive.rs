@@ -28,9 +28,13 @@ const STARTED_KEPT: usize = 16;
 
 /// What `Messaging::started` keeps of a `pkmsg`'s session: the first 8
 /// bytes of its base key (random per session; a collision only makes an
-/// X3DH run as light work).
-fn started_tag(pkmsg: &[u8]) -> Option<u64> {
-    let key = PreKeySignalMessage::base_key_of(pkmsg)?;
+/// X3DH run as light work). None for anything but a `pkmsg` that parses.
+fn started_tag(incoming: &Incoming) -> Option<u64> {
+    let (kind, bytes) = incoming.enc.as_ref()?;
+    if kind != "pkmsg" {
+        return None;
+    }
+    let key = PreKeySignalMessage::base_key_of(bytes)?;
     let mut first = [0u8; 8];
     first.copy_from_slice(&key[..8]);
     Some(u64::from_le_bytes(first))
@@ -59,25 +63,20 @@ impl Messaging {
     /// is a `pkmsg` of a session this process saw started (the sender
     /// repeats the prekey header until we answer). Any other `pkmsg` may
     /// start one: X3DH, and our used prekey removed (heavy).
-    fn decrypt_weight(&self, incoming: &Incoming) -> Weight {
-        match &incoming.enc {
-            Some((kind, _)) if kind == "msg" => Weight::Light,
-            Some((kind, bytes)) if kind == "pkmsg" => match started_tag(bytes) {
-                Some(tag) if self.started.contains(&tag) => Weight::Light,
-                _ => Weight::Heavy,
-            },
-            _ => Weight::Heavy,
+    /// `tag` is the message's [`started_tag`].
+    fn decrypt_weight(&self, incoming: &Incoming, tag: Option<u64>) -> Weight {
+        let msg = matches!(&incoming.enc, Some((kind, _)) if kind == "msg");
+        if msg || tag.is_some_and(|tag| self.started.contains(&tag)) {
+            Weight::Light
+        } else {
+            Weight::Heavy
         }
     }
 
-    /// Notes the session a decrypted `pkmsg` belongs to.
-    fn note_started(&mut self, incoming: &Incoming) {
-        let Some(tag) = incoming
-            .enc
-            .as_ref()
-            .filter(|(kind, _)| kind == "pkmsg")
-            .and_then(|(_, bytes)| started_tag(bytes))
-        else {
+    /// Notes the session a decrypted `pkmsg` belongs to (its
+    /// [`started_tag`]).
+    fn note_started(&mut self, tag: Option<u64>) {
+        let Some(tag) = tag else {
             return;
         };
         if !self.started.contains(&tag) {
@@ -107,27 +106,29 @@ impl Messaging {
         };
         self.device_lists
             .saw_device(&incoming.from.user_jid(), incoming.from.device());
-        let weight = self.decrypt_weight(&incoming);
+        let tag = started_tag(&incoming);
+        let weight = self.decrypt_weight(&incoming, tag);
         vec![Action::Blocking(Work::weighing(weight, move |store| {
             let result = decrypt::receive(store, &keys, &incoming);
-            Then::to::<Messaging>(move |m, ctx, _| m.on_received(ctx, incoming, result))
+            Then::to::<Messaging>(move |m, ctx, _| m.on_received(ctx, incoming, tag, result))
         }))]
     }
 
     /// The message is decrypted and its session stored: report it, wait
     /// until the host has it durably, then the receipt lets the server
-    /// forget it.
+    /// forget it. `tag` is its [`started_tag`].
     fn on_received(
         &mut self,
         ctx: &Ctx,
         incoming: Incoming,
+        tag: Option<u64>,
         result: Result<Received, ClientError>,
     ) -> Vec<Action> {
         let own = ctx
             .own_device()
             .is_some_and(|d| d.same_user(&incoming.from));
         if matches!(&result, Ok(r) if !matches!(r, Received::Failed { .. })) {
-            self.note_started(&incoming);
+            self.note_started(tag);
         }
         match result {
             Ok(Received::Text {
@@ -214,29 +215,24 @@ mod tests {
     #[test]
     fn only_a_pkmsg_that_may_start_a_session_is_heavy() {
         let mut m = Messaging::default();
-        assert_eq!(
-            m.decrypt_weight(&incoming("msg", vec![1, 2])),
-            Weight::Light
-        );
+        let weight = |m: &Messaging, i: &Incoming| m.decrypt_weight(i, started_tag(i));
+        assert_eq!(weight(&m, &incoming("msg", vec![1, 2])), Weight::Light);
         let first = incoming("pkmsg", pkmsg([7; 32]));
-        assert_eq!(m.decrypt_weight(&first), Weight::Heavy);
-        m.note_started(&first);
+        assert_eq!(weight(&m, &first), Weight::Heavy);
+        m.note_started(started_tag(&first));
         // The sender repeats the header until we answer: a ratchet step.
-        assert_eq!(m.decrypt_weight(&first), Weight::Light);
+        assert_eq!(weight(&m, &first), Weight::Light);
         // Another session (another base key), or bytes that do not parse.
         assert_eq!(
-            m.decrypt_weight(&incoming("pkmsg", pkmsg([8; 32]))),
+            weight(&m, &incoming("pkmsg", pkmsg([8; 32]))),
             Weight::Heavy
         );
-        assert_eq!(
-            m.decrypt_weight(&incoming("pkmsg", vec![0x33])),
-            Weight::Heavy
-        );
+        assert_eq!(weight(&m, &incoming("pkmsg", vec![0x33])), Weight::Heavy);
         // The memory is bounded: the oldest session goes first.
         for key in 0..STARTED_KEPT as u8 {
-            m.note_started(&incoming("pkmsg", pkmsg([100 + key; 32])));
+            m.note_started(started_tag(&incoming("pkmsg", pkmsg([100 + key; 32]))));
         }
         assert_eq!(m.started.len(), STARTED_KEPT);
-        assert_eq!(m.decrypt_weight(&first), Weight::Heavy);
+        assert_eq!(weight(&m, &first), Weight::Heavy);
     }
 }
