@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/wa.proto",
         "proto/signal.proto",
         "proto/app_state.proto",
+        "proto/stored.proto",
     ];
     let descriptors = protox::compile(files, ["proto"])?;
     prost_build::Config::new().compile_fds(descriptors)?;

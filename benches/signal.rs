@@ -184,6 +184,37 @@ fn groups(c: &mut Criterion) {
     group.finish();
 }
 
+/// A conversing pair's record stored and loaded, as each text does: the
+/// JSON of earlier versions against the binary record
+/// (`proto/stored.proto`).
+fn stored_records(c: &mut Criterion) {
+    use prost::Message as _;
+    use wasp::proto::stored;
+
+    let mut group = c.benchmark_group("session_record");
+    group.throughput(Throughput::Elements(1));
+    let (alice, _) = conversing_pair();
+    let record = alice.session;
+    let json = serde_json::to_vec(&record).expect("plain data");
+    let binary = record.to_stored().encode_to_vec();
+    group.bench_function("json/encode", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&record)).expect("plain data"))
+    });
+    group.bench_function("json/decode", |b| {
+        b.iter(|| serde_json::from_slice::<SessionRecord>(black_box(&json)).expect("valid"))
+    });
+    group.bench_function("binary/encode", |b| {
+        b.iter(|| black_box(&record).to_stored().encode_to_vec())
+    });
+    group.bench_function("binary/decode", |b| {
+        b.iter(|| {
+            let stored = stored::SessionRecord::decode(black_box(binary.as_slice()));
+            SessionRecord::from_stored(stored.expect("valid")).expect("valid")
+        })
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     // Short runs: the machine is shared, and these paths are stable.
     Criterion::default()
@@ -194,6 +225,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = pairwise, groups
+    targets = pairwise, groups, stored_records
 }
 criterion_main!(benches);

@@ -1,6 +1,7 @@
 //! Draws the RSS-against-sessions plot of BENCHMARKS.md as a PNG: wasp
-//! serve from a `wasp bench` report, and optionally the whatsapp-rust peer
-//! from `peer_rss`'s JSON lines, on one chart.
+//! serve from a `wasp bench` report (one line, or one over `ws://` and
+//! one over `wss://` from a `--tls` report), and optionally the
+//! whatsapp-rust peer from `peer_rss`'s JSON lines, on one chart.
 //!
 //! ```sh
 //! cargo run --release --example plot_rss -- bench.json docs/rss-vs-sessions.png [peer.jsonl]
@@ -31,6 +32,14 @@ struct BenchReport {
     steps: Vec<Step>,
 }
 
+/// A plain report, or a `--tls` one: a report per transport.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Reports {
+    Both { ws: BenchReport, wss: BenchReport },
+    One(BenchReport),
+}
+
 /// One measured step (the same shape in both inputs).
 #[derive(Deserialize)]
 struct Step {
@@ -55,6 +64,18 @@ fn load_font() -> Result<()> {
         .map_err(|_| anyhow!("{path} is not a usable TrueType font"))
 }
 
+/// The baseline (0 sessions) and each step of a report.
+fn points_of(report: &BenchReport) -> Vec<Point> {
+    let mut points = vec![(0.0, mib(report.baseline_rss_bytes))];
+    points.extend(
+        report
+            .steps
+            .iter()
+            .map(|s| (s.sessions as f64, mib(s.rss_bytes))),
+    );
+    points
+}
+
 fn read_peer(path: &Path) -> Result<Vec<Point>> {
     let text = std::fs::read_to_string(path)?;
     text.lines()
@@ -71,27 +92,27 @@ fn main() -> Result<()> {
     let [report, out, rest @ ..] = args.as_slice() else {
         bail!("usage: plot_rss BENCH.json OUT.png [PEER.jsonl]");
     };
-    let report: BenchReport = serde_json::from_slice(
+    let reports: Reports = serde_json::from_slice(
         &std::fs::read(report).with_context(|| format!("reading {report}"))?,
     )
     .with_context(|| format!("{report} is not a wasp bench report"))?;
-    let mut wasp = vec![(0.0, mib(report.baseline_rss_bytes))];
-    wasp.extend(
-        report
-            .steps
-            .iter()
-            .map(|s| (s.sessions as f64, mib(s.rss_bytes))),
-    );
+    let (report, over_tls) = match reports {
+        Reports::Both { ws, wss } => (ws, Some(points_of(&wss))),
+        Reports::One(report) => (report, None),
+    };
+    let wasp = points_of(&report);
     let peer = match rest.first() {
         Some(path) => read_peer(Path::new(path)).with_context(|| format!("reading {path}"))?,
         None => Vec::new(),
     };
     load_font()?;
 
+    let over_tls = over_tls.unwrap_or_default();
     let max_x = wasp.iter().chain(&peer).map(|p| p.0).fold(1.0, f64::max);
     // The budget line is always in view: the headroom is the point.
     let max_y = wasp
         .iter()
+        .chain(&over_tls)
         .chain(&peer)
         .map(|p| p.1)
         .fold(BUDGET_MIB, f64::max)
@@ -120,8 +141,18 @@ fn main() -> Result<()> {
         .label_style(("sans-serif", 14))
         .draw()?;
 
-    let series: [(&str, &[Point], RGBColor); 2] = [
-        ("wasp serve (whole service)", &wasp, RGBColor(31, 119, 180)),
+    let plain = if over_tls.is_empty() {
+        "wasp serve (whole service)"
+    } else {
+        "wasp serve (whole service), ws://"
+    };
+    let series: [(&str, &[Point], RGBColor); 3] = [
+        (plain, &wasp, RGBColor(31, 119, 180)),
+        (
+            "wasp serve (whole service), wss://",
+            &over_tls,
+            RGBColor(44, 160, 44),
+        ),
         ("whatsapp-rust clients", &peer, RGBColor(214, 39, 40)),
     ];
     for (label, points, color) in series {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::error::StoreError;
+use super::group_sync::{self, GroupOf};
 use super::hot_files::{HotFiles, Known, HOT_FILES_BUDGET};
 use super::modes::{private_dir, private_file};
 use super::names::{valid_file_name, valid_session_id, TMP_MARKER};
@@ -26,6 +27,8 @@ pub struct SessionDir {
     path: PathBuf,
     /// The data root's cache; none for a directory opened on its own.
     hot: Option<Arc<HotFiles>>,
+    /// The flush group of the directory's filesystem, once known.
+    group: GroupOf,
 }
 
 impl DataDir {
@@ -59,6 +62,7 @@ impl DataDir {
         Ok(SessionDir {
             path: self.root.join(id),
             hot: Some(self.hot.clone()),
+            group: GroupOf::default(),
         })
     }
 
@@ -102,6 +106,7 @@ impl SessionDir {
         SessionDir {
             path: path.into(),
             hot: None,
+            group: GroupOf::default(),
         }
     }
 
@@ -243,12 +248,12 @@ impl SessionDir {
                 write_file(&tmp, bytes)?;
             }
             if flush_before_rename {
-                flush(&self.path)?;
+                self.flush()?;
             }
             for (tmp, path, _) in &staged {
                 fs::rename(tmp, path).map_err(|e| StoreError::io(path, e))?;
             }
-            flush_or_defer(&self.path)
+            self.flush_or_defer()
         })();
         if result.is_ok() {
             for ((_, path, was_cached), (_, bytes)) in staged.iter().zip(files) {
@@ -292,8 +297,8 @@ impl SessionDir {
         let mut written = Vec::with_capacity(files.len());
         for (name, bytes) in files {
             let path = self.file_path(name)?;
-            if super::group_sync::rewritten_again(&path) {
-                flush(&self.path)?;
+            if group_sync::rewritten_again(&path) {
+                self.flush()?;
             }
             let cached = self.forget(&path);
             let was_cached = cached.is_some();
@@ -304,11 +309,23 @@ impl SessionDir {
             let slot = super::slots::write_after(&self.path, name, bytes, newest)?;
             written.push((path, slot, was_cached));
         }
-        flush_or_defer(&self.path)?;
+        self.flush_or_defer()?;
         for ((path, slot, was_cached), (_, bytes)) in written.into_iter().zip(files) {
             self.keep_written(&path, was_cached, bytes, Some(slot));
         }
         Ok(())
+    }
+
+    /// Waits for a group flush of the directory's filesystem.
+    fn flush(&self) -> Result<(), StoreError> {
+        group_sync::flush(&self.path, &self.group).map_err(|e| StoreError::io(&self.path, e))
+    }
+
+    /// A write's last flush: waited for here, or noted for the caller
+    /// inside [`super::deferring_flushes`].
+    fn flush_or_defer(&self) -> Result<(), StoreError> {
+        group_sync::flush_or_defer(&self.path, &self.group)
+            .map_err(|e| StoreError::io(&self.path, e))
     }
 
     /// Deletes slotted file `name`; a missing one is not an error.
@@ -337,7 +354,7 @@ impl SessionDir {
         if !path.exists() {
             return Ok(());
         }
-        flush(&self.path)?;
+        self.flush()?;
         self.remove(name)
     }
 
@@ -400,17 +417,6 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         file.sync_all().map_err(|e| StoreError::io(path, e))?;
     }
     Ok(())
-}
-
-/// Waits for a group flush of `dir`'s filesystem.
-fn flush(dir: &Path) -> Result<(), StoreError> {
-    super::group_sync::flush(dir).map_err(|e| StoreError::io(dir, e))
-}
-
-/// A write's last flush: waited for here, or noted for the caller inside
-/// [`super::deferring_flushes`].
-fn flush_or_defer(dir: &Path) -> Result<(), StoreError> {
-    super::group_sync::flush_or_defer(dir).map_err(|e| StoreError::io(dir, e))
 }
 
 /// Makes a rename or delete in `dir` durable.

@@ -565,6 +565,32 @@ mod tests {
         }
     }
 
+    /// A record an earlier version wrote as JSON: its session and its
+    /// seen ids still hold, and the next write stores it in binary.
+    #[test]
+    fn a_json_record_of_an_earlier_version_keeps_its_session_and_ids() {
+        let mut f = fixture();
+        let first = incoming(&mut f, "J1", "before the upgrade");
+        receive(&f.dir, &f.keys, &first).unwrap();
+        let from = first.from.clone();
+        let state = peers::load(&f.dir, &from).unwrap();
+        let json = serde_json::to_vec(&state).unwrap();
+        f.dir.save_peers(&[(&from, &json)]).unwrap();
+
+        assert!(matches!(
+            receive(&f.dir, &f.keys, &first).unwrap(),
+            Received::Text { again: true, .. }
+        ));
+        let second = incoming(&mut f, "J2", "after it");
+        assert_eq!(
+            text_of(receive(&f.dir, &f.keys, &second).unwrap()),
+            "after it"
+        );
+        let stored = f.dir.peer(&from).unwrap().unwrap();
+        assert_eq!(stored[0], peers::BINARY);
+        assert!(peers::load(&f.dir, &from).unwrap().has_seen("J1"));
+    }
+
     #[test]
     fn corrupted_and_unknown_sessions_fail_without_touching_state() {
         let mut f = fixture();

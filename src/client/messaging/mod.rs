@@ -36,6 +36,7 @@ mod peers;
 mod receipts;
 mod receive;
 mod retry;
+mod seen_ids;
 mod send;
 mod sender_keys;
 mod state;

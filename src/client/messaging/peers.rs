@@ -3,19 +3,20 @@
 //! that device. Both change together in one write, so after a crash a
 //! message is either fully received (ratchet advanced and id remembered)
 //! or not at all (the server redelivers it and it decrypts again).
+//!
+//! On disk a state is binary: [`BINARY`], then `proto/stored.proto`'s
+//! `PeerRecord`. Earlier versions wrote JSON (it starts with `{`); such a
+//! record is read as before and becomes binary at its next write.
 
-use std::collections::VecDeque;
-
+use prost::Message as _;
 use serde::{Deserialize, Serialize};
 
+use super::seen_ids::SeenIds;
 use crate::client::ClientError;
+use crate::proto::stored as pb;
 use crate::signal::SessionRecord;
 use crate::store::AuthStore;
 use crate::types::DeviceAddress;
-
-/// How many received message ids are remembered per peer device: enough
-/// for any redelivery burst after a reconnect, small on disk.
-pub const SEEN_PER_PEER: usize = 256;
 
 /// What is kept with one peer device.
 #[derive(Clone, Default, Serialize, Deserialize)]
@@ -73,30 +74,16 @@ impl LastReceived {
     }
 }
 
-/// The ids of the last [`SEEN_PER_PEER`] messages received on one
-/// record, newest last (a JSON array of strings on disk).
-#[derive(Clone, Default, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SeenIds(VecDeque<String>);
-
-impl SeenIds {
-    pub fn has(&self, id: &str) -> bool {
-        self.0.iter().any(|s| s == id)
-    }
-
-    pub fn remember(&mut self, id: &str) {
-        self.0.push_back(id.to_string());
-        while self.0.len() > SEEN_PER_PEER {
-            self.0.pop_front();
-        }
-    }
-}
+/// The first byte of a binary peer record. JSON records, kept by
+/// earlier versions, start with `{`.
+pub const BINARY: u8 = 0x01;
 
 /// The peer's state; empty when we never spoke with that device.
 pub fn load(store: &dyn AuthStore, device: &DeviceAddress) -> Result<PeerState, ClientError> {
     match store.peer(device)? {
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| ClientError::Creds(format!("state of {device}: {e}"))),
+        Some(bytes) => {
+            decode(&bytes).map_err(|e| ClientError::Creds(format!("state of {device}: {e}")))
+        }
         None => Ok(PeerState::default()),
     }
 }
@@ -106,11 +93,10 @@ pub fn save(
     store: &dyn AuthStore,
     peers: &[(DeviceAddress, PeerState)],
 ) -> Result<(), ClientError> {
-    // Serializing plain data cannot fail.
-    let encoded: Vec<Vec<u8>> = peers
+    let encoded = peers
         .iter()
-        .map(|(_, p)| serde_json::to_vec(p).unwrap_or_default())
-        .collect();
+        .map(|(_, p)| encode(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let writes: Vec<(&DeviceAddress, &[u8])> = peers
         .iter()
         .zip(&encoded)
@@ -118,4 +104,99 @@ pub fn save(
         .collect();
     store.save_peers(&writes)?;
     Ok(())
+}
+
+/// A state as it is stored: [`BINARY`], then its `PeerRecord`.
+pub fn encode(peer: &PeerState) -> Result<Vec<u8>, ClientError> {
+    let record = pb::PeerRecord {
+        session: Some(peer.session.to_stored()),
+        seen: peer.seen.packed().to_vec(),
+        last: peer.last.as_ref().map(|last| pb::LastReceived {
+            id: last.id.clone(),
+            // Ours, written as hex by `LastReceived::new`.
+            plaintext: hex::decode(&last.plaintext).unwrap_or_default(),
+        }),
+    };
+    let mut out = Vec::with_capacity(1 + record.encoded_len());
+    out.push(BINARY);
+    record
+        .encode(&mut out)
+        .map_err(|e| ClientError::Creds(format!("encoding a peer record: {e}")))?;
+    Ok(out)
+}
+
+/// A stored state, binary or (from earlier versions) JSON.
+pub fn decode(bytes: &[u8]) -> Result<PeerState, String> {
+    match bytes.split_first() {
+        Some((&BINARY, record)) => {
+            let record = pb::PeerRecord::decode(record).map_err(|e| e.to_string())?;
+            let session = record
+                .session
+                .map(SessionRecord::from_stored)
+                .transpose()
+                .map_err(|e| e.to_string())?
+                .unwrap_or_default();
+            Ok(PeerState {
+                session,
+                seen: SeenIds::from_packed(record.seen)?,
+                last: record.last.map(|last| LastReceived {
+                    id: last.id,
+                    plaintext: hex::encode(last.plaintext),
+                }),
+            })
+        }
+        Some((b'{', _)) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        Some((first, _)) => Err(format!("unknown record format (first byte {first:#04x})")),
+        None => Err("empty record".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_history() -> PeerState {
+        let mut peer = PeerState::default();
+        peer.remember("3EB0A1", b"first");
+        peer.remember("3EB0A2", b"second\x00\x01");
+        peer
+    }
+
+    fn as_json(peer: &PeerState) -> String {
+        serde_json::to_string(peer).unwrap()
+    }
+
+    #[test]
+    fn a_state_is_stored_binary_and_reads_back() {
+        let peer = with_history();
+        let bytes = encode(&peer).unwrap();
+        assert_eq!(bytes[0], BINARY);
+        let back = decode(&bytes).unwrap();
+        assert_eq!(as_json(&back), as_json(&peer));
+        assert!(back.has_seen("3EB0A1"));
+        assert_eq!(back.last_plaintext("3EB0A2").unwrap(), b"second\x00\x01");
+    }
+
+    #[test]
+    fn a_json_state_of_an_earlier_version_still_reads() {
+        let peer = with_history();
+        let json = serde_json::to_vec(&peer).unwrap();
+        let back = decode(&json).unwrap();
+        assert_eq!(as_json(&back), as_json(&peer));
+    }
+
+    #[test]
+    fn damaged_records_are_errors() {
+        let bytes = encode(&with_history()).unwrap();
+        for cut in 1..bytes.len() {
+            // A cut record may still parse as a shorter valid protobuf
+            // (fewer ids); it must never panic.
+            let _ = decode(&bytes[..cut]);
+        }
+        assert!(decode(&bytes[..bytes.len() - 1]).is_err(), "a cut id");
+        assert!(decode(&[]).is_err());
+        let unknown = decode(&[0x7f, 1, 2]).err().unwrap_or_default();
+        assert!(unknown.contains("unknown record format"), "{unknown}");
+        assert!(decode(b"{\"session\":").is_err());
+    }
 }

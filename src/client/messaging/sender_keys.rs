@@ -12,7 +12,8 @@
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 
-use super::peers::{LastReceived, SeenIds};
+use super::peers::LastReceived;
+use super::seen_ids::SeenIds;
 use crate::client::ClientError;
 use crate::proto::{self, text};
 use crate::signal::{SenderKeyDistributionMessage, SenderKeyRecord};

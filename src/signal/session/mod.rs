@@ -609,5 +609,7 @@ fn evict_excess_skipped_keys(state: &mut SessionState) {
     }
 }
 
+mod stored;
+
 #[cfg(test)]
 mod tests;

@@ -419,3 +419,78 @@ fn wrong_local_identity_is_refused() {
         Err(SignalError::NoSession)
     );
 }
+
+/// The record through its binary form (`proto/stored.proto`).
+fn through_binary(record: &SessionRecord) -> SessionRecord {
+    use prost::Message as _;
+    let bytes = record.to_stored().encode_to_vec();
+    let stored = crate::proto::stored::SessionRecord::decode(bytes.as_slice()).unwrap();
+    SessionRecord::from_stored(stored).unwrap()
+}
+
+#[test]
+fn a_record_in_binary_reads_back_whole() {
+    let (mut alice, mut bob) = pair();
+    // Alice awaits a reply (a pending prekey); Bob skipped a message (a
+    // skipped key); a copy of Bob's record with its session archived.
+    let _skipped = alice.send("skipped");
+    bob.receive(&alice.send("third")).unwrap();
+    let mut archived = bob.session.clone();
+    archived.archive_current();
+    for record in [
+        &alice.session,
+        &bob.session,
+        &archived,
+        &SessionRecord::new(),
+    ] {
+        assert_eq!(json(&through_binary(record)), json(record));
+    }
+    let state = bob.session.current.as_ref().unwrap();
+    assert!(
+        !state.receivers[0].skipped.is_empty(),
+        "skipped keys covered"
+    );
+    assert!(alice.session.awaiting_reply(), "a pending prekey covered");
+    assert_eq!(archived.archived_count(), 1, "an archived session covered");
+}
+
+#[test]
+fn the_binary_record_is_under_two_thirds_of_its_json() {
+    use prost::Message as _;
+    let (alice, _) = pair();
+    let binary = alice.session.to_stored().encode_to_vec().len();
+    let json = json(&alice.session).len();
+    assert!(binary * 3 < json * 2, "binary {binary} B, json {json} B");
+}
+
+#[test]
+fn a_stored_key_of_the_wrong_length_makes_the_record_unreadable() {
+    let (alice, _) = pair();
+    let mut stored = alice.session.to_stored();
+    stored.current.as_mut().unwrap().root_key.pop();
+    assert!(matches!(
+        SessionRecord::from_stored(stored),
+        Err(SignalError::Protobuf(_))
+    ));
+
+    let mut stored = alice.session.to_stored();
+    stored.current.as_mut().unwrap().sender = None;
+    assert_eq!(
+        SessionRecord::from_stored(stored).err(),
+        Some(SignalError::MissingField("sender"))
+    );
+
+    let mut stored = alice.session.to_stored();
+    let sender = stored.current.as_mut().unwrap().sender.as_mut().unwrap();
+    sender.ratchet.truncate(32);
+    assert!(SessionRecord::from_stored(stored).is_err());
+
+    let mut stored = alice.session.to_stored();
+    stored
+        .archived
+        .push(crate::proto::stored::SessionState::default());
+    assert!(
+        SessionRecord::from_stored(stored).is_err(),
+        "an empty archived state"
+    );
+}

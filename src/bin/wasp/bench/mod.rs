@@ -341,7 +341,9 @@ async fn single(
     pinning: &Pinning,
 ) -> anyhow::Result<Report> {
     let max = targets.last().copied().unwrap_or(0);
-    let ca_file = tmp.join("sim-ca.pem");
+    // Beside serve's data directory, not in it: serve makes what it
+    // finds there private and warns about the file.
+    let ca_file = tmp.with_extension("sim-ca.pem");
     let sim = Sim::start_with(pinning.sim.as_deref(), tls.then_some(ca_file.as_path()))
         .await
         .context("starting the simulator")?;
