@@ -97,8 +97,8 @@ fn main() -> Result<()> {
     )
     .with_context(|| format!("{report} is not a wasp bench report"))?;
     let (report, over_tls) = match reports {
-        Reports::Both { ws, wss } => (ws, Some(points_of(&wss))),
-        Reports::One(report) => (report, None),
+        Reports::Both { ws, wss } => (ws, points_of(&wss)),
+        Reports::One(report) => (report, Vec::new()),
     };
     let wasp = points_of(&report);
     let peer = match rest.first() {
@@ -107,7 +107,6 @@ fn main() -> Result<()> {
     };
     load_font()?;
 
-    let over_tls = over_tls.unwrap_or_default();
     let max_x = wasp.iter().chain(&peer).map(|p| p.0).fold(1.0, f64::max);
     // The budget line is always in view: the headroom is the point.
     let max_y = wasp

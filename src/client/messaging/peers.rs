@@ -111,10 +111,13 @@ pub fn encode(peer: &PeerState) -> Result<Vec<u8>, ClientError> {
     let record = pb::PeerRecord {
         session: Some(peer.session.to_stored()),
         seen: peer.seen.packed().to_vec(),
-        last: peer.last.as_ref().map(|last| pb::LastReceived {
-            id: last.id.clone(),
-            // Ours, written as hex by `LastReceived::new`.
-            plaintext: hex::decode(&last.plaintext).unwrap_or_default(),
+        // Hex that does not decode (a damaged JSON record) reads as no
+        // last plaintext, as `LastReceived::plaintext_of` takes it.
+        last: peer.last.as_ref().and_then(|last| {
+            Some(pb::LastReceived {
+                id: last.id.clone(),
+                plaintext: hex::decode(&last.plaintext).ok()?,
+            })
         }),
     };
     let mut out = Vec::with_capacity(1 + record.encoded_len());
@@ -183,6 +186,18 @@ mod tests {
         let json = serde_json::to_vec(&peer).unwrap();
         let back = decode(&json).unwrap();
         assert_eq!(as_json(&back), as_json(&peer));
+    }
+
+    #[test]
+    fn a_json_last_plaintext_that_is_not_hex_stays_unreadable_in_binary() {
+        let mut peer = with_history();
+        if let Some(last) = peer.last.as_mut() {
+            last.plaintext = "zz".to_string();
+        }
+        assert!(peer.last_plaintext("3EB0A2").is_none());
+        let back = decode(&encode(&peer).unwrap()).unwrap();
+        assert!(back.last_plaintext("3EB0A2").is_none());
+        assert!(back.has_seen("3EB0A2"));
     }
 
     #[test]

@@ -34,11 +34,7 @@ impl SeenIds {
         encode_varint(id.len() as u64, &mut self.packed);
         self.packed.extend_from_slice(id.as_bytes());
         self.count += 1;
-        if self.count > SEEN_PER_PEER {
-            let oldest = self.entry_len(0).unwrap_or(self.packed.len());
-            self.packed.drain(..oldest);
-            self.count -= 1;
-        }
+        self.forget_beyond_limit();
     }
 
     /// The packed form, as binary records store it.
@@ -49,52 +45,50 @@ impl SeenIds {
     /// The ids from their packed form; an error names the damage. More
     /// than [`SEEN_PER_PEER`] keeps the newest.
     pub fn from_packed(packed: Vec<u8>) -> Result<SeenIds, String> {
-        let mut seen = SeenIds { packed, count: 0 };
-        let mut at = 0;
-        while at < seen.packed.len() {
-            let len = seen
-                .entry_len(at)
-                .ok_or_else(|| format!("seen message ids cut at byte {at}"))?;
-            let entry = &seen.packed[at..at + len];
-            let id = ids_in(entry).next().unwrap_or_default();
+        let mut rest = packed.as_slice();
+        let mut count = 0;
+        while !rest.is_empty() {
+            let at = packed.len() - rest.len();
+            let id =
+                next_id(&mut rest).ok_or_else(|| format!("seen message ids cut at byte {at}"))?;
             if std::str::from_utf8(id).is_err() {
                 return Err(format!("seen message id at byte {at} is not text"));
             }
-            at += len;
-            seen.count += 1;
+            count += 1;
         }
-        while seen.count > SEEN_PER_PEER {
-            let oldest = seen.entry_len(0).unwrap_or(seen.packed.len());
-            seen.packed.drain(..oldest);
-            seen.count -= 1;
-        }
+        let mut seen = SeenIds { packed, count };
+        seen.forget_beyond_limit();
         Ok(seen)
     }
 
-    /// The length of the entry (varint and id) at byte `at`, when whole.
-    fn entry_len(&self, at: usize) -> Option<usize> {
-        let mut rest = self.packed.get(at..)?;
-        let before = rest.len();
-        let id_len = usize::try_from(decode_varint(&mut rest).ok()?).ok()?;
-        let varint_len = before - rest.len();
-        (id_len <= rest.len()).then_some(varint_len + id_len)
+    /// Drops the oldest ids while there are more than [`SEEN_PER_PEER`].
+    fn forget_beyond_limit(&mut self) {
+        while self.count > SEEN_PER_PEER {
+            let mut rest = self.packed.as_slice();
+            let oldest = match next_id(&mut rest) {
+                Some(_) => self.packed.len() - rest.len(),
+                None => self.packed.len(),
+            };
+            self.packed.drain(..oldest);
+            self.count -= 1;
+        }
     }
 
-    /// The ids, oldest first, as bytes.
+    /// The ids, oldest first, as bytes, up to the first damaged entry.
     fn ids(&self) -> impl Iterator<Item = &[u8]> {
-        ids_in(&self.packed)
+        let mut rest = self.packed.as_slice();
+        std::iter::from_fn(move || next_id(&mut rest))
     }
 }
 
-/// The ids packed in `packed`, up to the first damaged entry.
-fn ids_in(packed: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = packed;
-    std::iter::from_fn(move || {
-        let id_len = usize::try_from(decode_varint(&mut rest).ok()?).ok()?;
-        let (id, after) = rest.split_at_checked(id_len)?;
-        rest = after;
-        Some(id)
-    })
+/// The id at the front of `rest` (a varint length, then the id), and
+/// `rest` moved past it; `None` when that entry is cut or damaged.
+fn next_id<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let mut after_len: &'a [u8] = rest;
+    let id_len = usize::try_from(decode_varint(&mut after_len).ok()?).ok()?;
+    let (id, after) = after_len.split_at_checked(id_len)?;
+    *rest = after;
+    Some(id)
 }
 
 impl Serialize for SeenIds {

@@ -97,7 +97,10 @@ fn state_from_stored(stored: pb::SessionState) -> Result<SessionState, SignalErr
         root_key: key(&stored.root_key, "root key")?,
         previous_counter: stored.previous_counter,
         sender: SenderChain {
-            ratchet: KeyPair::from_parts(key(private, "")?, key(public, "")?),
+            ratchet: KeyPair::from_parts(
+                key(private, "sender ratchet private key")?,
+                key(public, "sender ratchet public key")?,
+            ),
             chain_key: key(&sender.chain_key, "sender chain key")?,
             index: sender.index,
         },
